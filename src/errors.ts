@@ -1,0 +1,110 @@
+/**
+ * Every error Hangar returns, in one table. A code belongs to one class that
+ * fixes its HTTP status; the message says what went wrong, the hint what to do.
+ *
+ *   throw new HangarError('machine_not_found', `machine ${id} not found`)
+ *   if (isHangarError(e) && e.code === 'lease_conflict') …
+ */
+
+const classes = {
+  invalid_argument: 400,
+  unauthenticated: 401,
+  not_found: 404,
+  deadline_exceeded: 408,
+  failed_precondition: 409,
+  precondition_failed: 412,
+  already_exists: 422,
+  payload_too_large: 413,
+  internal: 500,
+  unavailable: 503,
+} as const
+
+type ErrorClass = keyof typeof classes
+
+export const codes = {
+  // The request body or a parameter does not match the schema.
+  invalid_argument: { class: 'invalid_argument', hint: 'fix the named field and send the request again' },
+  // The request body is not valid JSON.
+  malformed_json: { class: 'invalid_argument', hint: 'send a JSON object with Content-Type: application/json' },
+  // An image reference that cannot be parsed.
+  invalid_image_ref: { class: 'invalid_argument', hint: 'use a reference like "debian", "busybox:latest" or "name@sha256:<64 hex>"' },
+  // A size, count or duration outside what Hangar allows.
+  out_of_range: { class: 'invalid_argument', hint: 'pick a value inside the range the message gives' },
+  // No token, or a token Hangar did not issue.
+  unauthenticated: { class: 'unauthenticated', hint: 'send Authorization: Bearer <token>; the root token is in <data-dir>/root-token' },
+  // The app does not exist.
+  app_not_found: { class: 'not_found', hint: 'list apps with GET /v1/apps or create it with POST /v1/apps' },
+  // The machine does not exist (or was destroyed).
+  machine_not_found: { class: 'not_found', hint: 'list machines with GET /v1/apps/{app}/machines' },
+  // The image is not in the local store.
+  image_not_found: { class: 'not_found', hint: 'import it with `hangar image import FILE` or list images with `hangar image list`' },
+  // No lease is held on the machine.
+  lease_not_found: { class: 'not_found', hint: 'acquire one with POST /v1/apps/{app}/machines/{id}/lease' },
+  // A metadata key that is not set.
+  metadata_key_not_found: { class: 'not_found', hint: 'list keys with GET /v1/apps/{app}/machines/{id}/metadata' },
+  // The route does not exist.
+  route_not_found: { class: 'not_found', hint: 'see /v1/openapi.json for the routes Hangar serves' },
+  // Waiting for a state took longer than the timeout.
+  wait_timeout: { class: 'deadline_exceeded', hint: 'wait again, or check the machine events for why it did not get there' },
+  // The operation is not allowed from the machine's current state.
+  invalid_state: { class: 'failed_precondition', hint: 'check the machine state; the message says which states allow this' },
+  // Someone else holds the machine's lease, or the nonce does not match.
+  lease_conflict: { class: 'failed_precondition', hint: 'send the lease nonce in the fly-machine-lease-nonce header, or wait for the lease to expire' },
+  // The app still has machines.
+  app_not_empty: { class: 'failed_precondition', hint: 'destroy its machines first, or pass force=true' },
+  // The machine is being changed by another request.
+  machine_busy: { class: 'failed_precondition', hint: 'retry once the current operation finishes (GET …/wait)' },
+  // A stale machine_version / current_version.
+  version_mismatch: { class: 'precondition_failed', hint: 'read the machine again and send its current version' },
+  // The name is already used.
+  name_taken: { class: 'already_exists', hint: 'choose another name, or omit it to get a generated one' },
+  // A request body over the limit.
+  payload_too_large: { class: 'payload_too_large', hint: 'send a smaller body' },
+  // The runtime (runc, conmon, CNI, mount) failed.
+  runtime_error: { class: 'internal', hint: 'see the machine events and the daemon log; the message names the failing step' },
+  // An unexpected failure inside Hangar.
+  internal: { class: 'internal', hint: 'this is a bug in Hangar; the daemon log has the details' },
+  // A system component Hangar needs is missing.
+  unavailable: { class: 'unavailable', hint: 'run `./hangar up` as root so it can install what is missing' },
+} as const satisfies Record<string, { class: ErrorClass; hint: string }>
+
+export type Code = keyof typeof codes
+
+const brand = Symbol.for('hangar.error')
+
+export class HangarError extends Error {
+  readonly code: Code
+  readonly status: number
+  readonly hint: string
+  readonly details: Record<string, unknown> | undefined
+  readonly [brand] = true
+
+  constructor(code: Code, message: string, opts: { hint?: string; details?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, { cause: opts.cause })
+    this.name = 'HangarError'
+    this.code = code
+    this.status = classes[codes[code].class]
+    this.hint = opts.hint ?? codes[code].hint
+    this.details = opts.details
+  }
+
+  /** The gRPC-style class name Fly prefixes messages with ("not_found: machine not found"). */
+  get grpcClass(): ErrorClass {
+    return codes[this.code].class
+  }
+
+  toJSON(): { code: Code; message: string; hint: string; details?: Record<string, unknown> } {
+    return { code: this.code, message: this.message, hint: this.hint, ...(this.details ? { details: this.details } : {}) }
+  }
+}
+
+export function isHangarError(e: unknown): e is HangarError {
+  return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[brand] === true
+}
+
+/** Wraps anything thrown into a HangarError, keeping the original as cause. */
+export function toHangarError(e: unknown, fallback: Code = 'internal'): HangarError {
+  if (isHangarError(e)) return e
+  const message = e instanceof Error ? e.message : String(e)
+  return new HangarError(fallback, message, { cause: e })
+}

@@ -1,0 +1,121 @@
+/**
+ * The contract between the platform and a machine runtime (runc today, microVMs
+ * later). Small verbs on one id; the platform never shells out itself.
+ */
+
+/** What a machine runs, fully resolved by the platform (image config + init overrides). */
+export interface ProcessSpec {
+  args: string[]
+  /** KEY=VALUE pairs. */
+  env: string[]
+  cwd: string
+  /** "uid", "uid:gid" or a name resolved against the rootfs /etc/passwd; default root. */
+  user?: string
+}
+
+export interface MachineSpec {
+  /** Machine id (14 hex chars); also the hostname. */
+  id: string
+  /** Unpacked image layer directories, bottom layer first, all read-only. */
+  layers: string[]
+  process: ProcessSpec
+  guest: { cpus: number; memoryMb: number }
+  /** Signal sent by stop when the caller gives none, e.g. "SIGTERM". */
+  stopSignal: string
+}
+
+export interface NetworkInfo {
+  ipv4: string
+  ipv6: string | null
+  /** Host-side veth name, for tests and cleanup checks. */
+  hostVeth: string | null
+}
+
+export interface ExitInfo {
+  /** Exit code; 128+N when killed by signal N. */
+  exitCode: number
+  /** Signal name when the process was killed by one, else null. */
+  signal: string | null
+  oomKilled: boolean
+  /** Unix ms. */
+  exitedAt: number
+}
+
+export type RuntimeStatus = 'absent' | 'created' | 'running' | 'paused' | 'stopped'
+
+export interface Inspection {
+  status: RuntimeStatus
+  pid: number | null
+  /** Present once the machine's process has exited and until the next start. */
+  exit: ExitInfo | null
+}
+
+export interface ExecOptions {
+  cmd: string[]
+  env?: string[]
+  stdin?: string
+  timeoutMs: number
+  /** Cap on each of stdout and stderr. */
+  maxBytes: number
+}
+
+export interface ExecResult {
+  exitCode: number
+  exitSignal: string | null
+  stdout: string
+  stderr: string
+  stdoutTruncated: boolean
+  stderrTruncated: boolean
+  timedOut: boolean
+}
+
+export interface LogLine {
+  /** RFC 3339 with nanoseconds, as conmon wrote it. */
+  timestamp: string
+  stream: 'stdout' | 'stderr'
+  message: string
+}
+
+export interface LogOptions {
+  /** Lines to return from the end of the log before following; default all. */
+  tail?: number
+  follow?: boolean
+  signal?: AbortSignal
+}
+
+export interface DriverCapabilities {
+  /** Checkpoint/restore of memory (suspend that survives stop). False for runc: suspend freezes. */
+  memorySnapshots: boolean
+  ipv6: boolean
+  seccomp: boolean
+}
+
+export type ExitListener = (id: string, exit: ExitInfo) => void
+
+export interface Driver {
+  readonly name: string
+  readonly capabilities: DriverCapabilities
+  /** Sets up everything a start needs (rootfs, bundle, network); runs nothing. All-or-nothing. */
+  create(spec: MachineSpec): Promise<NetworkInfo>
+  /** Rewrites the process, limits and layers of a stopped machine; keeps its rootfs changes and address. */
+  reconfigure(spec: MachineSpec): Promise<void>
+  /** Runs the machine's process. Must not touch the image store. */
+  start(id: string): Promise<{ pid: number }>
+  /** Signal, wait up to graceMs, then SIGKILL; resolves once the process is gone. No-op if not running. */
+  stop(id: string, opts: { signal?: string; graceMs: number }): Promise<ExitInfo | null>
+  signal(id: string, signal: string): Promise<void>
+  /** Freezes every process of the machine (cgroup freezer); thaw resumes them. */
+  freeze(id: string): Promise<void>
+  thaw(id: string): Promise<void>
+  exec(id: string, opts: ExecOptions): Promise<ExecResult>
+  logs(id: string, opts: LogOptions): AsyncIterable<LogLine>
+  inspect(id: string): Promise<Inspection>
+  /** Ids of every machine this driver holds on disk, for reconciliation after a daemon restart. */
+  list(): Promise<string[]>
+  /** Stops if needed and removes everything: mounts, network, state, files. Idempotent. */
+  destroy(id: string): Promise<void>
+  /** Called once per process exit, whether Hangar stopped it or it exited by itself. */
+  onExit(listener: ExitListener): () => void
+  /** Stops watching; leaves machines running. */
+  close(): Promise<void>
+}
