@@ -1,0 +1,30 @@
+/** /v1/apps: list, create, get, delete. */
+import type { Platform } from '../../platform/index.ts'
+import { schemas } from '../../platform/index.ts'
+import { boolQuery, readJson, type RouteDef } from './route.ts'
+
+export function appRoutes(platform: Platform): RouteDef[] {
+  return [
+    {
+      method: 'get', path: '/v1/apps', tag: 'apps', summary: 'List apps',
+      query: { org_slug: 'only apps of this organization' },
+      handler: (c) => c.json(platform.apps.list(c.req.query('org_slug'))),
+    },
+    {
+      method: 'post', path: '/v1/apps', tag: 'apps', summary: 'Create an app', body: schemas.createApp, status: 201,
+      handler: async (c) => c.json(platform.apps.create(await readJson(c)), 201),
+    },
+    {
+      method: 'get', path: '/v1/apps/:app', tag: 'apps', summary: 'Get an app',
+      handler: (c) => c.json(platform.apps.get(c.req.param('app') as string)),
+    },
+    {
+      method: 'delete', path: '/v1/apps/:app', tag: 'apps', summary: 'Delete an app and its machines', status: 202,
+      query: { force: 'stop running machines first' },
+      handler: async (c) => {
+        await platform.apps.destroy(c.req.param('app') as string, { force: boolQuery(c, 'force') })
+        return c.body(null, 202)
+      },
+    },
+  ]
+}

@@ -1,0 +1,47 @@
+/**
+ * The REST API: Fly Machines API v1 paths and bodies over the platform.
+ *   const app = createRestApp({ platform, logger, version })
+ *   serve({ fetch: app.fetch, port: 4280 })
+ */
+import { Hono, type Context } from 'hono'
+import type { Logger } from 'pino'
+import type { Platform } from '../../platform/index.ts'
+import { HangarError } from '../../errors.ts'
+import { appRoutes } from './apps.ts'
+import { errorBody, onError } from './errors.ts'
+import { imageRoutes } from './images.ts'
+import { machineOpsRoutes } from './machine-ops.ts'
+import { machineRoutes } from './machines.ts'
+import { openApiDocument } from './openapi.ts'
+import type { RouteDef } from './route.ts'
+
+export interface RestOptions {
+  platform: Platform
+  logger: Logger
+  version: string
+}
+
+type Env = { Variables: { tokenName: string } }
+
+export function restRoutes(platform: Platform): RouteDef[] {
+  const owner = (c: Context): string => (c as Context<Env>).get('tokenName') ?? 'unknown'
+  return [...appRoutes(platform), ...machineRoutes(platform), ...machineOpsRoutes(platform, owner), ...imageRoutes(platform)]
+}
+
+export function createRestApp(opts: RestOptions): Hono<Env> {
+  const app = new Hono<Env>()
+  const routes = restRoutes(opts.platform)
+  const openapi = openApiDocument(routes, opts.version)
+  app.onError(onError(opts.logger))
+  app.notFound((c) => c.json(errorBody(new HangarError('route_not_found', `no route for ${c.req.method} ${c.req.path}`)), 404))
+  app.get('/v1/openapi.json', (c) => c.json(openapi))
+  app.get('/healthz', (c) => c.json({ ok: true }))
+  app.use('/v1/*', async (c, next) => {
+    const token = opts.platform.tokens.verify(c.req.header('authorization'))
+    if (!token) throw new HangarError('unauthenticated', 'Authenticate: token validation error')
+    c.set('tokenName', token.name)
+    await next()
+  })
+  for (const r of routes) app.on(r.method.toUpperCase(), r.path, r.handler)
+  return app
+}

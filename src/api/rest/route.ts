@@ -1,0 +1,55 @@
+/**
+ * Routes as data: method, path, the platform's schema for the body, and a
+ * handler that only parses and calls. The router and the OpenAPI document are
+ * both built from this one table.
+ */
+import type { Context } from 'hono'
+import type { z } from 'zod'
+import { HangarError } from '../../errors.ts'
+
+export interface RouteDef {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete'
+  /** Hono path, e.g. /v1/apps/:app/machines/:id */
+  path: string
+  summary: string
+  tag: string
+  body?: z.ZodType
+  /** Query parameters documented in OpenAPI: name → description. */
+  query?: Record<string, string>
+  /** Success status, documented and used by handlers that return data. */
+  status?: number
+  handler: (c: Context) => Promise<Response> | Response
+}
+
+const maxJsonBytes = 1 << 20
+
+/** The JSON body as an object, or undefined when empty; malformed JSON is a 400 with a hint. */
+export async function readJson(c: Context): Promise<unknown> {
+  const text = await c.req.text()
+  if (text.length > maxJsonBytes) throw new HangarError('payload_too_large', `request body is ${text.length} bytes; the limit is ${maxJsonBytes}`)
+  if (text.trim() === '') return undefined
+  try {
+    return JSON.parse(text)
+  } catch (e) {
+    throw new HangarError('malformed_json', `request body is not valid JSON: ${(e as Error).message}`)
+  }
+}
+
+/** A JSON object body (or {} when empty); anything else is a 400. */
+export async function readObject(c: Context): Promise<Record<string, unknown>> {
+  const body = (await readJson(c)) ?? {}
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new HangarError('invalid_argument', 'request body must be a JSON object')
+  }
+  return body as Record<string, unknown>
+}
+
+export function boolQuery(c: Context, name: string): boolean {
+  const v = c.req.query(name)
+  return v === '' || v === 'true' || v === '1'
+}
+
+export function nonceOf(c: Context): { nonce?: string } {
+  const nonce = c.req.header('fly-machine-lease-nonce')
+  return nonce ? { nonce } : {}
+}

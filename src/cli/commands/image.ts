@@ -1,0 +1,54 @@
+/** hangar image import|list|inspect|rm */
+import { openAsBlob } from 'node:fs'
+import { resolve } from 'node:path'
+import { HangarError } from '../../errors.ts'
+import type { Command } from '../command.ts'
+import { table } from '../output.ts'
+
+const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`
+
+export const image: Record<string, Command> = {
+  import: {
+    usage: 'hangar image import FILE [--tag NAME:TAG]',
+    summary: 'Import an OCI archive or a `docker save` tarball',
+    flags: { tag: { type: 'string', short: 't' } },
+    async run({ positionals, flags, out, client }) {
+      const file = positionals[0]
+      if (!file) throw new HangarError('invalid_argument', `missing FILE; usage: ${this.usage}`)
+      let blob: Blob
+      try {
+        blob = await openAsBlob(resolve(file))
+      } catch (e) {
+        throw new HangarError('invalid_argument', `cannot read ${file}: ${(e as Error).message}`, { hint: 'give the path of an OCI archive (.tar) or docker-save tarball' })
+      }
+      out.note(`uploading ${mb(blob.size)}…`)
+      const imgs = await client().images.import(blob, flags.tag ? { tag: flags.tag as string } : {})
+      out.result(imgs, (list) => list.map((i) => `imported ${i.ref} (${i.digest.slice(0, 19)}, ${mb(i.size)}); next: hangar machine run ${i.ref}`))
+    },
+  },
+  list: {
+    usage: 'hangar image list',
+    summary: 'List local images',
+    async run({ out, client }) {
+      const list = await client().images.list()
+      out.result(list, (l) => (l.length ? table([['REF', 'DIGEST', 'SIZE'], ...l.map((i) => [i.ref, i.digest.slice(0, 19), mb(i.size)])]) : 'no images; import one with `hangar image import FILE`'))
+    },
+  },
+  inspect: {
+    usage: 'hangar image inspect REF',
+    summary: 'Show an image and its config',
+    async run({ positionals, out, client }) {
+      if (!positionals[0]) throw new HangarError('invalid_argument', `missing REF; usage: ${this.usage}`)
+      out.result(await client().images.get(positionals[0]), (i) => JSON.stringify(i, null, 2))
+    },
+  },
+  rm: {
+    usage: 'hangar image rm REF',
+    summary: 'Remove an image tag',
+    async run({ positionals, out, client }) {
+      if (!positionals[0]) throw new HangarError('invalid_argument', `missing REF; usage: ${this.usage}`)
+      await client().images.remove(positionals[0])
+      out.result({ ok: true }, () => `removed ${positionals[0]}`)
+    },
+  },
+}

@@ -1,0 +1,62 @@
+/**
+ * The daemon's configuration: one strict schema, parsed once. Precedence:
+ * defaults < HANGAR_* environment < command-line flags. Each room gets its slice.
+ */
+import { parseArgs } from 'node:util'
+import { z } from 'zod'
+import { parse } from '../platform/validate.ts'
+
+const port = z.coerce.number().int().min(0).max(65535)
+
+export const configSchema = z.strictObject({
+  dataDir: z.string().min(1).default('/var/lib/hangar'),
+  api: z.strictObject({ host: z.string().default('127.0.0.1'), port: port.default(4280) }).prefault({}),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  region: z.string().default('local'),
+  driver: z.enum(['runc']).default('runc'),
+  network: z
+    .strictObject({
+      name: z.string().regex(/^[a-z0-9-]{1,20}$/).default('hangar'),
+      bridge: z.string().regex(/^[a-z0-9-]{1,15}$/).default('hangar0'),
+      subnet: z.string().default('10.209.0.0/20'),
+      subnet6: z.string().default('fd68:616e:6761::/64'),
+    })
+    .prefault({}),
+})
+
+export type DaemonConfig = z.infer<typeof configSchema>
+
+/** flag name → [config path, env var] */
+const knobs: Record<string, [string[], string]> = {
+  'data-dir': [['dataDir'], 'HANGAR_DATA_DIR'],
+  'api-host': [['api', 'host'], 'HANGAR_API_HOST'],
+  'api-port': [['api', 'port'], 'HANGAR_API_PORT'],
+  'log-level': [['logLevel'], 'HANGAR_LOG_LEVEL'],
+  region: [['region'], 'HANGAR_REGION'],
+  'network-name': [['network', 'name'], 'HANGAR_NETWORK_NAME'],
+  bridge: [['network', 'bridge'], 'HANGAR_BRIDGE'],
+  subnet: [['network', 'subnet'], 'HANGAR_SUBNET'],
+  subnet6: [['network', 'subnet6'], 'HANGAR_SUBNET6'],
+}
+
+export const configFlags = Object.fromEntries(Object.keys(knobs).map((k) => [k, { type: 'string' as const }]))
+
+function setPath(obj: Record<string, unknown>, path: string[], value: string): void {
+  let o = obj
+  for (const k of path.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>
+  o[path[path.length - 1] as string] = value
+}
+
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig {
+  const { values } = parseArgs({ args: argv, options: configFlags, strict: true, allowPositionals: false })
+  const raw: Record<string, unknown> = {}
+  for (const [flag, [path, envName]] of Object.entries(knobs)) {
+    const v = (values as Record<string, string | undefined>)[flag] ?? env[envName]
+    if (v !== undefined) setPath(raw, path, v)
+  }
+  return parse(configSchema, raw, 'configuration')
+}
+
+export function configUsage(): string {
+  return Object.entries(knobs).map(([flag, [, envName]]) => `  --${flag.padEnd(14)} (${envName})`).join('\n')
+}

@@ -1,0 +1,71 @@
+/**
+ * hangard: wires store, runtime, images, platform and the API into one process.
+ * A clean shutdown (SIGTERM/SIGINT) leaves machines running; so does a crash.
+ */
+import { mkdir, writeFile, rm, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { serve, type ServerType } from '@hono/node-server'
+import pino from 'pino'
+import { openStore } from '../store/index.ts'
+import { DRIVERS } from '../runtime/index.ts'
+import { openImageStore } from '../images/index.ts'
+import { createPlatform, type Platform } from '../platform/index.ts'
+import { createRestApp } from '../api/rest/index.ts'
+import type { DaemonConfig } from './config.ts'
+
+export const version = '0.1.0'
+
+export interface Daemon {
+  url: string
+  platform: Platform
+  close(): Promise<void>
+}
+
+async function ensureRootToken(platform: Platform, dataDir: string): Promise<string> {
+  const file = join(dataDir, 'root-token')
+  if (platform.tokens.any()) return file
+  const token = platform.tokens.issue('root')
+  await writeFile(file, token + '\n', { mode: 0o600 })
+  return file
+}
+
+export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
+  const logger = pino({ level: config.logLevel, base: { svc: 'hangard' } })
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
+  const store = openStore({ path: join(config.dataDir, 'hangar.db') })
+  const driver = await DRIVERS[config.driver]({ stateDir: join(config.dataDir, 'runtime'), network: config.network, logger })
+  const images = await openImageStore({ root: join(config.dataDir, 'images') })
+  const platform = await createPlatform({ store, driver, images, logger, region: config.region })
+  const tokenFile = await ensureRootToken(platform, config.dataDir)
+  const app = createRestApp({ platform, logger, version })
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port }, () => resolve(s))
+  })
+  const addr = server.address()
+  const port = typeof addr === 'object' && addr ? addr.port : config.api.port
+  const host = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host
+  const url = `http://${host}:${port}`
+  await writeFile(join(config.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, version }) + '\n')
+  logger.info({ url, token_file: tokenFile, driver: driver.name, capabilities: driver.capabilities }, 'hangard listening')
+  return {
+    url,
+    platform,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      platform.close()
+      await driver.close()
+      store.close()
+      await rm(join(config.dataDir, 'daemon.json'), { force: true })
+      logger.info('hangard stopped; machines keep running')
+    },
+  }
+}
+
+/** The address of the daemon running on this data dir, if any. */
+export async function readDaemonInfo(dataDir: string): Promise<{ pid: number; url: string } | null> {
+  try {
+    return JSON.parse(await readFile(join(dataDir, 'daemon.json'), 'utf8'))
+  } catch {
+    return null
+  }
+}

@@ -1,0 +1,52 @@
+/** What every service in the platform shares: the store, the runtime, and the per-machine lock. */
+import type { Logger } from 'pino'
+import type { Store, MachineRow } from '../store/index.ts'
+import type { Driver } from '../runtime/types.ts'
+import type { ImageStore } from '../images/types.ts'
+import { KeyedQueue } from '../lib/keyed-queue.ts'
+import { HangarError } from '../errors.ts'
+import { MachineEvents } from './events.ts'
+import { Leases } from './leases.ts'
+
+export interface PlatformDeps {
+  store: Store
+  driver: Driver
+  images: ImageStore
+  logger: Logger
+  /** Region name reported on machines; one host is one region. */
+  region: string
+}
+
+export interface Ctx extends PlatformDeps {
+  events: MachineEvents
+  leases: Leases
+  /** Serialises every operation on one machine id. */
+  queue: KeyedQueue
+  /** Restarts scheduled by the restart policy; any user action on the machine cancels its own. */
+  pendingRestarts: Map<string, NodeJS.Timeout>
+}
+
+export function createCtx(deps: PlatformDeps): Ctx {
+  return { ...deps, events: new MachineEvents(deps.store), leases: new Leases(deps.store), queue: new KeyedQueue(), pendingRestarts: new Map() }
+}
+
+/** The machine, which must belong to `app` and not be destroyed unless `allowDestroyed`. */
+export function loadMachine(ctx: Ctx, app: string, id: string, allowDestroyed = false): MachineRow {
+  const m = ctx.store.machines.get(id)
+  if (!m || m.app_name !== app) {
+    if (!ctx.store.apps.get(app)) throw new HangarError('app_not_found', `app not found: ${app}`)
+    throw new HangarError('machine_not_found', `machine not found: ${id}`)
+  }
+  if (m.state === 'destroyed' && !allowDestroyed) {
+    throw new HangarError('machine_not_found', `machine ${id} was destroyed at ${m.updated_at}`, { hint: 'create a new machine' })
+  }
+  return m
+}
+
+export function cancelPendingRestart(ctx: Ctx, id: string): void {
+  const t = ctx.pendingRestarts.get(id)
+  if (t) {
+    clearTimeout(t)
+    ctx.pendingRestarts.delete(id)
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The service layer: every rule about apps and machines. REST, MCP and the
+ * dashboard are thin adapters over what this returns.
+ *   const platform = await createPlatform({ store, driver, images, logger, region: 'local' })
+ *   const m = await platform.machines.create('myapp', { config: { image: 'busybox' } })
+ */
+import { appsService } from './apps.ts'
+import { createCtx, type PlatformDeps } from './context.ts'
+import { handleExit, reconcile } from './exits.ts'
+import { machineOpsService } from './machine-ops.ts'
+import { machinesService } from './machines.ts'
+import { tokensService } from './tokens.ts'
+
+export type { PlatformDeps } from './context.ts'
+export type { MachineView } from './view.ts'
+export type { AppView } from './apps.ts'
+export type { ExecOutput } from './machine-ops.ts'
+export type { LeaseView } from './leases.ts'
+export type { MachineEventView, StateChange } from './events.ts'
+export type { WaitResult } from './waits.ts'
+export type { Guard } from './machines.ts'
+export * as schemas from './schemas.ts'
+
+/** Builds the services, adopts what the runtime already runs, and starts listening for exits. */
+export async function createPlatform(deps: PlatformDeps) {
+  const ctx = createCtx(deps)
+  const stopExitFeed = deps.driver.onExit((id, exit) => {
+    handleExit(ctx, id, exit).catch((e) => deps.logger.error({ machine: id, err: String(e) }, 'exit handling failed'))
+  })
+  const reconciled = await reconcile(ctx)
+  deps.logger.info(reconciled, 'reconciled machines with the runtime')
+  return {
+    apps: appsService(ctx),
+    machines: { ...machinesService(ctx), ...machineOpsService(ctx) },
+    tokens: tokensService(deps.store),
+    images: deps.images,
+    events: { subscribe: ctx.events.subscribe.bind(ctx.events) },
+    capabilities: deps.driver.capabilities,
+    reconciled,
+    /** Stops listening; machines keep running. */
+    close(): void {
+      stopExitFeed()
+      for (const t of ctx.pendingRestarts.values()) clearTimeout(t)
+    },
+  }
+}
+
+export type Platform = Awaited<ReturnType<typeof createPlatform>>

@@ -1,0 +1,82 @@
+/**
+ * The runtime steps behind each state change, called with the machine's lock
+ * held. They move the state through its transient value, record the event, and
+ * leave the row truthful when the runtime fails.
+ */
+import type { MachineRow } from '../store/index.ts'
+import type { ExitInfo } from '../runtime/types.ts'
+import { HangarError, toHangarError } from '../errors.ts'
+import { parseDurationMs } from '../lib/duration.ts'
+import type { Ctx } from './context.ts'
+import type { EventSource } from './events.ts'
+import type { MachineConfig } from './schemas.ts'
+
+export function exitRequest(exit: ExitInfo, requestedStop: boolean): Record<string, unknown> {
+  return {
+    exit_event: {
+      exit_code: exit.exitCode,
+      signal: exit.signal,
+      oom_killed: exit.oomKilled,
+      requested_stop: requestedStop,
+      exited_at: new Date(exit.exitedAt).toISOString(),
+    },
+  }
+}
+
+export async function runStart(ctx: Ctx, m: MachineRow, source: EventSource, type = 'start'): Promise<MachineRow> {
+  ctx.events.transition(m.id, 'starting')
+  try {
+    if (m.state === 'suspended') await ctx.driver.thaw(m.id)
+    else await ctx.driver.start(m.id)
+  } catch (e) {
+    const err = toHangarError(e, 'runtime_error')
+    ctx.events.transition(m.id, 'failed', { type, source, request: { error: err.message } })
+    ctx.logger.error({ machine: m.id, err: err.message }, 'start failed')
+    throw new HangarError('runtime_error', `machine ${m.id} failed to start: ${err.message}`, { cause: e })
+  }
+  return ctx.events.transition(m.id, 'started', { type, source })
+}
+
+export interface StopOptions {
+  signal?: string | number
+  timeout?: string | number
+}
+
+function signalString(s: string | number | undefined): string | undefined {
+  return typeof s === 'number' ? String(s) : s
+}
+
+/** Stops a started or suspended machine and records its exit; a no-op for one at rest. */
+export async function runStop(ctx: Ctx, m: MachineRow, opts: StopOptions, source: EventSource): Promise<MachineRow> {
+  if (m.state !== 'started' && m.state !== 'suspended') return m
+  const config = m.config as MachineConfig
+  const graceMs = parseDurationMs(opts.timeout ?? config.stop_config?.timeout ?? '5s') ?? 5000
+  const signal = signalString(opts.signal ?? config.stop_config?.signal)
+  ctx.events.transition(m.id, 'stopping', { type: 'stop', source })
+  let exit: ExitInfo | null
+  try {
+    if (m.state === 'suspended') await ctx.driver.thaw(m.id)
+    exit = await ctx.driver.stop(m.id, { ...(signal ? { signal } : {}), graceMs })
+  } catch (e) {
+    const err = toHangarError(e, 'runtime_error')
+    ctx.events.transition(m.id, 'failed', { type: 'stop', source, request: { error: err.message } })
+    throw new HangarError('runtime_error', `machine ${m.id} failed to stop: ${err.message}`, { cause: e })
+  }
+  return ctx.events.transition(m.id, 'stopped', { type: 'exit', source: 'flyd', ...(exit ? { request: exitRequest(exit, true) } : {}) })
+}
+
+export async function runDestroy(ctx: Ctx, m: MachineRow, source: EventSource): Promise<MachineRow> {
+  ctx.events.transition(m.id, 'destroying')
+  try {
+    await ctx.driver.destroy(m.id)
+  } catch (e) {
+    const err = toHangarError(e, 'runtime_error')
+    ctx.events.transition(m.id, 'failed', { type: 'destroy', source, request: { error: err.message } })
+    throw new HangarError('runtime_error', `machine ${m.id} could not be destroyed: ${err.message}`, {
+      hint: 'retry the destroy with force=true; the daemon log has the failing step',
+      cause: e,
+    })
+  }
+  ctx.store.leases.delete(m.id)
+  return ctx.events.transition(m.id, 'destroyed', { type: 'destroy', source })
+}

@@ -1,0 +1,124 @@
+/**
+ * Machine operations that are not state changes: exec, logs, events, leases,
+ * metadata, waits. Same rules as machines.ts: validate, check, call the driver.
+ */
+import type { ExecResult, LogLine } from '../runtime/types.ts'
+import { HangarError } from '../errors.ts'
+import { type Ctx, loadMachine } from './context.ts'
+import { assertCan } from './machine-state.ts'
+import { acquireLease, execMachine, waitQuery, type MachineConfig } from './schemas.ts'
+import { parse } from './validate.ts'
+import { waitForState, type WaitResult } from './waits.ts'
+import type { MachineEventView } from './events.ts'
+import type { LeaseView } from './leases.ts'
+import type { Guard } from './machines.ts'
+
+export interface ExecOutput {
+  exit_code: number
+  exit_signal: string | null
+  stdout: string
+  stderr: string
+  stdout_truncated: boolean
+  stderr_truncated: boolean
+  timed_out: boolean
+}
+
+function execView(r: ExecResult): ExecOutput {
+  return {
+    exit_code: r.exitCode, exit_signal: r.exitSignal, stdout: r.stdout, stderr: r.stderr,
+    stdout_truncated: r.stdoutTruncated, stderr_truncated: r.stderrTruncated, timed_out: r.timedOut,
+  }
+}
+
+export function machineOpsService(ctx: Ctx) {
+  const { store, leases, driver } = ctx
+
+  function setMetadata(app: string, id: string, change: (md: Record<string, string>) => void): void {
+    const m = loadMachine(ctx, app, id)
+    const config = m.config as MachineConfig
+    const metadata = { ...(config.metadata ?? {}) }
+    change(metadata)
+    store.machines.update(id, { config: { ...config, metadata } })
+  }
+
+  return {
+    /** Runs a command in a started machine; output capped per stream, killed at the timeout. */
+    async exec(app: string, id: string, input: unknown, guard: Guard = {}): Promise<ExecOutput> {
+      const req = parse(execMachine, input, 'exec request')
+      const m = loadMachine(ctx, app, id)
+      leases.check(id, guard.nonce)
+      assertCan('exec', m.state, id)
+      const cmd = req.command ?? ['/bin/sh', '-c', req.cmd as string]
+      const r = await driver.exec(id, { cmd, timeoutMs: req.timeout * 1000, maxBytes: req.max_output_bytes, ...(req.stdin !== undefined ? { stdin: req.stdin } : {}) })
+      return execView(r)
+    },
+
+    logs(app: string, id: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): AsyncIterable<LogLine> {
+      loadMachine(ctx, app, id, true)
+      return driver.logs(id, opts)
+    },
+
+    events(app: string, id: string, limit = 20): MachineEventView[] {
+      loadMachine(ctx, app, id, true)
+      if (!Number.isInteger(limit) || limit < 1 || limit > 50) throw new HangarError('out_of_range', `limit must be 1–50, got ${limit}`)
+      return ctx.events.list(id, limit)
+    },
+
+    wait(app: string, id: string, query: unknown, signal?: AbortSignal): Promise<WaitResult> {
+      const q = parse(waitQuery, query, 'wait query')
+      return waitForState(ctx, app, id, q.state, q.timeout * 1000, q.instance_id, signal)
+    },
+
+    acquireLease(app: string, id: string, input: unknown, opts: { owner: string; nonce?: string }): LeaseView {
+      const req = parse(acquireLease, input ?? {}, 'lease request')
+      const m = loadMachine(ctx, app, id)
+      assertCan('lease', m.state, id)
+      return leases.acquire(id, { ttl: req.ttl ?? 30, description: req.description ?? '', owner: opts.owner, version: m.instance_id, ...(opts.nonce ? { heldNonce: opts.nonce } : {}) })
+    },
+
+    getLease(app: string, id: string): LeaseView {
+      loadMachine(ctx, app, id)
+      return leases.get(id)
+    },
+
+    releaseLease(app: string, id: string, nonce: string | undefined): void {
+      loadMachine(ctx, app, id)
+      leases.release(id, nonce)
+    },
+
+    metadata(app: string, id: string): Record<string, string> {
+      return { ...((loadMachine(ctx, app, id).config as MachineConfig).metadata ?? {}) }
+    },
+
+    getMetadataKey(app: string, id: string, key: string): { value: string } {
+      const value = (loadMachine(ctx, app, id).config as MachineConfig).metadata?.[key]
+      if (value === undefined) throw new HangarError('metadata_key_not_found', `metadata key not found: ${key}`)
+      return { value }
+    },
+
+    /** Sets many keys at once; an empty or null value deletes the key (Fly's PATCH semantics). */
+    patchMetadata(app: string, id: string, values: Record<string, string | null>): void {
+      setMetadata(app, id, (md) => {
+        for (const [k, v] of Object.entries(values)) {
+          if (v === null || v === '') delete md[k]
+          else md[k] = v
+        }
+      })
+    },
+
+    setMetadataKey(app: string, id: string, key: string, value: string): void {
+      if (!key) throw new HangarError('invalid_argument', 'metadata key is empty')
+      setMetadata(app, id, (md) => {
+        md[key] = value
+      })
+    },
+
+    deleteMetadataKey(app: string, id: string, key: string): void {
+      setMetadata(app, id, (md) => {
+        delete md[key]
+      })
+    },
+  }
+}
+
+export type MachineOpsService = ReturnType<typeof machineOpsService>

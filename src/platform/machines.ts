@@ -1,0 +1,196 @@
+/**
+ * The machines service: every rule about machines lives here; REST and MCP only
+ * translate. Each mutation runs under the machine's lock and checks its lease.
+ *   const m = await platform.machines.create('myapp', { config: { image: 'busybox' } })
+ *   await platform.machines.stop('myapp', m.id)
+ */
+import type { ImageRecord } from '../images/types.ts'
+import type { MachineRow } from '../store/index.ts'
+import type { MachineSpec } from '../runtime/types.ts'
+import { HangarError } from '../errors.ts'
+import { machineId, machineName, ulid } from '../lib/ids.ts'
+import { type Ctx, cancelPendingRestart, loadMachine } from './context.ts'
+import { assertCan } from './machine-state.ts'
+import { runDestroy, runStart, runStop } from './lifecycle.ts'
+import { resolveProcess } from './process-spec.ts'
+import { createMachine, updateMachine, type MachineConfig } from './schemas.ts'
+import { parse } from './validate.ts'
+import { machineView, type MachineView } from './view.ts'
+
+export interface Guard {
+  /** The lease nonce the caller holds, from fly-machine-lease-nonce. */
+  nonce?: string
+}
+
+async function buildSpec(ctx: Ctx, id: string, app: string, name: string, version: string, config: MachineConfig, image: ImageRecord, privateIp: string | null): Promise<MachineSpec> {
+  const layers = await ctx.images.unpack(image)
+  const guest = config.guest ?? { cpus: 1, memory_mb: 256 }
+  return {
+    id,
+    layers,
+    process: resolveProcess(config, image.config, { id, name, app, region: ctx.region, version, imageRef: image.ref, privateIp }),
+    guest: { cpus: guest.cpus ?? 1, memoryMb: guest.memory_mb ?? 256 },
+    stopSignal: (typeof config.stop_config?.signal === 'string' ? config.stop_config.signal : null) ?? image.config.stopSignal ?? 'SIGTERM',
+  }
+}
+
+function imageRef(image: ImageRecord): Record<string, unknown> {
+  return { registry: '', repository: image.repository, tag: image.tag, digest: image.digest, labels: image.config.labels }
+}
+
+export function machinesService(ctx: Ctx) {
+  const { store, events, leases, queue, driver } = ctx
+
+  /** Runs `fn` with the machine locked, after the lease check and the state precondition. */
+  function mutate<T>(app: string, id: string, guard: Guard, fn: (m: MachineRow) => Promise<T>): Promise<T> {
+    loadMachine(ctx, app, id)
+    return queue.run(id, async () => {
+      const m = loadMachine(ctx, app, id)
+      leases.check(id, guard.nonce)
+      cancelPendingRestart(ctx, id)
+      return fn(m)
+    })
+  }
+
+  return {
+    /** Creates a machine from an image; starts it unless skip_launch. A failure leaves nothing behind. */
+    async create(app: string, input: unknown, opts: { owner?: string } = {}): Promise<MachineView> {
+      const req = parse(createMachine, input, 'machine request')
+      if (!store.apps.get(app)) throw new HangarError('app_not_found', `app not found: ${app}`)
+      const name = req.name ?? machineName()
+      if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
+      const image = await ctx.images.resolve(req.config.image)
+      const id = machineId()
+      const version = ulid()
+      const config: MachineConfig = { ...req.config, image: image.ref }
+      const now = new Date().toISOString()
+      const spec = await buildSpec(ctx, id, app, name, version, config, image, null)
+      const net = await driver.create(spec)
+      try {
+        // Env carries the address, known only once the network exists.
+        if (net.ipv4) await driver.reconfigure(await buildSpec(ctx, id, app, name, version, config, image, net.ipv4))
+        store.tx(() => {
+          if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
+          store.machines.insert({
+            id, app_name: app, name, state: 'created', region: ctx.region, instance_id: version, config, image_ref: imageRef(image),
+            private_ip: net.ipv4, private_ip6: net.ipv6, restart_count: 0, created_at: now, updated_at: now,
+          })
+          store.versions.insert(id, version, config, now)
+          events.record(id, 'launch', 'created', 'user')
+        })
+      } catch (e) {
+        await driver.destroy(id).catch(() => {})
+        throw e
+      }
+      const nonce = req.lease_ttl ? leases.acquire(id, { ttl: req.lease_ttl, description: '', owner: opts.owner ?? 'root', version }).nonce : undefined
+      if (!req.skip_launch) await queue.run(id, () => runStart(ctx, store.machines.get(id)!, 'user'))
+      return machineView(ctx, store.machines.get(id)!, nonce ? { nonce } : {})
+    },
+
+    get(app: string, id: string, opts: { includeLease?: boolean } = {}): MachineView {
+      return machineView(ctx, loadMachine(ctx, app, id, true), opts)
+    },
+
+    list(app: string, filter: { states?: string[]; includeDestroyed?: boolean; metadata?: Record<string, string> } = {}): MachineView[] {
+      if (!store.apps.get(app)) throw new HangarError('app_not_found', `app not found: ${app}`)
+      return store.machines
+        .list({ app, ...(filter.states ? { states: filter.states } : {}), ...(filter.includeDestroyed ? { includeDestroyed: true } : {}) })
+        .filter((m) => Object.entries(filter.metadata ?? {}).every(([k, v]) => (m.config as MachineConfig).metadata?.[k] === v))
+        .map((m) => machineView(ctx, m, { events: 0 }))
+    },
+
+    /** Allowed from created, stopped, suspended, failed; a started machine is left as is. */
+    start(app: string, id: string, guard: Guard = {}): Promise<{ previous_state: string; migrated: false; new_host: '' }> {
+      return mutate(app, id, guard, async (m) => {
+        assertCan('start', m.state, id)
+        if (m.state !== 'started') await runStart(ctx, store.machines.update(id, { restart_count: 0 }), 'user')
+        return { previous_state: m.state, migrated: false, new_host: '' }
+      })
+    },
+
+    /** Signal (default stop_config.signal, else the image's, else SIGTERM), grace period, then SIGKILL. No-op at rest. */
+    stop(app: string, id: string, opts: { signal?: string | number; timeout?: string | number } = {}, guard: Guard = {}): Promise<{ ok: true }> {
+      return mutate(app, id, guard, async (m) => {
+        assertCan('stop', m.state, id)
+        await runStop(ctx, m, opts, 'user')
+        return { ok: true }
+      })
+    },
+
+    restart(app: string, id: string, opts: { signal?: string | number; timeout?: string | number } = {}, guard: Guard = {}): Promise<{ ok: true }> {
+      return mutate(app, id, guard, async (m) => {
+        assertCan('restart', m.state, id)
+        const stopped = await runStop(ctx, m, opts, 'user')
+        await runStart(ctx, store.machines.update(id, { restart_count: 0 }), 'user', stopped === m ? 'start' : 'restart')
+        return { ok: true }
+      })
+    },
+
+    signal(app: string, id: string, signal: string | number, guard: Guard = {}): Promise<{ ok: true }> {
+      return mutate(app, id, guard, async (m) => {
+        assertCan('signal', m.state, id)
+        await driver.signal(id, typeof signal === 'number' ? String(signal) : signal)
+        return { ok: true }
+      })
+    },
+
+    /** Freezes every process (cgroup freezer); memory stays resident until a snapshot-capable driver exists. */
+    suspend(app: string, id: string, guard: Guard = {}): Promise<{ ok: true }> {
+      return mutate(app, id, guard, async (m) => {
+        assertCan('suspend', m.state, id)
+        if (m.state === 'started') {
+          events.transition(id, 'suspending')
+          await driver.freeze(id)
+          events.transition(id, 'suspended', { type: 'suspend', source: 'user' })
+        }
+        return { ok: true }
+      })
+    },
+
+    /** Replaces the whole config; a new version. A started machine restarts on the new config. */
+    update(app: string, id: string, input: unknown, guard: Guard = {}): Promise<MachineView> {
+      const req = parse(updateMachine, input, 'machine update')
+      return mutate(app, id, guard, async (m) => {
+        assertCan('update', m.state, id)
+        if (req.current_version && req.current_version !== m.instance_id) {
+          throw new HangarError('version_mismatch', `machine ${id} is at version ${m.instance_id}, not ${req.current_version}`)
+        }
+        if (req.name && req.name !== m.name) throw new HangarError('invalid_argument', `a machine's name cannot change (${m.name})`)
+        const image = await ctx.images.resolve(req.config.image)
+        const version = ulid()
+        const config: MachineConfig = { ...req.config, image: image.ref }
+        const spec = await buildSpec(ctx, id, app, m.name, version, config, image, m.private_ip)
+        const wasRunning = m.state === 'started' || m.state === 'suspended'
+        if (wasRunning) await runStop(ctx, m, {}, 'user')
+        events.transition(id, 'replacing')
+        await driver.reconfigure(spec)
+        const now = new Date().toISOString()
+        store.tx(() => {
+          store.versions.insert(id, version, config, now)
+          events.transition(id, wasRunning || m.state === 'created' ? 'stopped' : m.state, { type: 'update', source: 'user' }, {
+            config, instance_id: version, image_ref: imageRef(image), restart_count: 0,
+          })
+        })
+        if (!req.skip_launch) await runStart(ctx, store.machines.get(id)!, 'user')
+        else if (m.state === 'created') events.transition(id, 'created')
+        return machineView(ctx, store.machines.get(id)!)
+      })
+    },
+
+    /** Without force only a machine at rest; with force anything but destroyed. */
+    destroy(app: string, id: string, opts: { force?: boolean } = {}, guard: Guard = {}): Promise<{ ok: true }> {
+      return mutate(app, id, guard, async (m) => {
+        assertCan(opts.force ? 'force_destroy' : 'destroy', m.state, id)
+        await runDestroy(ctx, m, 'user')
+        return { ok: true }
+      })
+    },
+
+    versions(app: string, id: string): { version: string; user_config: Record<string, unknown> }[] {
+      loadMachine(ctx, app, id, true)
+      return store.versions.list(id).map((v) => ({ version: v.version, user_config: v.config }))
+    },
+  }
+}
+
+export type MachinesService = ReturnType<typeof machinesService>

@@ -1,0 +1,118 @@
+/**
+ * Request shapes, in the Fly Machines API's JSON field names. The REST layer,
+ * MCP tools and the OpenAPI document all use these: one definition each.
+ * Unknown config fields are kept and echoed back, as Fly does.
+ */
+import { z } from 'zod'
+import { parseDurationMs } from '../lib/duration.ts'
+
+export const duration = z.union([z.string(), z.number()]).refine((v) => parseDurationMs(v) !== null, {
+  message: 'expected a Go duration like "10s" or "500ms", or nanoseconds as a number',
+})
+
+export const signalName = z.union([
+  z.enum(['SIGABRT', 'SIGALRM', 'SIGFPE', 'SIGHUP', 'SIGILL', 'SIGINT', 'SIGKILL', 'SIGPIPE', 'SIGQUIT', 'SIGSEGV', 'SIGTERM', 'SIGTRAP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGSTOP']),
+  z.number().int().min(1).max(64),
+])
+
+export const guest = z.looseObject({
+  cpu_kind: z.enum(['shared', 'performance']).default('shared'),
+  cpus: z.number().int().min(1, 'guest.cpus must be at least 1').max(64, 'guest.cpus must be at most 64').default(1),
+  memory_mb: z.number().int().min(64, 'guest.memory_mb must be at least 64').max(65536, 'guest.memory_mb must be at most 65536').default(256),
+})
+
+export const init = z.looseObject({
+  exec: z.array(z.string()).nullish(),
+  entrypoint: z.array(z.string()).nullish(),
+  cmd: z.array(z.string()).nullish(),
+  tty: z.boolean().optional(),
+})
+
+export const restart = z.looseObject({
+  policy: z.enum(['no', 'always', 'on-failure', 'spot-price']).default('on-failure'),
+  max_retries: z.number().int().min(0).max(1000).optional(),
+})
+
+export const stopConfig = z.looseObject({
+  signal: signalName.optional(),
+  timeout: duration.optional(),
+})
+
+const envKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _ and may not start with a digit')
+
+export const machineConfig = z.looseObject({
+  image: z.string().min(1, 'config.image is required'),
+  env: z.record(envKey, z.string()).optional(),
+  metadata: z.record(z.string(), z.string()).optional(),
+  guest: guest.optional(),
+  init: init.optional(),
+  restart: restart.optional(),
+  stop_config: stopConfig.optional(),
+  auto_destroy: z.boolean().optional(),
+  services: z.array(z.looseObject({})).optional(),
+})
+export type MachineConfig = z.infer<typeof machineConfig>
+
+export const machineNameSchema = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9][a-z0-9-]*$/, 'names are lower-case letters, digits and dashes')
+
+export const createMachine = z.looseObject({
+  config: machineConfig,
+  name: machineNameSchema.optional(),
+  region: z.string().optional(),
+  skip_launch: z.boolean().optional(),
+  lease_ttl: z.number().int().min(1).max(3600).optional(),
+})
+export type CreateMachineInput = z.infer<typeof createMachine>
+
+export const updateMachine = z.looseObject({
+  config: machineConfig,
+  name: machineNameSchema.optional(),
+  region: z.string().optional(),
+  skip_launch: z.boolean().optional(),
+  current_version: z.string().optional(),
+  lease_ttl: z.number().int().min(1).max(3600).optional(),
+})
+export type UpdateMachineInput = z.infer<typeof updateMachine>
+
+export const createApp = z
+  .looseObject({
+    name: z.string().optional(),
+    app_name: z.string().optional(),
+    org_slug: z.string().default('personal'),
+    network: z.string().optional(),
+  })
+  .transform((v, ctx) => {
+    const name = v.app_name ?? v.name
+    if (!name || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) {
+      ctx.addIssue({ code: 'custom', path: ['app_name'], message: 'app_name is required: lower-case letters, digits and dashes, at most 63' })
+      return z.NEVER
+    }
+    return { name, org_slug: v.org_slug, network: v.network ?? 'default' }
+  })
+
+export const stopMachine = z.looseObject({ signal: signalName.optional(), timeout: duration.optional() })
+
+export const signalMachine = z.looseObject({ signal: signalName })
+
+export const execMachine = z
+  .looseObject({
+    command: z.array(z.string()).min(1).optional(),
+    cmd: z.string().min(1).optional(),
+    stdin: z.string().max(1 << 20).optional(),
+    timeout: z.number().int().min(1).max(3600).default(30),
+    max_output_bytes: z.number().int().min(1).max(16 << 20).default(1 << 20),
+  })
+  .refine((v) => v.command || v.cmd, { message: 'give command (an argv array) or cmd (a shell string)', path: ['command'] })
+
+export const acquireLease = z.looseObject({ ttl: z.number().int().min(1).max(3600).optional(), description: z.string().max(256).optional() })
+
+export const waitQuery = z.object({
+  state: z.array(z.enum(['started', 'stopped', 'suspended', 'destroyed', 'failed', 'settled', 'created'])).default(['started']),
+  timeout: z.number().int().min(1).max(600).default(60),
+  instance_id: z.string().optional(),
+  from_event_id: z.string().optional(),
+})

@@ -1,0 +1,78 @@
+/** The SDK's transport: JSON over fetch, errors rebuilt as HangarError with the daemon's code and hint. */
+import { HangarError, codes, type Code } from '../errors.ts'
+
+export interface ClientOptions {
+  /** e.g. http://127.0.0.1:4280 */
+  baseUrl: string
+  token: string
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | string[] | undefined>
+  body?: unknown
+  /** Raw body (e.g. an image archive); sent as application/octet-stream. */
+  raw?: BodyInit
+  nonce?: string
+  signal?: AbortSignal
+  headers?: Record<string, string>
+}
+
+export class Http {
+  readonly #opts: ClientOptions
+
+  constructor(opts: ClientOptions) {
+    this.#opts = { ...opts, baseUrl: opts.baseUrl.replace(/\/$/, '') }
+  }
+
+  url(path: string, query: RequestOptions['query'] = {}): string {
+    const u = new URL(this.#opts.baseUrl + path)
+    for (const [k, v] of Object.entries(query)) {
+      if (v === undefined) continue
+      if (Array.isArray(v)) for (const x of v) u.searchParams.append(k, x)
+      else u.searchParams.set(k, String(v))
+    }
+    return u.toString()
+  }
+
+  async fetch(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#opts.token}`, ...opts.headers }
+    if (opts.nonce) headers['fly-machine-lease-nonce'] = opts.nonce
+    let body: BodyInit | undefined
+    if (opts.raw !== undefined) {
+      body = opts.raw
+      headers['content-type'] = 'application/octet-stream'
+    } else if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body)
+      headers['content-type'] = 'application/json'
+    }
+    let res: Response
+    try {
+      res = await fetch(this.url(path, opts.query), { method, headers, body, signal: opts.signal ?? null, ...(opts.raw ? { duplex: 'half' } : {}) } as RequestInit)
+    } catch (e) {
+      throw new HangarError('unavailable', `cannot reach the Hangar daemon at ${this.#opts.baseUrl}: ${(e as Error).cause ?? (e as Error).message}`, {
+        hint: 'start it with `./hangar up`, or set HANGAR_API_URL',
+        cause: e,
+      })
+    }
+    if (!res.ok) throw await toError(res)
+    return res
+  }
+
+  async json<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.fetch(method, path, opts)
+    if (res.status === 204 || res.headers.get('content-length') === '0') return undefined as T
+    const text = await res.text()
+    return (text ? JSON.parse(text) : undefined) as T
+  }
+}
+
+async function toError(res: Response): Promise<HangarError> {
+  let body: { error?: string; code?: string; hint?: string; details?: Record<string, unknown> } = {}
+  try {
+    body = await res.json()
+  } catch {
+    /* not JSON: keep the status */
+  }
+  const code = (body.code && body.code in codes ? body.code : res.status === 404 ? 'route_not_found' : 'internal') as Code
+  return new HangarError(code, body.error ?? `HTTP ${res.status}`, { ...(body.hint ? { hint: body.hint } : {}), ...(body.details ? { details: body.details } : {}) })
+}

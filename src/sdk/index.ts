@@ -1,0 +1,81 @@
+/**
+ * The typed TypeScript client for a Hangar daemon; the CLI is built on it.
+ *   const hangar = new Hangar({ baseUrl: 'http://127.0.0.1:4280', token })
+ *   const m = await hangar.machines.create('myapp', { config: { image: 'busybox' } })
+ *   await hangar.machines.wait('myapp', m.id, { state: ['started'] })
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { AppView, ExecOutput, LeaseView, MachineEventView, MachineView, WaitResult } from '../platform/index.ts'
+import type { ImageRecord } from '../images/types.ts'
+import type { LogLine } from '../runtime/types.ts'
+import { HangarError, isHangarError } from '../errors.ts'
+import { Http, type ClientOptions } from './http.ts'
+import { Machines } from './machines.ts'
+
+export { HangarError, isHangarError }
+export type { CreateMachineRequest, StopOptions } from './machines.ts'
+export type { ClientOptions }
+export type Machine = MachineView
+export type App = AppView
+export type Image = ImageRecord
+export type { ExecOutput, LeaseView, MachineEventView, WaitResult, LogLine }
+
+export class Hangar {
+  readonly machines: Machines
+  readonly apps: {
+    list(org?: string): Promise<{ total_apps: number; apps: App[] }>
+    create(name: string, org?: string): Promise<App>
+    get(name: string): Promise<App>
+    destroy(name: string, opts?: { force?: boolean }): Promise<void>
+  }
+  readonly images: {
+    list(): Promise<Image[]>
+    get(ref: string): Promise<Image>
+    /** Uploads an OCI archive or docker-save tarball. */
+    import(archive: Blob | ReadableStream<Uint8Array>, opts?: { tag?: string }): Promise<Image[]>
+    remove(ref: string): Promise<void>
+  }
+
+  constructor(opts: ClientOptions) {
+    const http = new Http(opts)
+    this.machines = new Machines(http)
+    const app = (name: string): string => `/v1/apps/${encodeURIComponent(name)}`
+    this.apps = {
+      list: (org) => http.json('GET', '/v1/apps', { query: { org_slug: org } }),
+      create: (name, org = 'personal') => http.json('POST', '/v1/apps', { body: { app_name: name, org_slug: org } }),
+      get: (name) => http.json('GET', app(name)),
+      destroy: (name, o = {}) => http.json('DELETE', app(name), { query: { force: o.force || undefined } }),
+    }
+    const img = (ref: string): string => `/v1/images/${encodeURIComponent(ref)}`
+    this.images = {
+      list: () => http.json('GET', '/v1/images'),
+      get: (ref) => http.json('GET', img(ref)),
+      import: (archive, o = {}) => http.json('POST', '/v1/images/import', { raw: archive as BodyInit, query: { tag: o.tag } }),
+      remove: async (ref) => void (await http.json('DELETE', img(ref))),
+    }
+  }
+
+  /**
+   * A client from HANGAR_API_URL and HANGAR_TOKEN, falling back to the local
+   * daemon's files under HANGAR_DATA_DIR (default /var/lib/hangar).
+   */
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): Hangar {
+    const dataDir = env.HANGAR_DATA_DIR ?? '/var/lib/hangar'
+    const read = (f: string): string | null => {
+      try {
+        return readFileSync(join(dataDir, f), 'utf8').trim()
+      } catch {
+        return null
+      }
+    }
+    const baseUrl = env.HANGAR_API_URL ?? (read('daemon.json') ? JSON.parse(read('daemon.json') as string).url : 'http://127.0.0.1:4280')
+    const token = env.HANGAR_TOKEN ?? read('root-token')
+    if (!token) {
+      throw new HangarError('unauthenticated', `no API token: HANGAR_TOKEN is unset and ${join(dataDir, 'root-token')} is not readable`, {
+        hint: 'export HANGAR_TOKEN=<token>, or run as root on the daemon host',
+      })
+    }
+    return new Hangar({ baseUrl, token })
+  }
+}

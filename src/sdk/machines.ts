@@ -1,0 +1,112 @@
+/** Machines: the Fly Machines API verbs, typed. */
+import type { ExecOutput, LeaseView, MachineEventView, MachineView, WaitResult } from '../platform/index.ts'
+import type { LogLine } from '../runtime/types.ts'
+import type { Http } from './http.ts'
+import { parseSse } from './sse.ts'
+
+export interface CreateMachineRequest {
+  config: { image: string; [k: string]: unknown }
+  name?: string
+  region?: string
+  skip_launch?: boolean
+  lease_ttl?: number
+}
+
+export type StopOptions = { signal?: string | number; timeout?: string }
+type Lease = { nonce?: string }
+
+export class Machines {
+  readonly #http: Http
+
+  constructor(http: Http) {
+    this.#http = http
+  }
+
+  #p(app: string, id?: string, verb?: string): string {
+    return `/v1/apps/${encodeURIComponent(app)}/machines${id ? `/${encodeURIComponent(id)}` : ''}${verb ? `/${verb}` : ''}`
+  }
+
+  list(app: string, opts: { state?: string[]; includeDeleted?: boolean; metadata?: Record<string, string> } = {}): Promise<MachineView[]> {
+    const query: Record<string, string | boolean | undefined> = { state: opts.state?.join(','), include_deleted: opts.includeDeleted || undefined }
+    for (const [k, v] of Object.entries(opts.metadata ?? {})) query[`metadata.${k}`] = v
+    return this.#http.json('GET', this.#p(app), { query })
+  }
+
+  create(app: string, req: CreateMachineRequest): Promise<MachineView> {
+    return this.#http.json('POST', this.#p(app), { body: req })
+  }
+
+  get(app: string, id: string): Promise<MachineView> {
+    return this.#http.json('GET', this.#p(app, id))
+  }
+
+  update(app: string, id: string, req: CreateMachineRequest & { current_version?: string }, opts: Lease = {}): Promise<MachineView> {
+    return this.#http.json('POST', this.#p(app, id), { body: req, ...opts })
+  }
+
+  destroy(app: string, id: string, opts: { force?: boolean } & Lease = {}): Promise<{ ok: true }> {
+    return this.#http.json('DELETE', this.#p(app, id), { query: { force: opts.force || undefined }, ...(opts.nonce ? { nonce: opts.nonce } : {}) })
+  }
+
+  start(app: string, id: string, opts: Lease = {}): Promise<{ previous_state: string }> {
+    return this.#http.json('POST', this.#p(app, id, 'start'), opts)
+  }
+
+  stop(app: string, id: string, opts: StopOptions & Lease = {}): Promise<{ ok: true }> {
+    const { nonce, ...body } = opts
+    return this.#http.json('POST', this.#p(app, id, 'stop'), { body, ...(nonce ? { nonce } : {}) })
+  }
+
+  restart(app: string, id: string, opts: StopOptions & Lease = {}): Promise<{ ok: true }> {
+    const { nonce, ...body } = opts
+    return this.#http.json('POST', this.#p(app, id, 'restart'), { body, ...(nonce ? { nonce } : {}) })
+  }
+
+  signal(app: string, id: string, signal: string | number, opts: Lease = {}): Promise<{ ok: true }> {
+    return this.#http.json('POST', this.#p(app, id, 'signal'), { body: { signal }, ...opts })
+  }
+
+  suspend(app: string, id: string, opts: Lease = {}): Promise<{ ok: true }> {
+    return this.#http.json('POST', this.#p(app, id, 'suspend'), opts)
+  }
+
+  /** Resolves when the machine reaches one of `state`; rejects with code wait_timeout after `timeout` seconds. */
+  wait(app: string, id: string, opts: { state?: string[]; timeout?: number; instanceId?: string } = {}): Promise<WaitResult> {
+    return this.#http.json('GET', this.#p(app, id, 'wait'), { query: { state: opts.state, timeout: opts.timeout, instance_id: opts.instanceId } })
+  }
+
+  exec(app: string, id: string, req: { command?: string[]; cmd?: string; stdin?: string; timeout?: number; max_output_bytes?: number }, opts: Lease = {}): Promise<ExecOutput> {
+    return this.#http.json('POST', this.#p(app, id, 'exec'), { body: req, ...opts })
+  }
+
+  events(app: string, id: string, limit?: number): Promise<MachineEventView[]> {
+    return this.#http.json('GET', this.#p(app, id, 'events'), { query: { limit } })
+  }
+
+  async logs(app: string, id: string, opts: { tail?: number } = {}): Promise<LogLine[]> {
+    return (await this.#http.json<{ lines: LogLine[] }>('GET', this.#p(app, id, 'logs'), { query: { tail: opts.tail } })).lines
+  }
+
+  /** Streams log lines as they are written, until `signal` aborts. */
+  async *followLogs(app: string, id: string, opts: { tail?: number; signal?: AbortSignal } = {}): AsyncIterable<LogLine> {
+    const res = await this.#http.fetch('GET', this.#p(app, id, 'logs'), { query: { tail: opts.tail, follow: true }, ...(opts.signal ? { signal: opts.signal } : {}) })
+    for await (const ev of parseSse(res)) if (ev.event === 'log') yield JSON.parse(ev.data) as LogLine
+  }
+
+  async acquireLease(app: string, id: string, opts: { ttl?: number; description?: string } & Lease = {}): Promise<LeaseView> {
+    const { nonce, ...body } = opts
+    return (await this.#http.json<{ data: LeaseView }>('POST', this.#p(app, id, 'lease'), { body, ...(nonce ? { nonce } : {}) })).data
+  }
+
+  releaseLease(app: string, id: string, nonce: string): Promise<unknown> {
+    return this.#http.json('DELETE', this.#p(app, id, 'lease'), { nonce })
+  }
+
+  metadata(app: string, id: string): Promise<Record<string, string>> {
+    return this.#http.json('GET', this.#p(app, id, 'metadata'))
+  }
+
+  setMetadata(app: string, id: string, values: Record<string, string | null>): Promise<void> {
+    return this.#http.json('PATCH', this.#p(app, id, 'metadata'), { body: { metadata: values } })
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * Hangar's state database: apps, machines, events, leases, tokens.
+ *   const store = openStore({ path: '/var/lib/hangar/hangar.db' })
+ *   store.machines.get(id)
+ */
+import { openSqliteStore } from './sqlite.ts'
+import type { Store } from './types.ts'
+
+export type { Store, AppRow, MachineRow, EventRow, LeaseRow, TokenRow, MachineFilter } from './types.ts'
+
+export function openStore(opts: { path: string }): Store {
+  return openSqliteStore(opts.path)
+}

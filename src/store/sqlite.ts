@@ -1,0 +1,129 @@
+/**
+ * The embedded store: SQLite through node:sqlite, WAL mode so a kill -9 at any
+ * moment leaves the last committed transaction intact.
+ */
+import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import { readdirSync, readFileSync } from 'node:fs'
+import type { AppRow, EventRow, LeaseRow, MachineFilter, MachineRow, Store, TokenRow } from './types.ts'
+
+const migrationsDir = new URL('./migrations/', import.meta.url)
+
+function migrate(db: DatabaseSync): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)')
+  const done = new Set((db.prepare('SELECT name FROM schema_migrations').all() as { name: string }[]).map((r) => r.name))
+  for (const file of readdirSync(migrationsDir).filter((f) => f.endsWith('.sql')).sort()) {
+    if (done.has(file)) continue
+    db.exec('BEGIN')
+    try {
+      db.exec(readFileSync(new URL(file, migrationsDir), 'utf8'))
+      db.prepare('INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)').run(file, new Date().toISOString())
+      db.exec('COMMIT')
+    } catch (e) {
+      db.exec('ROLLBACK')
+      throw e
+    }
+  }
+}
+
+const json = (v: unknown): string => JSON.stringify(v)
+
+function machineFromRow(r: Record<string, unknown>): MachineRow {
+  return { ...(r as unknown as MachineRow), config: JSON.parse(r.config as string), image_ref: JSON.parse(r.image_ref as string) }
+}
+
+function eventFromRow(r: Record<string, unknown>): EventRow {
+  return { ...(r as unknown as EventRow), request: r.request ? JSON.parse(r.request as string) : null }
+}
+
+export function openSqliteStore(path: string): Store {
+  const db = new DatabaseSync(path)
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000')
+  migrate(db)
+  const cache = new Map<string, StatementSync>()
+  const q = (sql: string): StatementSync => {
+    let s = cache.get(sql)
+    if (!s) cache.set(sql, (s = db.prepare(sql)))
+    return s
+  }
+  let depth = 0
+
+  const store: Store = {
+    tokens: {
+      insert: (t: TokenRow) => void q('INSERT INTO tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)').run(t.id, t.name, t.hash, t.created_at),
+      byHash: (hash) => q('SELECT * FROM tokens WHERE hash = ?').get(hash) as TokenRow | undefined,
+      count: () => (q('SELECT count(*) AS n FROM tokens').get() as { n: number }).n,
+    },
+    apps: {
+      insert: (a: AppRow) => void q('INSERT INTO apps (id, name, org_slug, network, created_at) VALUES (?, ?, ?, ?, ?)').run(a.id, a.name, a.org_slug, a.network, a.created_at),
+      get: (name) => q('SELECT * FROM apps WHERE name = ?').get(name) as AppRow | undefined,
+      list: (org) => (org ? q('SELECT * FROM apps WHERE org_slug = ? ORDER BY name').all(org) : q('SELECT * FROM apps ORDER BY name').all()) as unknown as AppRow[],
+      delete: (name) => void q('DELETE FROM apps WHERE name = ?').run(name),
+    },
+    machines: {
+      insert: (m: MachineRow) =>
+        void q(`INSERT INTO machines (id, app_name, name, state, region, instance_id, config, image_ref, private_ip, private_ip6, restart_count, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+          m.id, m.app_name, m.name, m.state, m.region, m.instance_id, json(m.config), json(m.image_ref), m.private_ip, m.private_ip6, m.restart_count, m.created_at, m.updated_at),
+      get: (id) => {
+        const r = q('SELECT * FROM machines WHERE id = ?').get(id)
+        return r ? machineFromRow(r) : undefined
+      },
+      list: (f: MachineFilter) => {
+        const rows = q(`SELECT * FROM machines WHERE app_name = ? ${f.includeDestroyed ? '' : "AND state != 'destroyed'"} ORDER BY created_at, id`).all(f.app)
+        const all = rows.map(machineFromRow)
+        return f.states?.length ? all.filter((m) => f.states!.includes(m.state)) : all
+      },
+      live: () => q("SELECT * FROM machines WHERE state != 'destroyed'").all().map(machineFromRow),
+      update: (id, patch) => {
+        const cols = Object.keys(patch) as (keyof typeof patch)[]
+        if (cols.length) {
+          const values = cols.map((c) => (c === 'config' || c === 'image_ref' ? json(patch[c]) : patch[c]) as string | number | null)
+          q(`UPDATE machines SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`).run(...values, id)
+        }
+        return store.machines.get(id) as MachineRow
+      },
+      nameTaken: (app, name) => q("SELECT 1 FROM machines WHERE app_name = ? AND name = ? AND state != 'destroyed'").get(app, name) !== undefined,
+      countByApp: (app) => (q("SELECT count(*) AS n FROM machines WHERE app_name = ? AND state != 'destroyed'").get(app) as { n: number }).n,
+    },
+    versions: {
+      insert: (machineId, version, config, createdAt) =>
+        void q('INSERT INTO machine_versions (machine_id, version, config, created_at) VALUES (?, ?, ?, ?)').run(machineId, version, json(config), createdAt),
+      list: (machineId) =>
+        (q('SELECT version, config, created_at FROM machine_versions WHERE machine_id = ? ORDER BY version DESC').all(machineId) as { version: string; config: string; created_at: string }[])
+          .map((r) => ({ ...r, config: JSON.parse(r.config) })),
+    },
+    events: {
+      insert: (e) => {
+        const res = q('INSERT INTO machine_events (id, machine_id, type, status, source, timestamp, request) VALUES (?, ?, ?, ?, ?, ?, ?)')
+          .run(e.id, e.machine_id, e.type, e.status, e.source, e.timestamp, e.request ? json(e.request) : null)
+        return { ...e, seq: Number(res.lastInsertRowid) }
+      },
+      list: (machineId, limit) => q('SELECT * FROM machine_events WHERE machine_id = ? ORDER BY seq DESC LIMIT ?').all(machineId, limit).map(eventFromRow),
+    },
+    leases: {
+      get: (machineId) => q('SELECT * FROM leases WHERE machine_id = ?').get(machineId) as LeaseRow | undefined,
+      put: (l: LeaseRow) =>
+        void q('INSERT OR REPLACE INTO leases (machine_id, nonce, owner, description, expires_at, version) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(l.machine_id, l.nonce, l.owner, l.description, l.expires_at, l.version),
+      delete: (machineId) => void q('DELETE FROM leases WHERE machine_id = ?').run(machineId),
+    },
+    tx: (fn) => {
+      // Nested calls join the outer transaction.
+      if (depth > 0) return fn()
+      db.exec('BEGIN IMMEDIATE')
+      depth++
+      try {
+        const out = fn()
+        db.exec('COMMIT')
+        return out
+      } catch (e) {
+        db.exec('ROLLBACK')
+        throw e
+      } finally {
+        depth--
+      }
+    },
+    close: () => db.close(),
+  }
+  return store
+}

@@ -1,0 +1,99 @@
+/** Rows as the platform sees them; JSON columns already parsed. */
+
+export interface TokenRow {
+  id: string
+  name: string
+  hash: string
+  created_at: string
+}
+
+export interface AppRow {
+  id: string
+  name: string
+  org_slug: string
+  network: string
+  created_at: string
+}
+
+export interface MachineRow {
+  id: string
+  app_name: string
+  name: string
+  state: string
+  region: string
+  instance_id: string
+  config: Record<string, unknown>
+  image_ref: Record<string, unknown>
+  private_ip: string | null
+  private_ip6: string | null
+  restart_count: number
+  created_at: string
+  updated_at: string
+}
+
+export interface EventRow {
+  seq: number
+  id: string
+  machine_id: string
+  type: string
+  status: string
+  source: string
+  timestamp: number
+  request: Record<string, unknown> | null
+}
+
+export interface LeaseRow {
+  machine_id: string
+  nonce: string
+  owner: string
+  description: string
+  expires_at: number
+  version: string
+}
+
+export interface MachineFilter {
+  app: string
+  includeDestroyed?: boolean
+  states?: string[]
+}
+
+/** The state database. Every method is synchronous: SQLite embedded answers in microseconds. */
+export interface Store {
+  tokens: {
+    insert(row: TokenRow): void
+    byHash(hash: string): TokenRow | undefined
+    count(): number
+  }
+  apps: {
+    insert(row: AppRow): void
+    get(name: string): AppRow | undefined
+    list(org?: string): AppRow[]
+    delete(name: string): void
+  }
+  machines: {
+    insert(row: MachineRow): void
+    get(id: string): MachineRow | undefined
+    list(filter: MachineFilter): MachineRow[]
+    /** Every machine not destroyed, across apps: what the daemon reconciles at boot. */
+    live(): MachineRow[]
+    update(id: string, patch: Partial<Omit<MachineRow, 'id' | 'app_name' | 'created_at'>>): MachineRow
+    nameTaken(app: string, name: string): boolean
+    countByApp(app: string): number
+  }
+  versions: {
+    insert(machineId: string, version: string, config: Record<string, unknown>, createdAt: string): void
+    list(machineId: string): { version: string; config: Record<string, unknown>; created_at: string }[]
+  }
+  events: {
+    insert(row: Omit<EventRow, 'seq'>): EventRow
+    list(machineId: string, limit: number): EventRow[]
+  }
+  leases: {
+    get(machineId: string): LeaseRow | undefined
+    put(row: LeaseRow): void
+    delete(machineId: string): void
+  }
+  /** Runs fn in one transaction: all of it lands or none. */
+  tx<T>(fn: () => T): T
+  close(): void
+}
