@@ -1,0 +1,12 @@
+/**
+ * Hangar's local image store: OCI/docker archives in, content-addressed blobs
+ * and tags in an OCI image layout, layers unpacked once into a shared cache.
+ *
+ *   const images = await openImageStore({ root: '/var/lib/hangar/images' })
+ *   await images.importFile('busybox.oci.tar', { tag: 'busybox:latest' })
+ *   const lowers = await images.unpack(await images.resolve('busybox'))
+ */
+export { openImageStore } from './store.ts'
+export type { ImageStoreOptions } from './store.ts'
+export { parseImageRef, formatRef, repositoryName } from './ref.ts'
+export type { ImageConfig, ImageRecord, ImageStore, ParsedRef } from './types.ts'

@@ -1,0 +1,108 @@
+/**
+ * The validation pass over a layer before GNU tar touches the disk: every
+ * entry must stay inside the layer (no absolute paths, no "..", nothing below
+ * a symlink the same layer declared, no hard link pointing out), and the
+ * uncompressed bytes must hash to the config's diff id. It also collects the
+ * OCI whiteouts, which unpack turns into their overlayfs form.
+ */
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { once } from 'node:events'
+import { posix } from 'node:path'
+import { Parser, type ReadEntry } from 'tar'
+import { HangarError } from '../errors.ts'
+import { decompressor, sniffFile } from './compression.ts'
+
+export interface LayerCheck {
+  /** sha256 of the uncompressed tar. */
+  diffId: string
+  /** Paths (relative to the layer root) of files the layer deletes: `.wh.<name>` → `<name>`. */
+  whiteouts: string[]
+  /** Directories whose lower contents the layer hides: `<dir>/.wh..wh..opq`. */
+  opaque: string[]
+}
+
+const allowedTypes = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link', 'CharacterDevice', 'BlockDevice', 'FIFO'])
+
+/** Reads the layer blob at `path`; throws HangarError invalid_argument naming the first bad entry. */
+export async function checkLayer(path: string, expectedDiffId?: string): Promise<LayerCheck> {
+  const symlinks = new Set<string>()
+  const result: LayerCheck = { diffId: '', whiteouts: [], opaque: [] }
+  let failure: Error | null = null
+  const fail = (entryPath: string, why: string): void => {
+    failure ??= new HangarError('invalid_argument', `layer entry "${entryPath}" ${why}`, { details: { entry: entryPath } })
+  }
+
+  const inspect = (entry: ReadEntry): void => {
+    entry.resume()
+    if (failure) return
+    const p = relative(entry.path)
+    if (p === null) return fail(entry.path, 'has an absolute path or a ".." component')
+    if (!allowedTypes.has(entry.type)) return fail(entry.path, `has unsupported type ${entry.type}`)
+    if (p === '') return entry.type === 'Directory' ? undefined : fail(entry.path, 'replaces the layer root')
+    const through = viaSymlink(p, symlinks)
+    if (through) return fail(entry.path, `goes through the symlink "${through}" declared earlier in the layer`)
+    if (entry.type === 'SymbolicLink') symlinks.add(p)
+    if (entry.type === 'Link') {
+      const target = relative(entry.linkpath ?? '')
+      if (target === null || target === '') return fail(entry.path, `is a hard link to "${entry.linkpath}", outside the layer`)
+      const t = viaSymlink(target, symlinks)
+      if (t) return fail(entry.path, `is a hard link through the symlink "${t}"`)
+    }
+    const base = posix.basename(p)
+    if (base === '.wh..wh..opq') result.opaque.push(posix.dirname(p) === '.' ? '' : posix.dirname(p))
+    else if (base.startsWith('.wh..wh.')) return // other AUFS metadata (.wh..wh.plnk …): skipped, like containerd
+    else if (base.startsWith('.wh.')) {
+      const name = base.slice(4)
+      if (name === '' || name === '.' || name === '..') return fail(entry.path, 'is a whiteout without a name')
+      result.whiteouts.push(posix.dirname(p) === '.' ? name : `${posix.dirname(p)}/${name}`)
+    }
+  }
+
+  const parser = new Parser({ strict: true })
+  parser.on('entry', inspect)
+  // Entries node-tar does not understand still reach GNU tar, so their paths are checked too.
+  parser.on('ignoredEntry', (e: ReadEntry) => fail(e.path, `has unsupported type ${e.type}`))
+  parser.on('warn', (code: string, msg: string | Error) => fail('?', `cannot be parsed: ${code} ${typeof msg === 'string' ? msg : msg.message}`))
+  const errored = once(parser, 'error').then(([e]) => { throw new HangarError('invalid_argument', `layer is not a valid tar: ${(e as Error).message}`, { cause: e }) })
+  errored.catch(() => {})
+  const ended = once(parser, 'end')
+
+  const hash = createHash('sha256')
+  const tarStream = createReadStream(path).pipe(decompressor(await sniffFile(path)))
+  try {
+    for await (const chunk of tarStream as AsyncIterable<Buffer>) {
+      hash.update(chunk)
+      if (!parser.write(chunk)) await Promise.race([once(parser, 'drain'), errored])
+    }
+  } catch (e) {
+    if (e instanceof HangarError) throw e
+    throw new HangarError('invalid_argument', `layer cannot be decompressed: ${(e as Error).message}`, { cause: e })
+  }
+  parser.end()
+  await Promise.race([ended, errored])
+  if (failure) throw failure
+  result.diffId = `sha256:${hash.digest('hex')}`
+  if (expectedDiffId && result.diffId !== expectedDiffId) {
+    throw new HangarError('invalid_argument', `layer content hashes to ${result.diffId}, but the image config says ${expectedDiffId}`)
+  }
+  return result
+}
+
+/** The path without "./" and trailing "/", or null if it is absolute or climbs out. "" is the root. */
+function relative(p: string): string | null {
+  if (p.startsWith('/')) return null
+  const parts = p.split('/').filter((c) => c !== '' && c !== '.')
+  if (parts.includes('..')) return null
+  return parts.join('/')
+}
+
+/** The first proper prefix of `p` that is a symlink declared in this layer. */
+function viaSymlink(p: string, symlinks: Set<string>): string | undefined {
+  const parts = p.split('/')
+  for (let i = 1; i < parts.length; i++) {
+    const prefix = parts.slice(0, i).join('/')
+    if (symlinks.has(prefix)) return prefix
+  }
+  return undefined
+}

@@ -1,0 +1,185 @@
+/**
+ * The local image store: an OCI image layout on disk (blobs + index.json tags)
+ * with a shared layer cache beside it. Implements the ImageStore interface the
+ * platform uses; everything is read from disk, so a restart loses nothing.
+ */
+import { readdir, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { HangarError } from '../errors.ts'
+import { ContentStore } from './content-store.ts'
+import { planImport } from './import.ts'
+import { configSchema, imageConfigOf, manifestSchema, parseDocument, refNameAnnotation, type Descriptor } from './oci.ts'
+import { formatRef, isDigest, parseImageRef, repositoryName } from './ref.ts'
+import { TagIndex, importedAnnotation } from './tag-index.ts'
+import type { ImageRecord, ImageStore } from './types.ts'
+import { LayerCache } from './unpack.ts'
+
+export interface ImageStoreOptions {
+  /** Directory of the store; it becomes an OCI image layout. */
+  root: string
+}
+
+/** What a manifest says, read once: manifests and configs never change under their digest. */
+interface ImageFacts {
+  size: number
+  created: string | undefined
+  config: ImageRecord['config']
+  layers: string[]
+  diffIds: string[]
+}
+
+/** Work left in ingest/ this long ago belongs to a process that died. */
+const staleIngestMs = 60 * 60 * 1000
+
+/**
+ * Opens (creating if needed) the image store under `root`.
+ *
+ *   const images = await openImageStore({ root: '/var/lib/hangar/images' })
+ *   const [img] = await images.importFile('busybox.oci.tar')
+ */
+export async function openImageStore(opts: ImageStoreOptions): Promise<ImageStore> {
+  const content = await ContentStore.open(opts.root)
+  const layers = new LayerCache(content)
+  await layers.init()
+  await pruneIngest(content.ingestDir)
+  return new LocalImageStore(content, new TagIndex(opts.root), layers)
+}
+
+class LocalImageStore implements ImageStore {
+  #content: ContentStore
+  #tags: TagIndex
+  #layers: LayerCache
+  #facts = new Map<string, ImageFacts>()
+
+  constructor(content: ContentStore, tags: TagIndex, layers: LayerCache) {
+    this.#content = content
+    this.#tags = tags
+    this.#layers = layers
+  }
+
+  async importFile(path: string, opts: { tag?: string } = {}): Promise<ImageRecord[]> {
+    const { plan, cleanup } = await planImport(this.#content, path)
+    try {
+      if (opts.tag !== undefined && plan.images.length > 1) {
+        throw new HangarError('invalid_argument', `${path} holds ${plan.images.length} images; a tag can name only one`)
+      }
+      const named = plan.images.map((img) => {
+        const names = (opts.tag !== undefined ? [opts.tag] : img.names).map(tagName)
+        if (names.length === 0) throw new HangarError('invalid_argument', `image ${img.manifest.digest} in ${path} has no name`, { hint: 'pass a tag, e.g. `hangar image import FILE --tag name:1`' })
+        return { names, manifest: img.manifest }
+      })
+      await plan.commit()
+      const records: ImageRecord[] = []
+      for (const img of named) {
+        for (const name of img.names) {
+          await this.#tags.set(name, img.manifest)
+          records.push(await this.#record({ ...img.manifest, annotations: { [refNameAnnotation]: name } }))
+        }
+      }
+      return records
+    } catch (e) {
+      await plan.abort()
+      throw e
+    } finally {
+      await cleanup()
+    }
+  }
+
+  async resolve(ref: string): Promise<ImageRecord> {
+    const entries = await this.#tags.entries()
+    let match: Descriptor | undefined
+    if (isDigest(ref)) {
+      match = entries.find((d) => d.digest === ref)
+    } else {
+      const p = parseImageRef(ref)
+      const repo = repositoryName(p)
+      match = p.digest
+        ? entries.find((d) => d.digest === p.digest && nameOf(d)?.startsWith(`${repo}:`))
+        : entries.find((d) => nameOf(d) === `${repo}:${p.tag}`)
+    }
+    if (!match) throw new HangarError('image_not_found', `image ${ref} not found`)
+    return this.#record(match)
+  }
+
+  async list(): Promise<ImageRecord[]> {
+    const out: ImageRecord[] = []
+    for (const d of await this.#tags.entries()) {
+      // Entries another tool wrote with a name we cannot parse are not ours to show.
+      if (nameOf(d) === undefined) continue
+      out.push(await this.#record(d))
+    }
+    return out
+  }
+
+  async remove(ref: string): Promise<void> {
+    if (isDigest(ref) || parseImageRef(ref).tag === '') {
+      const digest = isDigest(ref) ? ref : parseImageRef(ref).digest
+      const tagged = (await this.#tags.entries()).filter((d) => d.digest === digest)
+      if (tagged.length === 0) throw new HangarError('image_not_found', `image ${ref} not found`)
+      for (const d of tagged) await this.#tags.remove(d.annotations![refNameAnnotation]!)
+      return
+    }
+    if (!(await this.#tags.remove(tagName(ref)))) throw new HangarError('image_not_found', `image ${ref} not found`)
+  }
+
+  async unpack(image: ImageRecord): Promise<string[]> {
+    const facts = await this.#factsOf(image.digest)
+    return Promise.all(facts.layers.map((digest, i) => this.#layers.unpack(digest, facts.diffIds[i])))
+  }
+
+  async #record(d: Descriptor): Promise<ImageRecord> {
+    const p = parseImageRef(d.annotations?.[refNameAnnotation] ?? '')
+    const f = await this.#factsOf(d.digest)
+    return {
+      ref: formatRef(p),
+      repository: repositoryName(p),
+      tag: p.tag,
+      digest: d.digest,
+      size: f.size,
+      created: f.created ?? d.annotations?.[importedAnnotation] ?? new Date().toISOString(),
+      config: f.config,
+      layers: f.layers,
+    }
+  }
+
+  async #factsOf(digest: string): Promise<ImageFacts> {
+    const cached = this.#facts.get(digest)
+    if (cached) return cached
+    const manifest = parseDocument(manifestSchema, await this.#content.read(digest), `manifest ${digest}`)
+    const config = parseDocument(configSchema, await this.#content.read(manifest.config.digest), `config ${manifest.config.digest}`)
+    const facts: ImageFacts = {
+      size: manifest.layers.reduce((n, l) => n + l.size, 0),
+      created: config.created,
+      config: imageConfigOf(config),
+      layers: manifest.layers.map((l) => l.digest),
+      diffIds: config.rootfs.diff_ids,
+    }
+    this.#facts.set(digest, facts)
+    return facts
+  }
+}
+
+/** "busybox" → "busybox:latest"; a name with only a digest cannot be a tag. */
+function tagName(name: string): string {
+  const p = parseImageRef(name)
+  if (p.tag === '') throw new HangarError('invalid_image_ref', `"${name}" has no tag to store the image under`)
+  return formatRef({ ...p, digest: null })
+}
+
+function nameOf(d: Descriptor): string | undefined {
+  const n = d.annotations?.[refNameAnnotation]
+  if (n === undefined) return undefined
+  try {
+    return tagName(n)
+  } catch {
+    return undefined
+  }
+}
+
+async function pruneIngest(dir: string): Promise<void> {
+  const now = Date.now()
+  for (const name of await readdir(dir)) {
+    const st = await stat(join(dir, name)).catch(() => null)
+    if (st && now - st.mtimeMs > staleIngestMs) await rm(join(dir, name), { recursive: true, force: true })
+  }
+}

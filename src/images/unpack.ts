@@ -1,0 +1,143 @@
+/**
+ * The shared read-only layer cache: each layer blob is unpacked once into
+ * `<root>/layers/<id>/`, where <id> is 12 random characters so a stack of
+ * 120 lowers still fits overlayfs' one-page mount options.
+ * `<root>/layers-by-digest/<hex>` is a symlink to `../layers/<id>`: the map
+ * from blob digest to directory, and the commit point. A layer is checked
+ * (layer-check.ts), extracted by GNU tar into ingest/, given overlayfs
+ * whiteouts, then renamed into layers/; whoever creates the map link first
+ * wins, so concurrent unpacks (in this process or another) agree on one directory.
+ *
+ *   const dir = await cache.unpack('sha256:…', 'sha256:<diff id>')
+ */
+import { spawn, execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { chmod, mkdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { promisify } from 'node:util'
+import { HangarError, isHangarError } from '../errors.ts'
+import { decompressor, sniffFile } from './compression.ts'
+import type { ContentStore } from './content-store.ts'
+import { checkLayer, type LayerCheck } from './layer-check.ts'
+
+const run = promisify(execFile)
+const idAlphabet = 'abcdefghijklmnopqrstuvwxyz0123456789'
+
+export class LayerCache {
+  #content: ContentStore
+  #layers: string
+  #byDigest: string
+  #inflight = new Map<string, Promise<string>>()
+
+  constructor(content: ContentStore) {
+    this.#content = content
+    this.#layers = join(content.root, 'layers')
+    this.#byDigest = join(content.root, 'layers-by-digest')
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.#layers, { recursive: true })
+    await mkdir(this.#byDigest, { recursive: true })
+  }
+
+  /** The directory a layer is unpacked in, or null when it is not (yet). */
+  async lookup(digest: string): Promise<string | null> {
+    const link = join(this.#byDigest, this.#content.path(digest).split('/').pop()!)
+    const target = await readlink(link).catch(() => null)
+    if (target === null) return null
+    const dir = join(this.#byDigest, target)
+    return (await stat(dir).then((s) => s.isDirectory(), () => false)) ? dir : null
+  }
+
+  /** Unpacks the blob once; later and concurrent calls get the same directory. */
+  unpack(digest: string, diffId?: string): Promise<string> {
+    let p = this.#inflight.get(digest)
+    if (!p) {
+      p = this.#unpackOnce(digest, diffId).finally(() => this.#inflight.delete(digest))
+      this.#inflight.set(digest, p)
+    }
+    return p
+  }
+
+  async #unpackOnce(digest: string, diffId?: string): Promise<string> {
+    const existing = await this.lookup(digest)
+    if (existing) return existing
+    const blob = this.#content.path(digest)
+    if (!(await this.#content.has(digest))) throw new HangarError('image_not_found', `layer ${digest} is not in the store`)
+    const check = await checkLayer(blob, diffId).catch((e: unknown) => {
+      if (isHangarError(e)) throw new HangarError(e.code, `layer ${digest}: ${e.message}`, { details: e.details, cause: e })
+      throw e
+    })
+
+    const tmp = await this.#content.tempDir('layer')
+    try {
+      await chmod(tmp, 0o755) // mkdtemp makes 0700; a layer without a "./" entry keeps this mode
+      await extract(blob, tmp)
+      await applyWhiteouts(tmp, check)
+      const id = randomId()
+      await rename(tmp, join(this.#layers, id))
+      try {
+        await symlink(`../layers/${id}`, join(this.#byDigest, blob.split('/').pop()!))
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+        // Another process got there first: use its directory, drop ours.
+        await rm(join(this.#layers, id), { recursive: true, force: true })
+        const theirs = await this.lookup(digest)
+        if (!theirs) throw new HangarError('internal', `layer ${digest} is mapped to a missing directory`)
+        return theirs
+      }
+      return join(this.#layers, id)
+    } finally {
+      await rm(tmp, { recursive: true, force: true })
+    }
+  }
+}
+
+/** Pipes the decompressed layer into GNU tar, which keeps owners, modes, xattrs and device nodes. */
+async function extract(blob: string, dir: string): Promise<void> {
+  const child = spawn('tar', [
+    '-x', '--numeric-owner', '-p', '--xattrs', "--xattrs-include=*",
+    // A layer must not set overlayfs' own xattrs (redirects, opaque) behind our back.
+    '--xattrs-exclude=trusted.overlay.*',
+    // Whiteouts are created below in overlayfs form instead of as files.
+    '--exclude=.wh.*',
+    '-C', dir, '-f', '-',
+  ], { stdio: ['pipe', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-4096) })
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code) => resolve(code))
+  })
+  const fed = pipeline(createReadStream(blob), decompressor(await sniffFile(blob)), child.stdin).catch((e: unknown) => e)
+  const [code, feedError] = await Promise.all([exited, fed])
+  if (code !== 0) throw new HangarError('internal', `tar failed to unpack the layer (exit ${code}): ${stderr.trim()}`)
+  if (feedError) throw new HangarError('internal', `feeding the layer to tar failed: ${(feedError as Error).message}`, { cause: feedError })
+}
+
+/** `.wh.x` → character device 0/0 named x; `.wh..wh..opq` → trusted.overlay.opaque=y. */
+async function applyWhiteouts(dir: string, check: LayerCheck): Promise<void> {
+  for (const w of check.whiteouts) {
+    const path = join(dir, w)
+    await mkdir(join(path, '..'), { recursive: true })
+    await rm(path, { recursive: true, force: true })
+    await run('mknod', ['-m', '0', path, 'c', '0', '0'])
+  }
+  if (check.opaque.length === 0) return
+  const dirs = check.opaque.map((d) => join(dir, d))
+  for (const d of dirs) await mkdir(d, { recursive: true })
+  try {
+    await run('setfattr', ['-h', '-n', 'trusted.overlay.opaque', '-v', 'y', ...dirs])
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new HangarError('unavailable', 'setfattr is missing (Debian package attr); it marks opaque directories', { cause: e })
+    throw new HangarError('internal', `setting the opaque xattr failed: ${(e as Error).message}`, { cause: e })
+  }
+}
+
+function randomId(): string {
+  let id = ''
+  for (const b of randomBytes(12)) id += idAlphabet[b % idAlphabet.length]
+  return id
+}
