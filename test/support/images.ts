@@ -7,12 +7,13 @@
  *   const multi = await buildBusyboxImage(dir, { multiLayer: true, format: 'oci-dir' })
  */
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 import { gzipSync, zstdCompressSync } from 'node:zlib'
 import { Header, type HeaderData } from 'tar'
+import { openImageStore, type ImageStore } from '../../src/images/index.ts'
 
 export interface TarEntry {
   path: string
@@ -132,7 +133,7 @@ export async function buildBusyboxImage(dir: string, opts: BusyboxOptions = {}):
 }
 
 /** Any layers (uncompressed tars) as an OCI image with the busybox config; used for hostile-layer tests too. */
-export async function buildOciImage(dir: string, layers: Buffer[], opts: BusyboxOptions & { name?: string } = {}): Promise<BuiltImage> {
+export async function buildOciImage(dir: string, layers: Buffer[], opts: BusyboxOptions & { name?: string; diffIds?: string[] } = {}): Promise<BuiltImage> {
   const ref = opts.ref ?? 'busybox:latest'
   const blobs = new Map<string, Buffer>()
   const put = (b: Buffer): { digest: string; size: number } => {
@@ -145,7 +146,7 @@ export async function buildOciImage(dir: string, layers: Buffer[], opts: Busybox
   const layerType = `application/vnd.oci.image.layer.v1.tar${compression === 'none' ? '' : `+${compression}`}`
   const layerDescs = layers.map((l) => ({ mediaType: layerType, ...put(compress(l)) }))
   const manifestFor = (arch: string): { mediaType: string; digest: string; size: number; platform: { os: string; architecture: string } } => {
-    const config = put(Buffer.from(JSON.stringify(busyboxConfig(layers.map(sha), arch))))
+    const config = put(Buffer.from(JSON.stringify(busyboxConfig(opts.diffIds ?? layers.map(sha), arch))))
     const m = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: layerDescs }
     return { mediaType: m.mediaType, ...put(Buffer.from(JSON.stringify(m))), platform: { os: 'linux', architecture: arch } }
   }
@@ -195,4 +196,17 @@ export async function buildDockerSaveTarball(dir: string, opts: { multiLayer?: b
   const path = join(dir, 'busybox.docker.tar')
   await writeFile(path, tarBytes(entries))
   return { path, ref, manifestDigest: null }
+}
+
+/** An image store in a temporary directory, removed (after unmounts registered later) when the test ends. */
+export async function openTestStore(t: TestContext): Promise<{ store: ImageStore; root: string; dir: string }> {
+  const dir = await useTmpDir(t)
+  const root = join(dir, 'store')
+  return { store: await openImageStore({ root }), root, dir }
+}
+
+/** Every file and directory below `dir`, relative, sorted; [] when it does not exist. */
+export async function listTree(dir: string): Promise<string[]> {
+  const names = await readdir(dir, { recursive: true }).catch(() => [] as string[])
+  return names.sort()
 }
