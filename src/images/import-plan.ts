@@ -35,6 +35,8 @@ export class ImportPlan {
   readonly images: FoundImage[] = []
   #store: ContentStore
   #staged = new Map<string, StagedBlob>()
+  /** Source files already hashed: docker save links one layer file under several names. */
+  #byPath = new Map<string, { digest: string; size: number }>()
 
   constructor(store: ContentStore, source: ImportSource) {
     this.#store = store
@@ -78,6 +80,8 @@ export class ImportPlan {
   async stageFile(rel: string, expected?: Pick<Descriptor, 'digest' | 'size'>): Promise<{ digest: string; size: number }> {
     if (expected && (this.#staged.has(expected.digest) || (await this.#store.has(expected.digest)))) return expected
     const path = this.file(rel)
+    const seen = this.#byPath.get(path)
+    if (seen) return seen
     let staged: StagedBlob
     if (this.source.owned) {
       staged = await this.#store.adopt(path, expected?.digest, expected?.size)
@@ -89,7 +93,9 @@ export class ImportPlan {
     // The same content under two names (docker save does this): keep one copy.
     if (this.#staged.has(staged.digest) || (await this.#store.has(staged.digest))) await staged.abort()
     else this.#staged.set(staged.digest, staged)
-    return { digest: staged.digest, size: staged.size }
+    const result = { digest: staged.digest, size: staged.size }
+    this.#byPath.set(path, result)
+    return result
   }
 
   async commit(): Promise<void> {

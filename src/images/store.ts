@@ -28,6 +28,8 @@ interface ImageFacts {
   diffIds: string[]
 }
 
+const unpackParallelism = 4
+
 /** Work left in ingest/ this long ago belongs to a process that died. */
 const staleIngestMs = 60 * 60 * 1000
 
@@ -113,8 +115,11 @@ class LocalImageStore implements ImageStore {
 
   async remove(ref: string): Promise<void> {
     if (isDigest(ref) || parseImageRef(ref).tag === '') {
-      const digest = isDigest(ref) ? ref : parseImageRef(ref).digest
-      const tagged = (await this.#tags.entries()).filter((d) => d.digest === digest)
+      // By digest: every tag of that image (of that repository, when one is named).
+      const p = isDigest(ref) ? null : parseImageRef(ref)
+      const digest = p ? p.digest : ref
+      const tagged = (await this.#tags.entries())
+        .filter((d) => d.digest === digest && (p === null || nameOf(d)?.startsWith(`${repositoryName(p)}:`)))
       if (tagged.length === 0) throw new HangarError('image_not_found', `image ${ref} not found`)
       for (const d of tagged) await this.#tags.remove(d.annotations![refNameAnnotation]!)
       return
@@ -124,7 +129,14 @@ class LocalImageStore implements ImageStore {
 
   async unpack(image: ImageRecord): Promise<string[]> {
     const facts = await this.#factsOf(image.digest)
-    return Promise.all(facts.layers.map((digest, i) => this.#layers.unpack(digest, facts.diffIds[i])))
+    // A few layers at a time: each is a tar process and a full read of the blob.
+    const dirs: string[] = new Array(facts.layers.length)
+    let next = 0
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < facts.layers.length; i = next++) dirs[i] = await this.#layers.unpack(facts.layers[i]!, facts.diffIds[i])
+    }
+    await Promise.all(Array.from({ length: Math.min(unpackParallelism, facts.layers.length) }, worker))
+    return dirs
   }
 
   async #record(d: Descriptor): Promise<ImageRecord> {

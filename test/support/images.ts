@@ -178,15 +178,24 @@ export async function buildOciImage(dir: string, layers: Buffer[], opts: Busybox
 }
 
 /** A `docker save`-style tarball (legacy layout: <id>/layer.tar, uncompressed) at <dir>/busybox.docker.tar. */
-export async function buildDockerSaveTarball(dir: string, opts: { multiLayer?: boolean; ref?: string; gzipLayers?: boolean } = {}): Promise<BuiltImage> {
+export async function buildDockerSaveTarball(
+  dir: string, opts: { multiLayer?: boolean; ref?: string; gzipLayers?: boolean; linkedDuplicate?: boolean } = {},
+): Promise<BuiltImage> {
   const ref = opts.ref ?? 'busybox:latest'
   const layers = await busyboxLayers(opts.multiLayer)
+  // docker save writes a layer used twice once, and links the second name to it.
+  if (opts.linkedDuplicate) layers.push(layers[0]!)
   const config = Buffer.from(JSON.stringify(busyboxConfig(layers.map(sha))))
   const configName = `${sha(config).slice(7)}.json`
   const entries: TarEntry[] = [{ path: configName, body: config }]
   const layerPaths: string[] = []
-  for (const l of layers) {
+  for (const [i, l] of layers.entries()) {
     const id = sha(l).slice(7)
+    if (layerPaths.includes(`${id}/layer.tar`)) {
+      entries.push({ path: `dup${i}`, type: 'Directory' }, { path: `dup${i}/layer.tar`, type: 'SymbolicLink', linkpath: `../${id}/layer.tar` })
+      layerPaths.push(`dup${i}/layer.tar`)
+      continue
+    }
     layerPaths.push(`${id}/layer.tar`)
     entries.push({ path: id, type: 'Directory' }, { path: `${id}/VERSION`, body: '1.0' }, { path: `${id}/layer.tar`, body: opts.gzipLayers ? gzipSync(l) : l })
   }

@@ -50,6 +50,16 @@ test('a docker save tarball with plain and with gzipped layers imports', async (
   assert.equal(await readFile(join(base!, 'www/index.html'), 'utf8'), 'hello from hangar\n')
 })
 
+test('a docker save tarball that links a repeated layer imports it once', async (t) => {
+  const { store, dir } = await openTestStore(t)
+  const img = await buildDockerSaveTarball(dir, { multiLayer: true, linkedDuplicate: true })
+  const [rec] = await store.importFile(img.path)
+  assert.equal(rec!.layers.length, 3)
+  assert.equal(rec!.layers[0], rec!.layers[2])
+  const dirs = await store.unpack(rec!)
+  assert.equal(dirs[0], dirs[2])
+})
+
 test('zstd layers import and unpack', async (t) => {
   const { store, dir } = await openTestStore(t)
   const img = await buildBusyboxImage(dir, { compression: 'zstd' })
