@@ -1,0 +1,107 @@
+/**
+ * A real hangard in its own process, on a temp data dir, port 0 and a private
+ * network (bridge, subnet, CNI name) so test files can run side by side. Its
+ * cleanup force-destroys every machine, stops the daemon and removes the bridge.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { TestContext } from 'node:test'
+import { Hangar } from '../../src/sdk/index.ts'
+
+const root = new URL('../../', import.meta.url).pathname
+export const nodeBin = process.execPath
+export const cliMain = join(root, 'src/cli/main.ts')
+
+export interface TestDaemon {
+  url: string
+  token: string
+  dataDir: string
+  client: Hangar
+  /** Environment that points the CLI at this daemon. */
+  env: NodeJS.ProcessEnv
+  pid(): number
+  /** kill -9 the daemon (machines must survive). */
+  crash(): Promise<void>
+  /** Starts the daemon again on the same data dir. */
+  restart(): Promise<void>
+}
+
+let counter = 0
+
+function netArgs(): string[] {
+  // Distinct per test process and per daemon: pid and a counter pick the /24.
+  const n = (process.pid * 7 + counter++ * 13) % 250
+  const tag = `t${(process.pid % 10000).toString(36)}${counter}`
+  return ['--network-name', `hgt-${tag}`, '--bridge', `hg${tag}`.slice(0, 15), '--subnet', `10.210.${n}.0/24`, '--subnet6', `fd68:616e:6761:${n.toString(16)}::/64`]
+}
+
+async function waitForFile(file: string, child: ChildProcess, stderr: () => string): Promise<string> {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${stderr()}`)
+    try {
+      return await readFile(file, 'utf8')
+    } catch {
+      await sleep(50)
+    }
+  }
+  throw new Error(`daemon did not start in 15s:\n${stderr()}`)
+}
+
+export async function startDaemon(t: TestContext): Promise<TestDaemon> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'hangar-test-'))
+  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', ...netArgs()]
+  const bridge = args[args.indexOf('--bridge') + 1] as string
+  let child!: ChildProcess
+  let log = ''
+  const launch = async (): Promise<void> => {
+    await rm(join(dataDir, 'daemon.json'), { force: true })
+    log = ''
+    child = spawn(nodeBin, [cliMain, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    child.stdout!.on('data', (d) => (log += d))
+    child.stderr!.on('data', (d) => (log += d))
+    await waitForFile(join(dataDir, 'daemon.json'), child, () => log)
+  }
+  await launch()
+  const info = (): Promise<{ url: string }> => readFile(join(dataDir, 'daemon.json'), 'utf8').then(JSON.parse)
+  const token = (await readFile(join(dataDir, 'root-token'), 'utf8')).trim()
+  const d: TestDaemon = {
+    url: (await info()).url,
+    token,
+    dataDir,
+    client: new Hangar({ baseUrl: (await info()).url, token }),
+    env: { ...process.env, HANGAR_DATA_DIR: dataDir, HANGAR_API_URL: '', HANGAR_TOKEN: token },
+    pid: () => child.pid!,
+    async crash() {
+      child.kill('SIGKILL')
+      await new Promise((r) => child.once('exit', r))
+    },
+    async restart() {
+      await launch()
+      d.url = (await info()).url
+      d.client = new Hangar({ baseUrl: d.url, token })
+      d.env = { ...d.env, HANGAR_API_URL: d.url }
+    },
+  }
+  d.env.HANGAR_API_URL = d.url
+  t.after(async () => {
+    try {
+      for (const app of (await d.client.apps.list()).apps) await d.client.apps.destroy(app.name, { force: true })
+    } catch (e) {
+      process.stderr.write(`cleanup: ${(e as Error).message}\n${log}\n`)
+    }
+    if (child.exitCode === null) {
+      child.kill('SIGTERM')
+      await new Promise((r) => child.once('exit', r))
+    }
+    try {
+      execFileSync('ip', ['link', 'del', bridge], { stdio: 'ignore' })
+    } catch {
+      /* never created */
+    }
+    await rm(dataDir, { recursive: true, force: true })
+  })
+  return d
+}

@@ -1,0 +1,35 @@
+/** A daemon with the busybox test image imported and an app ready: the usual start of a machine test. */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { openAsBlob } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+import { buildBusyboxImage } from './images.ts'
+import { startDaemon, type TestDaemon } from './daemon.ts'
+
+export async function daemonWithBusybox(t: TestContext, app = 'testapp'): Promise<TestDaemon & { app: string; image: string }> {
+  const d = await startDaemon(t)
+  const dir = await mkdtemp(join(tmpdir(), 'hangar-img-'))
+  try {
+    const built = await buildBusyboxImage(dir)
+    await d.client.images.import(await openAsBlob(built.path), { tag: 'busybox:latest' })
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+  await d.client.apps.create(app)
+  return Object.assign(d, { app, image: 'busybox:latest' })
+}
+
+/** GET over plain HTTP with a deadline; only ever aimed at a machine's private address. */
+export async function httpGet(url: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) })
+      return { status: res.status, body: await res.text() }
+    } catch (e) {
+      if (Date.now() > deadline) throw e
+      await new Promise((r) => setTimeout(r, 25))
+    }
+  }
+}
