@@ -1,0 +1,77 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { daemonWithBusybox, httpGet } from '../../support/machines.ts'
+import { cliMain, nodeBin } from '../../support/daemon.ts'
+
+const run = promisify(execFile)
+
+async function hangar(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(nodeBin, [cliMain, ...args], { env, timeout: 60_000 })
+    return { code: 0, stdout: r.stdout, stderr: r.stderr }
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string }
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr }
+  }
+}
+
+test('the CLI runs, lists, execs, stops, starts and destroys a machine, with --json everywhere', async (t) => {
+  const d = await daemonWithBusybox(t)
+  const env = d.env
+
+  const created = await hangar(env, 'machine', 'run', 'busybox', '--app', 'cliapp', '--name', 'web', '--env', 'GREETING=hi', '--memory', '128', '--json')
+  assert.equal(created.code, 0, created.stderr)
+  const m = JSON.parse(created.stdout)
+  assert.equal(m.state, 'started')
+  assert.equal(m.config.guest.memory_mb, 128)
+  assert.equal((await httpGet(`http://${m.private_ip}:8080/`)).status, 200)
+
+  const list = await hangar(env, 'machine', 'list', '--json')
+  assert.deepEqual(JSON.parse(list.stdout).map((x: { name: string }) => x.name), ['web'])
+
+  const exec = await hangar(env, 'machine', 'exec', 'web', '--', 'sh', '-c', 'echo $GREETING; exit 5')
+  assert.equal(exec.code, 5, 'exit code of the command')
+  assert.equal(exec.stdout, 'hi\n')
+
+  assert.equal((await hangar(env, 'machine', 'stop', 'web')).code, 0)
+  const status = JSON.parse((await hangar(env, 'machine', 'status', 'web', '--json')).stdout)
+  assert.equal(status.state, 'stopped')
+  assert.equal((await hangar(env, 'machine', 'start', 'web')).code, 0)
+
+  const updated = await hangar(env, 'machine', 'update', 'web', '--env', 'GREETING=bye', '--json')
+  assert.equal(updated.code, 0, updated.stderr)
+  assert.equal(JSON.parse(updated.stdout).state, 'started')
+  assert.equal((await hangar(env, 'machine', 'exec', 'web', '--', 'sh', '-c', 'echo $GREETING')).stdout, 'bye\n')
+
+  const logs = await hangar(env, 'machine', 'logs', 'web', '--json')
+  assert.equal(logs.code, 0)
+
+  const refused = await hangar(env, 'machine', 'destroy', 'web')
+  assert.equal(refused.code, 1)
+  assert.match(refused.stderr, /^error: .*from state 'started'/m)
+  assert.match(refused.stderr, /^hint: .*force/m)
+  assert.equal((await hangar(env, 'machine', 'destroy', 'web', '--force')).code, 0)
+  assert.equal((await hangar(env, 'apps', 'destroy', 'cliapp')).code, 0)
+})
+
+test('CLI errors are structured under --json and say what to do', async (t) => {
+  const d = await daemonWithBusybox(t)
+  const missing = await hangar(d.env, 'machine', 'status', 'nosuchmachine', '--json')
+  assert.equal(missing.code, 1)
+  const err = JSON.parse(missing.stdout).error
+  assert.equal(err.code, 'machine_not_found')
+  assert.match(err.hint, /hangar machine list/)
+
+  const usage = await hangar(d.env, 'machine', 'run')
+  assert.equal(usage.code, 2)
+  assert.match(usage.stderr, /usage: hangar machine run IMAGE/)
+
+  const badFlag = await hangar(d.env, 'machine', 'list', '--bogus')
+  assert.equal(badFlag.code, 2)
+
+  const noDaemon = await hangar({ ...d.env, HANGAR_API_URL: 'http://127.0.0.1:1' }, 'apps', 'list')
+  assert.equal(noDaemon.code, 1)
+  assert.match(noDaemon.stderr, /hint: start it with `.\/hangar up`/)
+})
