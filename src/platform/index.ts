@@ -7,6 +7,7 @@
 import { appsService } from './apps.ts'
 import { createCtx, type PlatformDeps } from './context.ts'
 import { handleExit, reconcile } from './exits.ts'
+import { idempotencyService } from './idempotency.ts'
 import { machineOpsService } from './machine-ops.ts'
 import { machinesService } from './machines.ts'
 import { tokensService } from './tokens.ts'
@@ -33,6 +34,8 @@ export async function createPlatform(deps: PlatformDeps) {
     apps: appsService(ctx),
     machines: { ...machinesService(ctx), ...machineOpsService(ctx) },
     tokens: tokensService(deps.store),
+    /** Dedupes retried creates by Idempotency-Key (REST header, MCP idempotency_key). */
+    idempotency: idempotencyService(deps.store),
     images: deps.images,
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },
     capabilities: deps.driver.capabilities,

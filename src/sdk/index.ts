@@ -25,7 +25,8 @@ export class Hangar {
   readonly machines: Machines
   readonly apps: {
     list(org?: string): Promise<{ total_apps: number; apps: App[] }>
-    create(name: string, org?: string): Promise<App>
+    /** With `idempotencyKey`, a retry returns the first result instead of failing with name_taken. */
+    create(name: string, org?: string, opts?: { idempotencyKey?: string }): Promise<App>
     get(name: string): Promise<App>
     destroy(name: string, opts?: { force?: boolean }): Promise<void>
   }
@@ -43,7 +44,8 @@ export class Hangar {
     const app = (name: string): string => `/v1/apps/${encodeURIComponent(name)}`
     this.apps = {
       list: (org) => http.json('GET', '/v1/apps', { query: { org_slug: org } }),
-      create: (name, org = 'personal') => http.json('POST', '/v1/apps', { body: { app_name: name, org_slug: org } }),
+      create: (name, org = 'personal', o = {}) =>
+        http.json('POST', '/v1/apps', { body: { app_name: name, org_slug: org }, ...(o.idempotencyKey ? { headers: { 'idempotency-key': o.idempotencyKey } } : {}) }),
       get: (name) => http.json('GET', app(name)),
       destroy: (name, o = {}) => http.json('DELETE', app(name), { query: { force: o.force || undefined } }),
     }

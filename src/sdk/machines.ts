@@ -32,8 +32,9 @@ export class Machines {
     return this.#http.json('GET', this.#p(app), { query })
   }
 
-  create(app: string, req: CreateMachineRequest): Promise<MachineView> {
-    return this.#http.json('POST', this.#p(app), { body: req })
+  /** With `idempotencyKey`, a retried create returns the first machine instead of making a second. */
+  create(app: string, req: CreateMachineRequest, opts: { idempotencyKey?: string } = {}): Promise<MachineView> {
+    return this.#http.json('POST', this.#p(app), { body: req, ...(opts.idempotencyKey ? { headers: { 'idempotency-key': opts.idempotencyKey } } : {}) })
   }
 
   get(app: string, id: string): Promise<MachineView> {
@@ -71,8 +72,8 @@ export class Machines {
   }
 
   /** Resolves when the machine reaches one of `state`; rejects with code wait_timeout after `timeout` seconds. */
-  wait(app: string, id: string, opts: { state?: string[]; timeout?: number; instanceId?: string } = {}): Promise<WaitResult> {
-    return this.#http.json('GET', this.#p(app, id, 'wait'), { query: { state: opts.state, timeout: opts.timeout, instance_id: opts.instanceId } })
+  wait(app: string, id: string, opts: { state?: string[]; timeout?: number; instanceId?: string; signal?: AbortSignal } = {}): Promise<WaitResult> {
+    return this.#http.json('GET', this.#p(app, id, 'wait'), { query: { state: opts.state, timeout: opts.timeout, instance_id: opts.instanceId }, ...(opts.signal ? { signal: opts.signal } : {}) })
   }
 
   exec(app: string, id: string, req: { command?: string[]; cmd?: string; stdin?: string; timeout?: number; max_output_bytes?: number }, opts: Lease = {}): Promise<ExecOutput> {

@@ -4,7 +4,7 @@
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { readdirSync, readFileSync } from 'node:fs'
-import type { AppRow, EventRow, LeaseRow, MachineFilter, MachineRow, Store, TokenRow } from './types.ts'
+import type { AppRow, EventRow, IdempotencyRow, LeaseRow, MachineFilter, MachineRow, Store, TokenRow } from './types.ts'
 
 const migrationsDir = new URL('./migrations/', import.meta.url)
 
@@ -106,6 +106,13 @@ export function openSqliteStore(path: string): Store {
         void q('INSERT OR REPLACE INTO leases (machine_id, nonce, owner, description, expires_at, version) VALUES (?, ?, ?, ?, ?, ?)')
           .run(l.machine_id, l.nonce, l.owner, l.description, l.expires_at, l.version),
       delete: (machineId) => void q('DELETE FROM leases WHERE machine_id = ?').run(machineId),
+    },
+    idempotency: {
+      get: (scope, key) => q('SELECT * FROM idempotency_keys WHERE scope = ? AND key = ?').get(scope, key) as IdempotencyRow | undefined,
+      put: (r: IdempotencyRow) =>
+        void q('INSERT OR REPLACE INTO idempotency_keys (scope, key, fingerprint, result, created_at) VALUES (?, ?, ?, ?, ?)')
+          .run(r.scope, r.key, r.fingerprint, r.result, r.created_at),
+      prune: (before) => void q('DELETE FROM idempotency_keys WHERE created_at < ?').run(before),
     },
     tx: (fn) => {
       // Nested calls join the outer transaction.

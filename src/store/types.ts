@@ -51,6 +51,17 @@ export interface LeaseRow {
   version: string
 }
 
+export interface IdempotencyRow {
+  /** What the key was used for, e.g. "machines.create:myapp". */
+  scope: string
+  key: string
+  /** Hash of the request, so a key reused for a different request is refused. */
+  fingerprint: string
+  /** The first result, JSON. */
+  result: string
+  created_at: string
+}
+
 export interface MachineFilter {
   app: string
   includeDestroyed?: boolean
@@ -92,6 +103,12 @@ export interface Store {
     get(machineId: string): LeaseRow | undefined
     put(row: LeaseRow): void
     delete(machineId: string): void
+  }
+  idempotency: {
+    get(scope: string, key: string): IdempotencyRow | undefined
+    put(row: IdempotencyRow): void
+    /** Forgets keys created before `before` (RFC 3339). */
+    prune(before: string): void
   }
   /** Runs fn in one transaction: all of it lands or none. */
   tx<T>(fn: () => T): T

@@ -11,8 +11,11 @@ export function appRoutes(platform: Platform): RouteDef[] {
       handler: (c) => c.json(platform.apps.list(c.req.query('org_slug'))),
     },
     {
-      method: 'post', path: '/v1/apps', tag: 'apps', summary: 'Create an app', body: schemas.createApp, status: 201,
-      handler: async (c) => c.json(platform.apps.create(await readJson(c)), 201),
+      method: 'post', path: '/v1/apps', tag: 'apps', summary: 'Create an app (an Idempotency-Key header makes retries return the first result)', body: schemas.createApp, status: 201,
+      handler: async (c) => {
+        const body = await readJson(c)
+        return c.json(await platform.idempotency.run('apps.create', c.req.header('idempotency-key'), body, () => platform.apps.create(body)), 201)
+      },
     },
     {
       method: 'get', path: '/v1/apps/:app', tag: 'apps', summary: 'Get an app',
