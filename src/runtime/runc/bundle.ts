@@ -1,0 +1,95 @@
+/**
+ * Builds the OCI runtime config (config.json) for one machine: the process
+ * from the spec, Docker's default confinement (capabilities, seccomp,
+ * no-new-privileges, masked and read-only /proc paths), the standard mounts,
+ * cgroup limits from the guest size, and the network namespace CNI set up.
+ */
+import type { MachineSpec } from '../types.ts'
+import type { OciSeccomp } from './seccomp.ts'
+import type { OciUser } from './users.ts'
+
+/** Docker's default capability set; everything else is dropped. */
+export const DEFAULT_CAPS = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+]
+
+const MASKED = [
+  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+]
+const READONLY = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']
+
+const CPU_PERIOD = 100_000
+
+export interface BundleInput {
+  spec: MachineSpec
+  user: OciUser
+  netnsPath: string
+  cgroupsPath: string
+  seccomp: OciSeccomp | null
+  /** Host files bind-mounted over the machine's /etc/resolv.conf and /etc/hosts. */
+  resolvConf: string
+  hosts: string
+  /** Whether memory.memsw exists (cgroup v1 swap accounting); then swap is disabled too. */
+  swapAccounting: boolean
+}
+
+function mount(destination: string, type: string, source: string, options: string[]) {
+  return { destination, type, source, options }
+}
+
+/** The config.json object; rootfs is the `rootfs` dir beside it. */
+export function buildConfig(input: BundleInput): Record<string, unknown> {
+  const { spec } = input
+  const env = spec.process.env.some((e) => e.startsWith('PATH='))
+    ? spec.process.env
+    : ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...spec.process.env]
+  const memory = Math.max(4, spec.guest.memoryMb) * 1024 * 1024
+  return {
+    ociVersion: '1.0.2',
+    hostname: spec.id,
+    root: { path: 'rootfs', readonly: false },
+    process: {
+      terminal: false,
+      user: input.user,
+      args: spec.process.args,
+      env: [...env, `HOSTNAME=${spec.id}`],
+      cwd: spec.process.cwd || '/',
+      capabilities: { bounding: DEFAULT_CAPS, effective: DEFAULT_CAPS, permitted: DEFAULT_CAPS },
+      noNewPrivileges: true,
+      oomScoreAdj: 0,
+    },
+    mounts: [
+      mount('/proc', 'proc', 'proc', ['nosuid', 'noexec', 'nodev']),
+      mount('/dev', 'tmpfs', 'tmpfs', ['nosuid', 'strictatime', 'mode=755', 'size=65536k']),
+      mount('/dev/pts', 'devpts', 'devpts', ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5']),
+      mount('/dev/shm', 'tmpfs', 'shm', ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k']),
+      mount('/dev/mqueue', 'mqueue', 'mqueue', ['nosuid', 'noexec', 'nodev']),
+      mount('/sys', 'sysfs', 'sysfs', ['nosuid', 'noexec', 'nodev', 'ro']),
+      mount('/sys/fs/cgroup', 'cgroup', 'cgroup', ['nosuid', 'noexec', 'nodev', 'relatime', 'ro']),
+      mount('/etc/resolv.conf', 'bind', input.resolvConf, ['rbind', 'rprivate', 'nosuid', 'nodev', 'noexec']),
+      mount('/etc/hosts', 'bind', input.hosts, ['rbind', 'rprivate', 'nosuid', 'nodev', 'noexec']),
+    ],
+    linux: {
+      namespaces: [
+        { type: 'pid' },
+        { type: 'ipc' },
+        { type: 'uts' },
+        { type: 'mount' },
+        { type: 'network', path: input.netnsPath },
+      ],
+      cgroupsPath: input.cgroupsPath,
+      resources: {
+        // Deny all devices; runc adds its standard allowlist (null, zero, tty, …) on top.
+        devices: [{ allow: false, access: 'rwm' }],
+        cpu: { period: CPU_PERIOD, quota: Math.round(Math.max(0.01, spec.guest.cpus) * CPU_PERIOD) },
+        memory: { limit: memory, ...(input.swapAccounting ? { swap: memory } : {}) },
+        pids: { limit: 4096 },
+      },
+      maskedPaths: MASKED,
+      readonlyPaths: READONLY,
+      ...(input.seccomp ? { seccomp: input.seccomp } : {}),
+    },
+  }
+}

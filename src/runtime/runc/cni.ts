@@ -1,0 +1,145 @@
+/**
+ * Machine networking by executing CNI plugins directly (CNI spec 1.0): a named
+ * network namespace per machine (`ip netns add`), then `bridge` (gateway +
+ * masquerade, so machines reach package mirrors) with `host-local` IPAM over
+ * an IPv4 and an IPv6 ULA range, and `loopback` for lo. The IPAM database
+ * lives under the driver's stateDir, so each driver instance hands out its own
+ * addresses. The config used for ADD is stored with the machine: DEL must see
+ * the same one.
+ */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { run, tryRun } from './proc.ts'
+
+export interface NetworkOptions {
+  /** CNI network name; appears in the iptables rule comments of its machines. */
+  name: string
+  /** Host bridge device, at most 15 chars. */
+  bridge: string
+  subnet: string
+  subnet6: string
+}
+
+export interface Attachment {
+  /** The exact plugin config given to ADD. */
+  config: Record<string, unknown>
+  ipv4: string
+  ipv6: string | null
+  hostVeth: string | null
+}
+
+interface CniResult {
+  interfaces?: { name: string; sandbox?: string }[]
+  ips?: { address: string; interface?: number }[]
+}
+
+export class Cni {
+  #pluginDir: string
+  #network: NetworkOptions
+  #dataDir: string
+
+  constructor(opts: { pluginDir: string; network: NetworkOptions; dataDir: string }) {
+    this.#pluginDir = opts.pluginDir
+    this.#network = opts.network
+    this.#dataDir = opts.dataDir
+  }
+
+  netnsPath(name: string): string {
+    return join('/run/netns', name)
+  }
+
+  #bridgeConfig(ipv6: boolean): Record<string, unknown> {
+    const ranges = [[{ subnet: this.#network.subnet }]]
+    const routes = [{ dst: '0.0.0.0/0' }]
+    if (ipv6) {
+      ranges.push([{ subnet: this.#network.subnet6 }])
+      routes.push({ dst: '::/0' })
+    }
+    return {
+      cniVersion: '1.0.0',
+      name: this.#network.name,
+      type: 'bridge',
+      bridge: this.#network.bridge,
+      isGateway: true,
+      ipMasq: true,
+      hairpinMode: true,
+      ipam: { type: 'host-local', ranges, routes, dataDir: this.#dataDir },
+    }
+  }
+
+  async #exec(command: 'ADD' | 'DEL', id: string, netns: string, ifname: string, config: Record<string, unknown>): Promise<string> {
+    const type = String(config.type)
+    const { stdout } = await run(join(this.#pluginDir, type), [], {
+      step: `cni ${type} ${command}`,
+      stdin: JSON.stringify(config),
+      env: {
+        PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+        CNI_COMMAND: command,
+        CNI_CONTAINERID: id,
+        CNI_NETNS: this.netnsPath(netns),
+        CNI_IFNAME: ifname,
+        CNI_PATH: this.#pluginDir,
+      },
+    })
+    return stdout
+  }
+
+  /**
+   * Creates the namespace and attaches it. With ipv6 it asks for both ranges;
+   * if that fails (kernel without IPv6) it undoes and retries IPv4-only.
+   */
+  async add(id: string, netns: string, ipv6: boolean): Promise<Attachment> {
+    if (!existsSync(this.netnsPath(netns))) await run('ip', ['netns', 'add', netns], { step: 'ip netns add' })
+    await this.#exec('ADD', id, netns, 'lo', { cniVersion: '1.0.0', name: this.#network.name, type: 'loopback' })
+    let config = this.#bridgeConfig(ipv6)
+    let out: string
+    try {
+      out = await this.#exec('ADD', id, netns, 'eth0', config)
+    } catch (e) {
+      // A failed ADD may have made a veth or taken an address: undo before retrying or giving up.
+      await this.del(id, netns, config, { keepNetns: ipv6 })
+      if (!ipv6) throw e
+      config = this.#bridgeConfig(false)
+      try {
+        out = await this.#exec('ADD', id, netns, 'eth0', config)
+      } catch (e2) {
+        await this.del(id, netns, config)
+        throw e2
+      }
+    }
+    const result = JSON.parse(out) as CniResult
+    const ips = result.ips ?? []
+    const v4 = ips.find((ip) => !ip.address.includes(':'))
+    const v6 = ips.find((ip) => ip.address.includes(':'))
+    if (!v4) throw new Error(`CNI returned no IPv4 address: ${out}`)
+    const veth = result.interfaces?.find((i) => !i.sandbox && i.name !== this.#network.bridge)
+    return {
+      config,
+      ipv4: v4.address.split('/')[0] ?? '',
+      ipv6: v6 ? (v6.address.split('/')[0] ?? null) : null,
+      hostVeth: veth?.name ?? null,
+    }
+  }
+
+  /** Detaches (releasing the address and the masquerade rules) and deletes the namespace. Best effort, idempotent. */
+  async del(id: string, netns: string, config: Record<string, unknown> | null, opts: { keepNetns?: boolean } = {}): Promise<void> {
+    if (config) {
+      try {
+        await this.#exec('DEL', id, netns, 'eth0', config)
+      } catch {
+        // DEL must tolerate a half-made attachment; a second try without the netns still releases IPAM and iptables.
+        await tryRun(join(this.#pluginDir, String(config.type)), [], {
+          step: 'cni DEL',
+          stdin: JSON.stringify(config),
+          env: { PATH: process.env.PATH, CNI_COMMAND: 'DEL', CNI_CONTAINERID: id, CNI_NETNS: '', CNI_IFNAME: 'eth0', CNI_PATH: this.#pluginDir },
+        })
+      }
+    }
+    if (!opts.keepNetns && existsSync(this.netnsPath(netns))) await tryRun('ip', ['netns', 'delete', netns], { step: 'ip netns delete' })
+  }
+
+  /** True when the namespace file is gone (host rebooted): the network must be set up again. */
+  missing(netns: string): boolean {
+    return !existsSync(this.netnsPath(netns))
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Launches a machine's process under conmon. conmon runs `runc create`, then
+ * stays as the container's parent: it holds stdio, writes timestamped
+ * k8s-file logs, and writes the exit code (and an `oom` marker) to files when
+ * the process ends — all without hangard, which may be restarted or killed at
+ * any moment. We spawn it detached (own session, stdio on /dev/null) so no
+ * signal or closed pipe of the daemon reaches it; conmon then daemonizes.
+ *
+ * The only link back is the sync pipe (fd 3): conmon writes `{"data": <pid>}`
+ * once runc create has finished, or a negative value and a message on failure.
+ * We read that one message and let go of the pipe.
+ */
+import { spawn } from 'node:child_process'
+import { HangarError } from '../../errors.ts'
+import type { MachinePaths } from './layout.ts'
+
+export interface ConmonOptions {
+  conmonPath: string
+  runcPath: string
+  runcRoot: string
+  exitsDir: string
+  socketDir: string
+}
+
+/** Starts conmon + `runc create` for the bundle; resolves with the container's host pid. */
+export function conmonCreate(id: string, paths: MachinePaths, opts: ConmonOptions): Promise<number> {
+  const args = [
+    '--api-version', '1',
+    '-c', id, '-u', id, '-n', id,
+    '-r', opts.runcPath,
+    '-b', paths.dir,
+    '-p', paths.pidFile,
+    '-P', paths.conmonPidFile,
+    '-l', `k8s-file:${paths.log}`,
+    '--exit-dir', opts.exitsDir,
+    '--persist-dir', paths.persist,
+    '--socket-dir-path', opts.socketDir,
+    '--runtime-arg', '--root', '--runtime-arg', opts.runcRoot,
+    '--log-level', 'error',
+    // conmon would otherwise sync() the log at exit, delaying the exit file by up to seconds.
+    '--no-sync-log',
+  ]
+  return new Promise((resolve, reject) => {
+    // cwd = persist dir: older conmons write the cgroup v1 `oom` marker into their cwd.
+    const child = spawn(opts.conmonPath, args, {
+      cwd: paths.persist,
+      detached: true,
+      stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
+    })
+    const sync = child.stdio[3]
+    if (!sync) return reject(new HangarError('runtime_error', 'conmon: no sync pipe'))
+    let text = ''
+    let done = false
+    const finish = (err: Error | null, pid?: number): void => {
+      if (done) return
+      done = true
+      sync.destroy()
+      child.unref()
+      if (err) reject(err)
+      else resolve(pid as number)
+    }
+    child.on('error', (e) => finish(new HangarError('runtime_error', `conmon: ${e.message}`, { cause: e })))
+    sync.on('data', (b: Buffer) => {
+      text += b.toString()
+      const line = text.split('\n').find((l) => l.trim().startsWith('{') && l.trim().endsWith('}'))
+      if (!line) return
+      const msg = JSON.parse(line) as { data: number; message?: string }
+      if (msg.data > 0) finish(null, msg.data)
+      else finish(new HangarError('runtime_error', `runc create failed: ${(msg.message ?? '').trim() || `status ${msg.data}`}`))
+    })
+    sync.on('close', () => finish(new HangarError('runtime_error', `conmon exited before runc create finished${text ? `: ${text.trim()}` : ''}`)))
+  })
+}

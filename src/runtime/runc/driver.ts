@@ -1,0 +1,211 @@
+/**
+ * The runc Driver: machines as OCI containers under conmon. create/reconfigure
+ * /destroy live in provision.ts; this file holds the run-time verbs. start is
+ * the hot path and does only: remount check, netns check, clear old exit
+ * files, conmon + runc create, runc start — no image store, no CNI, no config
+ * rebuild.
+ */
+import { existsSync } from 'node:fs'
+import { readdir, readFile, rm, rmdir } from 'node:fs/promises'
+import { constants } from 'node:os'
+import { setTimeout as delay } from 'node:timers/promises'
+import { HangarError } from '../../errors.ts'
+import type {
+  Driver, DriverCapabilities, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions, MachineSpec,
+  NetworkInfo,
+} from '../types.ts'
+import { conmonCreate, type ConmonOptions } from './conmon.ts'
+import { runcExec } from './exec.ts'
+import { ExitWatcher, readExit } from './exits.ts'
+import type { Layout } from './layout.ts'
+import { readLogs } from './logs.ts'
+import { ensureMounted } from './overlay.ts'
+import type { Provisioner } from './provision.ts'
+import type { Runc } from './runc.ts'
+
+export interface RuncDriverDeps {
+  layout: Layout
+  runc: Runc
+  provisioner: Provisioner
+  conmon: ConmonOptions
+  capabilities: DriverCapabilities
+  netnsMissing: (id: string) => boolean
+  logger: { warn: (obj: object, msg: string) => void }
+}
+
+/** How long stop waits for a process to die after SIGKILL before calling it a runtime error. */
+const KILL_WAIT_MS = 10_000
+
+/** "SIGTERM", "TERM" or "15" → "SIGTERM"; anything else is the caller's mistake. */
+function normalizeSignal(sig: string): string {
+  const upper = sig.toUpperCase()
+  const name = /^\d+$/.test(sig) ? Object.entries(constants.signals).find(([, n]) => n === Number(sig))?.[0] : upper.startsWith('SIG') ? upper : `SIG${upper}`
+  if (!name || !(name in constants.signals)) throw new HangarError('invalid_argument', `unknown signal "${sig}"`, { hint: 'use a name like SIGTERM, SIGINT or SIGKILL' })
+  return name
+}
+
+export class RuncDriver implements Driver {
+  readonly name = 'runc'
+  readonly capabilities: DriverCapabilities
+  #d: RuncDriverDeps
+  #exits: ExitWatcher
+  #listeners = new Set<ExitListener>()
+
+  constructor(deps: RuncDriverDeps) {
+    this.#d = deps
+    this.capabilities = deps.capabilities
+    this.#exits = new ExitWatcher(deps.layout, async (id, exit) => {
+      // Clear runc's "stopped" record right away, so the next start has nothing to delete.
+      await deps.runc.delete(id)
+      for (const l of this.#listeners) {
+        try {
+          l(id, exit)
+        } catch (e) {
+          deps.logger.warn({ err: e, id }, 'exit listener threw')
+        }
+      }
+    })
+  }
+
+  /** Begins watching exits; called once by createRuncDriver. */
+  async open(): Promise<void> {
+    await this.#exits.start()
+  }
+
+  #known(id: string): void {
+    if (!existsSync(this.#d.layout.machine(id).config)) throw new HangarError('machine_not_found', `machine ${id} not found`)
+  }
+
+  create(spec: MachineSpec): Promise<NetworkInfo> {
+    return this.#d.provisioner.create(spec)
+  }
+
+  async reconfigure(spec: MachineSpec): Promise<void> {
+    this.#known(spec.id)
+    const st = await this.#d.runc.state(spec.id)
+    if (st && st.status !== 'stopped') throw new HangarError('invalid_state', `machine ${spec.id} is ${st.status}; reconfigure needs it stopped`)
+    await this.#d.runc.delete(spec.id)
+    await this.#d.provisioner.reconfigure(spec)
+  }
+
+  async start(id: string): Promise<{ pid: number }> {
+    this.#known(id)
+    const paths = this.#d.layout.machine(id)
+    if (this.#d.runc.has(id)) {
+      // Left over from an exit nobody collected, or a start cut short by a crash.
+      const st = await this.#d.runc.state(id)
+      if (st?.status === 'running' || st?.status === 'paused') throw new HangarError('invalid_state', `machine ${id} is already ${st.status}`)
+      await this.#d.runc.delete(id, true)
+    }
+    await ensureMounted(paths)
+    if (this.#d.netnsMissing(id)) await this.#d.provisioner.reattach(id)
+    await Promise.all([rm(paths.exitFile, { force: true }), rm(`${paths.persist}/oom`, { force: true }), rm(`${paths.persist}/exit`, { force: true })])
+    this.#exits.reset(id)
+    const pid = await conmonCreate(id, paths, this.#d.conmon)
+    try {
+      await this.#d.runc.start(id)
+    } catch (e) {
+      await this.#d.runc.delete(id, true)
+      throw e
+    }
+    return { pid }
+  }
+
+  async stop(id: string, opts: { signal?: string; graceMs: number }): Promise<ExitInfo | null> {
+    this.#known(id)
+    const st = await this.#d.runc.state(id)
+    if (!st || st.status === 'stopped') return null
+    const graceMs = Math.max(0, opts.graceMs)
+    // One waiter for the whole stop, registered before any signal, so no exit can slip past.
+    const exited = this.#exits.next(id, graceMs + KILL_WAIT_MS)
+    if (st.status === 'paused') await this.#d.runc.resume(id)
+    const signal = normalizeSignal(opts.signal ?? (await this.#stopSignal(id)))
+    const delivered = st.status !== 'created' && (await this.#d.runc.kill(id, signal))
+    const grace = new AbortController()
+    let exit = delivered ? await Promise.race([exited, delay(graceMs, null, { signal: grace.signal }).catch(() => null)]) : null
+    grace.abort()
+    if (!exit) {
+      await this.#d.runc.kill(id, 'SIGKILL', true)
+      exit = await exited
+    }
+    // A machine that exited just before we looked: its exit was already delivered.
+    exit ??= await readExit(this.#d.layout, id)
+    if (!exit && this.#d.runc.has(id)) throw new HangarError('runtime_error', `machine ${id} did not exit after SIGKILL`)
+    await this.#d.runc.delete(id, true)
+    return exit
+  }
+
+  async #stopSignal(id: string): Promise<string> {
+    try {
+      const spec = JSON.parse(await readFile(this.#d.layout.machine(id).spec, 'utf8')) as MachineSpec
+      return spec.stopSignal || 'SIGTERM'
+    } catch {
+      return 'SIGTERM'
+    }
+  }
+
+  async #running(id: string): Promise<void> {
+    this.#known(id)
+    const st = await this.#d.runc.state(id)
+    if (st?.status !== 'running') throw new HangarError('invalid_state', `machine ${id} is ${st?.status ?? 'stopped'}, not running`)
+  }
+
+  async signal(id: string, signal: string): Promise<void> {
+    const sig = normalizeSignal(signal)
+    await this.#running(id)
+    if (!(await this.#d.runc.kill(id, sig))) throw new HangarError('runtime_error', `runc kill ${sig} failed for machine ${id}`)
+  }
+
+  async freeze(id: string): Promise<void> {
+    await this.#running(id)
+    await this.#d.runc.pause(id)
+  }
+
+  async thaw(id: string): Promise<void> {
+    this.#known(id)
+    if ((await this.#d.runc.state(id))?.status !== 'paused') throw new HangarError('invalid_state', `machine ${id} is not frozen`)
+    await this.#d.runc.resume(id)
+  }
+
+  async exec(id: string, opts: ExecOptions): Promise<ExecResult> {
+    await this.#running(id)
+    return runcExec(id, opts, { runcPath: this.#d.runc.path, runcRoot: this.#d.runc.root, dir: this.#d.layout.machine(id).dir })
+  }
+
+  logs(id: string, opts: LogOptions): AsyncIterable<LogLine> {
+    this.#known(id)
+    return readLogs(this.#d.layout.machine(id).log, opts)
+  }
+
+  async inspect(id: string): Promise<Inspection> {
+    if (!existsSync(this.#d.layout.machine(id).config)) return { status: 'absent', pid: null, exit: null }
+    const [st, exit] = await Promise.all([this.#d.runc.state(id), readExit(this.#d.layout, id)])
+    if (st && st.status !== 'stopped') return { status: st.status, pid: st.pid || null, exit: null }
+    // No process: "stopped" once it has run (an exit is recorded), else still just "created".
+    return { status: st || exit ? 'stopped' : 'created', pid: null, exit }
+  }
+
+  async list(): Promise<string[]> {
+    const names = await readdir(this.#d.layout.machinesDir).catch(() => [] as string[])
+    return names.filter((n) => existsSync(this.#d.layout.machine(n).config)).sort()
+  }
+
+  async destroy(id: string): Promise<void> {
+    if (existsSync(this.#d.layout.machine(id).config) && this.#d.runc.has(id)) {
+      await this.stop(id, { signal: 'SIGKILL', graceMs: 0 }).catch((e: unknown) => this.#d.logger.warn({ err: e, id }, 'stop before destroy failed'))
+    }
+    await this.#d.provisioner.teardown(id)
+  }
+
+  onExit(listener: ExitListener): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  async close(): Promise<void> {
+    this.#exits.close()
+    this.#listeners.clear()
+    // The attach-socket dir under /run/hangar goes once no machine links into it.
+    await rmdir(this.#d.layout.socketDir).catch(() => {})
+  }
+}

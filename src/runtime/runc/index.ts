@@ -1,0 +1,101 @@
+/**
+ * The runc driver: machines as OCI containers (runc under conmon, overlayfs
+ * rootfs, CNI bridge networking). Probes the host once and reports what it found.
+ *
+ *   const driver = await createRuncDriver({ stateDir: '/var/lib/hangar/runtime',
+ *     network: { name: 'hangar', bridge: 'hangar0', subnet: '10.209.0.0/24', subnet6: 'fd00:4a:6e::/64' } })
+ *   const net = await driver.create(spec); await driver.start(spec.id)
+ */
+import { constants, existsSync, readFileSync } from 'node:fs'
+import { access, mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { HangarError } from '../../errors.ts'
+import type { Driver } from '../types.ts'
+import { DEFAULT_CAPS } from './bundle.ts'
+import { Cni, type NetworkOptions } from './cni.ts'
+import { RuncDriver } from './driver.ts'
+import { Layout } from './layout.ts'
+import { Provisioner } from './provision.ts'
+import { Runc } from './runc.ts'
+import { loadProfile } from './seccomp.ts'
+
+export interface RuncDriverOptions {
+  /** Root of all driver state, e.g. <data-dir>/runtime; instances with different stateDirs are independent. */
+  stateDir: string
+  runcPath?: string
+  conmonPath?: string
+  cniPluginDir?: string
+  network: NetworkOptions
+  /** Prefix of the machines' netns names under /run/netns; default "hangar-". */
+  netnsPrefix?: string
+  /** cgroup path under which each machine gets `<parent>/<id>`; default "/hangar". */
+  cgroupParent?: string
+  /** A containers-common/Docker seccomp profile; default the one Debian ships. */
+  seccompProfile?: string
+  logger?: { warn: (obj: object, msg: string) => void }
+}
+
+async function need(path: string, what: string): Promise<void> {
+  try {
+    await access(path, constants.X_OK)
+  } catch {
+    throw new HangarError('unavailable', `${what} not found at ${path}`)
+  }
+}
+
+function ipv6Enabled(): boolean {
+  try {
+    return existsSync('/proc/net/if_inet6') && readFileSync('/proc/sys/net/ipv6/conf/all/disable_ipv6', 'utf8').trim() === '0'
+  } catch {
+    return false
+  }
+}
+
+/** Probes runc, conmon, CNI plugins, overlayfs, IPv6 and seccomp, then returns a watching driver. */
+export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver> {
+  const runcPath = opts.runcPath ?? '/usr/sbin/runc'
+  const conmonPath = opts.conmonPath ?? '/usr/bin/conmon'
+  const cniPluginDir = opts.cniPluginDir ?? '/usr/lib/cni'
+  await need(runcPath, 'runc')
+  await need(conmonPath, 'conmon')
+  for (const p of ['bridge', 'host-local', 'loopback']) await need(join(cniPluginDir, p), `CNI plugin ${p}`)
+  if (!readFileSync('/proc/filesystems', 'utf8').includes('overlay')) throw new HangarError('unavailable', 'the kernel has no overlayfs')
+
+  const layout = new Layout(opts.stateDir)
+  for (const d of [layout.machinesDir, layout.exitsDir, layout.runcRoot, layout.cniDataDir, layout.socketDir]) await mkdir(d, { recursive: true })
+
+  const seccomp = await loadProfile(opts.seccompProfile ?? '/usr/share/containers/seccomp.json', DEFAULT_CAPS)
+  const ipv6 = { value: ipv6Enabled() }
+  const capabilities = {
+    memorySnapshots: false,
+    seccomp: seccomp !== null,
+    // A getter: the first create that finds IPv6 refused by the kernel turns it off.
+    get ipv6(): boolean {
+      return ipv6.value
+    },
+  }
+  const runc = new Runc({ path: runcPath, root: layout.runcRoot })
+  const cni = new Cni({ pluginDir: cniPluginDir, network: opts.network, dataDir: layout.cniDataDir })
+  const netnsPrefix = opts.netnsPrefix ?? 'hangar-'
+  const provisioner = new Provisioner({
+    layout,
+    runc,
+    cni,
+    seccomp,
+    netnsPrefix,
+    cgroupParent: opts.cgroupParent ?? '/hangar',
+    swapAccounting: existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),
+    ipv6,
+  })
+  const driver = new RuncDriver({
+    layout,
+    runc,
+    provisioner,
+    conmon: { conmonPath, runcPath, runcRoot: layout.runcRoot, exitsDir: layout.exitsDir, socketDir: layout.socketDir },
+    capabilities,
+    netnsMissing: (id) => cni.missing(netnsPrefix + id),
+    logger: opts.logger ?? { warn: () => {} },
+  })
+  await driver.open()
+  return driver
+}

@@ -1,0 +1,84 @@
+/**
+ * Where everything lives. Every path hangs off the driver's stateDir, so two
+ * drivers (two daemons, two test files) over different stateDirs never share a
+ * file, a runc root or an IPAM database. Only conmon's attach-socket directory
+ * sits under /run/hangar, because unix socket paths must stay under 108 bytes.
+ *
+ *   <stateDir>/machines/<id>/   the OCI bundle and everything else of one machine
+ *   <stateDir>/exits/<id>       conmon's exit file (exit code as text)
+ *   <stateDir>/runc/            runc --root
+ *   <stateDir>/cni/             host-local IPAM data
+ */
+import { createHash } from 'node:crypto'
+import { join } from 'node:path'
+
+export interface MachinePaths {
+  dir: string
+  config: string
+  /** The MachineSpec the bundle was built from, for reconfigure and reconcile. */
+  spec: string
+  /** CNI config and result, needed again for DEL. */
+  network: string
+  rootfs: string
+  upper: string
+  work: string
+  /** Short symlinks to the layer dirs, so the overlay option stays small. */
+  lowers: string
+  resolvConf: string
+  hosts: string
+  log: string
+  pidFile: string
+  conmonPidFile: string
+  /** conmon's --persist-dir: it writes `exit` and (cgroup v1) `oom` here. */
+  persist: string
+  exitFile: string
+}
+
+export class Layout {
+  readonly stateDir: string
+  readonly machinesDir: string
+  readonly exitsDir: string
+  readonly runcRoot: string
+  readonly cniDataDir: string
+  readonly socketDir: string
+
+  constructor(stateDir: string) {
+    this.stateDir = stateDir
+    this.machinesDir = join(stateDir, 'machines')
+    this.exitsDir = join(stateDir, 'exits')
+    this.runcRoot = join(stateDir, 'runc')
+    this.cniDataDir = join(stateDir, 'cni')
+    // A hash of the stateDir keeps sockets of different instances apart and short.
+    const tag = createHash('sha256').update(stateDir).digest('hex').slice(0, 12)
+    this.socketDir = join('/run/hangar', tag)
+  }
+
+  machine(id: string): MachinePaths {
+    const dir = join(this.machinesDir, id)
+    return {
+      dir,
+      config: join(dir, 'config.json'),
+      spec: join(dir, 'spec.json'),
+      network: join(dir, 'network.json'),
+      rootfs: join(dir, 'rootfs'),
+      upper: join(dir, 'upper'),
+      work: join(dir, 'work'),
+      lowers: join(dir, 'l'),
+      resolvConf: join(dir, 'resolv.conf'),
+      hosts: join(dir, 'hosts'),
+      log: join(dir, 'ctr.log'),
+      pidFile: join(dir, 'pid'),
+      conmonPidFile: join(dir, 'conmon.pid'),
+      persist: join(dir, 'persist'),
+      exitFile: join(this.exitsDir, id),
+    }
+  }
+}
+
+/**
+ * Machine ids are 14 hex chars today; accept any short safe name so a path or
+ * a netns name can never be steered outside our directories.
+ */
+export function isMachineId(name: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/.test(name)
+}

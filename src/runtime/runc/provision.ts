@@ -1,0 +1,135 @@
+/**
+ * Everything a machine needs on disk before it can start, and taking it all
+ * away again: machine dir, overlay rootfs, network namespace + CNI address,
+ * /etc files and config.json. create is all-or-nothing (a failure tears down
+ * whatever was made); teardown is idempotent and leaves no mount, netns,
+ * veth, iptables rule or runc state behind.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { HangarError, toHangarError } from '../../errors.ts'
+import type { MachineSpec, NetworkInfo } from '../types.ts'
+import { buildConfig } from './bundle.ts'
+import type { Attachment, Cni } from './cni.ts'
+import { writeEtc } from './etc.ts'
+import type { Layout } from './layout.ts'
+import { isMachineId } from './layout.ts'
+import { mountOverlay, relayer, unmountOverlay } from './overlay.ts'
+import type { Runc } from './runc.ts'
+import type { OciSeccomp } from './seccomp.ts'
+import { resolveUser } from './users.ts'
+
+interface StoredNetwork extends Attachment {
+  netns: string
+}
+
+export interface ProvisionDeps {
+  layout: Layout
+  runc: Runc
+  cni: Cni
+  seccomp: OciSeccomp | null
+  netnsPrefix: string
+  cgroupParent: string
+  swapAccounting: boolean
+  /** Read at each create: whether to ask CNI for an IPv6 address; set false once the kernel refuses. */
+  ipv6: { value: boolean }
+}
+
+export class Provisioner {
+  #d: ProvisionDeps
+
+  constructor(deps: ProvisionDeps) {
+    this.#d = deps
+  }
+
+  async create(spec: MachineSpec): Promise<NetworkInfo> {
+    if (!isMachineId(spec.id)) throw new HangarError('invalid_argument', `invalid machine id "${spec.id}"`)
+    const paths = this.#d.layout.machine(spec.id)
+    try {
+      await mkdir(paths.dir)
+    } catch (e) {
+      throw new HangarError('runtime_error', `machine ${spec.id} already exists on this host`, { cause: e })
+    }
+    try {
+      await mkdir(paths.persist)
+      await mountOverlay(paths, spec.layers)
+      const net = await this.#attach(spec.id)
+      await this.#writeBundle(spec, net)
+      return { ipv4: net.ipv4, ipv6: net.ipv6, hostVeth: net.hostVeth }
+    } catch (e) {
+      await this.teardown(spec.id)
+      throw toHangarError(e, 'runtime_error')
+    }
+  }
+
+  async #attach(id: string): Promise<StoredNetwork> {
+    const paths = this.#d.layout.machine(id)
+    const netns = this.#d.netnsPrefix + id
+    const att = await this.#d.cni.add(id, netns, this.#d.ipv6.value)
+    if (this.#d.ipv6.value && !att.ipv6) this.#d.ipv6.value = false
+    const net: StoredNetwork = { ...att, netns }
+    await writeFile(paths.network, JSON.stringify(net))
+    await writeEtc(paths, id, net.ipv4, net.ipv6)
+    return net
+  }
+
+  async #writeBundle(spec: MachineSpec, net: StoredNetwork): Promise<void> {
+    const paths = this.#d.layout.machine(spec.id)
+    const config = buildConfig({
+      spec,
+      user: await resolveUser(paths.rootfs, spec.process.user),
+      netnsPath: this.#d.cni.netnsPath(net.netns),
+      cgroupsPath: `${this.#d.cgroupParent}/${spec.id}`,
+      seccomp: this.#d.seccomp,
+      resolvConf: paths.resolvConf,
+      hosts: paths.hosts,
+      swapAccounting: this.#d.swapAccounting,
+    })
+    await writeFile(paths.config, JSON.stringify(config, null, 1))
+    await writeFile(paths.spec, JSON.stringify(spec))
+  }
+
+  async #network(id: string): Promise<StoredNetwork | null> {
+    try {
+      return JSON.parse(await readFile(this.#d.layout.machine(id).network, 'utf8')) as StoredNetwork
+    } catch {
+      return null
+    }
+  }
+
+  async networkInfo(id: string): Promise<NetworkInfo | null> {
+    const net = await this.#network(id)
+    return net && { ipv4: net.ipv4, ipv6: net.ipv6, hostVeth: net.hostVeth }
+  }
+
+  /** New layers/process/limits for a machine that is not running; rootfs changes and address stay. */
+  async reconfigure(spec: MachineSpec): Promise<void> {
+    const paths = this.#d.layout.machine(spec.id)
+    const net = await this.#network(spec.id)
+    if (!net) throw new HangarError('machine_not_found', `machine ${spec.id} not found`)
+    await relayer(paths, spec.layers)
+    await this.#writeBundle(spec, net)
+  }
+
+  /**
+   * After a host reboot the netns (a bind mount under /run) is gone; start
+   * calls this only then. The old attachment is released first, so IPAM and
+   * iptables hold nothing stale; the address may change.
+   */
+  async reattach(id: string): Promise<void> {
+    const old = await this.#network(id)
+    if (old) await this.#d.cni.del(id, old.netns, old.config)
+    await this.#attach(id)
+  }
+
+  /** Removes every trace of a machine that no longer runs. Idempotent. */
+  async teardown(id: string): Promise<void> {
+    const paths = this.#d.layout.machine(id)
+    await this.#d.runc.delete(id, true)
+    await unmountOverlay(paths)
+    const net = await this.#network(id)
+    await this.#d.cni.del(id, net?.netns ?? this.#d.netnsPrefix + id, net?.config ?? null)
+    await rm(paths.exitFile, { force: true })
+    await rm(`${this.#d.layout.socketDir}/${id}`, { force: true, recursive: true })
+    await rm(paths.dir, { recursive: true, force: true })
+  }
+}

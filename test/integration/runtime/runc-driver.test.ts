@@ -1,0 +1,89 @@
+/**
+ * The runc driver against real runc, conmon and CNI: the shared driver
+ * contract, plus what only runc has (a reachable bridge address, seccomp,
+ * cgroup limits, and a destroy that leaves nothing on the host).
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { createRuncDriver, type Driver, type NetworkOptions } from '../../../src/runtime/index.ts'
+import { driverSuite } from '../../contract/driver.suite.ts'
+import { busyboxLayer, cleanupList, hostTraces, machineSpec, testNetwork, useTmp } from '../../support/runtime.ts'
+
+// One network per stateDir: a "restarted" driver must find the same bridge and subnet.
+const networks = new Map<string, NetworkOptions>()
+const bridges = cleanupList()
+after(() => bridges.run())
+function networkFor(stateDir: string): NetworkOptions {
+  let net = networks.get(stateDir)
+  if (!net) networks.set(stateDir, (net = testNetwork(bridges)))
+  return net
+}
+
+driverSuite({ name: 'runc', newDriver: (stateDir) => createRuncDriver({ stateDir, network: networkFor(stateDir) }) })
+
+describe('runc driver specifics', () => {
+  let stateDir = ''
+  let layer = ''
+  let driver: Driver
+
+  const cleanup = cleanupList()
+  before(async () => {
+    stateDir = useTmp(cleanup, 'hangar-runc-')
+    layer = busyboxLayer(cleanup)
+    driver = await createRuncDriver({ stateDir, network: networkFor(stateDir) })
+  })
+  after(async () => {
+    for (const id of await driver.list()) await driver.destroy(id)
+    await driver.close()
+    await cleanup.run()
+  })
+
+  test('reports its capabilities', () => {
+    assert.equal(driver.name, 'runc')
+    assert.equal(driver.capabilities.memorySnapshots, false)
+    assert.equal(driver.capabilities.seccomp, true)
+    assert.equal(typeof driver.capabilities.ipv6, 'boolean')
+  })
+
+  test('httpd in a machine answers on its private address', { timeout: 30_000 }, async (t) => {
+    const spec = machineSpec(layer, ['httpd', '-f', '-p', '8080', '-h', '/www'])
+    t.after(() => driver.destroy(spec.id))
+    const net = await driver.create(spec)
+    await driver.start(spec.id)
+    let body = ''
+    for (let i = 0; i < 200 && !body; i++) {
+      body = await fetch(`http://${net.ipv4}:8080/`).then((r) => r.text(), () => '')
+      if (!body) await new Promise((r) => setTimeout(r, 10))
+    }
+    assert.equal(body, 'hello from hangar\n')
+    if (driver.capabilities.ipv6) assert.ok(net.ipv6)
+  })
+
+  test('machines are confined: seccomp filter, no-new-privs, limited caps, hostname, cgroup limits', { timeout: 30_000 }, async (t) => {
+    const spec = machineSpec(layer, ['sleep', '1000'], { guest: { cpus: 0.5, memoryMb: 64 } })
+    t.after(() => driver.destroy(spec.id))
+    await driver.create(spec)
+    await driver.start(spec.id)
+    const run = async (cmd: string): Promise<string> => (await driver.exec(spec.id, { cmd: ['sh', '-c', cmd], timeoutMs: 5000, maxBytes: 65536 })).stdout
+    const status = await run('cat /proc/self/status')
+    assert.match(status, /^Seccomp:\s+2$/m)
+    assert.match(status, /^NoNewPrivs:\s+1$/m)
+    assert.match(status, /^CapBnd:\s+00000000a80425fb$/m)
+    assert.equal(await run('hostname'), `${spec.id}\n`)
+    assert.equal(await run('cat /sys/fs/cgroup/memory/memory.limit_in_bytes'), `${64 * 1024 * 1024}\n`)
+    assert.equal(await run('cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us'), '50000\n')
+    assert.match(await run('cat /etc/hosts'), new RegExp(spec.id))
+  })
+
+  test('destroy leaves no mount, netns, veth, iptables rule or runc state', { timeout: 30_000 }, async () => {
+    const spec = machineSpec(layer, ['httpd', '-f', '-p', '8080', '-h', '/www'])
+    const net = await driver.create(spec)
+    try {
+      await driver.start(spec.id)
+      assert.deepEqual(hostTraces({ id: spec.id, stateDir, hostVeth: net.hostVeth }).sort(), ['iptables', 'machine dir', 'mount', 'netns', 'runc state', ...(net.hostVeth ? ['veth'] : [])].sort())
+    } finally {
+      await driver.destroy(spec.id)
+    }
+    assert.deepEqual(hostTraces({ id: spec.id, stateDir, hostVeth: net.hostVeth }), [])
+  })
+})
