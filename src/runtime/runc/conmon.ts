@@ -14,6 +14,8 @@ import { spawn } from 'node:child_process'
 import { HangarError } from '../../errors.ts'
 import type { MachinePaths } from './layout.ts'
 
+const LOG_SIZE_MAX = 64 * 1024 * 1024
+
 export interface ConmonOptions {
   conmonPath: string
   runcPath: string
@@ -36,6 +38,8 @@ export function conmonCreate(id: string, paths: MachinePaths, opts: ConmonOption
     '--persist-dir', paths.persist,
     '--socket-dir-path', opts.socketDir,
     '--runtime-arg', '--root', '--runtime-arg', opts.runcRoot,
+    // conmon truncates the log at this size; logs() follows across the truncation.
+    '--log-size-max', String(LOG_SIZE_MAX),
     '--log-level', 'error',
     // conmon would otherwise sync() the log at exit, delaying the exit file by up to seconds.
     '--no-sync-log',

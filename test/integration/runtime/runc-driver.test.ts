@@ -4,6 +4,9 @@
  * cgroup limits, and a destroy that leaves nothing on the host).
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
 import { createRuncDriver, type Driver, type NetworkOptions } from '../../../src/runtime/index.ts'
 import { driverSuite } from '../../contract/driver.suite.ts'
@@ -85,5 +88,20 @@ describe('runc driver specifics', () => {
       await driver.destroy(spec.id)
     }
     assert.deepEqual(hostTraces({ id: spec.id, stateDir, hostVeth: net.hostVeth }), [])
+  })
+
+  test('machines survive the daemon being killed with SIGKILL', { timeout: 30_000 }, async (t) => {
+    const doomed = fileURLToPath(new URL('./fixtures/doomed-daemon.ts', import.meta.url))
+    const input = { stateDir, network: networkFor(stateDir), layer, args: ['httpd', '-f', '-p', '8080', '-h', '/www'] }
+    const child = spawn(process.execPath, [doomed, JSON.stringify(input)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    t.after(() => child.kill('SIGKILL'))
+    const [line] = (await once(child.stdout, 'data')) as [Buffer]
+    const { id, ipv4 } = JSON.parse(line.toString()) as { id: string; ipv4: string }
+    t.after(() => driver.destroy(id))
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+    const seen = await driver.inspect(id)
+    assert.equal(seen.status, 'running')
+    assert.equal(await fetch(`http://${ipv4}:8080/`).then((r) => r.text()), 'hello from hangar\n')
   })
 })
