@@ -9,6 +9,7 @@ import { Output } from './output.ts'
 import { apps } from './commands/apps.ts'
 import { image } from './commands/image.ts'
 import { machine } from './commands/machine.ts'
+import { mcp } from './commands/mcp.ts'
 import { up } from './commands/up.ts'
 
 const groups: Record<string, Record<string, Command>> = { apps, machine, image }
@@ -35,6 +36,7 @@ async function main(argv: string[]): Promise<number> {
   let cmd: Command | undefined
   let skip = 1
   if (first === 'up') cmd = up
+  else if (first === 'mcp') cmd = mcp
   else {
     const group = groups[aliases[first] ?? first]
     cmd = group?.[second ?? '']

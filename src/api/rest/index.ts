@@ -7,6 +7,7 @@ import { Hono, type Context } from 'hono'
 import type { Logger } from 'pino'
 import type { Platform } from '../../platform/index.ts'
 import { HangarError } from '../../errors.ts'
+import { mountMcp } from '../mcp/index.ts'
 import { appRoutes } from './apps.ts'
 import { errorBody, onError } from './errors.ts'
 import { imageRoutes } from './images.ts'
@@ -36,6 +37,8 @@ export function createRestApp(opts: RestOptions): Hono<Env> {
   app.notFound((c) => c.json(errorBody(new HangarError('route_not_found', `no route for ${c.req.method} ${c.req.path}`)), 404))
   app.get('/v1/openapi.json', (c) => c.json(openapi))
   app.get('/healthz', (c) => c.json({ ok: true }))
+  // MCP shares the port and the tokens; it checks them itself (it is not under /v1).
+  mountMcp(app, opts.platform, { logger: opts.logger, version: opts.version })
   app.use('/v1/*', async (c, next) => {
     const token = opts.platform.tokens.verify(c.req.header('authorization'))
     if (!token) throw new HangarError('unauthenticated', 'Authenticate: token validation error')

@@ -1,0 +1,127 @@
+/**
+ * What the MCP tools need from Hangar, as one small interface with two
+ * implementations: the platform itself (inside the daemon) and the SDK client
+ * (`hangar mcp` over stdio, talking to a daemon). Both adapters only rename;
+ * every rule stays in the platform, which the SDK reaches through REST.
+ */
+import { openAsBlob } from 'node:fs'
+import type { AppView, ExecOutput, MachineEventView, MachineView, Platform, WaitResult } from '../../platform/index.ts'
+import type { ImageRecord } from '../../images/types.ts'
+import type { LogLine } from '../../runtime/types.ts'
+import type { Hangar } from '../../sdk/index.ts'
+
+export interface CreateMachine {
+  config: { image: string; [k: string]: unknown }
+  name?: string
+}
+
+export interface ExecRequest {
+  command?: string[]
+  cmd?: string
+  stdin?: string
+  timeout: number
+  max_output_bytes: number
+}
+
+export interface Backend {
+  apps: {
+    list(): Promise<AppView[]>
+    get(name: string): Promise<AppView>
+    create(name: string, opts?: { idempotencyKey?: string }): Promise<AppView>
+    destroy(name: string, opts: { force: boolean }): Promise<void>
+  }
+  machines: {
+    list(app: string): Promise<MachineView[]>
+    get(app: string, id: string): Promise<MachineView>
+    create(app: string, req: CreateMachine, opts?: { idempotencyKey?: string }): Promise<MachineView>
+    update(app: string, id: string, req: CreateMachine): Promise<MachineView>
+    start(app: string, id: string): Promise<{ previous_state: string }>
+    stop(app: string, id: string, opts: { signal?: string; timeout?: string }): Promise<unknown>
+    restart(app: string, id: string): Promise<unknown>
+    destroy(app: string, id: string, opts: { force: boolean }): Promise<unknown>
+    /** Resolves at one of `states`; rejects with wait_timeout after `timeout` seconds. */
+    wait(app: string, id: string, states: string[], timeout: number, signal?: AbortSignal): Promise<WaitResult>
+    exec(app: string, id: string, req: ExecRequest): Promise<ExecOutput>
+    /** The last `tail` lines, oldest first. */
+    logs(app: string, id: string, tail: number): Promise<LogLine[]>
+    events(app: string, id: string, limit: number): Promise<MachineEventView[]>
+  }
+  images: {
+    list(): Promise<ImageRecord[]>
+    get(ref: string): Promise<ImageRecord>
+    /** Imports an archive from a path on the host this MCP server runs on. */
+    importFile(path: string, opts: { tag?: string }): Promise<ImageRecord[]>
+  }
+}
+
+/** The daemon's own backend: direct calls, with retries deduped by platform.idempotency. */
+export function platformBackend(platform: Platform): Backend {
+  const pm = platform.machines
+  const idem = platform.idempotency
+  return {
+    apps: {
+      list: async () => platform.apps.list().apps,
+      get: async (name) => platform.apps.get(name),
+      create: async (name, o = {}) => {
+        const body = { app_name: name }
+        return idem.run('apps.create', o.idempotencyKey, body, () => platform.apps.create(body))
+      },
+      destroy: (name, o) => platform.apps.destroy(name, o),
+    },
+    machines: {
+      list: async (app) => pm.list(app),
+      get: async (app, id) => pm.get(app, id),
+      create: (app, req, o = {}) => idem.run(`machines.create:${app}`, o.idempotencyKey, req, () => pm.create(app, req)),
+      update: (app, id, req) => pm.update(app, id, req),
+      start: (app, id) => pm.start(app, id),
+      stop: (app, id, o) => pm.stop(app, id, o),
+      restart: (app, id) => pm.restart(app, id),
+      destroy: (app, id, o) => pm.destroy(app, id, o),
+      wait: (app, id, state, timeout, signal) => pm.wait(app, id, { state, timeout }, signal),
+      exec: (app, id, req) => pm.exec(app, id, req),
+      logs: async (app, id, tail) => {
+        const lines: LogLine[] = []
+        for await (const l of pm.logs(app, id, { tail })) lines.push(l)
+        return lines
+      },
+      events: async (app, id, limit) => pm.events(app, id, limit),
+    },
+    images: {
+      list: () => platform.images.list(),
+      get: (ref) => platform.images.resolve(ref),
+      importFile: (path, o) => platform.images.importFile(path, o),
+    },
+  }
+}
+
+/** The stdio backend: the same calls through the SDK; the daemon applies every rule (and the idempotency dedupe). */
+export function sdkBackend(hangar: Hangar): Backend {
+  const hm = hangar.machines
+  return {
+    apps: {
+      list: async () => (await hangar.apps.list()).apps,
+      get: (name) => hangar.apps.get(name),
+      create: (name, o = {}) => hangar.apps.create(name, undefined, o),
+      destroy: (name, o) => hangar.apps.destroy(name, o),
+    },
+    machines: {
+      list: (app) => hm.list(app),
+      get: (app, id) => hm.get(app, id),
+      create: (app, req, o = {}) => hm.create(app, req, o),
+      update: (app, id, req) => hm.update(app, id, req),
+      start: (app, id) => hm.start(app, id),
+      stop: (app, id, o) => hm.stop(app, id, o),
+      restart: (app, id) => hm.restart(app, id),
+      destroy: (app, id, o) => hm.destroy(app, id, o),
+      wait: (app, id, state, timeout, signal) => hm.wait(app, id, { state, timeout, ...(signal ? { signal } : {}) }),
+      exec: (app, id, req) => hm.exec(app, id, req),
+      logs: (app, id, tail) => hm.logs(app, id, { tail }),
+      events: (app, id, limit) => hm.events(app, id, limit),
+    },
+    images: {
+      list: () => hangar.images.list(),
+      get: (ref) => hangar.images.get(ref),
+      importFile: async (path, o) => hangar.images.import(await openAsBlob(path), o),
+    },
+  }
+}

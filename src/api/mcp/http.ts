@@ -1,0 +1,118 @@
+/**
+ * MCP over Streamable HTTP at /mcp, on the API's port and with the API's bearer
+ * tokens. Stateful: each session (Mcp-Session-Id) gets its own server, so
+ * progress notifications reach the client that asked. Browsers' cross-site
+ * requests are refused by Origin (the spec's DNS-rebinding defence).
+ */
+import { randomUUID } from 'node:crypto'
+import type { Env, Hono } from 'hono'
+import type { Logger } from 'pino'
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import type { Platform } from '../../platform/index.ts'
+import { codes } from '../../errors.ts'
+import { platformBackend } from './backend.ts'
+import { createMcpServer } from './server.ts'
+
+export interface McpHttpOptions {
+  logger?: Logger
+  version?: string
+  /** Origins allowed besides localhost ones, exactly as browsers send them: "https://tools.example.com". */
+  allowedOrigins?: string[]
+  /** Sessions idle this long are closed (default 30 minutes). */
+  idleMs?: number
+  /** Most open sessions; the least recently used goes first (default 256). */
+  maxSessions?: number
+}
+
+interface Session {
+  server: McpServer
+  transport: WebStandardStreamableHTTPServerTransport
+  tokenId: string
+  lastSeen: number
+}
+
+const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]'])
+
+/** No Origin (not a browser) or a localhost one passes; others only when listed. */
+export function originAllowed(origin: string | undefined, allowed: readonly string[] = []): boolean {
+  if (!origin) return true
+  if (allowed.includes(origin)) return true
+  try {
+    const host = new URL(origin).hostname
+    return loopbackHosts.has(host) || host.endsWith('.localhost')
+  } catch {
+    return false
+  }
+}
+
+const rpcError = (code: number, message: string) => ({ jsonrpc: '2.0', error: { code, message }, id: null })
+
+export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: McpHttpOptions = {}): { close(): Promise<void> } {
+  const sessions = new Map<string, Session>()
+  const backend = platformBackend(platform)
+  const idleMs = opts.idleMs ?? 30 * 60_000
+  const maxSessions = opts.maxSessions ?? 256
+
+  const drop = (id: string): void => {
+    const s = sessions.get(id)
+    if (!s) return
+    sessions.delete(id)
+    void s.server.close().catch(() => {})
+  }
+  const sweep = setInterval(() => {
+    for (const [id, s] of sessions) if (Date.now() - s.lastSeen > idleMs) drop(id)
+  }, 60_000)
+  sweep.unref()
+
+  app.all('/mcp', async (c) => {
+    const origin = c.req.header('origin')
+    if (!originAllowed(origin, opts.allowedOrigins)) {
+      opts.logger?.warn({ origin }, 'mcp: refused a request from a non-local Origin')
+      return c.json(rpcError(-32000, `forbidden: Origin ${origin} is not allowed. Next: use a local client, or add the origin to the daemon's allowed MCP origins`), 403)
+    }
+    const token = platform.tokens.verify(c.req.header('authorization'))
+    if (!token) {
+      c.header('WWW-Authenticate', 'Bearer realm="hangar"')
+      return c.json(rpcError(-32001, `unauthenticated: no valid token. Next: ${codes.unauthenticated.hint}`), 401)
+    }
+    const sid = c.req.header('mcp-session-id')
+    if (sid) {
+      const s = sessions.get(sid)
+      // Another token's session is as good as missing: sessions are not shared between callers.
+      if (!s || s.tokenId !== token.id) return c.json(rpcError(-32001, 'session not found: it expired or the daemon restarted. Next: initialize a new session'), 404)
+      s.lastSeen = Date.now()
+      return s.transport.handleRequest(c.req.raw)
+    }
+    if (c.req.method !== 'POST') return c.json(rpcError(-32000, 'bad request: no Mcp-Session-Id. Next: start a session with an initialize POST'), 400)
+
+    const server = createMcpServer(backend, { ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.version ? { version: opts.version } : {}) })
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        if (sessions.size >= maxSessions) {
+          const oldest = [...sessions].sort((a, b) => a[1].lastSeen - b[1].lastSeen)[0]
+          if (oldest) drop(oldest[0])
+        }
+        sessions.set(id, { server, transport, tokenId: token.id, lastSeen: Date.now() })
+      },
+      onsessionclosed: (id) => void sessions.delete(id),
+    })
+    server.server.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId)
+    }
+    await server.connect(transport)
+    const res = await transport.handleRequest(c.req.raw)
+    // Anything but an initialize leaves no session behind to keep.
+    if (!transport.sessionId) await server.close()
+    return res
+  })
+
+  return {
+    async close() {
+      clearInterval(sweep)
+      await Promise.all([...sessions.values()].map((s) => s.server.close().catch(() => {})))
+      sessions.clear()
+    },
+  }
+}

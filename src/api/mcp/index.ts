@@ -1,0 +1,13 @@
+/**
+ * MCP for robots: the platform as a few whole-job tools (machine_run, machine_exec,
+ * machine_logs, …) and two resources, over Streamable HTTP at /mcp in the daemon
+ * or over stdio through the SDK (`hangar mcp`). One tool table serves both.
+ *   mountMcp(honoApp, platform)                                      // in the daemon
+ *   await createMcpServer(sdkBackend(Hangar.fromEnv())).connect(new StdioServerTransport())
+ */
+export { createMcpServer, tools } from './server.ts'
+export type { McpServerOptions } from './server.ts'
+export { mountMcp, originAllowed } from './http.ts'
+export type { McpHttpOptions } from './http.ts'
+export { platformBackend, sdkBackend } from './backend.ts'
+export type { Backend } from './backend.ts'

@@ -1,0 +1,92 @@
+/** The tool table over a linked in-memory transport, against a fake backend: schemas, errors, budgets. */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
+import { HangarError } from '../../errors.ts'
+import type { MachineView } from '../../platform/index.ts'
+import type { Backend } from './backend.ts'
+import { createMcpServer } from './server.ts'
+
+function machine(state: string): MachineView {
+  return {
+    id: 'abc123', name: 'web', state, region: 'local', instance_id: 'v1', version: 'v1', private_ip: '10.0.0.2', private_ipv6: null,
+    config: { image: 'busybox:latest' }, image_ref: {}, created_at: 'now', updated_at: 'now', events: [], host_status: 'ok', restart_count: 0,
+  }
+}
+
+function fakeBackend(state = 'started'): Backend {
+  const no = (): never => {
+    throw new Error('not used')
+  }
+  return {
+    apps: { list: async () => [], get: async () => no(), create: no, destroy: no },
+    machines: {
+      list: async () => [machine(state)], get: async () => machine(state), create: no, update: no, start: no, stop: no, restart: no, destroy: no, wait: no, events: async () => [],
+      exec: async () => {
+        if (state !== 'started') throw new HangarError('invalid_state', `failed_precondition: unable to exec machine abc123 from state '${state}'`, { details: { state } })
+        return { exit_code: 0, exit_signal: null, stdout: 'x'.repeat(10_000), stderr: '', stdout_truncated: false, stderr_truncated: false, timed_out: false }
+      },
+      logs: async () => [1, 2, 3].map((n) => ({ timestamp: `2024-01-01T00:00:0${n}Z`, stream: 'stdout' as const, message: `line ${n}` })),
+    },
+    images: { list: async () => [], get: no, importFile: no },
+  }
+}
+
+async function connect(backend: Backend): Promise<Client> {
+  const [a, b] = InMemoryTransport.createLinkedPair()
+  await createMcpServer(backend).connect(a)
+  const client = new Client({ name: 'test', version: '0' })
+  await client.connect(b)
+  return client
+}
+
+test('every tool has a description, input and output schemas and annotations', async () => {
+  const { tools } = await (await connect(fakeBackend())).listTools()
+  assert.ok(tools.length >= 15)
+  for (const t of tools) {
+    assert.ok(t.description && t.description.length > 40, t.name)
+    assert.equal(t.inputSchema.type, 'object', t.name)
+    assert.equal(t.outputSchema?.type, 'object', t.name)
+    assert.equal(typeof t.annotations?.readOnlyHint, 'boolean', t.name)
+    assert.equal(t.annotations?.openWorldHint, false, t.name)
+  }
+})
+
+test('exec output over the budget is cut in the middle with a marker saying how to get more', async () => {
+  const r = await (await connect(fakeBackend())).callTool({ name: 'machine_exec', arguments: { app: 'a', id: 'abc123', command: ['cat', 'big'] } })
+  const out = r.structuredContent as { stdout: string; stdout_truncated: boolean; stdout_omitted_bytes: number }
+  assert.equal(out.stdout_truncated, true)
+  assert.ok(out.stdout.length < 4096 + 200)
+  assert.equal(out.stdout_omitted_bytes, 10_000 - 4096)
+  assert.match(out.stdout, /\[truncated: 5904 more bytes; call machine_exec with max_output_bytes=/)
+})
+
+test('exec on a stopped machine is an error result naming machine_start', async () => {
+  const r = await (await connect(fakeBackend('stopped'))).callTool({ name: 'machine_exec', arguments: { app: 'a', id: 'abc123', command: 'ls' } })
+  assert.equal(r.isError, true)
+  const text = (r.content as { text: string }[])[0]?.text ?? ''
+  assert.match(text, /^invalid_state: unable to exec machine abc123 from state 'stopped'\. Next: call machine_start/)
+  assert.equal((r.structuredContent as { error: { code: string } }).error.code, 'invalid_state')
+})
+
+test('invalid arguments are an error result naming the field', async () => {
+  const r = await (await connect(fakeBackend())).callTool({ name: 'machine_exec', arguments: { app: 'a', id: 'abc123', timeout_s: 'soon' } })
+  assert.equal(r.isError, true)
+  const text = (r.content as { text: string }[])[0]?.text ?? ''
+  assert.match(text, /^invalid_argument: invalid arguments for machine_exec: .*command.*timeout_s/)
+})
+
+test('logs come with a cursor; since returns only newer lines', async () => {
+  const client = await connect(fakeBackend())
+  const first = (await client.callTool({ name: 'machine_logs', arguments: { app: 'a', id: 'abc123', tail: 2 } })).structuredContent as { lines: unknown[]; cursor: string }
+  assert.equal(first.lines.length, 2)
+  assert.equal(first.cursor, '2024-01-01T00:00:03Z')
+  const next = (await client.callTool({ name: 'machine_logs', arguments: { app: 'a', id: 'abc123', since: '2024-01-01T00:00:02Z' } })).structuredContent as { lines: { message: string }[] }
+  assert.deepEqual(next.lines.map((l) => l.message), ['line 3'])
+})
+
+test('resources: app status and machine logs templates are listed', async () => {
+  const { resourceTemplates } = await (await connect(fakeBackend())).listResourceTemplates()
+  assert.deepEqual(resourceTemplates.map((t) => t.uriTemplate).sort(), ['hangar://apps/{app}/machines/{id}/logs', 'hangar://apps/{app}/status'])
+})

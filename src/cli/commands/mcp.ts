@@ -1,0 +1,27 @@
+/**
+ * hangar mcp: an MCP server on stdio for local clients (Claude Desktop, Cursor…),
+ * talking to the daemon through the SDK. stdout carries the protocol, so
+ * anything for people goes to stderr.
+ */
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
+import pino from 'pino'
+import { createMcpServer, sdkBackend } from '../../api/mcp/index.ts'
+import type { Command } from '../command.ts'
+
+export const mcp: Command = {
+  usage: 'hangar mcp',
+  summary: 'Serve MCP on stdio for AI agents (uses HANGAR_API_URL / HANGAR_TOKEN like the CLI)',
+  async run({ client }) {
+    const logger = pino({ level: process.env.HANGAR_LOG_LEVEL ?? 'warn', base: { svc: 'hangar-mcp' } }, pino.destination(2))
+    const server = createMcpServer(sdkBackend(client()), { logger })
+    const transport = new StdioServerTransport()
+    const closed = new Promise<void>((resolve) => {
+      server.server.onclose = resolve
+      process.stdin.once('end', resolve)
+    })
+    await server.connect(transport)
+    logger.info('hangar mcp: serving on stdio')
+    await closed
+    await server.close()
+  },
+}
