@@ -14,6 +14,8 @@ export const configSchema = z.strictObject({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
   region: z.string().default('local'),
   driver: z.enum(['runc']).default('runc'),
+  /** Build the Debian base image in the background on a start that finds no `debian` image. */
+  baseImage: z.union([z.boolean(), z.stringbool()]).default(true),
   network: z
     .strictObject({
       name: z.string().regex(/^[a-z0-9-]{1,20}$/).default('hangar'),
@@ -39,24 +41,34 @@ const knobs: Record<string, [string[], string]> = {
   subnet6: [['network', 'subnet6'], 'HANGAR_SUBNET6'],
 }
 
-export const configFlags = Object.fromEntries(Object.keys(knobs).map((k) => [k, { type: 'string' as const }]))
+/** On/off knobs: the flag is --name / --no-name, the environment variable 1/0 (or true/false). */
+const switches: Record<string, [string[], string]> = {
+  'base-image': [['baseImage'], 'HANGAR_BASE_IMAGE'],
+}
 
-function setPath(obj: Record<string, unknown>, path: string[], value: string): void {
+export const configFlags: Record<string, { type: 'string' | 'boolean' }> = {
+  ...Object.fromEntries(Object.keys(knobs).map((k) => [k, { type: 'string' as const }])),
+  ...Object.fromEntries(Object.keys(switches).map((k) => [k, { type: 'boolean' as const }])),
+}
+
+function setPath(obj: Record<string, unknown>, path: string[], value: string | boolean): void {
   let o = obj
   for (const k of path.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>
   o[path[path.length - 1] as string] = value
 }
 
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig {
-  const { values } = parseArgs({ args: argv, options: configFlags, strict: true, allowPositionals: false })
+  const { values } = parseArgs({ args: argv, options: configFlags, strict: true, allowPositionals: false, allowNegative: true })
   const raw: Record<string, unknown> = {}
-  for (const [flag, [path, envName]] of Object.entries(knobs)) {
-    const v = (values as Record<string, string | undefined>)[flag] ?? env[envName]
+  for (const [flag, [path, envName]] of Object.entries({ ...knobs, ...switches })) {
+    const v = (values as Record<string, string | boolean | undefined>)[flag] ?? env[envName]
     if (v !== undefined) setPath(raw, path, v)
   }
   return parse(configSchema, raw, 'configuration')
 }
 
 export function configUsage(): string {
-  return Object.entries(knobs).map(([flag, [, envName]]) => `  --${flag.padEnd(14)} (${envName})`).join('\n')
+  const lines = Object.entries(knobs).map(([flag, [, envName]]) => `  --${flag.padEnd(14)} (${envName})`)
+  for (const [flag, [, envName]] of Object.entries(switches)) lines.push(`  --[no-]${flag.padEnd(9)} (${envName}=1|0)`)
+  return lines.join('\n')
 }

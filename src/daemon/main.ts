@@ -5,12 +5,13 @@
 import { mkdir, writeFile, rm, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { serve, type ServerType } from '@hono/node-server'
-import pino from 'pino'
+import pino, { type Logger } from 'pino'
 import { openStore } from '../store/index.ts'
 import { DRIVERS } from '../runtime/index.ts'
 import { openImageStore } from '../images/index.ts'
 import { createPlatform, type Platform } from '../platform/index.ts'
 import { createRestApp } from '../api/rest/index.ts'
+import { isHangarError, toHangarError } from '../errors.ts'
 import type { DaemonConfig } from './config.ts'
 
 export const version = '0.1.0'
@@ -47,6 +48,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const url = `http://${host}:${port}`
   await writeFile(join(config.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, version }) + '\n')
   logger.info({ url, token_file: tokenFile, driver: driver.name, capabilities: driver.capabilities }, 'hangard listening')
+  if (config.baseImage) void ensureBaseImage(platform, logger)
   return {
     url,
     platform,
@@ -58,6 +60,37 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
       await rm(join(config.dataDir, 'daemon.json'), { force: true })
       logger.info('hangard stopped; machines keep running')
     },
+  }
+}
+
+/**
+ * First start: with no `debian` image, build it in the background so
+ * `hangar machine run debian` works out of the box. Never blocks the API and
+ * never fails the daemon: without mmdebstrap or the archive it only warns.
+ */
+async function ensureBaseImage(platform: Platform, logger: Logger): Promise<void> {
+  try {
+    await platform.images.resolve('debian')
+    return
+  } catch (e) {
+    if (!isHangarError(e) || e.code !== 'image_not_found') {
+      logger.warn({ err: String(e) }, 'cannot check for the debian image; skipping the base image build')
+      return
+    }
+  }
+  logger.info('no debian image: building the Debian base image in the background (`hangar image build-base` shows its progress; --no-base-image turns this off)')
+  let mark = ''
+  try {
+    const img = await platform.images.buildBase({}, (p) => {
+      // Each phase, and each quarter of it: enough to follow in a log, not one line per package.
+      const m = `${p.phase}:${p.percent === undefined ? '' : Math.floor(p.percent / 25)}`
+      logger[m === mark ? 'debug' : 'info']({ phase: p.phase, percent: p.percent }, `base image: ${p.message}`)
+      mark = m
+    })
+    logger.info({ ref: img.ref, digest: img.digest, size: img.size }, 'Debian base image ready: hangar machine run debian')
+  } catch (e) {
+    const err = toHangarError(e)
+    logger.warn({ code: err.code, err: err.message, details: err.details }, `could not build the Debian base image; run \`hangar image build-base\` to try again (${err.hint})`)
   }
 }
 

@@ -8,5 +8,7 @@
  */
 export { openImageStore } from './store.ts'
 export type { ImageStoreOptions } from './store.ts'
+export { buildDebianBase, basePackages } from './base.ts'
+export type { BaseImageOptions, BuildPhase, BuildProgress } from './base.ts'
 export { parseImageRef, formatRef, repositoryName } from './ref.ts'
 export type { ImageConfig, ImageRecord, ImageStore, ParsedRef } from './types.ts'

@@ -7,6 +7,7 @@
 import { appsService } from './apps.ts'
 import { createCtx, type PlatformDeps } from './context.ts'
 import { handleExit, reconcile } from './exits.ts'
+import { imagesService } from './images.ts'
 import { idempotencyService } from './idempotency.ts'
 import { machineOpsService } from './machine-ops.ts'
 import { machinesService } from './machines.ts'
@@ -20,6 +21,9 @@ export type { LeaseView } from './leases.ts'
 export type { MachineEventView, StateChange } from './events.ts'
 export type { WaitResult } from './waits.ts'
 export type { Guard } from './machines.ts'
+export { buildBaseSchema } from './images.ts'
+export type { BuildBaseInput, ImagesService } from './images.ts'
+export type { BuildProgress } from '../images/index.ts'
 export * as schemas from './schemas.ts'
 
 /** Builds the services, adopts what the runtime already runs, and starts listening for exits. */
@@ -28,6 +32,7 @@ export async function createPlatform(deps: PlatformDeps) {
   const stopExitFeed = deps.driver.onExit((id, exit) => {
     handleExit(ctx, id, exit).catch((e) => deps.logger.error({ machine: id, err: String(e) }, 'exit handling failed'))
   })
+  const images = imagesService(deps.images)
   const reconciled = await reconcile(ctx)
   deps.logger.info(reconciled, 'reconciled machines with the runtime')
   return {
@@ -36,13 +41,14 @@ export async function createPlatform(deps: PlatformDeps) {
     tokens: tokensService(deps.store),
     /** Dedupes retried creates by Idempotency-Key (REST header, MCP idempotency_key). */
     idempotency: idempotencyService(deps.store),
-    images: deps.images,
+    images,
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },
     capabilities: deps.driver.capabilities,
     reconciled,
     /** Stops listening; machines keep running. */
     close(): void {
       stopExitFeed()
+      images.close()
       for (const t of ctx.pendingRestarts.values()) clearTimeout(t)
     },
   }

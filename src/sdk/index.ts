@@ -6,12 +6,13 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { AppView, ExecOutput, LeaseView, MachineEventView, MachineView, WaitResult } from '../platform/index.ts'
+import type { AppView, BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, MachineView, WaitResult } from '../platform/index.ts'
 import type { ImageRecord } from '../images/types.ts'
 import type { LogLine } from '../runtime/types.ts'
-import { HangarError, isHangarError } from '../errors.ts'
+import { HangarError, codes, isHangarError, type Code } from '../errors.ts'
 import { Http, type ClientOptions } from './http.ts'
 import { Machines } from './machines.ts'
+import { parseSse } from './sse.ts'
 
 export { HangarError, isHangarError }
 export type { CreateMachineRequest, StopOptions } from './machines.ts'
@@ -19,7 +20,7 @@ export type { ClientOptions }
 export type Machine = MachineView
 export type App = AppView
 export type Image = ImageRecord
-export type { ExecOutput, LeaseView, MachineEventView, WaitResult, LogLine }
+export type { BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, WaitResult, LogLine }
 
 export class Hangar {
   readonly machines: Machines
@@ -36,6 +37,11 @@ export class Hangar {
     /** Uploads an OCI archive or docker-save tarball. */
     import(archive: Blob | ReadableStream<Uint8Array>, opts?: { tag?: string }): Promise<Image[]>
     remove(ref: string): Promise<void>
+    /**
+     * Builds the Debian base image on the daemon (a minute or so; at once when it exists, unless force).
+     *   await hangar.images.buildBase({}, (p) => console.error(p.phase, p.percent ?? '', p.message))
+     */
+    buildBase(opts?: BuildBaseInput, onProgress?: (p: BuildProgress) => void): Promise<Image>
   }
 
   constructor(opts: ClientOptions) {
@@ -55,6 +61,7 @@ export class Hangar {
       get: (ref) => http.json('GET', img(ref)),
       import: (archive, o = {}) => http.json('POST', '/v1/images/import', { raw: archive as BodyInit, query: { tag: o.tag } }),
       remove: async (ref) => void (await http.json('DELETE', img(ref))),
+      buildBase: (o = {}, onProgress) => buildBase(http, o, onProgress),
     }
   }
 
@@ -80,4 +87,18 @@ export class Hangar {
     }
     return new Hangar({ baseUrl, token })
   }
+}
+
+/** Always over Server-Sent Events: a build outlasts fetch's header timeout, and events keep the connection busy. */
+async function buildBase(http: Http, opts: BuildBaseInput, onProgress?: (p: BuildProgress) => void): Promise<Image> {
+  const res = await http.fetch('POST', '/v1/images/build-base', { body: opts, headers: { accept: 'text/event-stream' } })
+  for await (const ev of parseSse(res)) {
+    if (ev.event === 'progress') onProgress?.(JSON.parse(ev.data) as BuildProgress)
+    else if (ev.event === 'done') return JSON.parse(ev.data) as Image
+    else if (ev.event === 'error') {
+      const e = JSON.parse(ev.data) as { code: Code; message: string; hint?: string; details?: Record<string, unknown> }
+      throw new HangarError(e.code in codes ? e.code : 'internal', e.message, { ...(e.hint ? { hint: e.hint } : {}), ...(e.details ? { details: e.details } : {}) })
+    }
+  }
+  throw new HangarError('unavailable', 'the daemon closed the build-base stream before the build finished', { hint: 'see the daemon log; run `hangar image build-base` again' })
 }

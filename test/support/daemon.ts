@@ -52,7 +52,8 @@ async function waitForFile(file: string, child: ChildProcess, stderr: () => stri
 
 export async function startDaemon(t: TestContext): Promise<TestDaemon> {
   const dataDir = await mkdtemp(join(tmpdir(), 'hangar-test-'))
-  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', ...netArgs()]
+  // --no-base-image: a test daemon must not start a minutes-long mmdebstrap build of its own.
+  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
   const bridge = args[args.indexOf('--bridge') + 1] as string
   let child!: ChildProcess
   let log = ''

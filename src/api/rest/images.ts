@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { streamSSE } from 'hono/streaming'
 import type { Platform } from '../../platform/index.ts'
-import { HangarError } from '../../errors.ts'
-import type { RouteDef } from './route.ts'
+import { buildBaseSchema, type BuildProgress } from '../../platform/index.ts'
+import { HangarError, toHangarError } from '../../errors.ts'
+import { readJson, type RouteDef } from './route.ts'
 
 export function imageRoutes(platform: Platform): RouteDef[] {
   return [
@@ -34,6 +36,27 @@ export function imageRoutes(platform: Platform): RouteDef[] {
         } finally {
           await rm(dir, { recursive: true, force: true })
         }
+      },
+    },
+    {
+      method: 'post', path: '/v1/images/build-base', tag: 'images', body: buildBaseSchema,
+      summary: 'Build the Debian base image with mmdebstrap (minutes); with Accept: text/event-stream, streams progress events, then done or error',
+      handler: async (c) => {
+        const body = await readJson(c)
+        if (!(c.req.header('accept') ?? '').includes('text/event-stream')) return c.json(await platform.images.buildBase(body))
+        // Events that come before the stream opens wait in `early`; a bad body throws here, as a plain 400.
+        const early: BuildProgress[] = []
+        let forward: ((p: BuildProgress) => void) | null = null
+        const done = platform.images.buildBase(body, (p) => (forward ? forward(p) : early.push(p)))
+        return streamSSE(c, async (stream) => {
+          // Chained so events keep their order; a client that went away does not stop the build.
+          let chain = Promise.resolve()
+          const send = (event: string, data: unknown): Promise<void> =>
+            (chain = chain.then(() => stream.writeSSE({ event, data: JSON.stringify(data) })).catch(() => {}))
+          forward = (p) => void send('progress', p)
+          for (const p of early.splice(0)) forward(p)
+          await done.then((record) => send('done', record), (e: unknown) => send('error', toHangarError(e).toJSON()))
+        })
       },
     },
     {

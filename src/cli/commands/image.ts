@@ -1,7 +1,8 @@
-/** hangar image import|list|inspect|rm */
+/** hangar image import|build-base|list|inspect|rm */
 import { openAsBlob } from 'node:fs'
 import { resolve } from 'node:path'
 import { HangarError } from '../../errors.ts'
+import type { BuildProgress } from '../../sdk/index.ts'
 import type { Command } from '../command.ts'
 import { table } from '../output.ts'
 
@@ -24,6 +25,20 @@ export const image: Record<string, Command> = {
       out.note(`uploading ${mb(blob.size)}…`)
       const imgs = await client().images.import(blob, flags.tag ? { tag: flags.tag as string } : {})
       out.result(imgs, (list) => list.map((i) => `imported ${i.ref} (${i.digest.slice(0, 19)}, ${mb(i.size)}); next: hangar machine run ${i.ref}`))
+    },
+  },
+  'build-base': {
+    usage: 'hangar image build-base [debian:SUITE | SUITE] [--tag NAME:TAG] [--force]',
+    summary: 'Build the Debian base image (apt, ca-certificates, bash, tini) with mmdebstrap on the daemon host',
+    flags: { tag: { type: 'string', short: 't' }, force: { type: 'boolean' } },
+    async run({ positionals, flags, out, client }) {
+      const arg = positionals[0] ?? 'debian:bookworm'
+      const m = /^(?:debian:)?([a-z][a-z0-9-]+)$/.exec(arg)
+      if (!m) throw new HangarError('invalid_argument', `"${arg}" is not debian:SUITE or SUITE; usage: ${this.usage}`)
+      const show = out.json ? () => {} : progressLine()
+      const img = await client().images.buildBase({ suite: m[1]!, ...(flags.tag ? { tag: flags.tag as string } : {}), ...(flags.force ? { force: true } : {}) }, show)
+      show(null)
+      out.result(img, (i) => `${i.ref} ${i.digest.slice(0, 19)} (${mb(i.size)}); next: hangar machine run ${i.repository} --app demo`)
     },
   },
   list: {
@@ -51,4 +66,21 @@ export const image: Record<string, Command> = {
       out.result({ ok: true }, () => `removed ${positionals[0]}`)
     },
   },
+}
+
+/** One status line on stderr, redrawn in place on a terminal; elsewhere (logs, CI) one line per phase. */
+function progressLine(): (p: BuildProgress | null) => void {
+  const tty = process.stderr.isTTY
+  let phase = ''
+  return (p) => {
+    if (p === null) {
+      if (tty && phase) process.stderr.write('\n')
+      return
+    }
+    const pct = p.percent === undefined ? '' : ` ${String(p.percent).padStart(3)}%`
+    const text = `${p.phase}${pct}  ${p.message}`
+    if (tty) process.stderr.write(`\r\x1b[K${text.slice(0, (process.stderr.columns || 80) - 1)}`)
+    else if (p.phase !== phase) process.stderr.write(text + '\n')
+    phase = p.phase
+  }
 }

@@ -1,0 +1,76 @@
+/**
+ * The Debian base image: how long mmdebstrap takes, and how fast Hangar turns
+ * its rootfs tar into a machine-ready layer (gzip + import + unpack) next to
+ * the disk floor, a plain GNU `tar -x` of the same tar measured in the same run.
+ * Knobs: BENCH_SUITE (bookworm), BENCH_ROOTFS (reuse this rootfs tar, skip mmdebstrap).
+ *
+ *   node bench/base-image.ts
+ */
+import { spawnSync } from 'node:child_process'
+import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openImageStore } from '../src/images/index.ts'
+import { hostSources, imageSources } from '../src/images/apt-sources.ts'
+import { mmdebstrapRootfs } from '../src/images/base.ts'
+import { writeRootfsLayout } from '../src/images/base-layout.ts'
+
+const suite = process.env.BENCH_SUITE ?? 'bookworm'
+const secs = (ms: number): string => `${(ms / 1000).toFixed(2)} s`
+const mbps = (bytes: number, ms: number): string => `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`
+
+async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now()
+  const r = await f()
+  return [r, performance.now() - t0]
+}
+
+/** The floor: GNU tar with the flags the layer cache uses, from the page cache into an empty directory. */
+function tarFloor(rootfs: string, dir: string): number {
+  const t0 = performance.now()
+  const r = spawnSync('tar', ['-x', '--numeric-owner', '-p', '--xattrs', '--xattrs-include=*', '-C', dir, '-f', rootfs], { stdio: ['ignore', 'ignore', 'pipe'] })
+  if (r.status !== 0) throw new Error(`tar -x: ${r.stderr}`)
+  spawnSync('sync', ['-f', dir])
+  return performance.now() - t0
+}
+
+export async function benchBaseImage(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'hangar-bench-base-'))
+  try {
+    const rootfs = join(work, 'rootfs.tar')
+    let buildMs = NaN
+    if (process.env.BENCH_ROOTFS) await copyFile(process.env.BENCH_ROOTFS, rootfs)
+    else {
+      const sources = imageSources(await hostSources(), suite)
+      ;[, buildMs] = await timed(() => mmdebstrapRootfs(rootfs, { suite, sources, created: new Date() }))
+    }
+    const bytes = (await stat(rootfs)).size
+    // Warm the page cache for both sides, so neither pays for the first read.
+    spawnSync('cat', [rootfs], { stdio: ['ignore', 'ignore', 'ignore'] })
+
+    const store = await openImageStore({ root: join(work, 'store') })
+    const created = new Date()
+    const [layout, packMs] = await timed(() => writeRootfsLayout(join(work, 'oci'), rootfs, { tags: ['bench:base'], suite, created, sources: [] }))
+    const [records, importMs] = await timed(() => store.importFile(layout))
+    spawnSync('sync', ['-f', work])
+    const [, unpackMs] = await timed(async () => {
+      await store.unpack(records[0]!)
+      spawnSync('sync', ['-f', work])
+    })
+    const hangarMs = importMs + unpackMs
+
+    await mkdir(join(work, 'floor'))
+    const floorMs = tarFloor(rootfs, join(work, 'floor'))
+
+    console.log(`\nbase-image: Debian ${suite}, rootfs tar ${(bytes / 1e6).toFixed(1)} MB, layer ${(records[0]!.size / 1e6).toFixed(1)} MB gzip`)
+    console.log(`  mmdebstrap      ${process.env.BENCH_ROOTFS ? 'skipped (BENCH_ROOTFS)' : secs(buildMs)}`)
+    console.log(`  gzip layer      ${secs(packMs)}  ${mbps(bytes, packMs)}   (once per build)`)
+    console.log(`  import+unpack   ${secs(hangarMs)}  ${mbps(bytes, hangarMs)}   (import ${secs(importMs)}, check+unpack ${secs(unpackMs)})`)
+    console.log(`  floor tar -x    ${secs(floorMs)}  ${mbps(bytes, floorMs)}   (plain GNU tar of the same rootfs tar)`)
+    console.log(`  ratio           ${(hangarMs / floorMs).toFixed(2)}× the floor (import+unpack time / tar -x time)`)
+  } finally {
+    await rm(work, { recursive: true, force: true })
+  }
+}
+
+if (import.meta.main) await benchBaseImage()

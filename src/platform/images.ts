@@ -1,0 +1,85 @@
+/**
+ * Images as the platform offers them: the store's list/resolve/import/remove,
+ * plus building the Debian base. One build per tag runs at a time; a second
+ * caller (the daemon's first-start build, then a user's `hangar image
+ * build-base`) joins it and sees its progress instead of starting another.
+ *
+ *   const img = await platform.images.buildBase({ suite: 'bookworm' }, (p) => send(p))
+ */
+import { z } from 'zod'
+import { buildDebianBase, type BuildProgress, type ImageRecord, type ImageStore } from '../images/index.ts'
+import { parse } from './validate.ts'
+
+export const buildBaseSchema = z.strictObject({
+  suite: z.string().regex(/^[a-z][a-z0-9-]{1,30}$/, 'a Debian codename, e.g. bookworm').default('bookworm')
+    .describe('Debian suite to build'),
+  tag: z.string().min(1).max(255).optional().describe('image reference to tag; default debian:<suite> and debian:latest'),
+  force: z.boolean().optional().describe('rebuild even when the tag exists'),
+})
+export type BuildBaseInput = z.input<typeof buildBaseSchema>
+
+export interface ImagesDeps {
+  /** Archive for base builds; default the host's apt sources. */
+  mirror?: string
+}
+
+interface Build {
+  done: Promise<ImageRecord>
+  listeners: Set<(p: BuildProgress) => void>
+  /** The latest event, replayed to whoever joins late so their display is not blank. */
+  last: () => BuildProgress | null
+}
+
+export function imagesService(store: ImageStore, deps: ImagesDeps = {}) {
+  const builds = new Map<string, Build>()
+  /** Aborted by close(): a build must not keep a stopping daemon alive. */
+  const stop = new AbortController()
+
+  return {
+    list: (): Promise<ImageRecord[]> => store.list(),
+    resolve: (ref: string): Promise<ImageRecord> => store.resolve(ref),
+    importFile: (path: string, opts?: { tag?: string }): Promise<ImageRecord[]> => store.importFile(path, opts),
+    remove: (ref: string): Promise<void> => store.remove(ref),
+
+    /**
+     * Builds the Debian base image (or returns it when already tagged, unless force).
+     * A bad body throws invalid_argument synchronously, so REST can answer 400 before opening a stream;
+     * the promise rejects with unavailable when mmdebstrap or the archive is missing.
+     */
+    buildBase(input: unknown, onProgress?: (p: BuildProgress) => void): Promise<ImageRecord> {
+      const req = parse(buildBaseSchema, input ?? {}, 'build-base request')
+      const key = req.tag ?? `debian:${req.suite}`
+      let build = builds.get(key)
+      if (!build) {
+        const listeners = new Set<(p: BuildProgress) => void>()
+        let last: BuildProgress | null = null
+        const done = buildDebianBase(store, {
+          suite: req.suite,
+          ...(req.tag !== undefined ? { tag: req.tag } : {}),
+          ...(req.force ? { force: true } : {}),
+          ...(deps.mirror !== undefined ? { mirror: deps.mirror } : {}),
+          signal: stop.signal,
+          onProgress: (p) => {
+            last = p
+            for (const l of listeners) l(p)
+          },
+        }).finally(() => builds.delete(key))
+        builds.set(key, (build = { done, listeners, last: () => last }))
+      } else {
+        const last = build.last()
+        if (last && onProgress) onProgress(last)
+      }
+      if (!onProgress) return build.done
+      const { listeners } = build
+      listeners.add(onProgress)
+      return build.done.finally(() => listeners.delete(onProgress))
+    },
+
+    /** Cancels running builds (their callers see unavailable). */
+    close(): void {
+      stop.abort()
+    },
+  }
+}
+
+export type ImagesService = ReturnType<typeof imagesService>
