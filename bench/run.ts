@@ -1,0 +1,13 @@
+/** `./hangar bench [name…]`: runs the benchmarks (all by default) and prints their figures. */
+import { benchStart } from './start.ts'
+
+const all: Record<string, () => Promise<void>> = { start: benchStart }
+const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all)
+for (const n of names) {
+  const run = all[n]
+  if (!run) {
+    console.error(`unknown benchmark ${n}; one of: ${Object.keys(all).join(', ')}`)
+    process.exit(2)
+  }
+  await run()
+}
