@@ -53,7 +53,11 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
     url,
     platform,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      // Open streams (an MCP call, a followed log) would hold close() forever: cut them after a grace period.
+      const cut = setTimeout(() => 'closeAllConnections' in server && server.closeAllConnections(), 2000)
+      await closed
+      clearTimeout(cut)
       platform.close()
       await driver.close()
       store.close()

@@ -5,7 +5,7 @@
  * every rule stays in the platform, which the SDK reaches through REST.
  */
 import { openAsBlob } from 'node:fs'
-import type { AppView, ExecOutput, MachineEventView, MachineView, Platform, WaitResult } from '../../platform/index.ts'
+import type { AppView, BuildBaseInput, BuildProgress, ExecOutput, MachineEventView, MachineView, Platform, WaitResult } from '../../platform/index.ts'
 import type { ImageRecord } from '../../images/types.ts'
 import type { LogLine } from '../../runtime/types.ts'
 import type { Hangar } from '../../sdk/index.ts'
@@ -51,6 +51,8 @@ export interface Backend {
     get(ref: string): Promise<ImageRecord>
     /** Imports an archive from a path on the host this MCP server runs on. */
     importFile(path: string, opts: { tag?: string }): Promise<ImageRecord[]>
+    /** Builds the Debian base image (returns it at once when it exists, unless force). */
+    buildBase(opts: BuildBaseInput, onProgress: (p: BuildProgress) => void): Promise<ImageRecord>
   }
 }
 
@@ -90,6 +92,7 @@ export function platformBackend(platform: Platform): Backend {
       list: () => platform.images.list(),
       get: (ref) => platform.images.resolve(ref),
       importFile: (path, o) => platform.images.importFile(path, o),
+      buildBase: (o, onProgress) => platform.images.buildBase(o, onProgress),
     },
   }
 }
@@ -122,6 +125,7 @@ export function sdkBackend(hangar: Hangar): Backend {
       list: () => hangar.images.list(),
       get: (ref) => hangar.images.get(ref),
       importFile: async (path, o) => hangar.images.import(await openAsBlob(path), o),
+      buildBase: (o, onProgress) => hangar.images.buildBase(o, onProgress),
     },
   }
 }

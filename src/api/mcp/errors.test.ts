@@ -17,7 +17,8 @@ test('invalid_state points at the tool that gets out of it', () => {
 test('results carry structured errors and isError', () => {
   const r = errorResult(new HangarError('machine_not_found', 'machine not found: m1'))
   assert.equal(r.isError, true)
-  assert.deepEqual(r.structuredContent, { error: { code: 'machine_not_found', message: 'machine not found: m1', hint: 'call machine_list with the app to see its machines' } })
+  assert.equal(r.structuredContent, undefined)
+  assert.deepEqual(r._meta, { 'hangar/error': { code: 'machine_not_found', message: 'machine not found: m1', hint: 'call machine_list with the app to see its machines' } })
 })
 
 test('codes without a tool hint keep the platform hint', () => {

@@ -1,7 +1,7 @@
 /**
  * Errors as tool results a robot can act on: `<code>: <message>. Next: <step>`,
  * where the next step names an MCP tool rather than a REST route. Never a stack.
- *   return errorResult(e)   // { isError: true, content: [...], structuredContent: { error } }
+ *   return errorResult(e)   // { isError: true, content: [...], _meta: { 'hangar/error': { code, message, hint } } }
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import type { z } from 'zod'
@@ -56,10 +56,15 @@ export function toToolError(e: unknown): ToolError {
   return { code: he.code, message, hint: toolHint(he) ?? he.hint }
 }
 
+/**
+ * The structured error rides in `_meta`, not `structuredContent`: clients (the
+ * official SDK's among them) check structuredContent against the tool's output
+ * schema even on errors, and an error is not the tool's output.
+ */
 export function errorResult(e: unknown): CallToolResult {
   const err = toToolError(e)
   const text = `${err.code}: ${err.message.replace(/\.$/, '')}. Next: ${err.hint}`
-  return { isError: true, content: [{ type: 'text', text }], structuredContent: { error: err } }
+  return { isError: true, content: [{ type: 'text', text }], _meta: { 'hangar/error': err } }
 }
 
 /** Tool arguments that do not match the schema: one invalid_argument naming every bad field. */

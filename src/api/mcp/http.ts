@@ -76,6 +76,12 @@ export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: 
       c.header('WWW-Authenticate', 'Bearer realm="hangar"')
       return c.json(rpcError(-32001, `unauthenticated: no valid token. Next: ${codes.unauthenticated.hint}`), 401)
     }
+    // No standalone GET stream: every message Hangar sends (progress included) answers a
+    // POSTed request, and an idle stream per client would only hold connections open.
+    if (c.req.method === 'GET') {
+      c.header('Allow', 'POST, DELETE')
+      return c.json(rpcError(-32000, 'method not allowed: Hangar sends no server-initiated stream; POST requests'), 405)
+    }
     const sid = c.req.header('mcp-session-id')
     if (sid) {
       const s = sessions.get(sid)

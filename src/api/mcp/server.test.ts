@@ -29,7 +29,15 @@ function fakeBackend(state = 'started'): Backend {
       },
       logs: async () => [1, 2, 3].map((n) => ({ timestamp: `2024-01-01T00:00:0${n}Z`, stream: 'stdout' as const, message: `line ${n}` })),
     },
-    images: { list: async () => [], get: no, importFile: no },
+    images: {
+      list: async () => [], get: no, importFile: no,
+      buildBase: async (_opts, onProgress) => {
+        onProgress({ phase: 'downloading', percent: 50, message: 'Get: 12 libc6' })
+        onProgress({ phase: 'installing', message: 'Setting up tini' })
+        const config = { entrypoint: [], cmd: ['bash'], env: [], workingDir: '/', user: '', exposedPorts: [], stopSignal: null, labels: {} }
+        return { ref: 'debian:bookworm', repository: 'debian', tag: 'bookworm', digest: 'sha256:00', size: 3e7, created: 'now', config, layers: [] }
+      },
+    },
   }
 }
 
@@ -49,7 +57,7 @@ test('every tool has a description, input and output schemas and annotations', a
     assert.equal(t.inputSchema.type, 'object', t.name)
     assert.equal(t.outputSchema?.type, 'object', t.name)
     assert.equal(typeof t.annotations?.readOnlyHint, 'boolean', t.name)
-    assert.equal(t.annotations?.openWorldHint, false, t.name)
+    assert.equal(t.annotations?.openWorldHint, t.name === 'image_build_base', t.name)
   }
 })
 
@@ -67,7 +75,7 @@ test('exec on a stopped machine is an error result naming machine_start', async 
   assert.equal(r.isError, true)
   const text = (r.content as { text: string }[])[0]?.text ?? ''
   assert.match(text, /^invalid_state: unable to exec machine abc123 from state 'stopped'\. Next: call machine_start/)
-  assert.equal((r.structuredContent as { error: { code: string } }).error.code, 'invalid_state')
+  assert.equal((r._meta?.['hangar/error'] as { code: string }).code, 'invalid_state')
 })
 
 test('invalid arguments are an error result naming the field', async () => {
@@ -89,4 +97,13 @@ test('logs come with a cursor; since returns only newer lines', async () => {
 test('resources: app status and machine logs templates are listed', async () => {
   const { resourceTemplates } = await (await connect(fakeBackend())).listResourceTemplates()
   assert.deepEqual(resourceTemplates.map((t) => t.uriTemplate).sort(), ['hangar://apps/{app}/machines/{id}/logs', 'hangar://apps/{app}/status'])
+})
+
+test('image_build_base forwards build progress as notifications that only move forward', async () => {
+  const seen: { progress: number; total?: number; message?: string }[] = []
+  const r = await (await connect(fakeBackend())).callTool({ name: 'image_build_base', arguments: {} }, undefined, { onprogress: (p) => seen.push(p) })
+  assert.equal((r.structuredContent as { image: { ref: string } }).image.ref, 'debian:bookworm')
+  assert.deepEqual(seen.map((p) => p.progress), [150, 300])
+  assert.equal(seen[0]?.total, 600)
+  assert.match(seen[0]?.message ?? '', /^downloading 50%: Get: 12 libc6/)
 })

@@ -33,7 +33,7 @@ export interface ToolAnnotations {
   readOnlyHint: boolean
   destructiveHint: boolean
   idempotentHint: boolean
-  /** False for every Hangar tool: they touch only this Hangar, not the open world. */
+  /** True only where Hangar reaches outside itself (downloading Debian packages); the rest touch only this Hangar. */
   openWorldHint: boolean
 }
 

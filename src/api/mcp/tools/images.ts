@@ -1,11 +1,8 @@
-/**
- * Image tools: list the local images, import an archive. Building the Debian
- * base image (image_build_base) joins this table once the platform exposes
- * images.buildBase; the images room has the builder, the platform not yet.
- */
+/** Image tools: list the local images, import an archive, build the Debian base image. */
 import { stat } from 'node:fs/promises'
 import { z } from 'zod'
 import { HangarError } from '../../../errors.ts'
+import type { BuildProgress } from '../../../platform/index.ts'
 import type { ImageRecord } from '../../../images/types.ts'
 import { pageItems } from '../budget.ts'
 import { creates, defineTool, readOnly } from '../tool.ts'
@@ -25,6 +22,13 @@ function line(i: ImageRecord): z.infer<typeof imageLine> {
 }
 
 const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`
+
+const phases: BuildProgress['phase'][] = ['resolving', 'downloading', 'extracting', 'installing', 'packing', 'importing', 'done']
+
+/** One number across all phases, so a client's progress bar only moves forward. */
+export function overallProgress(p: BuildProgress): number {
+  return Math.max(0, phases.indexOf(p.phase)) * 100 + Math.min(100, Math.max(0, p.percent ?? 0))
+}
 
 export const imageTools = [
   defineTool({
@@ -63,6 +67,27 @@ export const imageTools = [
       }
       const images = (await backend.images.importFile(path, tag ? { tag } : {})).map(line)
       return { structured: { images }, text: `imported ${images.map((i) => i.ref).join(', ')}; next: machine_run with image "${images[0]?.ref ?? tag}"` }
+    },
+  }),
+
+  defineTool({
+    name: 'image_build_base',
+    title: 'Build the Debian base image',
+    description:
+      'Build a minimal Debian image (debian:<suite>, also debian:latest) from the Debian archive, for machines that need apt. Takes a minute or two the first time and sends progress notifications; returns at once when the image already exists (unless force).',
+    input: z.object({
+      suite: z.string().regex(/^[a-z][a-z0-9-]{1,30}$/).default('bookworm').meta({ description: 'Debian codename.', examples: ['bookworm', 'trixie'] }),
+      tag: z.string().min(1).max(255).optional().meta({ description: 'Reference to tag it as (default debian:<suite> and debian:latest).' }),
+      force: z.boolean().default(false).meta({ description: 'Rebuild even if the image exists.' }),
+    }),
+    output: z.object({ image: imageLine }),
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+    async run({ suite, tag, force }, { backend, progress }) {
+      const total = (phases.length - 1) * 100
+      const img = await backend.images.buildBase({ suite, ...(tag ? { tag } : {}), ...(force ? { force } : {}) }, (p) => {
+        void progress(overallProgress(p), total, `${p.phase}${p.percent !== undefined ? ` ${p.percent}%` : ''}: ${p.message}`)
+      })
+      return { structured: { image: line(img) }, text: `built ${img.ref} (${mb(img.size)}); next: machine_run with image "${img.ref}"` }
     },
   }),
 ]
