@@ -88,6 +88,8 @@ export interface DriverCapabilities {
   memorySnapshots: boolean
   ipv6: boolean
   seccomp: boolean
+  /** A signal-forwarding, zombie-reaping init runs as PID 1 in front of the app. */
+  init: boolean
 }
 
 export type ExitListener = (id: string, exit: ExitInfo) => void

@@ -33,7 +33,12 @@ export interface BundleInput {
   hosts: string
   /** Whether memory.memsw exists (cgroup v1 swap accounting); then swap is disabled too. */
   swapAccounting: boolean
+  /** A static init (tini) bind-mounted as PID 1, or null to run the app as PID 1. */
+  init: string | null
 }
+
+/** Where the init appears inside the machine. */
+export const INIT_PATH = '/.hangar-init'
 
 function mount(destination: string, type: string, source: string, options: string[]) {
   return { destination, type, source, options }
@@ -53,7 +58,10 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
     process: {
       terminal: false,
       user: input.user,
-      args: spec.process.args,
+      // As PID 1 the app would ignore SIGTERM unless it installs a handler, and
+      // orphans would never be reaped; tini forwards signals (to the whole process
+      // group, -g) and reaps, as Fly's init does inside its VMs.
+      args: input.init ? [INIT_PATH, '-g', '--', ...spec.process.args] : spec.process.args,
       env: [...env, `HOSTNAME=${spec.id}`],
       cwd: spec.process.cwd || '/',
       capabilities: { bounding: DEFAULT_CAPS, effective: DEFAULT_CAPS, permitted: DEFAULT_CAPS },
@@ -70,6 +78,7 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
       mount('/sys/fs/cgroup', 'cgroup', 'cgroup', ['nosuid', 'noexec', 'nodev', 'relatime', 'ro']),
       mount('/etc/resolv.conf', 'bind', input.resolvConf, ['rbind', 'rprivate', 'nosuid', 'nodev', 'noexec']),
       mount('/etc/hosts', 'bind', input.hosts, ['rbind', 'rprivate', 'nosuid', 'nodev', 'noexec']),
+      ...(input.init ? [mount(INIT_PATH, 'bind', input.init, ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev'])] : []),
     ],
     linux: {
       namespaces: [

@@ -32,6 +32,8 @@ export interface RuncDriverOptions {
   cgroupParent?: string
   /** A containers-common/Docker seccomp profile; default the one Debian ships. */
   seccompProfile?: string
+  /** A static init run as every machine's PID 1; default Debian's tini-static when present, null for none. */
+  init?: string | null
   logger?: { warn: (obj: object, msg: string) => void }
 }
 
@@ -66,9 +68,12 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
 
   const seccomp = await loadProfile(opts.seccompProfile ?? '/usr/share/containers/seccomp.json', DEFAULT_CAPS)
   const ipv6 = { value: ipv6Enabled() }
+  const init = opts.init === undefined ? (existsSync('/usr/bin/tini-static') ? '/usr/bin/tini-static' : null) : opts.init
+  if (!init) opts.logger?.warn({}, 'no /usr/bin/tini-static (Debian package tini): apps run as PID 1 and may ignore SIGTERM')
   const capabilities = {
     memorySnapshots: false,
     seccomp: seccomp !== null,
+    init: init !== null,
     // A getter: the first create that finds IPv6 refused by the kernel turns it off.
     get ipv6(): boolean {
       return ipv6.value
@@ -85,6 +90,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     netnsPrefix,
     cgroupParent: opts.cgroupParent ?? '/hangar',
     swapAccounting: existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),
+    init,
     ipv6,
   })
   const driver = new RuncDriver({

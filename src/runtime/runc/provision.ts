@@ -30,6 +30,7 @@ export interface ProvisionDeps {
   netnsPrefix: string
   cgroupParent: string
   swapAccounting: boolean
+  init: string | null
   /** Read at each create: whether to ask CNI for an IPv6 address; set false once the kernel refuses. */
   ipv6: { value: boolean }
 }
@@ -83,6 +84,7 @@ export class Provisioner {
       resolvConf: paths.resolvConf,
       hosts: paths.hosts,
       swapAccounting: this.#d.swapAccounting,
+      init: this.#d.init,
     })
     await writeFile(paths.config, JSON.stringify(config, null, 1))
     await writeFile(paths.spec, JSON.stringify(spec))
