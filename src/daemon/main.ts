@@ -11,6 +11,8 @@ import { DRIVERS } from '../runtime/index.ts'
 import { openImageStore } from '../images/index.ts'
 import { createPlatform, type Platform } from '../platform/index.ts'
 import { createRestApp } from '../api/rest/index.ts'
+import { attachConsole } from '../api/rest/console.ts'
+import type { Server } from 'node:http'
 import { isHangarError, toHangarError } from '../errors.ts'
 import type { DaemonConfig } from './config.ts'
 
@@ -42,6 +44,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port }, () => resolve(s))
   })
+  attachConsole(server as Server, platform, logger)
   const addr = server.address()
   const port = typeof addr === 'object' && addr ? addr.port : config.api.port
   const host = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host
@@ -94,7 +97,7 @@ async function ensureBaseImage(platform: Platform, logger: Logger): Promise<void
     logger.info({ ref: img.ref, digest: img.digest, size: img.size }, 'Debian base image ready: hangar machine run debian')
   } catch (e) {
     const err = toHangarError(e)
-    logger.warn({ code: err.code, err: err.message, details: err.details }, `could not build the Debian base image; run \`hangar image build-base\` to try again (${err.hint})`)
+    logger.warn({ code: err.code, hint: err.hint, details: err.details }, `could not build the Debian base image: ${err.message}; \`hangar machine run debian\` needs it, so run \`hangar image build-base\` once this is fixed`)
   }
 }
 

@@ -2,7 +2,7 @@
  * Machine operations that are not state changes: exec, logs, events, leases,
  * metadata, waits. Same rules as machines.ts: validate, check, call the driver.
  */
-import type { ExecResult, LogLine } from '../runtime/types.ts'
+import type { ConsoleSession, ExecResult, LogLine } from '../runtime/types.ts'
 import { HangarError } from '../errors.ts'
 import { type Ctx, loadMachine } from './context.ts'
 import { assertCan } from './machine-state.ts'
@@ -51,6 +51,14 @@ export function machineOpsService(ctx: Ctx) {
       const cmd = req.command ?? ['/bin/sh', '-c', req.cmd as string]
       const r = await driver.exec(id, { cmd, timeoutMs: req.timeout * 1000, maxBytes: req.max_output_bytes, ...(req.stdin !== undefined ? { stdin: req.stdin } : {}) })
       return execView(r)
+    },
+
+    /** An interactive terminal (default /bin/sh) in a started machine; same lease rule as exec. */
+    console(app: string, id: string, opts: { cmd?: string[]; cols?: number; rows?: number }, guard: Guard = {}): Promise<ConsoleSession> {
+      const m = loadMachine(ctx, app, id)
+      leases.check(id, guard.nonce)
+      assertCan('exec', m.state, id)
+      return driver.console(id, { cmd: opts.cmd?.length ? opts.cmd : ['/bin/sh'], cols: opts.cols ?? 80, rows: opts.rows ?? 24 })
     },
 
     logs(app: string, id: string, opts: { tail?: number; follow?: boolean; signal?: AbortSignal }): AsyncIterable<LogLine> {

@@ -69,6 +69,23 @@ export interface ExecResult {
   timedOut: boolean
 }
 
+export interface ConsoleOptions {
+  cmd: string[]
+  cols: number
+  rows: number
+  term?: string
+}
+
+/** A terminal session: bytes in, bytes out (the terminal echoes), until the command exits. */
+export interface ConsoleSession {
+  input: NodeJS.WritableStream
+  output: NodeJS.ReadableStream
+  /** The command's exit code. */
+  exited: Promise<number>
+  /** Hangs up the terminal. */
+  close(): void
+}
+
 export interface LogLine {
   /** RFC 3339 with nanoseconds, as conmon wrote it. */
   timestamp: string
@@ -110,6 +127,8 @@ export interface Driver {
   freeze(id: string): Promise<void>
   thaw(id: string): Promise<void>
   exec(id: string, opts: ExecOptions): Promise<ExecResult>
+  /** An interactive terminal running opts.cmd in a running machine. */
+  console(id: string, opts: ConsoleOptions): Promise<ConsoleSession>
   logs(id: string, opts: LogOptions): AsyncIterable<LogLine>
   inspect(id: string): Promise<Inspection>
   /** Ids of every machine this driver holds on disk, for reconciliation after a daemon restart. */

@@ -24,6 +24,10 @@ export class Http {
     this.#opts = { ...opts, baseUrl: opts.baseUrl.replace(/\/$/, '') }
   }
 
+  get token(): string {
+    return this.#opts.token
+  }
+
   url(path: string, query: RequestOptions['query'] = {}): string {
     const u = new URL(this.#opts.baseUrl + path)
     for (const [k, v] of Object.entries(query)) {

@@ -3,6 +3,8 @@ import type { ExecOutput, LeaseView, MachineEventView, MachineView, WaitResult }
 import type { LogLine } from '../runtime/types.ts'
 import type { Http } from './http.ts'
 import { parseSse } from './sse.ts'
+import { openConsole, type ConsoleRequest } from './console.ts'
+import type { Duplex } from 'node:stream'
 
 export interface CreateMachineRequest {
   config: { image: string; [k: string]: unknown }
@@ -92,6 +94,11 @@ export class Machines {
   async *followLogs(app: string, id: string, opts: { tail?: number; signal?: AbortSignal } = {}): AsyncIterable<LogLine> {
     const res = await this.#http.fetch('GET', this.#p(app, id, 'logs'), { query: { tail: opts.tail, follow: true }, ...(opts.signal ? { signal: opts.signal } : {}) })
     for await (const ev of parseSse(res)) if (ev.event === 'log') yield JSON.parse(ev.data) as LogLine
+  }
+
+  /** An interactive terminal (default /bin/sh): a raw byte stream; the terminal echoes what you write. */
+  console(app: string, id: string, req: ConsoleRequest = {}): Promise<Duplex> {
+    return openConsole(this.#http.url(this.#p(app, id, 'console')), this.#http.token, req)
   }
 
   async acquireLease(app: string, id: string, opts: { ttl?: number; description?: string } & Lease = {}): Promise<LeaseView> {

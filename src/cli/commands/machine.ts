@@ -131,6 +131,23 @@ export const machine: Record<string, Command> = {
       return r.exit_code
     },
   },
+  console: {
+    usage: 'hangar machine console ID [--app A] [-- CMD ARGS…]',
+    summary: 'An interactive shell (or CMD) in a started machine',
+    flags: appFlag,
+    async run(inv) {
+      const { app, machine: m } = await findMachine(inv.client(), target(inv, this.usage), inv.flags.app as string | undefined)
+      const stdin = process.stdin
+      const socket = await inv.client().machines.console(app, m.id, { cmd: inv.rest, cols: process.stdout.columns ?? 80, rows: process.stdout.rows ?? 24 })
+      if (stdin.isTTY) stdin.setRawMode(true)
+      stdin.pipe(socket)
+      socket.pipe(process.stdout)
+      await new Promise((resolve) => socket.once('close', resolve))
+      if (stdin.isTTY) stdin.setRawMode(false)
+      stdin.unpipe(socket)
+      stdin.pause()
+    },
+  },
   logs: {
     usage: 'hangar machine logs ID [--app A] [-f] [--tail N]',
     summary: "Print a machine's stdout/stderr; -f follows",

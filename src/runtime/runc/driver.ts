@@ -11,11 +11,12 @@ import { constants } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
 import { HangarError } from '../../errors.ts'
 import type {
-  Driver, DriverCapabilities, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions, MachineSpec,
+  ConsoleOptions, ConsoleSession, Driver, DriverCapabilities, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions, MachineSpec,
   NetworkInfo,
 } from '../types.ts'
 import { conmonCreate, type ConmonOptions } from './conmon.ts'
 import { runcExec } from './exec.ts'
+import { runcConsole } from './console.ts'
 import { ExitWatcher, readExit } from './exits.ts'
 import type { Layout } from './layout.ts'
 import { readLogs } from './logs.ts'
@@ -170,6 +171,11 @@ export class RuncDriver implements Driver {
   async exec(id: string, opts: ExecOptions): Promise<ExecResult> {
     await this.#running(id)
     return runcExec(id, opts, { runcPath: this.#d.runc.path, runcRoot: this.#d.runc.root, dir: this.#d.layout.machine(id).dir })
+  }
+
+  async console(id: string, opts: ConsoleOptions): Promise<ConsoleSession> {
+    await this.#running(id)
+    return runcConsole(id, opts, { runcPath: this.#d.runc.path, runcRoot: this.#d.runc.root, dir: this.#d.layout.machine(id).dir })
   }
 
   logs(id: string, opts: LogOptions): AsyncIterable<LogLine> {
