@@ -5,8 +5,14 @@
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { parse } from '../platform/validate.ts'
+import { parseDurationMs } from '../lib/duration.ts'
 
 const port = z.coerce.number().int().min(0).max(65535)
+/** A Go-style duration ("5m", "750ms") in, milliseconds out. */
+const durationMs = z
+  .union([z.string(), z.number()])
+  .refine((v) => parseDurationMs(v) !== null, { message: 'expected a duration like "5m", "30s" or "750ms"' })
+  .transform((v) => parseDurationMs(v) as number)
 
 export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('/var/lib/hangar'),
@@ -16,6 +22,18 @@ export const configSchema = z.strictObject({
   driver: z.enum(['runc']).default('runc'),
   /** Build the Debian base image in the background on a start that finds no `debian` image. */
   baseImage: z.union([z.boolean(), z.stringbool()]).default(true),
+  /** The edge proxy: apps at http://<app>.<domain>:<port>. Port 0 picks a free one (daemon.json says which). */
+  proxy: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: port.default(4281),
+      domain: z.string().regex(/^[a-z0-9.-]+$/).default('localhost'),
+      /** Autostop takes a machine after this long without a request or connection. */
+      autostopIdle: durationMs.default(300_000),
+      /** How long a request waits for an autostarted machine to accept connections. */
+      wakeTimeout: durationMs.default(10_000),
+    })
+    .prefault({}),
   network: z
     .strictObject({
       name: z.string().regex(/^[a-z0-9-]{1,20}$/).default('hangar'),
@@ -35,6 +53,11 @@ const knobs: Record<string, [string[], string]> = {
   'api-port': [['api', 'port'], 'HANGAR_API_PORT'],
   'log-level': [['logLevel'], 'HANGAR_LOG_LEVEL'],
   region: [['region'], 'HANGAR_REGION'],
+  'proxy-host': [['proxy', 'host'], 'HANGAR_PROXY_HOST'],
+  'proxy-port': [['proxy', 'port'], 'HANGAR_PROXY_PORT'],
+  'proxy-domain': [['proxy', 'domain'], 'HANGAR_PROXY_DOMAIN'],
+  'autostop-idle': [['proxy', 'autostopIdle'], 'HANGAR_AUTOSTOP_IDLE'],
+  'wake-timeout': [['proxy', 'wakeTimeout'], 'HANGAR_WAKE_TIMEOUT'],
   'network-name': [['network', 'name'], 'HANGAR_NETWORK_NAME'],
   bridge: [['network', 'bridge'], 'HANGAR_BRIDGE'],
   subnet: [['network', 'subnet'], 'HANGAR_SUBNET'],

@@ -12,6 +12,7 @@ import { openImageStore } from '../images/index.ts'
 import { createPlatform, type Platform } from '../platform/index.ts'
 import { createRestApp } from '../api/rest/index.ts'
 import { attachConsole } from '../api/rest/console.ts'
+import { createProxy, type Proxy } from '../proxy/index.ts'
 import type { Server } from 'node:http'
 import { isHangarError, toHangarError } from '../errors.ts'
 import type { DaemonConfig } from './config.ts'
@@ -20,7 +21,10 @@ export const version = '0.1.0'
 
 export interface Daemon {
   url: string
+  /** The edge proxy's address: apps at <app>.<domain> on this port. */
+  proxyUrl: string
   platform: Platform
+  proxy: Proxy
   close(): Promise<void>
 }
 
@@ -49,13 +53,18 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const port = typeof addr === 'object' && addr ? addr.port : config.api.port
   const host = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host
   const url = `http://${host}:${port}`
-  await writeFile(join(config.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, version }) + '\n')
-  logger.info({ url, token_file: tokenFile, driver: driver.name, capabilities: driver.capabilities }, 'hangard listening')
+  const proxy = createProxy({ platform, logger, config: { ...config.proxy, region: config.region, idleMs: config.proxy.autostopIdle, wakeTimeoutMs: config.proxy.wakeTimeout } })
+  const proxyUrl = (await proxy.listen()).url
+  await writeFile(join(config.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, proxyUrl, version }) + '\n')
+  logger.info({ url, proxy: proxyUrl, token_file: tokenFile, driver: driver.name, capabilities: driver.capabilities }, 'hangard listening')
   if (config.baseImage) void ensureBaseImage(platform, logger)
   return {
     url,
+    proxyUrl,
     platform,
+    proxy,
     async close() {
+      await proxy.close()
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       // Open streams (an MCP call, a followed log) would hold close() forever: cut them after a grace period.
       const cut = setTimeout(() => 'closeAllConnections' in server && server.closeAllConnections(), 2000)

@@ -5,9 +5,10 @@
  *   await platform.machines.stop('myapp', m.id)
  */
 import type { ImageRecord } from '../images/types.ts'
+import { parseImageRef, pullImage } from '../images/index.ts'
 import type { MachineRow } from '../store/index.ts'
 import type { MachineSpec } from '../runtime/types.ts'
-import { HangarError } from '../errors.ts'
+import { HangarError, isHangarError } from '../errors.ts'
 import { machineId, machineName, ulid } from '../lib/ids.ts'
 import { type Ctx, cancelPendingRestart, loadMachine } from './context.ts'
 import { assertCan } from './machine-state.ts'
@@ -38,6 +39,16 @@ function imageRef(image: ImageRecord): Record<string, unknown> {
   return { registry: '', repository: image.repository, tag: image.tag, digest: image.digest, labels: image.config.labels }
 }
 
+/** A local image, or, when the reference names a registry host and is not stored yet, the image pulled from there. */
+async function resolveOrPull(ctx: Ctx, ref: string): Promise<ImageRecord> {
+  try {
+    return await ctx.images.resolve(ref)
+  } catch (e) {
+    if (!isHangarError(e) || e.code !== 'image_not_found' || parseImageRef(ref).registry === null) throw e
+    return pullImage(ctx.images, ref)
+  }
+}
+
 export function machinesService(ctx: Ctx) {
   const { store, events, leases, queue, driver } = ctx
 
@@ -59,7 +70,7 @@ export function machinesService(ctx: Ctx) {
       if (!store.apps.get(app)) throw new HangarError('app_not_found', `app not found: ${app}`)
       const name = req.name ?? machineName()
       if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
-      const image = await ctx.images.resolve(req.config.image)
+      const image = await resolveOrPull(ctx, req.config.image)
       const id = machineId()
       const version = ulid()
       const config: MachineConfig = { ...req.config, image: image.ref }
@@ -97,6 +108,11 @@ export function machinesService(ctx: Ctx) {
         .list({ app, ...(filter.states ? { states: filter.states } : {}), ...(filter.includeDestroyed ? { includeDestroyed: true } : {}) })
         .filter((m) => Object.entries(filter.metadata ?? {}).every(([k, v]) => (m.config as MachineConfig).metadata?.[k] === v))
         .map((m) => machineView(ctx, m, { events: 0 }))
+    },
+
+    /** Every machine not destroyed, across apps, as rows: the edge proxy's route table is built from this once at boot. */
+    allLive(): MachineRow[] {
+      return store.machines.live()
     },
 
     /** Allowed from created, stopped, suspended, failed; a started machine is left as is. */

@@ -38,6 +38,29 @@ export const stopConfig = z.looseObject({
   timeout: duration.optional(),
 })
 
+/**
+ * One entry of `services[]`, in Fly's shape; the edge proxy sends HTTP to the
+ * first service with an `http` handler. Defaults are Fly's (autostart true,
+ * concurrency by connections, soft_limit 20). Autostop accepts Fly's strings and
+ * is stored as Fly echoes it: off → false, stop → true, "suspend" as is.
+ */
+export const service = z.looseObject({
+  protocol: z.enum(['tcp', 'udp']).default('tcp'),
+  internal_port: z.number().int().min(1).max(65535),
+  ports: z.array(z.looseObject({ port: z.number().int().min(1).max(65535).optional(), handlers: z.array(z.string()).optional() })).optional(),
+  autostart: z.boolean().default(true),
+  autostop: z.union([z.boolean(), z.enum(['off', 'stop', 'suspend'])]).transform((v) => (v === 'off' ? false : v === 'stop' ? true : v)).optional(),
+  min_machines_running: z.number().int().min(0).optional(),
+  concurrency: z
+    .looseObject({
+      type: z.enum(['connections', 'requests']).default('connections'),
+      soft_limit: z.number().int().min(1).default(20),
+      hard_limit: z.number().int().min(1).optional(),
+    })
+    .optional(),
+})
+export type Service = z.infer<typeof service>
+
 const envKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _ and may not start with a digit')
 
 export const machineConfig = z.looseObject({
@@ -49,7 +72,7 @@ export const machineConfig = z.looseObject({
   restart: restart.optional(),
   stop_config: stopConfig.optional(),
   auto_destroy: z.boolean().optional(),
-  services: z.array(z.looseObject({})).optional(),
+  services: z.array(service).optional(),
 })
 export type MachineConfig = z.infer<typeof machineConfig>
 

@@ -17,6 +17,8 @@ export const cliMain = join(root, 'src/cli/main.ts')
 
 export interface TestDaemon {
   url: string
+  /** The edge proxy (ephemeral port): send requests with Host: <app>.localhost. */
+  proxyUrl: string
   token: string
   dataDir: string
   client: Hangar
@@ -42,7 +44,10 @@ async function waitForFile(file: string, child: ChildProcess, stderr: () => stri
   for (let i = 0; i < 300; i++) {
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${stderr()}`)
     try {
-      return await readFile(file, 'utf8')
+      // The daemon writes daemon.json in place: a read can see it empty or half written.
+      const text = await readFile(file, 'utf8')
+      JSON.parse(text)
+      return text
     } catch {
       await sleep(50)
     }
@@ -53,7 +58,7 @@ async function waitForFile(file: string, child: ChildProcess, stderr: () => stri
 export async function startDaemon(t: TestContext): Promise<TestDaemon> {
   const dataDir = await mkdtemp(join(tmpdir(), 'hangar-test-'))
   // --no-base-image: a test daemon must not start a minutes-long mmdebstrap build of its own.
-  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
+  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
   const bridge = args[args.indexOf('--bridge') + 1] as string
   let child!: ChildProcess
   let log = ''
@@ -66,10 +71,11 @@ export async function startDaemon(t: TestContext): Promise<TestDaemon> {
     await waitForFile(join(dataDir, 'daemon.json'), child, () => log)
   }
   await launch()
-  const info = (): Promise<{ url: string }> => readFile(join(dataDir, 'daemon.json'), 'utf8').then(JSON.parse)
+  const info = (): Promise<{ url: string; proxyUrl: string }> => readFile(join(dataDir, 'daemon.json'), 'utf8').then(JSON.parse)
   const token = (await readFile(join(dataDir, 'root-token'), 'utf8')).trim()
   const d: TestDaemon = {
     url: (await info()).url,
+    proxyUrl: (await info()).proxyUrl,
     token,
     dataDir,
     client: new Hangar({ baseUrl: (await info()).url, token }),
@@ -82,6 +88,7 @@ export async function startDaemon(t: TestContext): Promise<TestDaemon> {
     async restart() {
       await launch()
       d.url = (await info()).url
+      d.proxyUrl = (await info()).proxyUrl
       d.client = new Hangar({ baseUrl: d.url, token })
       d.env = { ...d.env, HANGAR_API_URL: d.url }
     },

@@ -1,0 +1,75 @@
+/**
+ * Which machine gets the next request, as Fly's proxy decides it: the least
+ * loaded started machine under its soft limit (ties at random); when every one
+ * is over its soft limit (or none runs), wake a stopped one if the service
+ * allows; past soft but under hard only when nothing can be woken; never past hard.
+ */
+import type { Route } from './route-table.ts'
+
+export type Choice =
+  | { kind: 'route'; route: Route }
+  /** Start (or wait for) this machine, then send the request to it. */
+  | { kind: 'wake'; route: Route }
+  | { kind: 'unavailable'; reason: string }
+
+/** A started machine that can take one more request. */
+export function ready(r: Route): boolean {
+  return r.state === 'started' && !r.draining && r.host !== null && r.inflight < r.service.hardLimit
+}
+
+/** Least in-flight; ties broken at random (reservoir of one). */
+export function leastLoaded(routes: Route[]): Route | undefined {
+  let best: Route | undefined
+  let ties = 0
+  for (const r of routes) {
+    if (!best || r.inflight < best.inflight) {
+      best = r
+      ties = 1
+    } else if (r.inflight === best.inflight && Math.random() * ++ties < 1) {
+      best = r
+    }
+  }
+  return best
+}
+
+// A machine already starting is the cheapest to wake; one still stopping costs a full stop first.
+const wakeOrder: Record<string, number> = { starting: 0, stopped: 1, suspended: 1, created: 1, stopping: 2, suspending: 2, started: 3 }
+
+/** The machine to wake for `r`'s app, if its service allows autostart. */
+export function wakeable(routes: Route[]): Route | undefined {
+  let best: Route | undefined
+  for (const r of routes) {
+    const rank = wakeOrder[r.state]
+    if (rank === undefined || !r.service.autostart || ready(r)) continue
+    if (!best || rank < (wakeOrder[best.state] as number)) best = r
+  }
+  return best
+}
+
+/** Picks a machine among the app's; `exclude` skips one (fly-replay elsewhere=true). */
+export function choose(app: string, routes: Route[], exclude?: string): Choice {
+  const pool = exclude ? routes.filter((r) => r.id !== exclude) : routes
+  if (pool.length === 0) return { kind: 'unavailable', reason: exclude ? `app ${app} has no other machine to replay to` : `app ${app} has no machines` }
+  const open = pool.filter(ready)
+  const under = leastLoaded(open.filter((r) => r.inflight < r.service.softLimit))
+  if (under) return { kind: 'route', route: under }
+  const sleeper = wakeable(pool)
+  if (sleeper) return { kind: 'wake', route: sleeper }
+  const over = leastLoaded(open)
+  if (over) return { kind: 'route', route: over }
+  return { kind: 'unavailable', reason: whyNone(app, pool) }
+}
+
+/** Whether `r` can take a request routed to it by name (pinning, affinity, replay). */
+export function pinned(r: Route): Choice {
+  if (ready(r)) return { kind: 'route', route: r }
+  if (r.state === 'started' && r.inflight >= r.service.hardLimit) return { kind: 'unavailable', reason: `machine ${r.id} is at its hard_limit (${r.service.hardLimit})` }
+  if (r.service.autostart && wakeOrder[r.state] !== undefined) return { kind: 'wake', route: r }
+  return { kind: 'unavailable', reason: `machine ${r.id} is ${r.state} and its service does not autostart` }
+}
+
+function whyNone(app: string, routes: Route[]): string {
+  if (routes.some((r) => r.state === 'started' && r.inflight >= r.service.hardLimit)) return `every started machine of app ${app} is at its hard_limit`
+  const states = [...new Set(routes.map((r) => r.state))].join(', ')
+  return `no machine of app ${app} is started (${states}) and autostart is off`
+}

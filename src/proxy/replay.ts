@@ -1,0 +1,95 @@
+/**
+ * fly-replay: a machine answers with `fly-replay: instance=<id>` (or
+ * `elsewhere=true`, `app=`, `prefer_instance=`) and the proxy sends the same
+ * request there instead, adding `fly-replay-src`. To resend a body the proxy
+ * keeps references to the chunks it already streamed, up to 1 MB (Fly's limit);
+ * past that it keeps nothing and a replay is refused with a 502 saying so.
+ */
+import type { IncomingMessage } from 'node:http'
+import { once } from 'node:events'
+import { choose, pinned } from './balance.ts'
+import { RouteError, type Route } from './route-table.ts'
+import { appRoutes, settle, type TargetDeps } from './target.ts'
+
+export const REPLAY_BODY_LIMIT = 1 << 20
+/** Replays one request may go through before the proxy calls it a loop. */
+export const MAX_REPLAYS = 3
+
+/** The request body as streamed so far, kept for a possible replay. */
+export class BodyCapture {
+  readonly #chunks: Buffer[] = []
+  #size = 0
+  overflow = false
+
+  /** Starts keeping `req`'s body; a request without a body costs nothing. */
+  constructor(req: IncomingMessage) {
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return
+    const onData = (c: Buffer): void => {
+      this.#size += c.length
+      if (this.#size > REPLAY_BODY_LIMIT) {
+        this.overflow = true
+        this.#chunks.length = 0
+        req.off('data', onData)
+      } else this.#chunks.push(c)
+    }
+    req.on('data', onData)
+  }
+
+  /** The whole body, once the client has sent all of it. */
+  async body(req: IncomingMessage): Promise<Buffer> {
+    if (!req.complete) await once(req, 'end')
+    return Buffer.concat(this.#chunks)
+  }
+}
+
+export interface ReplayDirective {
+  instance?: string
+  prefer_instance?: string
+  app?: string
+  elsewhere?: boolean
+  state?: string
+  region?: string
+}
+
+/** Parses `instance=abc;state="x";elsewhere=true` (quoted values may hold `;` and `,`). */
+export function parseReplay(header: string): ReplayDirective {
+  const out: Record<string, string> = {}
+  const re = /\s*([a-z_]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)\s*;?/gy
+  for (let m = re.exec(header); m; m = re.exec(header)) {
+    const v = (m[2] as string).trim()
+    out[m[1] as string] = v.startsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, '$1') : v
+    if (re.lastIndex >= header.length) break
+  }
+  const d: ReplayDirective = {}
+  if (out.instance) d.instance = out.instance
+  if (out.prefer_instance) d.prefer_instance = out.prefer_instance
+  if (out.app) d.app = out.app
+  if (out.elsewhere === 'true') d.elsewhere = true
+  if (out.state !== undefined) d.state = out.state
+  if (out.region) d.region = out.region
+  return d
+}
+
+/** The machine a replay goes to, already counted in flight (and woken if it slept). */
+export function replayTarget(d: TargetDeps, src: Route, r: ReplayDirective): Promise<Route> {
+  const app = r.app ?? src.app
+  if (r.instance) {
+    const m = d.routes.machine(r.instance)
+    if (!m || m.app !== app) throw new RouteError(502, `machine ${src.id} asked to replay to ${r.instance}, which is not a machine of app ${app}`)
+    return settle(d, pinned(m))
+  }
+  const routes = appRoutes(d, app)
+  if (r.prefer_instance) {
+    const m = d.routes.machine(r.prefer_instance)
+    const choice = m && m.app === app ? pinned(m) : undefined
+    if (choice && choice.kind !== 'unavailable') return settle(d, choice)
+  }
+  // One host is one region: region= replays land on any machine of the app, the source included unless elsewhere=true.
+  return settle(d, choose(app, routes, r.elsewhere ? src.id : undefined))
+}
+
+/** The fly-replay-src header the replayed request carries. */
+export function replaySource(src: Route, region: string, state: string | undefined): string {
+  const t = BigInt(Date.now()) * 1000n
+  return `instance=${src.id};region=${region};t=${t}${state !== undefined ? `;state=${state}` : ''}`
+}

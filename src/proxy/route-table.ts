@@ -1,0 +1,171 @@
+/**
+ * The proxy's view of the world: app → machines with state, address, service
+ * settings and live load. Built once from the platform at startup, then kept
+ * current only from its change feed, so routing a request never touches the store.
+ */
+import type { MachineRow } from '../store/index.ts'
+
+/** The part of the platform the proxy uses; the daemon passes the real one. */
+export interface ProxyPlatform {
+  events: { subscribe(fn: (c: { machine: MachineRow }) => void): () => void }
+  machines: {
+    allLive(): MachineRow[]
+    start(app: string, id: string): Promise<unknown>
+    stop(app: string, id: string): Promise<unknown>
+    suspend(app: string, id: string): Promise<unknown>
+  }
+  /** Throws when the app does not exist; asked only on a miss, to tell 404 from 503. */
+  apps: { get(name: string): unknown }
+}
+
+/** A machine's HTTP service, normalised from its config's `services[]`. */
+export interface HttpService {
+  port: number
+  autostart: boolean
+  autostop: 'off' | 'stop' | 'suspend'
+  minMachinesRunning: number
+  softLimit: number
+  hardLimit: number
+}
+
+export interface Route {
+  id: string
+  app: string
+  state: string
+  host: string | null
+  service: HttpService
+  /** Requests in flight and open upgraded connections. */
+  inflight: number
+  /** When load last dropped to zero or the machine last started (ms). */
+  lastActive: number
+  /** Set while autostop is stopping it, so no new request is sent its way. */
+  draining: boolean
+  /** Config version the service was parsed from. */
+  version: string
+}
+
+type ServiceConfig = {
+  internal_port?: number
+  ports?: { handlers?: string[] }[]
+  autostart?: boolean
+  autostop?: boolean | string
+  min_machines_running?: number
+  concurrency?: { soft_limit?: number; hard_limit?: number }
+}
+
+/** Why a request could not be given a machine: the status and the sentence the client sees. */
+export class RouteError extends Error {
+  readonly status: number
+  constructor(status: number, message: string) {
+    super(message)
+    this.status = status
+  }
+}
+
+/** The port the proxy uses when a machine declares no services: busybox/most dev servers' 8080. */
+export const FALLBACK_PORT = 8080
+
+/**
+ * First service with an `http` handler (else the first service). Without
+ * services: port 8080, and no autostart/autostop, since Fly's proxy never
+ * starts or stops machines that declare no services.
+ */
+export function httpService(config: Record<string, unknown>): HttpService {
+  const services = (Array.isArray(config.services) ? config.services : []) as ServiceConfig[]
+  const s = services.find((x) => x.ports?.some((p) => p.handlers?.includes('http'))) ?? services[0]
+  if (!s) return { port: FALLBACK_PORT, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity }
+  const stop = s.autostop
+  return {
+    port: s.internal_port ?? FALLBACK_PORT,
+    autostart: s.autostart !== false,
+    autostop: stop === true || stop === 'stop' ? 'stop' : stop === 'suspend' ? 'suspend' : 'off',
+    minMachinesRunning: s.min_machines_running ?? 0,
+    softLimit: s.concurrency?.soft_limit ?? 20,
+    hardLimit: s.concurrency?.hard_limit ?? Infinity,
+  }
+}
+
+export class RouteTable {
+  readonly #apps = new Map<string, Map<string, Route>>()
+  readonly #byId = new Map<string, Route>()
+  readonly #unsubscribe: () => void
+  #upstreams = 0
+
+  constructor(platform: ProxyPlatform) {
+    // Subscribe and list in the same tick: the feed is synchronous, so nothing falls between.
+    this.#unsubscribe = platform.events.subscribe(({ machine }) => this.apply(machine))
+    for (const m of platform.machines.allLive()) this.apply(m)
+  }
+
+  /** Folds one machine row into the table; destroyed machines leave it. */
+  apply(m: MachineRow): void {
+    if (m.state === 'destroyed') {
+      this.#byId.delete(m.id)
+      const app = this.#apps.get(m.app_name)
+      app?.delete(m.id)
+      if (app?.size === 0) this.#apps.delete(m.app_name)
+      return
+    }
+    let r = this.#byId.get(m.id)
+    if (!r) {
+      r = { id: m.id, app: m.app_name, state: m.state, host: m.private_ip, service: httpService(m.config), inflight: 0, lastActive: Date.now(), draining: false, version: m.instance_id }
+      this.#byId.set(m.id, r)
+      let app = this.#apps.get(m.app_name)
+      if (!app) this.#apps.set(m.app_name, (app = new Map()))
+      app.set(m.id, r)
+    }
+    if (r.version !== m.instance_id) {
+      r.service = httpService(m.config)
+      r.version = m.instance_id
+    }
+    // A machine that just started gets a full idle period before autostop may take it.
+    if (m.state === 'started' && r.state !== 'started') r.lastActive = Date.now()
+    r.state = m.state
+    r.host = m.private_ip
+  }
+
+  /** The app's machines, or undefined when the table knows no machine of it. */
+  app(name: string): Route[] | undefined {
+    const a = this.#apps.get(name)
+    return a ? [...a.values()] : undefined
+  }
+
+  machine(id: string): Route | undefined {
+    return this.#byId.get(id)
+  }
+
+  /** Counts a request (or upgraded connection) against the machine's limits; pair with release(). */
+  acquire(r: Route): void {
+    r.inflight++
+  }
+
+  release(r: Route): void {
+    r.inflight--
+    r.lastActive = Date.now()
+  }
+
+  apps(): string[] {
+    return [...this.#apps.keys()]
+  }
+
+  /**
+   * Benchmarks only: an always-started pseudo machine at a loopback address, so
+   * the proxy can be measured against nginx in front of the same upstream.
+   */
+  addUpstream(app: string, upstream: { host: string; port: number }): Route {
+    const id = `upstream-${++this.#upstreams}`
+    const r: Route = {
+      id, app, state: 'started', host: upstream.host, inflight: 0, lastActive: Date.now(), draining: false, version: id,
+      service: { port: upstream.port, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: Infinity, hardLimit: Infinity },
+    }
+    this.#byId.set(id, r)
+    let a = this.#apps.get(app)
+    if (!a) this.#apps.set(app, (a = new Map()))
+    a.set(id, r)
+    return r
+  }
+
+  close(): void {
+    this.#unsubscribe()
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Which machine a request goes to: the app from the Host header, then, in
+ * order, fly-force-instance-id, Mcp-Session-Id affinity, or the balancer; a
+ * sleeping machine is woken first. The machine returned is already counted in
+ * flight: the caller releases it exactly once.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import { choose, pinned, type Choice } from './balance.ts'
+import { RouteError, type ProxyPlatform, type Route, type RouteTable } from './route-table.ts'
+import type { Waker } from './wake.ts'
+
+/** Session → machine, for MCP servers that keep session state in memory. Bounded; oldest forgotten first. */
+export class Sessions {
+  readonly #map = new Map<string, string>()
+  readonly #max: number
+
+  constructor(max = 10_000) {
+    this.#max = max
+  }
+
+  remember(session: string, machine: string): void {
+    this.#map.delete(session)
+    this.#map.set(session, machine)
+    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as string)
+  }
+
+  get(session: string): string | undefined {
+    return this.#map.get(session)
+  }
+
+  forget(session: string): void {
+    this.#map.delete(session)
+  }
+}
+
+export interface TargetDeps {
+  routes: RouteTable
+  waker: Waker
+  sessions: Sessions
+  platform: ProxyPlatform
+  domain: string
+}
+
+/** `myapp.localhost:4281` → `myapp`; null when the host is not a single label under the domain. */
+export function appFromHost(host: string | undefined, domain: string): string | null {
+  if (!host) return null
+  const name = host.replace(/:\d+$/, '').toLowerCase()
+  const suffix = `.${domain}`
+  if (!name.endsWith(suffix)) return null
+  const app = name.slice(0, -suffix.length)
+  return /^[a-z0-9][a-z0-9-]{0,62}$/.test(app) ? app : null
+}
+
+/** The app's machines; a RouteError saying why when there are none. */
+export function appRoutes(d: TargetDeps, app: string): Route[] {
+  const routes = d.routes.app(app)
+  if (routes) return routes
+  // A miss is the only time the store is asked, and only to tell "no such app" from "no machines".
+  let exists = true
+  try {
+    d.platform.apps.get(app)
+  } catch {
+    exists = false
+  }
+  if (!exists) throw new RouteError(404, `no app named ${app}`)
+  throw new RouteError(503, `app ${app} has no machines; create one (hangar machine run --app ${app} …) and it will be served here`)
+}
+
+export async function target(d: TargetDeps, headers: IncomingHttpHeaders): Promise<Route> {
+  const app = appFromHost(headers.host, d.domain)
+  if (!app) throw new RouteError(404, `no app at host ${JSON.stringify(headers.host ?? '')}; apps are served at <app>.${d.domain}`)
+  const routes = appRoutes(d, app)
+  const forced = headers['fly-force-instance-id']
+  if (typeof forced === 'string' && forced) {
+    const r = d.routes.machine(forced)
+    if (!r || r.app !== app) throw new RouteError(503, `fly-force-instance-id: ${forced} is not a machine of app ${app}`)
+    return settle(d, pinned(r))
+  }
+  const session = headers['mcp-session-id']
+  if (typeof session === 'string') {
+    const id = d.sessions.get(session)
+    const r = id ? d.routes.machine(id) : undefined
+    if (r && r.app === app) return settle(d, pinned(r))
+    // The machine is gone: the session went with it; let the server say so.
+    if (id) d.sessions.forget(session)
+  }
+  return settle(d, choose(app, routes))
+}
+
+/** Counts the request against the chosen machine and wakes it if needed. */
+export async function settle(d: TargetDeps, choice: Choice): Promise<Route> {
+  if (choice.kind === 'unavailable') throw new RouteError(503, choice.reason)
+  d.routes.acquire(choice.route)
+  if (choice.kind === 'wake') {
+    try {
+      await d.waker.wake(choice.route)
+    } catch (e) {
+      d.routes.release(choice.route)
+      throw e
+    }
+  }
+  return choice.route
+}
