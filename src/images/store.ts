@@ -5,10 +5,10 @@
  */
 import { readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { HangarError } from '../errors.ts'
+import { HangarError, isHangarError } from '../errors.ts'
 import { ContentStore } from './content-store.ts'
 import { planImport } from './import.ts'
-import { configSchema, imageConfigOf, manifestSchema, parseDocument, refNameAnnotation, type Descriptor } from './oci.ts'
+import { configSchema, imageConfigOf, indexSchema, isIndex, manifestSchema, parseDocument, refNameAnnotation, type Descriptor } from './oci.ts'
 import { formatRef, isDigest, parseImageRef, repositoryName } from './ref.ts'
 import { TagIndex, importedAnnotation } from './tag-index.ts'
 import type { ImageRecord, ImageStore } from './types.ts'
@@ -48,14 +48,16 @@ export async function openImageStore(opts: ImageStoreOptions): Promise<ImageStor
 }
 
 class LocalImageStore implements ImageStore {
+  readonly content: ContentStore
+  readonly tags: TagIndex
   #content: ContentStore
   #tags: TagIndex
   #layers: LayerCache
   #facts = new Map<string, ImageFacts>()
 
   constructor(content: ContentStore, tags: TagIndex, layers: LayerCache) {
-    this.#content = content
-    this.#tags = tags
+    this.content = this.#content = content
+    this.tags = this.#tags = tags
     this.#layers = layers
   }
 
@@ -108,7 +110,12 @@ class LocalImageStore implements ImageStore {
     for (const d of await this.#tags.entries()) {
       // Entries another tool wrote with a name we cannot parse are not ours to show.
       if (nameOf(d) === undefined) continue
-      out.push(await this.#record(d))
+      // Pushed to /v2 but not something Hangar can run (another platform, an artifact): not an image here.
+      const rec = await this.#record(d).catch((e: unknown) => {
+        if (isHangarError(e) && e.status === 400) return null
+        throw e
+      })
+      if (rec) out.push(rec)
     }
     return out
   }
@@ -157,7 +164,7 @@ class LocalImageStore implements ImageStore {
   async #factsOf(digest: string): Promise<ImageFacts> {
     const cached = this.#facts.get(digest)
     if (cached) return cached
-    const manifest = parseDocument(manifestSchema, await this.#content.read(digest), `manifest ${digest}`)
+    const manifest = parseDocument(manifestSchema, await this.#content.read(await this.#platformManifest(digest)), `manifest ${digest}`)
     const config = parseDocument(configSchema, await this.#content.read(manifest.config.digest), `config ${manifest.config.digest}`)
     const facts: ImageFacts = {
       size: manifest.layers.reduce((n, l) => n + l.size, 0),
@@ -168,6 +175,22 @@ class LocalImageStore implements ImageStore {
     }
     this.#facts.set(digest, facts)
     return facts
+  }
+
+  /** An image index (pushed to /v2 or pulled) stands for its linux/amd64 manifest. */
+  async #platformManifest(digest: string, depth = 0): Promise<string> {
+    const bytes = await this.#content.read(digest)
+    let doc: { mediaType?: string; manifests?: unknown }
+    try {
+      doc = JSON.parse(bytes.toString())
+    } catch {
+      return digest // the manifest parse that follows reports it
+    }
+    if (!isIndex(doc.mediaType) && !(doc.mediaType === undefined && Array.isArray(doc.manifests))) return digest
+    const index = parseDocument(indexSchema, bytes, `image index ${digest}`)
+    const child = index.manifests.find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64')
+    if (!child || depth > 2) throw new HangarError('invalid_argument', `image index ${digest} has no linux/amd64 manifest`)
+    return this.#platformManifest(child.digest, depth + 1)
   }
 }
 

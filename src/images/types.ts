@@ -1,3 +1,6 @@
+import type { ContentStore } from './content-store.ts'
+import type { TagIndex } from './tag-index.ts'
+
 /** What the rest of Hangar sees of an image: the parts of its OCI config a machine uses. */
 export interface ImageConfig {
   entrypoint: string[]
@@ -46,4 +49,7 @@ export interface ImageStore {
   remove(ref: string): Promise<void>
   /** Unpacks every layer once into the shared read-only cache; returns the layer directories bottom first. */
   unpack(image: ImageRecord): Promise<string[]>
+  /** The blobs and tags underneath, for the /v2 registry and the pull and push clients, which speak OCI directly. */
+  readonly content: ContentStore
+  readonly tags: TagIndex
 }

@@ -7,7 +7,9 @@
  *   const img = await platform.images.buildBase({ suite: 'bookworm' }, (p) => send(p))
  */
 import { z } from 'zod'
-import { buildDebianBase, type BuildProgress, type ImageRecord, type ImageStore } from '../images/index.ts'
+import {
+  buildDebianBase, pullImage, pushImage, type BuildProgress, type Credentials, type ImageRecord, type ImageStore, type PullProgress, type PushProgress, type PushResult,
+} from '../images/index.ts'
 import { parse } from './validate.ts'
 
 export const buildBaseSchema = z.strictObject({
@@ -17,6 +19,17 @@ export const buildBaseSchema = z.strictObject({
   force: z.boolean().optional().describe('rebuild even when the tag exists'),
 })
 export type BuildBaseInput = z.input<typeof buildBaseSchema>
+
+const creds = z.strictObject({ username: z.string().max(255), password: z.string().min(1).max(4096) })
+export const pullSchema = z.strictObject({
+  ref: z.string().min(1).max(512).describe('image to pull, naming its registry, e.g. 127.0.0.1:4280/robots/busybox:1'),
+  credentials: creds.optional().describe('for registries that want a login; for Hangar, any username and an API token'),
+})
+export const pushSchema = z.strictObject({
+  ref: z.string().min(1).max(512).describe('local image to push'),
+  dest: z.string().min(1).max(512).optional().describe('where to push it, naming a registry; default ref'),
+  credentials: creds.optional(),
+})
 
 export interface ImagesDeps {
   /** Archive for base builds; default the host's apt sources. */
@@ -40,6 +53,20 @@ export function imagesService(store: ImageStore, deps: ImagesDeps = {}) {
     resolve: (ref: string): Promise<ImageRecord> => store.resolve(ref),
     importFile: (path: string, opts?: { tag?: string }): Promise<ImageRecord[]> => store.importFile(path, opts),
     remove: (ref: string): Promise<void> => store.remove(ref),
+    /** The raw store, for the /v2 registry, which speaks OCI to it directly. */
+    store,
+
+    /** Pulls `ref` from its registry and tags it locally (a bad body throws invalid_argument at once). */
+    pull(input: unknown, onProgress?: (p: PullProgress) => void): Promise<ImageRecord> {
+      const req = parse(pullSchema, input, 'pull request')
+      return pullImage(store, req.ref, { ...withCreds(req.credentials), signal: stop.signal, ...(onProgress ? { onProgress } : {}) })
+    },
+
+    /** Pushes a local image to a registry. */
+    push(input: unknown, onProgress?: (p: PushProgress) => void): Promise<PushResult> {
+      const req = parse(pushSchema, input, 'push request')
+      return pushImage(store, req.ref, req.dest ?? req.ref, { ...withCreds(req.credentials), signal: stop.signal, ...(onProgress ? { onProgress } : {}) })
+    },
 
     /**
      * Builds the Debian base image (or returns it when already tagged, unless force).
@@ -80,6 +107,10 @@ export function imagesService(store: ImageStore, deps: ImagesDeps = {}) {
       stop.abort()
     },
   }
+}
+
+function withCreds(c: Credentials | undefined): { credentials?: Credentials } {
+  return c ? { credentials: c } : {}
 }
 
 export type ImagesService = ReturnType<typeof imagesService>

@@ -1,0 +1,139 @@
+/**
+ * Pulls an image from a remote registry into the store: the manifest (an
+ * index resolves to its linux/amd64 manifest), then config and layers, each
+ * downloaded into ingest/ and published only once its digest checks out, then
+ * the tag. An interrupted layer resumes with a Range request from the bytes
+ * already in ingest, on the next attempt or the next pull.
+ *
+ *   const img = await pullImage(store, '127.0.0.1:4280/test/busybox:1', { onProgress: (p) => log(p.message) })
+ */
+import { createHash } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { stat, truncate } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Readable, Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { HangarError, isHangarError } from '../errors.ts'
+import { configSchema, indexSchema, isIndex, manifestSchema, mediaTypes, parseDocument, type Descriptor } from './oci.ts'
+import { parseImageRef, repositoryName } from './ref.ts'
+import { RemoteRepository, type RemoteOptions } from './remote.ts'
+import type { ImageRecord, ImageStore } from './types.ts'
+
+export interface PullProgress {
+  phase: 'manifest' | 'blob' | 'done'
+  message: string
+  digest?: string
+  /** Bytes of this blob received so far, and its size. */
+  bytes?: number
+  total?: number
+}
+
+export interface PullOptions extends RemoteOptions {
+  onProgress?: (p: PullProgress) => void
+}
+
+const accept = [mediaTypes.index, mediaTypes.dockerList, mediaTypes.manifest, mediaTypes.dockerManifest].join(', ')
+const attempts = 5
+const parallel = 3
+
+/** Blob downloads in flight per store, so two pulls sharing a layer write one ingest file, not two into the same one. */
+const inflight = new WeakMap<object, Map<string, Promise<void>>>()
+
+/** Pulls `ref` (which must name a registry, or means Docker Hub) and tags it in the store under that name. */
+export async function pullImage(store: ImageStore, ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
+  const p = parseImageRef(ref)
+  const remote = new RemoteRepository(p, opts)
+  const say = opts.onProgress ?? (() => {})
+  say({ phase: 'manifest', message: `resolving ${ref} on ${remote.host}` })
+  const top = await fetchDocument(remote, p.digest ?? p.tag)
+  if (p.digest && top.digest !== p.digest) throw new HangarError('invalid_argument', `${remote.host} sent manifest ${top.digest} for ${ref}`)
+  let manifest = top
+  if (isIndex(top.mediaType)) {
+    const child = parseDocument(indexSchema, top.bytes, `image index ${top.digest}`).manifests
+      .find((m) => m.platform?.os === 'linux' && m.platform.architecture === 'amd64')
+    if (!child) throw new HangarError('invalid_argument', `${ref} has no linux/amd64 image; Hangar runs linux/amd64`)
+    manifest = await fetchDocument(remote, child.digest)
+    if (manifest.digest !== child.digest) throw new HangarError('invalid_argument', `${remote.host} sent manifest ${manifest.digest} for ${child.digest}`)
+  }
+  const m = parseDocument(manifestSchema, manifest.bytes, `manifest ${manifest.digest}`)
+  const blobs = [m.config, ...m.layers]
+  let next = 0
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < blobs.length; i = next++) await fetchBlob(store, remote, blobs[i]!, say)
+  }
+  await Promise.all(Array.from({ length: Math.min(parallel, blobs.length) }, worker))
+  parseDocument(configSchema, await store.content.read(m.config.digest), `image config ${m.config.digest}`)
+  // Documents last: a manifest is in the store only once everything it names is.
+  await store.content.putBytes(manifest.bytes, manifest.digest)
+  if (top !== manifest) await store.content.putBytes(top.bytes, top.digest)
+  const name = `${repositoryName(p)}:${p.tag || `sha256-${top.digest.slice(7, 19)}`}`
+  await store.tags.set(name, { digest: top.digest, size: top.bytes.length, mediaType: top.mediaType })
+  const img = await store.resolve(name)
+  say({ phase: 'done', message: `pulled ${img.ref} (${img.digest})`, digest: img.digest })
+  return img
+}
+
+async function fetchDocument(remote: RemoteRepository, ref: string): Promise<{ bytes: Buffer; digest: string; mediaType: string }> {
+  const res = await remote.fetch('GET', `/manifests/${ref}`, { headers: { accept } })
+  if (!res.ok) throw await remote.failure(res, `GET manifest ${remote.name}:${ref}`)
+  const bytes = Buffer.from(await res.arrayBuffer())
+  if (bytes.length > 4 << 20) throw new HangarError('invalid_argument', `manifest ${ref} from ${remote.host} is over 4 MiB`)
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`
+  let mediaType = (res.headers.get('content-type') ?? '').split(';')[0]!.trim()
+  if (![mediaTypes.index, mediaTypes.dockerList, mediaTypes.manifest, mediaTypes.dockerManifest].includes(mediaType as never)) {
+    const doc = JSON.parse(bytes.toString()) as { mediaType?: string; manifests?: unknown }
+    mediaType = doc.mediaType ?? (Array.isArray(doc.manifests) ? mediaTypes.index : mediaTypes.manifest)
+  }
+  return { bytes, digest, mediaType }
+}
+
+function fetchBlob(store: ImageStore, remote: RemoteRepository, desc: Descriptor, say: (p: PullProgress) => void): Promise<void> {
+  let running = inflight.get(store)
+  if (!running) inflight.set(store, (running = new Map()))
+  let p = running.get(desc.digest)
+  if (!p) {
+    p = download(store, remote, desc, say).finally(() => running.delete(desc.digest))
+    running.set(desc.digest, p)
+  }
+  return p
+}
+
+/** Downloads into ingest/pull-<hex>, appending to what an earlier attempt left, then verifies and publishes. */
+async function download(store: ImageStore, remote: RemoteRepository, desc: Descriptor, say: (p: PullProgress) => void): Promise<void> {
+  if (await store.content.has(desc.digest)) return
+  const file = join(store.content.ingestDir, `pull-${desc.digest.slice(7)}`)
+  for (let attempt = 1; ; attempt++) {
+    let have = (await stat(file).catch(() => null))?.size ?? 0
+    if (have > desc.size) await truncate(file, (have = 0))
+    if (have === desc.size) break
+    try {
+      const res = await remote.fetch('GET', `/blobs/${desc.digest}`, { headers: have > 0 ? { range: `bytes=${have}-` } : {} })
+      if (res.status === 200 && have > 0) await truncate(file, (have = 0)) // the registry ignored the Range: start over
+      else if (res.status === 206 && !(res.headers.get('content-range') ?? '').startsWith(`bytes ${have}-`)) {
+        await res.body?.cancel()
+        await truncate(file, 0)
+        throw new HangarError('unavailable', `${remote.host} answered a range request for ${desc.digest} with ${res.headers.get('content-range')}`)
+      } else if (res.status !== 200 && res.status !== 206) throw await remote.failure(res, `GET blob ${desc.digest}`)
+      let got = have
+      const count = new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          got += chunk.length
+          if (got > desc.size) return cb(new HangarError('invalid_argument', `${remote.host} sent more than the ${desc.size} bytes of ${desc.digest}`))
+          say({ phase: 'blob', message: `${desc.digest.slice(0, 19)} ${got}/${desc.size}`, digest: desc.digest, bytes: got, total: desc.size })
+          cb(null, chunk)
+        },
+      })
+      await pipeline(Readable.fromWeb(res.body as never), count, createWriteStream(file, { flags: have > 0 ? 'a' : 'w' }))
+      if (got === desc.size) break
+      throw new HangarError('unavailable', `${remote.host} ended ${desc.digest} after ${got} of ${desc.size} bytes`)
+    } catch (e) {
+      const retryable = isHangarError(e) ? e.code === 'unavailable' : (e as Error).name !== 'AbortError'
+      if (!retryable || attempt >= attempts) throw e
+      await sleep(200 * 2 ** attempt)
+    }
+  }
+  // adopt() hashes the file and renames it into blobs/ only if it matches; a bad file is removed.
+  const staged = await store.content.adopt(file, desc.digest, desc.size)
+  await staged.commit()
+}

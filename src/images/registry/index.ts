@@ -1,0 +1,102 @@
+/**
+ * Hangar's OCI Distribution registry (/v2) over the local image store: what
+ * skopeo, buildah or docker push lands in the store as a runnable image, and
+ * every stored image can be pulled. Auth is the Hangar API token (auth.ts).
+ *
+ *   const registry = createRegistry({ store: images, verifyToken: (t) => tokens.check(t) })
+ *   app.route('/v2', registry.app)   // before any /v1 middleware
+ *   await registry.close()           // on shutdown: drops unfinished uploads
+ */
+import { Hono, type Context } from 'hono'
+import type { ImageStore } from '../types.ts'
+import { RegistryAuth, type VerifyToken } from './auth.ts'
+import { deleteBlob, readBlob } from './blobs.ts'
+import { errorResponse, RegistryError } from './errors.ts'
+import { deleteManifest, putManifest, readManifest } from './manifests.ts'
+import { parseRoute, type RegistryCtx, type Route } from './paths.ts'
+import { catalog, listTags } from './tags.ts'
+import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus, Uploads } from './uploads.ts'
+
+export type { VerifyToken } from './auth.ts'
+export { RegistryError } from './errors.ts'
+
+export interface RegistryOptions {
+  store: Pick<ImageStore, 'content' | 'tags'>
+  verifyToken: VerifyToken
+}
+
+export interface Registry {
+  /** A Hono app to mount at /v2. */
+  app: Hono
+  close(): Promise<void>
+}
+
+export function createRegistry(opts: RegistryOptions): Registry {
+  const ctx: RegistryCtx = { content: opts.store.content, tags: opts.store.tags, uploads: new Uploads(opts.store.content) }
+  const auth = new RegistryAuth(opts.verifyToken)
+  const app = new Hono()
+  const handle = async (c: Context): Promise<Response> => {
+    const res = await dispatch(c, ctx, auth).catch((e: unknown) => errorResponse(e, c.req.method))
+    res.headers.set('docker-distribution-api-version', 'registry/2.0')
+    return res
+  }
+  app.all('/', handle)
+  app.all('/*', handle)
+  return { app, close: () => ctx.uploads.close() }
+}
+
+async function dispatch(c: Context, ctx: RegistryCtx, auth: RegistryAuth): Promise<Response> {
+  const route = parseRoute(c.req.path)
+  const method = c.req.method
+  if (route?.kind === 'token') {
+    if (method !== 'GET' && method !== 'POST') throw unsupported(method, c.req.path)
+    return auth.token(c)
+  }
+  auth.check(c, route && 'name' in route ? `repository:${route.name}:${method === 'GET' || method === 'HEAD' ? 'pull' : 'pull,push'}` : undefined)
+  if (!route) throw new RegistryError('UNSUPPORTED', `no /v2 endpoint at ${method} ${c.req.path}`, null, { status: 404 })
+  const q = (k: string): string | undefined => c.req.query(k)
+  const body = c.req.raw.body as ReadableStream | null
+  const h = (k: string): string | undefined => c.req.header(k)
+  const read = method === 'GET' || method === 'HEAD'
+  switch (route.kind) {
+    case 'base':
+      if (read) return Response.json({})
+      break
+    case 'catalog':
+      if (method === 'GET') return catalog(ctx, { n: q('n'), last: q('last') })
+      break
+    case 'tags':
+      if (method === 'GET') return listTags(ctx, route.name, { n: q('n'), last: q('last') })
+      break
+    case 'manifest':
+      if (read) return readManifest(ctx, method, route.name, route.ref, h('accept'))
+      if (method === 'PUT') return putManifest(ctx, route.name, route.ref, h('content-type'), body)
+      if (method === 'DELETE') return deleteManifest(ctx, route.name, route.ref)
+      break
+    case 'blob':
+      if (read) return readBlob(ctx, method, route.digest, h('range'))
+      if (method === 'DELETE') return deleteBlob(ctx, route.digest)
+      break
+    case 'uploads':
+      return upload(c, ctx, route, body)
+  }
+  throw unsupported(method, c.req.path)
+}
+
+function upload(c: Context, ctx: RegistryCtx, route: Extract<Route, { kind: 'uploads' }>, body: ReadableStream | null): Promise<Response> | Response {
+  const { name, id } = route
+  const method = c.req.method
+  if (id === '') {
+    if (method === 'POST') return startUpload(ctx, name, { digest: c.req.query('digest'), mount: c.req.query('mount'), from: c.req.query('from') }, body)
+    throw unsupported(method, c.req.path)
+  }
+  if (method === 'GET') return uploadStatus(ctx, name, id)
+  if (method === 'PATCH') return patchUpload(ctx, name, id, c.req.header('content-range'), body)
+  if (method === 'PUT') return finishUpload(ctx, name, id, c.req.query('digest'), c.req.header('content-range'), body)
+  if (method === 'DELETE') return cancelUpload(ctx, name, id)
+  throw unsupported(method, c.req.path)
+}
+
+function unsupported(method: string, path: string): RegistryError {
+  return new RegistryError('UNSUPPORTED', `${method} is not supported on ${path}`, { method }, { status: 405 })
+}

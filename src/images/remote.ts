@@ -1,0 +1,131 @@
+/**
+ * A client for one repository on a remote OCI registry, shared by pull and
+ * push: it finds the base URL (plain http only for loopback hosts), answers
+ * the registry's auth challenge (Docker's bearer token flow or Basic, with or
+ * without credentials), and turns failures into HangarErrors that say which
+ * registry did what.
+ *
+ *   const r = new RemoteRepository(parseImageRef('127.0.0.1:4280/test/busybox:1'), { credentials })
+ *   const res = await r.fetch('GET', '/manifests/1', { headers: { accept } })
+ */
+import { HangarError } from '../errors.ts'
+import type { ParsedRef } from './types.ts'
+
+export interface Credentials {
+  username: string
+  password: string
+}
+
+export interface RemoteOptions {
+  credentials?: Credentials
+  signal?: AbortSignal
+}
+
+/** Docker Hub is where a name without a host lives. */
+const dockerHubApi = 'registry-1.docker.io'
+
+export class RemoteRepository {
+  readonly host: string
+  /** The repository path as the registry knows it (Docker Hub's official images get "library/"). */
+  readonly name: string
+  readonly base: string
+  #opts: RemoteOptions
+  #auth: string | null = null
+  #scope: string | null = null
+
+  constructor(ref: ParsedRef, opts: RemoteOptions = {}) {
+    this.host = ref.registry ?? dockerHubApi
+    this.name = ref.registry === null && !ref.repository.includes('/') ? `library/${ref.repository}` : ref.repository
+    // Registries on this machine are plain http (Hangar's own, a test registry); everything else is TLS.
+    const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(this.host)
+    this.base = `${loopback ? 'http' : 'https'}://${this.host}`
+    this.#opts = opts
+  }
+
+  /**
+   * A request under /v2/<name>; `path` starts with "/" (or is an absolute upload URL).
+   * Authenticates first when the registry asks (bodies are not replayable, so this is done before sending one).
+   */
+  async fetch(method: string, path: string, init: { headers?: Record<string, string>; body?: BodyInit; push?: boolean } = {}): Promise<Response> {
+    const scope = `repository:${this.name}:${init.push ? 'pull,push' : 'pull'}`
+    if (this.#scope !== scope) await this.#login(scope)
+    const url = /^https?:/.test(path) ? path : `${this.base}/v2/${this.name}${path}`
+    const headers: Record<string, string> = { ...init.headers }
+    if (this.#auth) headers.authorization = this.#auth
+    const res = await this.#send(url, { method, headers, ...(init.body !== undefined ? { body: init.body, duplex: 'half' } : {}) })
+    if (res.status === 401) {
+      await res.body?.cancel()
+      throw this.refused()
+    }
+    return res
+  }
+
+  /** The error for a response this client did not expect. */
+  async failure(res: Response, what: string): Promise<HangarError> {
+    const text = await res.text().catch(() => '')
+    let detail = text.slice(0, 300)
+    try {
+      const e = (JSON.parse(text) as { errors?: { code: string; message: string }[] }).errors?.[0]
+      if (e) detail = `${e.code}: ${e.message}`
+    } catch {
+      /* not the spec's JSON */
+    }
+    const msg = `${this.host} answered ${res.status} to ${what}${detail ? ` (${detail})` : ''}`
+    if (res.status === 404) return new HangarError('image_not_found', msg, { hint: `check the name and tag exist on ${this.host}` })
+    if (res.status === 401 || res.status === 403) return this.refused(msg)
+    if (res.status >= 400 && res.status < 500) return new HangarError('invalid_argument', msg)
+    return new HangarError('unavailable', msg, { hint: 'retry later; the registry had a temporary problem' })
+  }
+
+  refused(msg = `${this.host} refused the request for ${this.name}`): HangarError {
+    return new HangarError('invalid_argument', msg, {
+      hint: this.#opts.credentials ? 'check the username and password (for Hangar, any username and an API token)' : 'the registry wants credentials: pass a username and password',
+    })
+  }
+
+  /** Pings /v2/ and follows the challenge, as docker does: Bearer → token from the realm; Basic → the credentials. */
+  async #login(scope: string): Promise<void> {
+    this.#scope = scope
+    this.#auth = null
+    const ping = await this.#send(`${this.base}/v2/`, { method: 'GET' })
+    await ping.body?.cancel()
+    if (ping.status !== 401) return
+    const challenge = parseChallenge(ping.headers.get('www-authenticate') ?? '')
+    const creds = this.#opts.credentials
+    const basic = creds ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` : null
+    if (challenge?.scheme === 'basic') {
+      if (!basic) throw this.refused()
+      this.#auth = basic
+      return
+    }
+    if (challenge?.scheme !== 'bearer' || !challenge.params.realm) throw new HangarError('unavailable', `${this.host} sent an auth challenge Hangar cannot answer: ${ping.headers.get('www-authenticate')}`)
+    const url = new URL(challenge.params.realm)
+    if (challenge.params.service) url.searchParams.set('service', challenge.params.service)
+    url.searchParams.set('scope', scope)
+    const res = await this.#send(url.toString(), { method: 'GET', headers: basic ? { authorization: basic } : {} })
+    if (!res.ok) throw await this.failure(res, `the token request to ${url.origin}`)
+    const body = (await res.json()) as { token?: string; access_token?: string }
+    const token = body.token ?? body.access_token
+    if (!token) throw new HangarError('unavailable', `${url.origin} returned no token`)
+    this.#auth = `Bearer ${token}`
+  }
+
+  async #send(url: string, init: RequestInit & { duplex?: 'half' }): Promise<Response> {
+    try {
+      return await fetch(url, { ...init, signal: this.#opts.signal ?? null })
+    } catch (e) {
+      if (this.#opts.signal?.aborted) throw e
+      const why = (e as Error & { cause?: Error }).cause?.message ?? (e as Error).message
+      throw new HangarError('unavailable', `cannot reach registry ${this.host}: ${why}`, { hint: 'check the host and port, and that the registry is running', cause: e })
+    }
+  }
+}
+
+/** `Bearer realm="…",service="…",scope="…"` → { scheme: 'bearer', params }. */
+export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } | null {
+  const m = /^\s*(\w+)\s*(.*)$/.exec(header)
+  if (!m) return null
+  const params: Record<string, string> = {}
+  for (const p of m[2]!.matchAll(/(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g)) params[p[1]!.toLowerCase()] = p[2] ?? p[3] ?? ''
+  return { scheme: m[1]!.toLowerCase(), params }
+}
