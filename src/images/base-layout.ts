@@ -25,9 +25,14 @@ export interface LayoutMeta {
   onProgress?: (p: BuildProgress) => void
 }
 
-/** What a machine from the base image runs when given no command: tini reaping zombies under a process that never exits. */
+/**
+ * What a machine from the base image runs when given no command: tini reaping
+ * zombies under a process that never exits. `-s` (subreaper) because Hangar's
+ * runtime may already put its own init at PID 1; tini then still reaps its
+ * subtree instead of warning that it is not PID 1. Elsewhere it is PID 1 itself.
+ */
 export const baseImageConfig = {
-  Entrypoint: ['/usr/bin/tini', '--'],
+  Entrypoint: ['/usr/bin/tini', '-s', '--'],
   Cmd: ['sleep', 'infinity'],
   Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
   WorkingDir: '/root',
