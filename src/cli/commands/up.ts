@@ -11,7 +11,7 @@ export const up: Command = {
   async run({ positionals }) {
     const config = loadConfig(positionals, process.env)
     const daemon = await startDaemon(config)
-    process.stderr.write(`hangar: daemon ready at ${daemon.url}\nhangar: root API token in ${config.dataDir}/root-token\nhangar: try: ./hangar machine run busybox (after ./hangar image import FILE)\n`)
+    process.stderr.write(`hangar: daemon ready at ${daemon.url}\nhangar: root API token in ${config.dataDir}/root-token\nhangar: try: ./hangar machine run debian   (the Debian base is built on first start; see the log)\n`)
     await new Promise<void>((resolve) => {
       const stop = (): void => {
         process.off('SIGINT', stop)
