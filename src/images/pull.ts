@@ -116,11 +116,16 @@ async function download(store: ImageStore, remote: RemoteRepository, desc: Descr
         throw new HangarError('unavailable', `${remote.host} answered a range request for ${desc.digest} with ${res.headers.get('content-range')}`)
       } else if (res.status !== 200 && res.status !== 206) throw await remote.failure(res, `GET blob ${desc.digest}`)
       let got = have
+      let told = 0
       const count = new Transform({
         transform(chunk: Buffer, _e, cb) {
           got += chunk.length
           if (got > desc.size) return cb(new HangarError('invalid_argument', `${remote.host} sent more than the ${desc.size} bytes of ${desc.digest}`))
-          say({ phase: 'blob', message: `${desc.digest.slice(0, 19)} ${got}/${desc.size}`, digest: desc.digest, bytes: got, total: desc.size })
+          // A few events a second, not one per 64 KiB chunk.
+          if (got === desc.size || Date.now() - told > 250) {
+            told = Date.now()
+            say({ phase: 'blob', message: `${desc.digest.slice(0, 19)} ${got}/${desc.size}`, digest: desc.digest, bytes: got, total: desc.size })
+          }
           cb(null, chunk)
         },
       })

@@ -21,9 +21,9 @@ export type { LeaseView } from './leases.ts'
 export type { MachineEventView, StateChange } from './events.ts'
 export type { WaitResult } from './waits.ts'
 export type { Guard } from './machines.ts'
-export { buildBaseSchema } from './images.ts'
+export { buildBaseSchema, pullSchema, pushSchema } from './images.ts'
 export type { BuildBaseInput, ImagesService } from './images.ts'
-export type { BuildProgress } from '../images/index.ts'
+export type { BuildProgress, PullProgress, PushProgress, PushResult } from '../images/index.ts'
 export * as schemas from './schemas.ts'
 
 /** Builds the services, adopts what the runtime already runs, and starts listening for exits. */

@@ -6,7 +6,9 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { AppView, BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, MachineView, WaitResult } from '../platform/index.ts'
+import type {
+  AppView, BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, MachineView, PullProgress, PushProgress, PushResult, WaitResult,
+} from '../platform/index.ts'
 import type { ImageRecord } from '../images/types.ts'
 import type { LogLine } from '../runtime/types.ts'
 import { HangarError, codes, isHangarError, type Code } from '../errors.ts'
@@ -20,6 +22,7 @@ export type { ClientOptions }
 export type Machine = MachineView
 export type App = AppView
 export type Image = ImageRecord
+export type { PullProgress, PushProgress, PushResult }
 export type { BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, WaitResult, LogLine }
 
 export class Hangar {
@@ -42,6 +45,13 @@ export class Hangar {
      *   await hangar.images.buildBase({}, (p) => console.error(p.phase, p.percent ?? '', p.message))
      */
     buildBase(opts?: BuildBaseInput, onProgress?: (p: BuildProgress) => void): Promise<Image>
+    /**
+     * The daemon pulls `ref` (which names its registry) into its store.
+     *   await hangar.images.pull('127.0.0.1:4280/robots/busybox:1', { credentials: { username: 'x', password: token } })
+     */
+    pull(ref: string, opts?: { credentials?: RegistryCredentials; onProgress?: (p: PullProgress) => void }): Promise<Image>
+    /** The daemon pushes its image `ref` to `dest` (default `ref`), a reference naming a registry. */
+    push(ref: string, dest?: string, opts?: { credentials?: RegistryCredentials; onProgress?: (p: PushProgress) => void }): Promise<PushResult>
   }
 
   constructor(opts: ClientOptions) {
@@ -61,7 +71,10 @@ export class Hangar {
       get: (ref) => http.json('GET', img(ref)),
       import: (archive, o = {}) => http.json('POST', '/v1/images/import', { raw: archive as BodyInit, query: { tag: o.tag } }),
       remove: async (ref) => void (await http.json('DELETE', img(ref))),
-      buildBase: (o = {}, onProgress) => buildBase(http, o, onProgress),
+      buildBase: (o = {}, onProgress) => streamed(http, '/v1/images/build-base', o, onProgress),
+      pull: (ref, o = {}) => streamed(http, '/v1/images/pull', { ref, ...(o.credentials ? { credentials: o.credentials } : {}) }, o.onProgress),
+      push: (ref, dest, o = {}) =>
+        streamed(http, '/v1/images/push', { ref, ...(dest ? { dest } : {}), ...(o.credentials ? { credentials: o.credentials } : {}) }, o.onProgress),
     }
   }
 
@@ -89,16 +102,21 @@ export class Hangar {
   }
 }
 
-/** Always over Server-Sent Events: a build outlasts fetch's header timeout, and events keep the connection busy. */
-async function buildBase(http: Http, opts: BuildBaseInput, onProgress?: (p: BuildProgress) => void): Promise<Image> {
-  const res = await http.fetch('POST', '/v1/images/build-base', { body: opts, headers: { accept: 'text/event-stream' } })
+export interface RegistryCredentials {
+  username: string
+  password: string
+}
+
+/** Always over Server-Sent Events: a build or pull outlasts fetch's header timeout, and events keep the connection busy. */
+async function streamed<T, P>(http: Http, path: string, body: unknown, onProgress?: (p: P) => void): Promise<T> {
+  const res = await http.fetch('POST', path, { body, headers: { accept: 'text/event-stream' } })
   for await (const ev of parseSse(res)) {
-    if (ev.event === 'progress') onProgress?.(JSON.parse(ev.data) as BuildProgress)
-    else if (ev.event === 'done') return JSON.parse(ev.data) as Image
+    if (ev.event === 'progress') onProgress?.(JSON.parse(ev.data) as P)
+    else if (ev.event === 'done') return JSON.parse(ev.data) as T
     else if (ev.event === 'error') {
       const e = JSON.parse(ev.data) as { code: Code; message: string; hint?: string; details?: Record<string, unknown> }
       throw new HangarError(e.code in codes ? e.code : 'internal', e.message, { ...(e.hint ? { hint: e.hint } : {}), ...(e.details ? { details: e.details } : {}) })
     }
   }
-  throw new HangarError('unavailable', 'the daemon closed the build-base stream before the build finished', { hint: 'see the daemon log; run `hangar image build-base` again' })
+  throw new HangarError('unavailable', `the daemon closed the ${path} stream before it finished`, { hint: 'see the daemon log, then try again' })
 }

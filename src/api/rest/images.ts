@@ -1,4 +1,4 @@
-/** /v1/images: Hangar's own image routes (the OCI registry under /v2 comes with the Images work). */
+/** /v1/images: Hangar's own image routes (the OCI registry itself is /v2, src/images/registry). */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createWriteStream } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -7,8 +7,9 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { streamSSE } from 'hono/streaming'
 import type { Platform } from '../../platform/index.ts'
-import { buildBaseSchema, type BuildProgress } from '../../platform/index.ts'
+import { buildBaseSchema, pullSchema, pushSchema } from '../../platform/index.ts'
 import { HangarError, toHangarError } from '../../errors.ts'
+import type { Context } from 'hono'
 import { readJson, type RouteDef } from './route.ts'
 
 export function imageRoutes(platform: Platform): RouteDef[] {
@@ -41,23 +42,17 @@ export function imageRoutes(platform: Platform): RouteDef[] {
     {
       method: 'post', path: '/v1/images/build-base', tag: 'images', body: buildBaseSchema,
       summary: 'Build the Debian base image with mmdebstrap (minutes); with Accept: text/event-stream, streams progress events, then done or error',
-      handler: async (c) => {
-        const body = await readJson(c)
-        if (!(c.req.header('accept') ?? '').includes('text/event-stream')) return c.json(await platform.images.buildBase(body))
-        // Events that come before the stream opens wait in `early`; a bad body throws here, as a plain 400.
-        const early: BuildProgress[] = []
-        let forward: ((p: BuildProgress) => void) | null = null
-        const done = platform.images.buildBase(body, (p) => (forward ? forward(p) : early.push(p)))
-        return streamSSE(c, async (stream) => {
-          // Chained so events keep their order; a client that went away does not stop the build.
-          let chain = Promise.resolve()
-          const send = (event: string, data: unknown): Promise<void> =>
-            (chain = chain.then(() => stream.writeSSE({ event, data: JSON.stringify(data) })).catch(() => {}))
-          forward = (p) => void send('progress', p)
-          for (const p of early.splice(0)) forward(p)
-          await done.then((record) => send('done', record), (e: unknown) => send('error', toHangarError(e).toJSON()))
-        })
-      },
+      handler: async (c) => progressOrJson(c, (body, onProgress) => platform.images.buildBase(body, onProgress)),
+    },
+    {
+      method: 'post', path: '/v1/images/pull', tag: 'images', body: pullSchema,
+      summary: 'Pull an image from a registry (e.g. another Hangar\'s /v2) into the store; with Accept: text/event-stream, streams progress events, then done or error',
+      handler: async (c) => progressOrJson(c, (body, onProgress) => platform.images.pull(body, onProgress)),
+    },
+    {
+      method: 'post', path: '/v1/images/push', tag: 'images', body: pushSchema,
+      summary: 'Push a local image to a registry; with Accept: text/event-stream, streams progress events, then done or error',
+      handler: async (c) => progressOrJson(c, (body, onProgress) => platform.images.push(body, onProgress)),
     },
     {
       method: 'delete', path: '/v1/images/:ref{.+}', tag: 'images', summary: 'Remove an image tag',
@@ -67,4 +62,26 @@ export function imageRoutes(platform: Platform): RouteDef[] {
       },
     },
   ]
+}
+
+/**
+ * JSON when the client wants JSON; Server-Sent Events (progress…, then done or error) when it asks for
+ * text/event-stream. A bad body throws before the stream opens, so it is still a plain 400.
+ */
+async function progressOrJson<P>(c: Context, start: (body: unknown, onProgress?: (p: P) => void) => Promise<unknown>): Promise<Response> {
+  const body = await readJson(c)
+  if (!(c.req.header('accept') ?? '').includes('text/event-stream')) return c.json(await start(body))
+  // Events that come before the stream opens wait in `early`.
+  const early: P[] = []
+  let forward: ((p: P) => void) | null = null
+  const done = start(body, (p) => (forward ? forward(p) : early.push(p)))
+  return streamSSE(c, async (stream) => {
+    // Chained so events keep their order; a client that went away does not stop the work.
+    let chain = Promise.resolve()
+    const send = (event: string, data: unknown): Promise<void> =>
+      (chain = chain.then(() => stream.writeSSE({ event, data: JSON.stringify(data) })).catch(() => {}))
+    forward = (p) => void send('progress', p)
+    for (const p of early.splice(0)) forward(p)
+    await done.then((record) => send('done', record), (e: unknown) => send('error', toHangarError(e).toJSON()))
+  })
 }

@@ -7,6 +7,7 @@ import { Hono, type Context } from 'hono'
 import type { Logger } from 'pino'
 import type { Platform } from '../../platform/index.ts'
 import { HangarError } from '../../errors.ts'
+import { createRegistry } from '../../images/index.ts'
 import { mountMcp } from '../mcp/index.ts'
 import { appRoutes } from './apps.ts'
 import { errorBody, onError } from './errors.ts'
@@ -39,6 +40,9 @@ export function createRestApp(opts: RestOptions): Hono<Env> {
   app.get('/healthz', (c) => c.json({ ok: true }))
   // MCP shares the port and the tokens; it checks them itself (it is not under /v1).
   mountMcp(app, opts.platform, { logger: opts.logger, version: opts.version })
+  // The OCI registry speaks its own protocol and errors, and takes the same tokens (Bearer, or Basic with the token as password).
+  const verifyToken = (t: string): string | null => opts.platform.tokens.verify(`Bearer ${t}`)?.name ?? null
+  app.route('/v2', createRegistry({ store: opts.platform.images.store, verifyToken }).app)
   app.use('/v1/*', async (c, next) => {
     const token = opts.platform.tokens.verify(c.req.header('authorization'))
     if (!token) throw new HangarError('unauthenticated', 'Authenticate: token validation error')

@@ -1,4 +1,4 @@
-/** hangar image import|build-base|list|inspect|rm */
+/** hangar image import|build-base|pull|push|list|inspect|rm */
 import { openAsBlob } from 'node:fs'
 import { resolve } from 'node:path'
 import { HangarError } from '../../errors.ts'
@@ -39,6 +39,30 @@ export const image: Record<string, Command> = {
       const img = await client().images.buildBase({ suite: m[1]!, ...(flags.tag ? { tag: flags.tag as string } : {}), ...(flags.force ? { force: true } : {}) }, show)
       show(null)
       out.result(img, (i) => `${i.ref} ${i.digest.slice(0, 19)} (${mb(i.size)}); next: hangar machine run ${i.repository} --app demo`)
+    },
+  },
+  pull: {
+    usage: 'hangar image pull REF [--creds USER:PASSWORD]',
+    summary: 'Pull an image from a registry (REF names it, e.g. 127.0.0.1:4280/robots/busybox:1) into the daemon\'s store',
+    flags: { creds: { type: 'string' } },
+    async run({ positionals, flags, out, client }) {
+      if (!positionals[0]) throw new HangarError('invalid_argument', `missing REF; usage: ${this.usage}`)
+      const show = out.json ? () => {} : transferLine()
+      const img = await client().images.pull(positionals[0], { ...creds(flags.creds), onProgress: show })
+      show(null)
+      out.result(img, (i) => `pulled ${i.ref} (${i.digest.slice(0, 19)}, ${mb(i.size)}); next: hangar machine run ${i.ref}`)
+    },
+  },
+  push: {
+    usage: 'hangar image push REF [DEST] [--creds USER:PASSWORD]',
+    summary: 'Push a local image to a registry; DEST (default REF) names it, e.g. 127.0.0.1:4280/robots/busybox:1',
+    flags: { creds: { type: 'string' } },
+    async run({ positionals, flags, out, client }) {
+      if (!positionals[0]) throw new HangarError('invalid_argument', `missing REF; usage: ${this.usage}`)
+      const show = out.json ? () => {} : transferLine()
+      const r = await client().images.push(positionals[0], positionals[1], { ...creds(flags.creds), onProgress: show })
+      show(null)
+      out.result(r, (x) => `pushed ${x.ref} (${x.digest.slice(0, 19)})`)
     },
   },
   list: {
@@ -82,5 +106,25 @@ function progressLine(): (p: BuildProgress | null) => void {
     if (tty) process.stderr.write(`\r\x1b[K${text.slice(0, (process.stderr.columns || 80) - 1)}`)
     else if (p.phase !== phase) process.stderr.write(text + '\n')
     phase = p.phase
+  }
+}
+
+/** --creds USER:PASSWORD, as skopeo spells it; for a Hangar registry any user and an API token. */
+function creds(v: unknown): { credentials?: { username: string; password: string } } {
+  if (typeof v !== 'string') return {}
+  const i = v.indexOf(':')
+  if (i === -1) throw new HangarError('invalid_argument', '--creds takes USER:PASSWORD')
+  return { credentials: { username: v.slice(0, i), password: v.slice(i + 1) } }
+}
+
+/** One line on stderr per pull or push event, redrawn in place on a terminal. */
+function transferLine(): (p: { message: string } | null) => void {
+  const tty = process.stderr.isTTY
+  let last = 0
+  return (p) => {
+    if (p === null) return void (tty && last && process.stderr.write('\n'))
+    if (tty) process.stderr.write(`\r\x1b[K${p.message.slice(0, (process.stderr.columns || 80) - 1)}`)
+    else if (Date.now() - last > 1000 || !/ \d+\/\d+$/.test(p.message)) process.stderr.write(p.message + '\n')
+    last = Date.now()
   }
 }
