@@ -154,14 +154,18 @@ function parse<T>(schema: z.ZodType<T>, bytes: Buffer): T {
   return r.data
 }
 
-/** The body, refusing more than 4 MiB (413, as the spec allows) without reading it all. */
+/**
+ * The body, refusing more than 4 MiB with a 413. The rest is read and dropped (up to 64 MiB) before
+ * answering, because a server that answers mid-upload and closes leaves the client with a broken pipe, not the 413.
+ */
 async function readLimited(body: ReadableStream | null): Promise<Buffer> {
   const parts: Uint8Array[] = []
   let n = 0
   for await (const chunk of (body ?? []) as AsyncIterable<Uint8Array>) {
     n += chunk.length
-    if (n > maxManifestBytes) throw new RegistryError('MANIFEST_INVALID', `the manifest is over ${maxManifestBytes} bytes`, { limit: maxManifestBytes }, { status: 413 })
-    parts.push(chunk)
+    if (n <= maxManifestBytes) parts.push(chunk)
+    else if (n > 16 * maxManifestBytes) break
   }
+  if (n > maxManifestBytes) throw new RegistryError('MANIFEST_INVALID', `the manifest is over ${maxManifestBytes} bytes`, { limit: maxManifestBytes }, { status: 413 })
   return Buffer.concat(parts)
 }
