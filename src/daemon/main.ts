@@ -2,7 +2,7 @@
  * hangard: wires store, runtime, images, platform and the API into one process.
  * A clean shutdown (SIGTERM/SIGINT) leaves machines running; so does a crash.
  */
-import { mkdir, writeFile, rm, readFile } from 'node:fs/promises'
+import { mkdir, writeFile, rm, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { serve, type ServerType } from '@hono/node-server'
 import pino, { type Logger } from 'pino'
@@ -55,7 +55,9 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const url = `http://${host}:${port}`
   const proxy = createProxy({ platform, logger, config: { ...config.proxy, region: config.region, idleMs: config.proxy.autostopIdle, wakeTimeoutMs: config.proxy.wakeTimeout } })
   const proxyUrl = (await proxy.listen()).url
-  await writeFile(join(config.dataDir, 'daemon.json'), JSON.stringify({ pid: process.pid, url, proxyUrl, version }) + '\n')
+  // Written then renamed: a reader (the CLI, a test) never sees half a file.
+  await writeFile(join(config.dataDir, 'daemon.json.tmp'), JSON.stringify({ pid: process.pid, url, proxyUrl, version }) + '\n')
+  await rename(join(config.dataDir, 'daemon.json.tmp'), join(config.dataDir, 'daemon.json'))
   logger.info({ url, proxy: proxyUrl, token_file: tokenFile, driver: driver.name, capabilities: driver.capabilities }, 'hangard listening')
   if (config.baseImage) void ensureBaseImage(platform, logger)
   return {
