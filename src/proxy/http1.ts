@@ -109,7 +109,6 @@ export function createHttp1Server(o: Http1Options): http.Server {
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const id = requestId(o.region)
-    const body = new BodyCapture(req)
     let route: Route
     try {
       route = await target(o, req.headers)
@@ -122,7 +121,8 @@ export function createHttp1Server(o: Http1Options): http.Server {
       o.routes.release(route)
       return
     }
-    forward(req, res, route, id, body, 0)
+    // Capture starts in the same tick as the pipe to the machine: a 'data' listener alone would let chunks flow past it.
+    forward(req, res, route, id, new BodyCapture(req), 0)
   }
 
   async function onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {

@@ -26,7 +26,8 @@ function raw(proxyUrl: string, bytes: string): Promise<string> {
 test('the proxy serves an app from its machine with Fly headers, and says why when it cannot', async (t) => {
   const d = await daemonWithBusybox(t)
   const env = 'echo "Content-Type: text/plain"; echo; env | grep -E "^HTTP_(VIA|FLY_|X_FORWARDED)" | sort'
-  const m = await webMachine(d, { services: httpServices(), cgi: { env } })
+  const echo = 'echo "Content-Type: text/plain"; echo; head -c "$CONTENT_LENGTH"'
+  const m = await webMachine(d, { services: httpServices(), cgi: { env, echo } })
 
   await t.test('a started machine answers through <app>.localhost, with Via and Fly-Request-Id', async () => {
     const res = await viaProxy(d, d.app)
@@ -50,6 +51,14 @@ test('the proxy serves an app from its machine with Fly headers, and says why wh
     assert.equal(seen.HTTP_VIA, '1.1 hangar')
     assert.equal(seen.HTTP_FLY_REQUEST_ID, res.headers['fly-request-id'])
     assert.equal(seen.HTTP_FLY_REPLAY_SRC, undefined)
+  })
+
+  await t.test('a request body reaches the machine whole', async () => {
+    const body = 'x'.repeat(300_000) + 'end'
+    const res = await viaProxy(d, d.app, '/cgi-bin/echo', { method: 'POST', body })
+    assert.equal(res.status, 200)
+    assert.equal(res.body.length, body.length)
+    assert.ok(res.body.endsWith('end'))
   })
 
   await t.test('an unknown host is a 404 naming it; an unknown app too', async () => {
