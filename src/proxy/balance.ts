@@ -35,12 +35,13 @@ export function leastLoaded(routes: Route[]): Route | undefined {
 // A machine already starting is the cheapest to wake; one still stopping costs a full stop first.
 const wakeOrder: Record<string, number> = { starting: 0, stopped: 1, suspended: 1, created: 1, stopping: 2, suspending: 2, started: 3 }
 
-/** The machine to wake for `r`'s app, if its service allows autostart. */
+/** The machine to wake among the app's, if its service allows autostart. */
 export function wakeable(routes: Route[]): Route | undefined {
   let best: Route | undefined
   for (const r of routes) {
     const rank = wakeOrder[r.state]
-    if (rank === undefined || !r.service.autostart || ready(r)) continue
+    // A started machine only counts when autostop is taking it (it will be started again); a busy one is not asleep.
+    if (rank === undefined || !r.service.autostart || ready(r) || (r.state === 'started' && !r.draining)) continue
     if (!best || rank < (wakeOrder[best.state] as number)) best = r
   }
   return best

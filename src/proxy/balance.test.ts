@@ -1,0 +1,55 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { choose, pinned } from './balance.ts'
+import { httpService, type Route } from './route-table.ts'
+import { parseReplay } from './replay.ts'
+import { appFromHost } from './target.ts'
+
+const svc = (o: Record<string, unknown> = {}) => httpService({ services: [{ internal_port: 8080, ports: [{ handlers: ['http'] }], concurrency: { soft_limit: 2, hard_limit: 3 }, ...o }] })
+function route(id: string, state: string, inflight = 0, o: Record<string, unknown> = {}): Route {
+  return { id, app: 'a', state, host: '10.0.0.1', service: svc(o), inflight, lastActive: 0, draining: false, version: 'v' }
+}
+
+test('the least loaded started machine under its soft limit wins; ties go either way', () => {
+  const got = choose('a', [route('x', 'started', 1), route('y', 'started', 0), route('z', 'stopped')])
+  assert.deepEqual([got.kind, got.kind !== 'unavailable' && got.route.id], ['route', 'y'])
+  const seen = new Set<string>()
+  for (let i = 0; i < 200; i++) {
+    const c = choose('a', [route('x', 'started'), route('y', 'started')])
+    if (c.kind === 'route') seen.add(c.route.id)
+  }
+  assert.deepEqual([...seen].sort(), ['x', 'y'])
+})
+
+test('all over soft limit wakes a stopped machine; with none to wake, over soft but under hard is used; at hard, 503', () => {
+  assert.equal(choose('a', [route('x', 'started', 2), route('z', 'stopped')]).kind, 'wake')
+  assert.equal(choose('a', [route('x', 'started', 2)]).kind, 'route')
+  const full = choose('a', [route('x', 'started', 3)])
+  assert.equal(full.kind, 'unavailable')
+  assert.match(full.kind === 'unavailable' ? full.reason : '', /hard_limit/)
+})
+
+test('autostart false never wakes; a draining machine is not routed to; exclude skips the source', () => {
+  assert.equal(choose('a', [route('z', 'stopped', 0, { autostart: false })]).kind, 'unavailable')
+  const draining = route('x', 'started')
+  draining.draining = true
+  assert.equal(choose('a', [draining]).kind, 'wake')
+  assert.equal(choose('a', [route('x', 'started')], 'x').kind, 'unavailable')
+  assert.equal(pinned(route('z', 'stopped')).kind, 'wake')
+})
+
+test('services: first http handler, Fly defaults, autostop spellings, no services means 8080 and no autostart', () => {
+  assert.deepEqual(httpService({}), { port: 8080, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity })
+  const s = httpService({ services: [{ internal_port: 9000 }, { internal_port: 3000, ports: [{ handlers: ['tls', 'http'] }], autostop: true }] })
+  assert.deepEqual([s.port, s.autostart, s.autostop], [3000, true, 'stop'])
+  assert.equal(httpService({ services: [{ internal_port: 1, autostop: 'suspend' }] }).autostop, 'suspend')
+})
+
+test('fly-replay values and hosts parse', () => {
+  assert.deepEqual(parseReplay('instance=abc;state="a;b";elsewhere=true'), { instance: 'abc', state: 'a;b', elsewhere: true })
+  assert.deepEqual(parseReplay('region=sjc, app=other'), { region: 'sjc, app=other' })
+  assert.deepEqual(parseReplay('app=other'), { app: 'other' })
+  assert.equal(appFromHost('MyApp.localhost:4281', 'localhost'), 'myapp')
+  assert.equal(appFromHost('a.b.localhost', 'localhost'), null)
+  assert.equal(appFromHost('localhost', 'localhost'), null)
+})
