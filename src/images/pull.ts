@@ -8,11 +8,8 @@
  *   const img = await pullImage(store, '127.0.0.1:4280/test/busybox:1', { onProgress: (p) => log(p.message) })
  */
 import { createHash } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
-import { stat, truncate } from 'node:fs/promises'
+import { open, stat, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Readable, Transform } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { HangarError, isHangarError } from '../errors.ts'
 import { configSchema, indexSchema, isIndex, manifestSchema, mediaTypes, parseDocument, type Descriptor } from './oci.ts'
@@ -117,19 +114,22 @@ async function download(store: ImageStore, remote: RemoteRepository, desc: Descr
       } else if (res.status !== 200 && res.status !== 206) throw await remote.failure(res, `GET blob ${desc.digest}`)
       let got = have
       let told = 0
-      const count = new Transform({
-        transform(chunk: Buffer, _e, cb) {
+      // Each chunk is on disk before the next is read, so a cut connection keeps every byte received for the resume.
+      const fh = await open(file, have > 0 ? 'a' : 'w')
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
           got += chunk.length
-          if (got > desc.size) return cb(new HangarError('invalid_argument', `${remote.host} sent more than the ${desc.size} bytes of ${desc.digest}`))
+          if (got > desc.size) throw new HangarError('invalid_argument', `${remote.host} sent more than the ${desc.size} bytes of ${desc.digest}`)
+          await fh.write(chunk)
           // A few events a second, not one per 64 KiB chunk.
           if (got === desc.size || Date.now() - told > 250) {
             told = Date.now()
             say({ phase: 'blob', message: `${desc.digest.slice(0, 19)} ${got}/${desc.size}`, digest: desc.digest, bytes: got, total: desc.size })
           }
-          cb(null, chunk)
-        },
-      })
-      await pipeline(Readable.fromWeb(res.body as never), count, createWriteStream(file, { flags: have > 0 ? 'a' : 'w' }))
+        }
+      } finally {
+        await fh.close()
+      }
       if (got === desc.size) break
       throw new HangarError('unavailable', `${remote.host} ended ${desc.digest} after ${got} of ${desc.size} bytes`)
     } catch (e) {

@@ -13,10 +13,11 @@ import { busyboxConfig, tarBytes } from '../../support/images.ts'
 
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`
 const oci = 'application/vnd.oci.image.manifest.v1+json'
+type Body = Buffer | string
 
 function client(d: TestDaemon) {
   const auth = { authorization: `Bearer ${d.token}` }
-  return (path: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Response> =>
+  return (path: string, init: Omit<RequestInit, 'body'> & { body?: Body | undefined; headers?: Record<string, string> } = {}): Promise<Response> =>
     fetch(new URL(path, d.url), { ...init, headers: { ...auth, ...init.headers }, ...(init.body ? { duplex: 'half' } : {}) } as RequestInit)
 }
 
@@ -75,7 +76,7 @@ test('auth: 401 with a Bearer challenge, then Bearer, Basic, or a token from the
 test('chunked upload: in-order PATCHes, 416 out of order, status by GET, PUT verifies; Range reads give 206', async (t) => {
   const d = await startDaemon(t)
   const reg = client(d)
-  const data = Buffer.alloc(300_000, 7).map((_, i) => i % 251)
+  const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251))
   const start = await reg('/v2/chunks/test/blobs/uploads/', { method: 'POST' })
   assert.equal(start.status, 202)
   const loc = start.headers.get('location')!
