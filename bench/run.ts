@@ -1,8 +1,9 @@
 /** `./hangar bench [name…]`: runs the benchmarks (all by default) and prints their figures. */
 import { benchStart } from './start.ts'
 import { benchBaseImage } from './base-image.ts'
+import { benchProxy } from './proxy.ts'
 
-const all: Record<string, () => Promise<void>> = { start: benchStart, 'base-image': benchBaseImage }
+const all: Record<string, () => Promise<void>> = { start: benchStart, 'base-image': benchBaseImage, proxy: benchProxy }
 const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all)
 for (const n of names) {
   const run = all[n]

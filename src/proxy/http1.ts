@@ -78,18 +78,24 @@ export function createHttp1Server(o: Http1Options): http.Server {
       // A machine that dies mid-body must not leave the client waiting for the rest.
       upRes.on('close', () => upRes.complete || res.destroy())
     })
+    let clientGone = false
     up.on('error', (e) => {
       release()
-      if (replaying) return
+      // Destroyed on purpose: a replay took over, or the client left first.
+      if (replaying || clientGone) return
       if (res.headersSent) res.destroy()
       else fail(res, new RouteError(502, `machine ${route.id} (${route.host}:${route.service.port}) did not answer: ${e.message}`), id, req)
     })
     res.on('close', () => {
       release()
       // The client went away first: stop the machine's work on its behalf.
-      if (!res.writableFinished) up.destroy()
+      if (!res.writableFinished) {
+        clientGone = true
+        up.destroy()
+      }
     })
     if (replayed) up.end(replayed.bytes)
+    else if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) up.end()
     else req.pipe(up)
   }
 

@@ -1,0 +1,170 @@
+/**
+ * The edge proxy beside nginx, same run, same upstream: a small keep-alive
+ * Node HTTP server on loopback (in its own process). wrk measures (a) max
+ * throughput and p99 through Hangar's proxy, through nginx (one worker) and
+ * straight to the upstream; (b) p99 at a quarter of nginx's max rate, paced by
+ * wrk's delay() hook (wrk2 is not packaged in Debian), as latency added over
+ * direct; (c) the cold path: first byte of a request to an app whose only
+ * machine is stopped (autostart), p50 over BENCH_COLD runs.
+ * Knobs: BENCH_SECONDS (5), BENCH_CONNS (32), BENCH_COLD (30).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import { createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { benchDaemon } from './bench-daemon.ts'
+import { ms, summary, verdict } from './stats.ts'
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 5)
+const conns = Number(process.env.BENCH_CONNS ?? 32)
+const coldRuns = Number(process.env.BENCH_COLD ?? 30)
+
+const upstreamSource = `
+const http = require('node:http')
+const body = Buffer.from('hello from hangar\\n')
+const s = http.createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length }); res.end(body) })
+s.keepAliveTimeout = 60000
+s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'))`
+
+async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  const port = (s.address() as AddressInfo).port
+  await new Promise((r) => s.close(r))
+  return port
+}
+
+async function startUpstream(): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['-e', upstreamSource], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d) => resolve(Number(String(d).trim()))))
+  return { port, child }
+}
+
+async function startNginx(dir: string, upstream: number): Promise<{ port: number; child: ChildProcess }> {
+  const port = await freePort()
+  const conf = `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream up { server 127.0.0.1:${upstream}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme;
+    }
+  }
+}`
+  await writeFile(join(dir, 'nginx.conf'), conf)
+  const child = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: 'inherit' })
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((r) => http.get({ host: '127.0.0.1', port, path: '/' }, (res) => r(res.resume() && res.statusCode === 200)).on('error', () => r(false)))
+    if (ok) return { port, child }
+    await sleep(50)
+  }
+  throw new Error('nginx did not come up')
+}
+
+interface WrkResult {
+  rps: number
+  p50: number
+  p99: number
+}
+
+/** Runs wrk against 127.0.0.1 (asynchronously: the proxy under test shares this event loop); a script may pace it. */
+async function wrk(port: number, host: string, opts: { conns: number; script?: string }): Promise<WrkResult> {
+  const args = ['-t1', `-c${opts.conns}`, `-d${seconds}s`, '--latency', '-H', `Host: ${host}`, ...(opts.script ? ['-s', opts.script] : []), `http://127.0.0.1:${port}/`]
+  const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const r = { stdout: '', stderr: '' }
+  child.stdout.on('data', (d) => (r.stdout += d))
+  child.stderr.on('data', (d) => (r.stderr += d))
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  if (status !== 0) throw new Error(`wrk failed: ${r.stderr}`)
+  const toMs = (v: string, unit: string): number => Number(v) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? NaN)
+  const pct = (p: string): number => {
+    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(r.stdout)
+    return m ? toMs(m[1] as string, m[2] as string) : NaN
+  }
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(r.stdout)
+  if (errors) console.warn(`  wrk on :${port} reported: ${errors[0]}`)
+  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]), p50: pct('50'), p99: pct('99') }
+}
+
+/** Time to the response head of one GET through the proxy. */
+function firstByte(proxyPort: number, host: string): Promise<{ ms: number; status: number }> {
+  const t0 = performance.now()
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port: proxyPort, path: '/', agent: false, setHost: false, headers: { host } }, (res) => {
+        const t = performance.now() - t0
+        res.resume()
+        resolve({ ms: t, status: res.statusCode ?? 0 })
+      })
+      .on('error', reject)
+  })
+}
+
+export async function benchProxy(): Promise<void> {
+  if (spawnSync('wrk', ['-v']).error || spawnSync('nginx', ['-v']).error) throw new Error('bench proxy needs wrk and nginx (apt-get install wrk nginx; ./hangar bench installs them)')
+  const dir = await mkdtemp(join(tmpdir(), 'hangar-bench-proxy-'))
+  const b = await benchDaemon()
+  const upstream = await startUpstream()
+  const nginx = await startNginx(dir, upstream.port)
+  const proxyPort = Number(new URL(b.daemon.proxyUrl).port)
+  try {
+    b.daemon.proxy.routes.addUpstream('loop', { host: '127.0.0.1', port: upstream.port })
+    await wrk(proxyPort, 'loop.localhost', { conns }) // warm-up: JIT and keep-alive pools
+    const direct = await wrk(upstream.port, 'loop.localhost', { conns })
+    const ng = await wrk(nginx.port, 'loop.localhost', { conns })
+    const hg = await wrk(proxyPort, 'loop.localhost', { conns })
+    console.log(`proxy throughput (wrk -c${conns}, ${seconds}s, loopback upstream)`)
+    for (const [name, r] of [['direct', direct], ['nginx (1 worker)', ng], ['hangar', hg]] as const) {
+      console.log(`  ${name.padEnd(18)} ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${ms(r.p50)}  p99 ${ms(r.p99)}`)
+    }
+    console.log(`  hangar / nginx: ${(hg.rps / ng.rps).toFixed(2)}× throughput (target ≥ 0.5×: ${verdict(hg.rps >= 0.5 * ng.rps)})`)
+
+    // A quarter of nginx's max: `delayMs` per connection, as many connections as that rate needs.
+    const rate = ng.rps / 4
+    const delayMs = 4
+    const paced = Math.max(1, Math.round((rate * delayMs) / 1000))
+    const script = join(dir, 'pace.lua')
+    await writeFile(script, `function delay() return ${delayMs} end\n`)
+    const pd = await wrk(upstream.port, 'loop.localhost', { conns: paced, script })
+    const pn = await wrk(nginx.port, 'loop.localhost', { conns: paced, script })
+    const ph = await wrk(proxyPort, 'loop.localhost', { conns: paced, script })
+    console.log(`latency at ~${rate.toFixed(0)} req/s (${paced} connections paced by wrk delay(); wrk2 is not packaged, so this is approximate)`)
+    console.log(`  direct p99 ${ms(pd.p99)} (${pd.rps.toFixed(0)} req/s) · nginx p99 ${ms(pn.p99)} · hangar p99 ${ms(ph.p99)} (${ph.rps.toFixed(0)} req/s)`)
+    const added = ph.p99 - pd.p99
+    console.log(`  added p99: hangar ${ms(added)}, nginx ${ms(pn.p99 - pd.p99)} (target ≤ 2 ms: ${verdict(added <= 2)})`)
+
+    await cold(b, proxyPort)
+  } finally {
+    nginx.child.kill('SIGTERM')
+    upstream.child.kill('SIGTERM')
+    await b.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** Stopped machine → request → first byte, through autostart. */
+async function cold(b: Awaited<ReturnType<typeof benchDaemon>>, proxyPort: number): Promise<void> {
+  const app = 'cold'
+  await b.client.apps.create(app)
+  const services = [{ protocol: 'tcp', internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], autostart: true, autostop: false }]
+  const m = await b.client.machines.create(app, { config: { image: 'busybox:latest', services } })
+  const samples: number[] = []
+  for (let i = 0; i < coldRuns; i++) {
+    await b.client.machines.stop(app, m.id)
+    await b.client.machines.wait(app, m.id, { state: ['stopped'] })
+    const r = await firstByte(proxyPort, `${app}.localhost`)
+    if (r.status !== 200) throw new Error(`cold request answered ${r.status}`)
+    samples.push(r.ms)
+  }
+  const s = summary(samples)
+  console.log(`cold path: stopped machine → first byte through the proxy, ${s.n} runs`)
+  console.log(`  p50 ${ms(s.p50)}  p99 ${ms(s.p99)}  min ${ms(s.min)} (target p50 ≤ 100 ms: ${verdict(s.p50 <= 100)})`)
+}
