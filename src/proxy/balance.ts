@@ -18,10 +18,11 @@ export function ready(r: Route): boolean {
 }
 
 /** Least in-flight; ties broken at random (reservoir of one). */
-export function leastLoaded(routes: Route[]): Route | undefined {
+export function leastLoaded(routes: readonly Route[], accept: (r: Route) => boolean = () => true, exclude?: string): Route | undefined {
   let best: Route | undefined
   let ties = 0
   for (const r of routes) {
+    if (r.id === exclude || !accept(r)) continue
     if (!best || r.inflight < best.inflight) {
       best = r
       ties = 1
@@ -36,27 +37,28 @@ export function leastLoaded(routes: Route[]): Route | undefined {
 const wakeOrder: Record<string, number> = { starting: 0, stopped: 1, suspended: 1, created: 1, stopping: 2, suspending: 2, started: 3 }
 
 /** The machine to wake among the app's, if its service allows autostart. */
-export function wakeable(routes: Route[]): Route | undefined {
+export function wakeable(routes: readonly Route[], exclude?: string): Route | undefined {
   let best: Route | undefined
   for (const r of routes) {
     const rank = wakeOrder[r.state]
     // A started machine only counts when autostop is taking it (it will be started again); a busy one is not asleep.
-    if (rank === undefined || !r.service.autostart || ready(r) || (r.state === 'started' && !r.draining)) continue
+    if (rank === undefined || r.id === exclude || !r.service.autostart || ready(r) || (r.state === 'started' && !r.draining)) continue
     if (!best || rank < (wakeOrder[best.state] as number)) best = r
   }
   return best
 }
 
-/** Picks a machine among the app's; `exclude` skips one (fly-replay elsewhere=true). */
-export function choose(app: string, routes: Route[], exclude?: string): Choice {
+const underSoft = (r: Route): boolean => ready(r) && r.inflight < r.service.softLimit
+
+/** Picks a machine among the app's; `exclude` skips one (fly-replay elsewhere=true). No arrays are built on the common path. */
+export function choose(app: string, routes: readonly Route[], exclude?: string): Choice {
+  const under = leastLoaded(routes, underSoft, exclude)
+  if (under) return { kind: 'route', route: under }
   const pool = exclude ? routes.filter((r) => r.id !== exclude) : routes
   if (pool.length === 0) return { kind: 'unavailable', reason: exclude ? `app ${app} has no other machine to replay to` : `app ${app} has no machines` }
-  const open = pool.filter(ready)
-  const under = leastLoaded(open.filter((r) => r.inflight < r.service.softLimit))
-  if (under) return { kind: 'route', route: under }
   const sleeper = wakeable(pool)
   if (sleeper) return { kind: 'wake', route: sleeper }
-  const over = leastLoaded(open)
+  const over = leastLoaded(pool, ready)
   if (over) return { kind: 'route', route: over }
   return { kind: 'unavailable', reason: whyNone(app, pool) }
 }
@@ -69,7 +71,7 @@ export function pinned(r: Route): Choice {
   return { kind: 'unavailable', reason: `machine ${r.id} is ${r.state} and its service does not autostart` }
 }
 
-function whyNone(app: string, routes: Route[]): string {
+function whyNone(app: string, routes: readonly Route[]): string {
   if (routes.some((r) => r.state === 'started' && r.inflight >= r.service.hardLimit)) return `every started machine of app ${app} is at its hard_limit`
   const states = [...new Set(routes.map((r) => r.state))].join(', ')
   return `no machine of app ${app} is started (${states}) and autostart is off`

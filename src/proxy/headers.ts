@@ -1,21 +1,28 @@
 /**
  * What the proxy adds to and strips from requests and responses (Fly's
  * X-Forwarded-*, Fly-* and Via headers), the request id, and the error pages
- * the proxy itself answers with.
+ * the proxy itself answers with. Request headers are rewritten in one pass over
+ * rawHeaders into a flat array: no header object is built on the hot path.
  */
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
 import { STATUS_CODES } from 'node:http'
 
 // Hop-by-hop: they describe one connection, never the next one (RFC 9110 §7.6.1).
-const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+// `expect` too: the front answers 100-continue itself, the machine gets the body.
+const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'http2-settings'])
 // A client must not be able to forge what only the proxy says.
 const proxyOwned = new Set(['fly-client-ip', 'fly-forwarded-port', 'fly-request-id', 'fly-replay-src', 'fly-region', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'x-forwarded-ssl'])
+export const VIA = '1.1 hangar'
 
 const crockford = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
 // One getRandomValues call per 256 ids: a syscall-sized call per request showed up in profiles.
 const pool = new Uint8Array(16 * 256)
 let poolAt = pool.length
+// The 10 time characters change once per millisecond: computed once per millisecond.
+let lastMs = -1
+let timePart = ''
 
 /** `<ULID>-<region>`, the shape of Fly's fly-request-id: 48 bits of ms time, 80 random bits. */
 export function requestId(region: string): string {
@@ -23,76 +30,122 @@ export function requestId(region: string): string {
     crypto.getRandomValues(pool)
     poolAt = 0
   }
-  let id = ''
-  for (let t = Date.now(), i = 0; i < 10; i++, t = Math.floor(t / 32)) id = crockford[t % 32] + id
+  const now = Date.now()
+  if (now !== lastMs) {
+    lastMs = now
+    timePart = ''
+    for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32)) timePart = crockford[t % 32] + timePart
+  }
+  let id = timePart
   for (let i = 0; i < 16; i++) id += crockford[(pool[poolAt++] as number) & 31]
   return `${id}-${region}`
 }
 
-function connectionTokens(h: IncomingHttpHeaders): Set<string> | null {
-  const c = h.connection
-  return c ? new Set(c.toLowerCase().split(',').map((s) => s.trim())) : null
+/** One listener's constant part of the forwarded headers, computed once. */
+export interface Front {
+  proto: 'http' | 'https'
+  /** The port clients connected to, as a string (set once the listener is bound). */
+  port: string
 }
 
-export interface ForwardContext {
-  requestId: string
-  region: string
-  /** Client address as the proxy saw it. */
-  clientIp: string
-  /** The proxy port the client connected to. */
-  port: number
-  /** True when the request carries an Upgrade that must reach the machine. */
-  upgrade: boolean
+/** What routing needs from a request, and the headers for the machine. */
+export interface Scanned {
+  host: string | undefined
+  forced: string | undefined
+  session: string | undefined
+  /** The head announces a body (Content-Length or Transfer-Encoding). */
+  body: boolean
+  /** Flat [name, value, …] for the machine. */
+  headers: string[]
 }
 
-/** Headers for the request to the machine. */
-export function requestHeaders(req: IncomingMessage, ctx: ForwardContext): OutgoingHttpHeaders {
-  const extra = connectionTokens(req.headers)
-  const out: OutgoingHttpHeaders = {}
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (v === undefined || hopByHop.has(k) || proxyOwned.has(k) || extra?.has(k)) continue
-    out[k] = v
+/**
+ * One pass over rawHeaders (HTTP/1.1 or HTTP/2 — pseudo-headers are dropped,
+ * `:authority` stands in for Host). `upgrade` keeps Connection/Upgrade for a
+ * request that must reach the machine as an upgrade.
+ */
+export function scanRequest(raw: string[], front: Front, ctx: { id: string; region: string; clientIp: string; upgrade: boolean }): Scanned {
+  const out: string[] = []
+  let host: string | undefined
+  let forced: string | undefined
+  let session: string | undefined
+  let xff: string | undefined
+  let via: string | undefined
+  let connection: string | undefined
+  let upgrade: string | undefined
+  let body = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    const v = raw[i + 1] as string
+    const k = name.toLowerCase()
+    if (k.charCodeAt(0) === 58 /* ':' */) {
+      if (k === ':authority') host ??= v
+      continue
+    }
+    if (k === 'host') host = v
+    else if (k === 'x-forwarded-for') xff = xff === undefined ? v : `${xff}, ${v}`
+    else if (k === 'via') via = via === undefined ? v : `${via}, ${v}`
+    else if (k === 'fly-force-instance-id') forced = v
+    else if (k === 'mcp-session-id') session = v
+    else if (k === 'content-length' || k === 'transfer-encoding') body = true
+    if (hopByHop.has(k)) {
+      if (k === 'connection') connection = v
+      else if (k === 'upgrade') upgrade = v
+      continue
+    }
+    if (proxyOwned.has(k) || k === 'x-forwarded-for' || k === 'via' || k === 'host') continue
+    out.push(name, v)
   }
-  if (ctx.upgrade) {
-    out.connection = 'upgrade'
-    out.upgrade = req.headers.upgrade
+  // Headers named in Connection are hop-by-hop too (rare: a second pass only then).
+  if (connection) {
+    const named = connection.toLowerCase().split(',').map((s) => s.trim()).filter((s) => s && s !== 'close' && s !== 'keep-alive' && s !== 'upgrade')
+    if (named.length) {
+      for (let i = out.length - 2; i >= 0; i -= 2) if (named.includes((out[i] as string).toLowerCase())) out.splice(i, 2)
+    }
   }
-  const xff = req.headers['x-forwarded-for']
-  out['x-forwarded-for'] = xff ? `${xff}, ${ctx.clientIp}` : ctx.clientIp
-  out['x-forwarded-proto'] = 'http'
-  out['x-forwarded-port'] = String(ctx.port)
-  out['x-forwarded-ssl'] = 'off'
-  if (req.headers.host) out['x-forwarded-host'] = req.headers.host
-  out['fly-client-ip'] = ctx.clientIp
-  out['fly-forwarded-port'] = String(ctx.port)
-  out['fly-region'] = ctx.region
-  out['fly-request-id'] = ctx.requestId
-  out.via = req.headers.via ? `${req.headers.via}, 1.1 hangar` : '1.1 hangar'
-  return out
+  if (host !== undefined) out.push('host', host, 'x-forwarded-host', host)
+  if (ctx.upgrade && upgrade) out.push('connection', 'upgrade', 'upgrade', upgrade)
+  const https = front.proto === 'https'
+  out.push(
+    'x-forwarded-for', xff ? `${xff}, ${ctx.clientIp}` : ctx.clientIp,
+    'x-forwarded-proto', front.proto,
+    'x-forwarded-port', front.port,
+    'x-forwarded-ssl', https ? 'on' : 'off',
+    'fly-client-ip', ctx.clientIp,
+    'fly-forwarded-port', front.port,
+    'fly-region', ctx.region,
+    'fly-request-id', ctx.id,
+    'via', via ? `${via}, ${VIA}` : VIA,
+  )
+  return { host, forced, session, body, headers: out }
 }
 
 /** Headers for the response to the client: the machine's, minus hop-by-hop and fly-replay, plus Via and the request id. */
-export function responseHeaders(res: IncomingMessage, id: string): OutgoingHttpHeaders {
-  const extra = connectionTokens(res.headers)
+export function responseHeaders(h: IncomingHttpHeaders, id: string): OutgoingHttpHeaders {
+  const c = h.connection
+  const named = c ? c.toLowerCase().split(',').map((s) => s.trim()) : null
   const out: OutgoingHttpHeaders = {}
-  for (const [k, v] of Object.entries(res.headers)) {
-    if (v === undefined || hopByHop.has(k) || extra?.has(k) || k === 'fly-replay') continue
+  for (const k in h) {
+    const v = h[k]
+    if (v === undefined || hopByHop.has(k) || k === 'fly-replay' || named?.includes(k)) continue
     out[k] = v
   }
-  out.via = res.headers.via ? `${res.headers.via}, 1.1 hangar` : '1.1 hangar'
+  out.via = h.via ? `${h.via}, ${VIA}` : VIA
   out['fly-request-id'] = id
   return out
 }
 
 /** A plain-text page from the proxy itself: what went wrong and the id to find it in the daemon's log. */
-export function errorPage(res: ServerResponse, status: number, message: string, id: string): void {
+export function errorPage(res: ServerResponse | Http2ServerResponse, status: number, message: string, id: string): void {
   if (res.headersSent) {
     res.destroy()
     return
   }
   const body = `${status} ${STATUS_CODES[status] ?? ''}: ${message}\nrequest id: ${id}\n`
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), via: '1.1 hangar', 'fly-request-id': id })
-  res.end(body)
+  // h1 and h2 responses share writeHead; TypeScript can't call through the union.
+  const r = res as ServerResponse
+  r.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), via: VIA, 'fly-request-id': id })
+  r.end(body)
 }
 
 /** The same page on a raw socket, for Upgrade requests that never got a ServerResponse. */
@@ -100,7 +153,7 @@ export function errorPageOnSocket(socket: Socket, status: number, message: strin
   const body = `${status} ${STATUS_CODES[status] ?? ''}: ${message}\nrequest id: ${id}\n`
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `via: 1.1 hangar\r\nfly-request-id: ${id}\r\nconnection: close\r\n\r\n${body}`,
+      `via: ${VIA}\r\nfly-request-id: ${id}\r\nconnection: close\r\n\r\n${body}`,
   )
 }
 

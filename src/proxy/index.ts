@@ -11,7 +11,9 @@ import type { Logger } from 'pino'
 import { createHttp1Server } from './http1.ts'
 import { RouteTable, type ProxyPlatform } from './route-table.ts'
 import { Sessions } from './target.ts'
+import { Upstreams } from './upstream.ts'
 import { Waker } from './wake.ts'
+import type { Front } from './headers.ts'
 
 export { RouteTable, httpService, FALLBACK_PORT } from './route-table.ts'
 export type { ProxyPlatform, Route, HttpService } from './route-table.ts'
@@ -42,7 +44,10 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
   const logger = deps.logger.child({ room: 'proxy' })
   const routes = new RouteTable(platform)
   const waker = new Waker({ platform, routes, logger, wakeTimeoutMs: config.wakeTimeoutMs, idleMs: config.idleMs })
-  const server = createHttp1Server({ routes, waker, sessions: new Sessions(), platform, domain: config.domain, logger, region: config.region })
+  const upstreams = new Upstreams()
+  const core = { routes, waker, sessions: new Sessions(), platform, domain: config.domain, logger, region: config.region, upstreams }
+  const front: Front = { proto: 'http', port: String(config.port) }
+  const server = createHttp1Server(core, front)
   // Upgraded sockets leave the server's bookkeeping; close() must still be able to end them.
   const upgraded = new Set<Socket>()
   server.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
@@ -57,6 +62,7 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
         server.listen(config.port, config.host, () => {
           server.off('error', reject)
           const port = (server.address() as AddressInfo).port
+          front.port = String(port)
           const host = config.host.includes(':') ? `[${config.host}]` : config.host
           resolve({ host: config.host, port, url: `http://${host}:${port}` })
         })
@@ -74,6 +80,7 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
       }, 2000)
       await closed
       clearTimeout(cut)
+      await upstreams.close()
     },
   }
 }

@@ -5,7 +5,7 @@
  * keeps references to the chunks it already streamed, up to 1 MB (Fly's limit);
  * past that it keeps nothing and a replay is refused with a 502 saying so.
  */
-import type { IncomingMessage } from 'node:http'
+import type { Readable } from 'node:stream'
 import { once } from 'node:events'
 import { choose, pinned } from './balance.ts'
 import { RouteError, type Route } from './route-table.ts'
@@ -22,8 +22,8 @@ export class BodyCapture {
   overflow = false
 
   /** Starts keeping `req`'s body; a request without a body costs nothing. */
-  constructor(req: IncomingMessage) {
-    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return
+  constructor(req: Readable, hasBody: boolean) {
+    if (!hasBody) return
     const onData = (c: Buffer): void => {
       this.#size += c.length
       if (this.#size > REPLAY_BODY_LIMIT) {
@@ -36,7 +36,7 @@ export class BodyCapture {
   }
 
   /** The whole body, once the client has sent all of it. */
-  async body(req: IncomingMessage): Promise<Buffer> {
+  async body(req: Readable & { complete: boolean }): Promise<Buffer> {
     if (!req.complete) await once(req, 'end')
     return Buffer.concat(this.#chunks)
   }
@@ -71,7 +71,7 @@ export function parseReplay(header: string): ReplayDirective {
 }
 
 /** The machine a replay goes to, already counted in flight (and woken if it slept). */
-export function replayTarget(d: TargetDeps, src: Route, r: ReplayDirective): Promise<Route> {
+export function replayTarget(d: TargetDeps, src: Route, r: ReplayDirective): Route | Promise<Route> {
   const app = r.app ?? src.app
   if (r.instance) {
     const m = d.routes.machine(r.instance)

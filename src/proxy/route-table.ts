@@ -88,6 +88,8 @@ export function httpService(config: Record<string, unknown>): HttpService {
 export class RouteTable {
   readonly #apps = new Map<string, Map<string, Route>>()
   readonly #byId = new Map<string, Route>()
+  // app() is on every request's path: its array is kept until the app's membership changes.
+  readonly #lists = new Map<string, Route[]>()
   readonly #unsubscribe: () => void
   #upstreams = 0
 
@@ -103,6 +105,7 @@ export class RouteTable {
       this.#byId.delete(m.id)
       const app = this.#apps.get(m.app_name)
       app?.delete(m.id)
+      this.#lists.delete(m.app_name)
       if (app?.size === 0) this.#apps.delete(m.app_name)
       return
     }
@@ -113,6 +116,7 @@ export class RouteTable {
       let app = this.#apps.get(m.app_name)
       if (!app) this.#apps.set(m.app_name, (app = new Map()))
       app.set(m.id, r)
+      this.#lists.delete(m.app_name)
     }
     if (r.version !== m.instance_id) {
       r.service = httpService(m.config)
@@ -125,9 +129,13 @@ export class RouteTable {
   }
 
   /** The app's machines, or undefined when the table knows no machine of it. */
-  app(name: string): Route[] | undefined {
+  app(name: string): readonly Route[] | undefined {
+    let list = this.#lists.get(name)
+    if (list) return list
     const a = this.#apps.get(name)
-    return a ? [...a.values()] : undefined
+    if (!a) return undefined
+    this.#lists.set(name, (list = [...a.values()]))
+    return list
   }
 
   machine(id: string): Route | undefined {
@@ -162,6 +170,7 @@ export class RouteTable {
     let a = this.#apps.get(app)
     if (!a) this.#apps.set(app, (a = new Map()))
     a.set(id, r)
+    this.#lists.delete(app)
     return r
   }
 

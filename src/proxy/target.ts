@@ -4,7 +4,6 @@
  * sleeping machine is woken first. The machine returned is already counted in
  * flight: the caller releases it exactly once.
  */
-import type { IncomingHttpHeaders } from 'node:http'
 import { choose, pinned, type Choice } from './balance.ts'
 import { RouteError, type ProxyPlatform, type Route, type RouteTable } from './route-table.ts'
 import type { Waker } from './wake.ts'
@@ -44,7 +43,9 @@ export interface TargetDeps {
 /** `myapp.localhost:4281` → `myapp`; null when the host is not a single label under the domain. */
 export function appFromHost(host: string | undefined, domain: string): string | null {
   if (!host) return null
-  const name = host.replace(/:\d+$/, '').toLowerCase()
+  const colon = host.lastIndexOf(':')
+  // Strip a port (not an IPv6 literal's last group: those end in ']' before the port).
+  const name = (colon > 0 && host.indexOf(']') < colon ? host.slice(0, colon) : host).toLowerCase()
   const suffix = `.${domain}`
   if (!name.endsWith(suffix)) return null
   const app = name.slice(0, -suffix.length)
@@ -52,7 +53,7 @@ export function appFromHost(host: string | undefined, domain: string): string | 
 }
 
 /** The app's machines; a RouteError saying why when there are none. */
-export function appRoutes(d: TargetDeps, app: string): Route[] {
+export function appRoutes(d: TargetDeps, app: string): readonly Route[] {
   const routes = d.routes.app(app)
   if (routes) return routes
   // A miss is the only time the store is asked, and only to tell "no such app" from "no machines".
@@ -66,18 +67,26 @@ export function appRoutes(d: TargetDeps, app: string): Route[] {
   throw new RouteError(503, `app ${app} has no machines; create one (hangar machine run --app ${app} …) and it will be served here`)
 }
 
-export async function target(d: TargetDeps, headers: IncomingHttpHeaders): Promise<Route> {
-  const app = appFromHost(headers.host, d.domain)
-  if (!app) throw new RouteError(404, `no app at host ${JSON.stringify(headers.host ?? '')}; apps are served at <app>.${d.domain}`)
+/** What routing reads from a request (see headers.ts scanRequest). */
+export interface RouteKeys {
+  host: string | undefined
+  forced: string | undefined
+  session: string | undefined
+}
+
+/** The machine for a request: synchronous when no machine must be woken, so the common path awaits nothing. */
+export function target(d: TargetDeps, keys: RouteKeys): Route | Promise<Route> {
+  const app = appFromHost(keys.host, d.domain)
+  if (!app) throw new RouteError(404, `no app at host ${JSON.stringify(keys.host ?? '')}; apps are served at <app>.${d.domain}`)
   const routes = appRoutes(d, app)
-  const forced = headers['fly-force-instance-id']
-  if (typeof forced === 'string' && forced) {
+  const forced = keys.forced
+  if (forced) {
     const r = d.routes.machine(forced)
     if (!r || r.app !== app) throw new RouteError(503, `fly-force-instance-id: ${forced} is not a machine of app ${app}`)
     return settle(d, pinned(r))
   }
-  const session = headers['mcp-session-id']
-  if (typeof session === 'string') {
+  const session = keys.session
+  if (session !== undefined) {
     const id = d.sessions.get(session)
     const r = id ? d.routes.machine(id) : undefined
     if (r && r.app === app) return settle(d, pinned(r))
@@ -88,16 +97,16 @@ export async function target(d: TargetDeps, headers: IncomingHttpHeaders): Promi
 }
 
 /** Counts the request against the chosen machine and wakes it if needed. */
-export async function settle(d: TargetDeps, choice: Choice): Promise<Route> {
+export function settle(d: TargetDeps, choice: Choice): Route | Promise<Route> {
   if (choice.kind === 'unavailable') throw new RouteError(503, choice.reason)
-  d.routes.acquire(choice.route)
-  if (choice.kind === 'wake') {
-    try {
-      await d.waker.wake(choice.route)
-    } catch (e) {
-      d.routes.release(choice.route)
+  const r = choice.route
+  d.routes.acquire(r)
+  if (choice.kind === 'route') return r
+  return d.waker.wake(r).then(
+    () => r,
+    (e: unknown) => {
+      d.routes.release(r)
       throw e
-    }
-  }
-  return choice.route
+    },
+  )
 }

@@ -1,0 +1,25 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { fixHead, headState } from './bare-lf.ts'
+
+const fix = (...chunks: string[]): string => {
+  const s = headState()
+  return chunks.map((c) => fixHead(s, Buffer.from(c)).toString('latin1')).join('')
+}
+
+test('a well-formed head comes back as the same buffer', () => {
+  const b = Buffer.from('HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody\n')
+  assert.equal(fixHead(headState(), b), b)
+})
+
+test('bare LFs in the head get a CR; the body keeps its LFs', () => {
+  assert.equal(fix('HTTP/1.1 200 OK\r\nContent-Type: text/plain\nX: y\n\nline1\nline2\n'), 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX: y\r\n\r\nline1\nline2\n')
+})
+
+test('a head split across chunks, CR and LF in different chunks', () => {
+  assert.equal(fix('HTTP/1.1 200 OK\r', '\nA: b\n', '\nbody\n'), 'HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody\n')
+})
+
+test('a 100 Continue head is followed by the real head', () => {
+  assert.equal(fix('HTTP/1.1 100 Continue\n\nHTTP/1.1 200 OK\nA: b\n\nx\n'), 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nA: b\r\n\r\nx\n')
+})

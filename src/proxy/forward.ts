@@ -1,0 +1,165 @@
+/**
+ * The request path shared by every front (HTTP/1.1, HTTPS, HTTP/2): pick the
+ * machine, rewrite headers in one pass, send the request over the machine's
+ * keep-alive undici pool, stream the answer back (SSE and other unframed bodies
+ * get their head flushed at once), and re-send it elsewhere on fly-replay.
+ * h2 requests reach the machine as HTTP/1.1; the answer goes back as h2.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { PassThrough } from 'node:stream'
+import type { Dispatcher } from 'undici'
+import type { Logger } from 'pino'
+import { errorPage, requestId, responseHeaders, scanRequest, type Front } from './headers.ts'
+import { BodyCapture, MAX_REPLAYS, parseReplay, replaySource, replayTarget } from './replay.ts'
+import { RouteError, type Route } from './route-table.ts'
+import { target, type TargetDeps } from './target.ts'
+import type { Upstreams } from './upstream.ts'
+
+export type FrontRequest = IncomingMessage | Http2ServerRequest
+export type FrontResponse = ServerResponse | Http2ServerResponse
+// Both have the same writeHead/write/flushHeaders; TypeScript can't call through the union.
+const asH1 = (res: FrontResponse): ServerResponse => res as ServerResponse
+
+export interface ForwardDeps extends TargetDeps {
+  logger: Logger
+  region: string
+  upstreams: Upstreams
+}
+
+export function clientIp(a: string | undefined): string {
+  return a?.startsWith('::ffff:') ? a.slice(7) : (a ?? '')
+}
+
+/** Logs (502/503 at warn, the rest at debug) and answers with the proxy's error page. */
+export function failRequest(d: ForwardDeps, res: FrontResponse, e: unknown, id: string, host: string | undefined, path: string | undefined): void {
+  const status = e instanceof RouteError ? e.status : 502
+  const message = e instanceof Error ? e.message : String(e)
+  if (status >= 502) d.logger.warn({ request_id: id, status, host, path }, `proxy: ${message}`)
+  else if (d.logger.isLevelEnabled('debug')) d.logger.debug({ request_id: id, status, host, path }, `proxy: ${message}`)
+  errorPage(res, status, message, id)
+}
+
+/** A request handler for one listener (`front` says its scheme and port). */
+export function createForwarder(d: ForwardDeps, front: Front): (req: FrontRequest, res: FrontResponse) => void {
+  function forward(req: FrontRequest, res: FrontResponse, route: Route, id: string, headers: string[], body: BodyCapture, hasBody: boolean, hops: number, replayed?: Buffer): void {
+    let released = false
+    const release = (): void => {
+      if (!released) d.routes.release(route)
+      released = true
+    }
+    let ctl: Dispatcher.DispatchController | undefined
+    let done = false
+    let gone = false
+    let replaying = false
+    // The stream handed to undici is ours: aborting it for a replay must not destroy the client's request.
+    let pipe: PassThrough | undefined
+    if (!replayed && hasBody) req.pipe((pipe = new PassThrough()))
+    res.once('close', () => {
+      release()
+      // The client went away first: stop the machine's work on its behalf.
+      if (!done) {
+        gone = true
+        ctl?.abort(new Error('client closed'))
+      }
+    })
+    const h1 = req.httpVersionMajor === 1
+    d.upstreams.get(route.host as string, route.service.port).dispatch(
+      { method: req.method as Dispatcher.HttpMethod, path: req.url ?? '/', headers, body: replayed ?? pipe ?? null },
+      {
+        onRequestStart(c) {
+          ctl = c
+          if (gone) c.abort(new Error('client closed'))
+        },
+        onResponseStart(c, status, h, message) {
+          const replay = h['fly-replay']
+          if (typeof replay === 'string' && !res.headersSent) {
+            replaying = true
+            c.abort(new Error('replayed'))
+            if (pipe) req.unpipe(pipe)
+            release()
+            void doReplay(req, res, route, id, headers, body, hasBody, hops, replay)
+            return
+          }
+          const session = h['mcp-session-id']
+          if (typeof session === 'string') {
+            // An MCP server ending its session (DELETE → 2xx) frees the mapping.
+            if (req.method === 'DELETE' && status < 300) d.sessions.forget(session)
+            else d.sessions.remember(session, route.id)
+          }
+          const out = responseHeaders(h, id)
+          if (h1) asH1(res).writeHead(status, message, out)
+          else asH1(res).writeHead(status, out)
+          // Unframed or event-stream bodies may trickle: the client should see the head now, not with the first byte.
+          const type = h['content-type']
+          if (h['content-length'] === undefined || (typeof type === 'string' && type.startsWith('text/event-stream'))) asH1(res).flushHeaders()
+        },
+        onResponseData(c, chunk) {
+          if (!asH1(res).write(chunk)) {
+            c.pause()
+            res.once('drain', () => c.resume())
+          }
+        },
+        onResponseEnd() {
+          done = true
+          res.end()
+        },
+        onResponseError(_c, e) {
+          release()
+          // Aborted on purpose: a replay took over, or the client left first.
+          if (replaying || gone) return
+          done = true
+          if (res.headersSent) res.destroy()
+          else failRequest(d, res, new RouteError(502, `machine ${route.id} (${route.host}:${route.service.port}) did not answer: ${e.message}`), id, req.headers.host, req.url)
+        },
+      },
+    )
+  }
+
+  async function doReplay(req: FrontRequest, res: FrontResponse, src: Route, id: string, headers: string[], body: BodyCapture, hasBody: boolean, hops: number, header: string): Promise<void> {
+    try {
+      if (hops >= MAX_REPLAYS) throw new RouteError(502, `request was replayed ${hops} times (fly-replay); giving up on what looks like a loop`)
+      if (body.overflow) throw new RouteError(502, `machine ${src.id} asked to replay this request (fly-replay) but its body is over 1 MB, which cannot be replayed`)
+      const directive = parseReplay(header)
+      const bytes = await body.body(req)
+      if (res.destroyed) return
+      const next = await replayTarget(d, src, directive)
+      // The same headers, with the replay source and the exact length of the kept body.
+      const h: string[] = []
+      for (let i = 0; i < headers.length; i += 2) {
+        if (!/^(fly-replay-src|content-length)$/i.test(headers[i] as string)) h.push(headers[i] as string, headers[i + 1] as string)
+      }
+      h.push('fly-replay-src', replaySource(src, d.region, directive.state))
+      if (bytes.length || hasBody) h.push('content-length', String(bytes.length))
+      forward(req, res, next, id, h, body, hasBody, hops + 1, bytes)
+    } catch (e) {
+      failRequest(d, res, e, id, req.headers.host, req.url)
+    }
+  }
+
+  function settled(req: FrontRequest, res: FrontResponse, route: Route, id: string, headers: string[], hasBody: boolean): void {
+    // The client may have given up while its machine was waking.
+    if (res.destroyed) {
+      d.routes.release(route)
+      return
+    }
+    // Capture starts in the same tick as the pipe to the machine: a 'data' listener alone would let chunks flow past it.
+    forward(req, res, route, id, headers, new BodyCapture(req, hasBody), hasBody, 0)
+  }
+
+  return function onRequest(req, res) {
+    const id = requestId(d.region)
+    const s = scanRequest(req.rawHeaders, front, { id, region: d.region, clientIp: clientIp(req.socket.remoteAddress), upgrade: false })
+    // h1 says whether a body follows in its head; an h2 stream says so by not ending with its HEADERS frame.
+    const hasBody = req.httpVersionMajor === 1 ? s.body : !(req as Http2ServerRequest).stream.endAfterHeaders
+    let r: Route | Promise<Route>
+    try {
+      r = target(d, s)
+    } catch (e) {
+      failRequest(d, res, e, id, s.host, req.url)
+      return
+    }
+    if (!(r instanceof Promise)) settled(req, res, r, id, s.headers, hasBody)
+    else r.then((route) => settled(req, res, route, id, s.headers, hasBody), (e: unknown) => failRequest(d, res, e, id, s.host, req.url))
+  }
+}
