@@ -2,8 +2,9 @@
 import { benchStart } from './start.ts'
 import { benchBaseImage } from './base-image.ts'
 import { benchProxy } from './proxy.ts'
+import { benchRegistry } from './registry.ts'
 
-const all: Record<string, () => Promise<void>> = { start: benchStart, 'base-image': benchBaseImage, proxy: benchProxy }
+const all: Record<string, () => Promise<void>> = { start: benchStart, 'base-image': benchBaseImage, proxy: benchProxy, registry: benchRegistry }
 const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all)
 for (const n of names) {
   const run = all[n]

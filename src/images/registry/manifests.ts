@@ -10,7 +10,7 @@ import { z } from 'zod'
 import { indexSchema, isIndex, manifestSchema, mediaTypes, refNameAnnotation, type Descriptor } from '../oci.ts'
 import { parseImageRef, repositoryName } from '../ref.ts'
 import { RegistryError } from './errors.ts'
-import { checkDigest, isDigestRef, tagRe, type RegistryCtx } from './paths.ts'
+import { checkDigest, isDigestRef, tagRe, type Body, type RegistryCtx } from './paths.ts'
 
 const maxManifestBytes = 4 << 20
 const manifestTypes = new Set<string>([mediaTypes.manifest, mediaTypes.index, mediaTypes.dockerManifest, mediaTypes.dockerList])
@@ -71,7 +71,7 @@ export async function readManifest(ctx: RegistryCtx, method: string, name: strin
 }
 
 /** PUT /v2/<name>/manifests/<ref> */
-export async function putManifest(ctx: RegistryCtx, name: string, ref: string, contentType: string | undefined, body: ReadableStream | null): Promise<Response> {
+export async function putManifest(ctx: RegistryCtx, name: string, ref: string, contentType: string | undefined, body: Body): Promise<Response> {
   const tag = isDigestRef(ref) ? null : storeRef(name, ref)
   const bytes = await readLimited(body)
   const type = (contentType ?? '').split(';')[0]!.trim()
@@ -158,10 +158,10 @@ function parse<T>(schema: z.ZodType<T>, bytes: Buffer): T {
  * The body, refusing more than 4 MiB with a 413. The rest is read and dropped (up to 64 MiB) before
  * answering, because a server that answers mid-upload and closes leaves the client with a broken pipe, not the 413.
  */
-async function readLimited(body: ReadableStream | null): Promise<Buffer> {
+async function readLimited(body: Body): Promise<Buffer> {
   const parts: Uint8Array[] = []
   let n = 0
-  for await (const chunk of (body ?? []) as AsyncIterable<Uint8Array>) {
+  for await (const chunk of body ?? []) {
     n += chunk.length
     if (n <= maxManifestBytes) parts.push(chunk)
     else if (n > 16 * maxManifestBytes) break

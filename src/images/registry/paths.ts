@@ -15,6 +15,9 @@ export interface RegistryCtx {
   uploads: Uploads
 }
 
+/** A request body: Node's request stream or a web stream, read as chunks. */
+export type Body = AsyncIterable<Uint8Array> | null
+
 export type Route =
   | { kind: 'base' }
   | { kind: 'token' }

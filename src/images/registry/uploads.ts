@@ -14,7 +14,7 @@ import { Readable } from 'node:stream'
 import { isHangarError } from '../../errors.ts'
 import type { BlobWriter, ContentStore } from '../content-store.ts'
 import { RegistryError } from './errors.ts'
-import { checkDigest, type RegistryCtx } from './paths.ts'
+import { checkDigest, type Body, type RegistryCtx } from './paths.ts'
 
 /** An upload nobody touched for this long is dropped (its file goes with it). */
 const idleMs = 60 * 60 * 1000
@@ -77,7 +77,7 @@ const created = (name: string, digest: string): Response =>
   new Response(null, { status: 201, headers: { location: `/v2/${name}/blobs/${digest}`, 'docker-content-digest': digest, 'content-length': '0' } })
 
 /** POST /v2/<name>/blobs/uploads/ */
-export async function startUpload(ctx: RegistryCtx, name: string, q: { digest?: string; mount?: string; from?: string }, body: ReadableStream | null): Promise<Response> {
+export async function startUpload(ctx: RegistryCtx, name: string, q: { digest?: string; mount?: string; from?: string }, body: Body): Promise<Response> {
   if (q.mount !== undefined) {
     // One store holds every repository's blobs: a known blob mounts from anywhere. Otherwise fall back to an upload.
     const digest = checkDigest(q.mount)
@@ -86,7 +86,7 @@ export async function startUpload(ctx: RegistryCtx, name: string, q: { digest?: 
     const digest = checkDigest(q.digest)
     const w = ctx.content.writeStream(digest)
     try {
-      await pipeline(body ? Readable.fromWeb(body as never) : Readable.from([]), w)
+      await pipeline(body ?? Readable.from([]), w)
     } catch (e) {
       await w.abort()
       throw asDigestError(e, digest)
@@ -104,14 +104,14 @@ export function uploadStatus(ctx: RegistryCtx, name: string, id: string): Respon
 }
 
 /** PATCH /v2/<name>/blobs/uploads/<id>: appends; a Content-Range not starting at the offset is a 416. */
-export async function patchUpload(ctx: RegistryCtx, name: string, id: string, contentRange: string | undefined, body: ReadableStream | null): Promise<Response> {
+export async function patchUpload(ctx: RegistryCtx, name: string, id: string, contentRange: string | undefined, body: Body): Promise<Response> {
   const u = ctx.uploads.get(name, id)
   await append(u, contentRange, body)
   return new Response(null, { status: 202, headers: progress(u) })
 }
 
 /** PUT /v2/<name>/blobs/uploads/<id>?digest=: the last chunk (optional), then verify and publish. */
-export async function finishUpload(ctx: RegistryCtx, name: string, id: string, digestParam: string | undefined, contentRange: string | undefined, body: ReadableStream | null): Promise<Response> {
+export async function finishUpload(ctx: RegistryCtx, name: string, id: string, digestParam: string | undefined, contentRange: string | undefined, body: Body): Promise<Response> {
   const u = ctx.uploads.get(name, id)
   const digest = checkDigest(digestParam)
   await append(u, contentRange, body)
@@ -137,7 +137,7 @@ export async function cancelUpload(ctx: RegistryCtx, name: string, id: string): 
   return new Response(null, { status: 204 })
 }
 
-async function append(u: Upload, contentRange: string | undefined, body: ReadableStream | null): Promise<void> {
+async function append(u: Upload, contentRange: string | undefined, body: Body): Promise<void> {
   if (contentRange !== undefined) {
     const m = /^(?:bytes )?(\d+)-(\d+)$/.exec(contentRange.trim())
     if (!m || Number(m[1]) !== u.offset || Number(m[2]) < Number(m[1])) {
@@ -148,7 +148,7 @@ async function append(u: Upload, contentRange: string | undefined, body: Readabl
   if (u.busy) throw new RegistryError('BLOB_UPLOAD_INVALID', 'another chunk of this upload is still arriving', null, { status: 416, headers: progress(u) })
   u.busy = true
   try {
-    for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of body) {
       u.offset += chunk.length
       if (!u.writer.write(chunk)) await once(u.writer, 'drain')
     }
