@@ -19,7 +19,7 @@ export interface BenchDaemon {
 export async function benchDaemon(): Promise<BenchDaemon> {
   const dataDir = await mkdtemp(join(tmpdir(), 'hangar-bench-'))
   const config = loadConfig(
-    ['--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--log-level', 'warn', '--network-name', 'hgbench', '--bridge', 'hgbench0', '--subnet', '10.211.0.0/24', '--subnet6', 'fd68:616e:6762::/64'],
+    ['--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', '--log-level', 'warn', '--network-name', 'hgbench', '--bridge', 'hgbench0', '--subnet', '10.211.0.0/24', '--subnet6', 'fd68:616e:6762::/64'],
     { HANGAR_BASE_IMAGE: '0' },
   )
   const daemon = await startDaemon(config)

@@ -32,6 +32,17 @@ export const configSchema = z.strictObject({
       autostopIdle: durationMs.default(300_000),
       /** How long a request waits for an autostarted machine to accept connections. */
       wakeTimeout: durationMs.default(10_000),
+      /** HTTPS + h2 with certificates by SNI from a local CA under <data-dir>/proxy/ (0 = a free port). */
+      httpsPort: port.default(4443),
+      /** Answer plain HTTP with a 301 to HTTPS. */
+      redirectHttps: z.union([z.boolean(), z.stringbool()]).default(false),
+      /** Cleartext h2 (prior knowledge) on the plain port too. */
+      h2c: z.union([z.boolean(), z.stringbool()]).default(false),
+      /** Custom hostnames, `app=host` each: the app is also served at that host (certificates included). */
+      hostnames: z
+        .array(z.string().regex(/^[a-z0-9][a-z0-9-]*=[a-z0-9.-]+$/, 'expected app=hostname'))
+        .default([])
+        .transform((l) => Object.fromEntries(l.map((kv) => [kv.slice(kv.indexOf('=') + 1), kv.slice(0, kv.indexOf('='))]))),
     })
     .prefault({}),
   network: z
@@ -58,6 +69,7 @@ const knobs: Record<string, [string[], string]> = {
   'proxy-domain': [['proxy', 'domain'], 'HANGAR_PROXY_DOMAIN'],
   'autostop-idle': [['proxy', 'autostopIdle'], 'HANGAR_AUTOSTOP_IDLE'],
   'wake-timeout': [['proxy', 'wakeTimeout'], 'HANGAR_WAKE_TIMEOUT'],
+  'proxy-https-port': [['proxy', 'httpsPort'], 'HANGAR_PROXY_HTTPS_PORT'],
   'network-name': [['network', 'name'], 'HANGAR_NETWORK_NAME'],
   bridge: [['network', 'bridge'], 'HANGAR_BRIDGE'],
   subnet: [['network', 'subnet'], 'HANGAR_SUBNET'],
@@ -67,14 +79,22 @@ const knobs: Record<string, [string[], string]> = {
 /** On/off knobs: the flag is --name / --no-name, the environment variable 1/0 (or true/false). */
 const switches: Record<string, [string[], string]> = {
   'base-image': [['baseImage'], 'HANGAR_BASE_IMAGE'],
+  'proxy-redirect-https': [['proxy', 'redirectHttps'], 'HANGAR_PROXY_REDIRECT_HTTPS'],
+  'proxy-h2c': [['proxy', 'h2c'], 'HANGAR_PROXY_H2C'],
 }
 
-export const configFlags: Record<string, { type: 'string' | 'boolean' }> = {
+/** Repeatable flags; the environment variable holds a comma-separated list. */
+const lists: Record<string, [string[], string]> = {
+  'proxy-hostname': [['proxy', 'hostnames'], 'HANGAR_PROXY_HOSTNAMES'],
+}
+
+export const configFlags: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
   ...Object.fromEntries(Object.keys(knobs).map((k) => [k, { type: 'string' as const }])),
+  ...Object.fromEntries(Object.keys(lists).map((k) => [k, { type: 'string' as const, multiple: true }])),
   ...Object.fromEntries(Object.keys(switches).map((k) => [k, { type: 'boolean' as const }])),
 }
 
-function setPath(obj: Record<string, unknown>, path: string[], value: string | boolean): void {
+function setPath(obj: Record<string, unknown>, path: string[], value: string | boolean | string[]): void {
   let o = obj
   for (const k of path.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>
   o[path[path.length - 1] as string] = value
@@ -87,11 +107,16 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): DaemonConfig
     const v = (values as Record<string, string | boolean | undefined>)[flag] ?? env[envName]
     if (v !== undefined) setPath(raw, path, v)
   }
+  for (const [flag, [path, envName]] of Object.entries(lists)) {
+    const v = (values as Record<string, string[] | undefined>)[flag] ?? env[envName]?.split(',').map((x) => x.trim()).filter(Boolean)
+    if (v !== undefined) setPath(raw, path, v)
+  }
   return parse(configSchema, raw, 'configuration')
 }
 
 export function configUsage(): string {
   const lines = Object.entries(knobs).map(([flag, [, envName]]) => `  --${flag.padEnd(14)} (${envName})`)
   for (const [flag, [, envName]] of Object.entries(switches)) lines.push(`  --[no-]${flag.padEnd(9)} (${envName}=1|0)`)
+  for (const [flag, [, envName]] of Object.entries(lists)) lines.push(`  --${flag.padEnd(14)} (${envName}, comma-separated; repeatable flag)`)
   return lines.join('\n')
 }

@@ -23,6 +23,8 @@ export interface Daemon {
   url: string
   /** The edge proxy's address: apps at <app>.<domain> on this port. */
   proxyUrl: string
+  /** The HTTPS/h2 listener; trust <data-dir>/proxy/ca/ca.crt to verify it. */
+  proxyHttpsUrl: string
   platform: Platform
   proxy: Proxy
   close(): Promise<void>
@@ -53,16 +55,23 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const port = typeof addr === 'object' && addr ? addr.port : config.api.port
   const host = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host
   const url = `http://${host}:${port}`
-  const proxy = createProxy({ platform, logger, config: { ...config.proxy, region: config.region, idleMs: config.proxy.autostopIdle, wakeTimeoutMs: config.proxy.wakeTimeout } })
-  const proxyUrl = (await proxy.listen()).url
+  const proxy = createProxy({
+    platform,
+    logger,
+    config: { ...config.proxy, dir: join(config.dataDir, 'proxy'), region: config.region, idleMs: config.proxy.autostopIdle, wakeTimeoutMs: config.proxy.wakeTimeout },
+  })
+  const listening = await proxy.listen()
+  const proxyUrl = listening.url
+  const proxyHttpsUrl = listening.httpsUrl as string
   // Written then renamed: a reader (the CLI, a test) never sees half a file.
-  await writeFile(join(config.dataDir, 'daemon.json.tmp'), JSON.stringify({ pid: process.pid, url, proxyUrl, version }) + '\n')
+  await writeFile(join(config.dataDir, 'daemon.json.tmp'), JSON.stringify({ pid: process.pid, url, proxyUrl, proxyHttpsUrl, version }) + '\n')
   await rename(join(config.dataDir, 'daemon.json.tmp'), join(config.dataDir, 'daemon.json'))
-  logger.info({ url, proxy: proxyUrl, token_file: tokenFile, driver: driver.name, capabilities: driver.capabilities }, 'hangard listening')
+  logger.info({ url, proxy: proxyUrl, proxy_https: proxyHttpsUrl, proxy_ca: listening.caCertPath, token_file: tokenFile, driver: driver.name, capabilities: driver.capabilities }, 'hangard listening')
   if (config.baseImage) void ensureBaseImage(platform, logger)
   return {
     url,
     proxyUrl,
+    proxyHttpsUrl,
     platform,
     proxy,
     async close() {

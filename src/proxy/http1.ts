@@ -10,7 +10,9 @@ import type { Server as HttpsServer } from 'node:https'
 import type { Http2SecureServer, Http2Server } from 'node:http2'
 import type { Socket } from 'node:net'
 import { errorPageOnSocket, rawHead, requestId, responseHeaders, scanRequest, type Front } from './headers.ts'
-import { clientIp, createForwarder, type ForwardDeps } from './forward.ts'
+import { clientIp, createForwarder, type ForwardDeps, type FrontRequest, type FrontResponse } from './forward.ts'
+
+export type RequestHandler = (req: FrontRequest, res: FrontResponse) => void
 import { RouteError, type Route } from './route-table.ts'
 import { target } from './target.ts'
 
@@ -68,16 +70,20 @@ export function handleUpgrades(server: http.Server | HttpsServer | Http2SecureSe
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => void onUpgrade(req, socket, head))
 }
 
-/** The plain-TCP HTTP/1.1 listener. `redirect` answers every request with a 301 to that HTTPS origin instead. */
-export function createHttp1Server(d: ForwardDeps, front: Front, redirect?: () => string | null): http.Server {
-  const forward = createForwarder(d, front)
-  const server = http.createServer({ noDelay: true }, (req, res) => {
-    const to = redirect?.()
-    if (to === undefined || to === null) return forward(req, res)
-    const host = (req.headers.host ?? '').replace(/:\d+$/, '')
-    res.writeHead(301, { location: `https://${host}${to}${req.url ?? '/'}`, 'content-length': 0 })
-    res.end()
-  })
+/** The plain-TCP HTTP/1.1 listener; `handler` is the forwarder, or redirectToHttps(). */
+export function createHttp1Server(d: ForwardDeps, front: Front, handler: RequestHandler = createForwarder(d, front)): http.Server {
+  const server = http.createServer({ noDelay: true }, handler as (req: IncomingMessage, res: http.ServerResponse) => void)
   handleUpgrades(server, d, front)
   return server
+}
+
+/** Answers every request with a 301 to the same host and path on HTTPS; `port()` is the HTTPS port once bound. */
+export function redirectToHttps(port: () => string): RequestHandler {
+  return (req, res) => {
+    const host = String(req.headers.host ?? req.headers[':authority'] ?? '').replace(/:\d+$/, '')
+    const p = port()
+    const r = res as http.ServerResponse
+    r.writeHead(301, { location: `https://${host}${p === '443' ? '' : `:${p}`}${req.url ?? '/'}`, 'content-length': 0 })
+    r.end()
+  }
 }

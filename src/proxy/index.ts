@@ -1,19 +1,23 @@
 /**
- * The edge proxy: `http://<app>.<domain>:<port>` → one of the app's machines,
- * with Fly's routing controls, autostart/autostop, replay and session affinity.
- *   const proxy = createProxy({ platform, logger, config: { host: '127.0.0.1', port: 4281, domain: 'localhost', region: 'local', idleMs: 300_000, wakeTimeoutMs: 10_000 } })
- *   const { url } = await proxy.listen()   // curl -H 'Host: myapp.localhost' $url
+ * The edge proxy: `http(s)://<app>.<domain>:<port>` (or a custom hostname) →
+ * one of the app's machines, over HTTP/1.1, HTTPS and h2, with Fly's routing
+ * controls, autostart/autostop, replay and session affinity.
+ *   const proxy = createProxy({ platform, logger, config: { host: '127.0.0.1', port: 4281, httpsPort: 4443, dir: '/var/lib/hangar/proxy', domain: 'localhost', region: 'local', idleMs: 300_000, wakeTimeoutMs: 10_000 } })
+ *   const { url, httpsUrl } = await proxy.listen()   // curl --cacert <dir>/ca/ca.crt https://myapp.localhost:4443/
  *   await proxy.close()
  */
-import type { IncomingMessage } from 'node:http'
+import type { Server } from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { createHttp1Server } from './http1.ts'
+import type { Front } from './headers.ts'
+import { createHttpsServer, withH2c } from './h2.ts'
+import { createForwarder } from './forward.ts'
+import { createHttp1Server, redirectToHttps } from './http1.ts'
 import { RouteTable, type ProxyPlatform } from './route-table.ts'
-import { Sessions } from './target.ts'
+import { Sessions, appForHost } from './target.ts'
+import { CertStore } from './tls.ts'
 import { Upstreams } from './upstream.ts'
 import { Waker } from './wake.ts'
-import type { Front } from './headers.ts'
 
 export { RouteTable, httpService, FALLBACK_PORT } from './route-table.ts'
 export type { ProxyPlatform, Route, HttpService } from './route-table.ts'
@@ -22,6 +26,16 @@ export interface ProxyConfig {
   host: string
   /** 0 picks a free port; listen() reports the real one. */
   port: number
+  /** HTTPS (h2 and HTTP/1.1, certificates by SNI); 0 picks a free port; absent: no HTTPS listener. */
+  httpsPort?: number
+  /** `<data-dir>/proxy`: the local CA, issued and user certificates. Needed with httpsPort. */
+  dir?: string
+  /** Answer plain HTTP with a 301 to the HTTPS listener. */
+  redirectHttps?: boolean
+  /** Accept cleartext h2 (prior knowledge) on the plain port too. */
+  h2c?: boolean
+  /** Custom hostname → app, beside `<app>.<domain>`. */
+  hostnames?: Record<string, string>
   /** Apps answer at `<app>.<domain>`. */
   domain: string
   /** Reported in Fly-Region and request ids. */
@@ -32,8 +46,17 @@ export interface ProxyConfig {
   wakeTimeoutMs: number
 }
 
+export interface Listening {
+  url: string
+  port: number
+  httpsUrl?: string
+  httpsPort?: number
+  /** The local CA's certificate, to trust for HTTPS. */
+  caCertPath?: string
+}
+
 export interface Proxy {
-  listen(): Promise<{ host: string; port: number; url: string }>
+  listen(): Promise<Listening>
   close(): Promise<void>
   routes: RouteTable
 }
@@ -45,42 +68,80 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
   const routes = new RouteTable(platform)
   const waker = new Waker({ platform, routes, logger, wakeTimeoutMs: config.wakeTimeoutMs, idleMs: config.idleMs })
   const upstreams = new Upstreams()
-  const core = { routes, waker, sessions: new Sessions(), platform, domain: config.domain, logger, region: config.region, upstreams }
+  const hostnames = new Map(Object.entries(config.hostnames ?? {}).map(([h, a]) => [h.toLowerCase(), a]))
+  const core = { routes, waker, sessions: new Sessions(), platform, domain: config.domain, hostnames, logger, region: config.region, upstreams }
   const front: Front = { proto: 'http', port: String(config.port) }
-  const server = createHttp1Server(core, front)
-  // Upgraded sockets leave the server's bookkeeping; close() must still be able to end them.
-  const upgraded = new Set<Socket>()
-  server.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
-    upgraded.add(socket)
-    socket.once('close', () => upgraded.delete(socket))
-  })
+  const secure: Front = { proto: 'https', port: String(config.httpsPort ?? 0) }
+  const https = config.httpsPort !== undefined
+  const handler = config.redirectHttps && https ? redirectToHttps(() => secure.port) : createForwarder(core, front)
+  const h1 = createHttp1Server(core, front, handler)
+  const plain: Server = config.h2c ? withH2c(h1, handler).server : h1
+  // Every connection, so close() can end upgraded sockets and h2 sessions that outlive the servers' own bookkeeping.
+  const sockets = new Set<Socket>()
+  const servers: Server[] = [plain]
+  const track = (s: Server): void => {
+    s.on('connection', (c: Socket) => {
+      sockets.add(c)
+      c.once('close', () => sockets.delete(c))
+    })
+  }
+  track(plain)
+
+  const bind = (s: Server, port: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      s.once('error', reject)
+      s.listen(port, config.host, () => {
+        s.off('error', reject)
+        resolve((s.address() as AddressInfo).port)
+      })
+    })
+  const origin = (scheme: string, port: number): string => `${scheme}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+
   return {
     routes,
-    listen() {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(config.port, config.host, () => {
-          server.off('error', reject)
-          const port = (server.address() as AddressInfo).port
-          front.port = String(port)
-          const host = config.host.includes(':') ? `[${config.host}]` : config.host
-          resolve({ host: config.host, port, url: `http://${host}:${port}` })
-        })
-      })
+    async listen() {
+      const out: Listening = { url: '', port: 0 }
+      if (https) {
+        if (!config.dir) throw new Error('the HTTPS listener needs config.dir for its certificates')
+        const certs = new CertStore({ dir: config.dir, defaultName: config.domain, logger, routable: (h) => isRoutable(core, h) })
+        const server = createHttpsServer(core, secure, certs, await certs.init())
+        track(server)
+        servers.push(server)
+        out.httpsPort = await bind(server, config.httpsPort as number)
+        secure.port = String(out.httpsPort)
+        out.httpsUrl = origin('https', out.httpsPort)
+        out.caCertPath = certs.caCertPath
+      }
+      out.port = await bind(plain, config.port)
+      front.port = String(out.port)
+      out.url = origin('http', out.port)
+      return out
     },
     async close() {
       waker.close()
       routes.close()
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
       // Idle keep-alive connections would hold close() open; in-flight ones get a short grace.
-      server.closeIdleConnections()
+      h1.closeIdleConnections()
       const cut = setTimeout(() => {
-        server.closeAllConnections()
-        for (const s of upgraded) s.destroy()
+        for (const s of sockets) s.destroy()
       }, 2000)
       await closed
       clearTimeout(cut)
       await upstreams.close()
     },
+  }
+}
+
+/** Whether a hostname leads to an app the proxy knows (the only ones that get certificates). */
+function isRoutable(d: Parameters<typeof appForHost>[0] & { routes: RouteTable; platform: ProxyPlatform }, host: string): boolean {
+  const app = appForHost(d, host)
+  if (!app) return false
+  if (d.routes.app(app)) return true
+  try {
+    d.platform.apps.get(app)
+    return true
+  } catch {
+    return false
   }
 }

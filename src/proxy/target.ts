@@ -38,6 +38,8 @@ export interface TargetDeps {
   sessions: Sessions
   platform: ProxyPlatform
   domain: string
+  /** Custom hostnames (lowercase, no port) → app. */
+  hostnames: ReadonlyMap<string, string>
 }
 
 /** `myapp.localhost:4281` → `myapp`; null when the host is not a single label under the domain. */
@@ -50,6 +52,18 @@ export function appFromHost(host: string | undefined, domain: string): string | 
   if (!name.endsWith(suffix)) return null
   const app = name.slice(0, -suffix.length)
   return /^[a-z0-9][a-z0-9-]{0,62}$/.test(app) ? app : null
+}
+
+/** The app a Host (or SNI name) leads to: a custom hostname first, then `<app>.<domain>`. */
+export function appForHost(d: { domain: string; hostnames: ReadonlyMap<string, string> }, host: string | undefined): string | null {
+  if (!host) return null
+  if (d.hostnames.size) {
+    const colon = host.lastIndexOf(':')
+    const name = (colon > 0 && host.indexOf(']') < colon ? host.slice(0, colon) : host).toLowerCase()
+    const app = d.hostnames.get(name)
+    if (app) return app
+  }
+  return appFromHost(host, d.domain)
 }
 
 /** The app's machines; a RouteError saying why when there are none. */
@@ -76,8 +90,8 @@ export interface RouteKeys {
 
 /** The machine for a request: synchronous when no machine must be woken, so the common path awaits nothing. */
 export function target(d: TargetDeps, keys: RouteKeys): Route | Promise<Route> {
-  const app = appFromHost(keys.host, d.domain)
-  if (!app) throw new RouteError(404, `no app at host ${JSON.stringify(keys.host ?? '')}; apps are served at <app>.${d.domain}`)
+  const app = appForHost(d, keys.host)
+  if (!app) throw new RouteError(404, `no app at host ${JSON.stringify(keys.host ?? '')}; apps are served at <app>.${d.domain}${d.hostnames.size ? ' and at the hostnames given with --proxy-hostname' : ''}`)
   const routes = appRoutes(d, app)
   const forced = keys.forced
   if (forced) {

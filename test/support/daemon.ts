@@ -19,6 +19,8 @@ export interface TestDaemon {
   url: string
   /** The edge proxy (ephemeral port): send requests with Host: <app>.localhost. */
   proxyUrl: string
+  /** The proxy's HTTPS/h2 listener (ephemeral port); its CA is <dataDir>/proxy/ca/ca.crt. */
+  proxyHttpsUrl: string
   token: string
   dataDir: string
   client: Hangar
@@ -55,10 +57,10 @@ async function waitForFile(file: string, child: ChildProcess, stderr: () => stri
   throw new Error(`daemon did not start in 15s:\n${stderr()}`)
 }
 
-export async function startDaemon(t: TestContext): Promise<TestDaemon> {
+export async function startDaemon(t: TestContext, extraArgs: string[] = []): Promise<TestDaemon> {
   const dataDir = await mkdtemp(join(tmpdir(), 'hangar-test-'))
   // --no-base-image: a test daemon must not start a minutes-long mmdebstrap build of its own.
-  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
+  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', ...extraArgs, '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
   const bridge = args[args.indexOf('--bridge') + 1] as string
   let child!: ChildProcess
   let log = ''
@@ -71,11 +73,12 @@ export async function startDaemon(t: TestContext): Promise<TestDaemon> {
     await waitForFile(join(dataDir, 'daemon.json'), child, () => log)
   }
   await launch()
-  const info = (): Promise<{ url: string; proxyUrl: string }> => readFile(join(dataDir, 'daemon.json'), 'utf8').then(JSON.parse)
+  const info = (): Promise<{ url: string; proxyUrl: string; proxyHttpsUrl: string }> => readFile(join(dataDir, 'daemon.json'), 'utf8').then(JSON.parse)
   const token = (await readFile(join(dataDir, 'root-token'), 'utf8')).trim()
   const d: TestDaemon = {
     url: (await info()).url,
     proxyUrl: (await info()).proxyUrl,
+    proxyHttpsUrl: (await info()).proxyHttpsUrl,
     token,
     dataDir,
     client: new Hangar({ baseUrl: (await info()).url, token }),
@@ -89,6 +92,7 @@ export async function startDaemon(t: TestContext): Promise<TestDaemon> {
       await launch()
       d.url = (await info()).url
       d.proxyUrl = (await info()).proxyUrl
+      d.proxyHttpsUrl = (await info()).proxyHttpsUrl
       d.client = new Hangar({ baseUrl: d.url, token })
       d.env = { ...d.env, HANGAR_API_URL: d.url }
     },

@@ -7,8 +7,9 @@ import type { TestContext } from 'node:test'
 import { buildBusyboxImage } from './images.ts'
 import { startDaemon, type TestDaemon } from './daemon.ts'
 
-export async function daemonWithBusybox(t: TestContext, app = 'testapp'): Promise<TestDaemon & { app: string; image: string }> {
-  const d = await startDaemon(t)
+/** `args`: extra daemon flags (e.g. --proxy-hostname). */
+export async function daemonWithBusybox(t: TestContext, app = 'testapp', args: string[] = []): Promise<TestDaemon & { app: string; image: string }> {
+  const d = await startDaemon(t, args)
   const dir = await mkdtemp(join(tmpdir(), 'hangar-img-'))
   try {
     const built = await buildBusyboxImage(dir)

@@ -1,0 +1,69 @@
+/**
+ * HTTP/2 fronts. The HTTPS listener is node:http2's secure server with
+ * `allowHTTP1`: ALPN picks h2 or http/1.1 per connection, SNI picks the
+ * certificate (tls.ts), and both kinds of request take the same path
+ * (forward.ts) to the machine over HTTP/1.1. h2c (cleartext h2, prior
+ * knowledge only) shares the plain port: the connection preface decides.
+ */
+import http2 from 'node:http2'
+import type http from 'node:http'
+import { createServer, type Server, type Socket } from 'node:net'
+import { Duplex } from 'node:stream'
+import type { Front } from './headers.ts'
+import { createForwarder, type ForwardDeps } from './forward.ts'
+import { handleUpgrades, type RequestHandler } from './http1.ts'
+import type { CertStore } from './tls.ts'
+
+/** The HTTPS listener: h2 and HTTP/1.1 over TLS, certificates by SNI. */
+export function createHttpsServer(d: ForwardDeps, front: Front, certs: CertStore, fallback: { key: string; cert: string }): http2.Http2SecureServer {
+  const server = http2.createSecureServer({ allowHTTP1: true, ...fallback, SNICallback: certs.sni, minVersion: 'TLSv1.2' }, createForwarder(d, front))
+  handleUpgrades(server, d, front)
+  // A failed handshake (no certificate for that name, a client that hung up) is the client's business, not the daemon's.
+  server.on('tlsClientError', (e: Error) => d.logger.debug({ err: e.message }, 'proxy: TLS handshake failed'))
+  return server
+}
+
+const PREFACE = 'PRI * HTTP/2.0'
+
+/**
+ * The plain port with h2c beside HTTP/1.1: peeks at the first bytes of each
+ * connection and hands it to the h2 server (prior-knowledge preface) or the
+ * HTTP/1.1 one. Only used with --proxy-h2c, so the default path has no extra hop.
+ */
+export function withH2c(h1: http.Server, handler: RequestHandler): { server: Server; h2: http2.Http2Server } {
+  const h2 = http2.createServer({}, handler)
+  const server = createServer({ noDelay: true }, (socket: Socket) => {
+    socket.once('data', (first: Buffer) => {
+      if (first.toString('latin1', 0, PREFACE.length) !== PREFACE) {
+        socket.pause()
+        socket.unshift(first)
+        h1.emit('connection', socket)
+        socket.resume()
+      } else h2.emit('connection', replaying(socket, first))
+    })
+    socket.on('error', () => socket.destroy())
+  })
+  return { server, h2 }
+}
+
+/**
+ * node:http2 reads a net.Socket's handle natively, so bytes already read (the
+ * preface we peeked at) would be lost: it gets a JS stream that starts with them.
+ */
+function replaying(socket: Socket, first: Buffer): Duplex {
+  const d = new Duplex({
+    read: () => void socket.resume(),
+    write: (chunk: Buffer, _enc, cb) => void socket.write(chunk, cb),
+    final: (cb) => void socket.end(cb),
+    destroy: (err, cb) => {
+      socket.destroy(err ?? undefined)
+      cb(err)
+    },
+  })
+  Object.defineProperties(d, { remoteAddress: { value: socket.remoteAddress }, remotePort: { value: socket.remotePort }, localPort: { value: socket.localPort } })
+  socket.on('data', (c: Buffer) => d.push(c) || socket.pause())
+  socket.on('end', () => d.push(null))
+  socket.on('close', () => d.destroy())
+  d.push(first)
+  return d
+}
