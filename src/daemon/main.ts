@@ -3,6 +3,7 @@
  * A clean shutdown (SIGTERM/SIGINT) leaves machines running; so does a crash.
  */
 import { mkdir, writeFile, rm, readFile, rename } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { serve, type ServerType } from '@hono/node-server'
 import pino, { type Logger } from 'pino'
@@ -32,9 +33,13 @@ export interface Daemon {
 
 async function ensureRootToken(platform: Platform, dataDir: string): Promise<string> {
   const file = join(dataDir, 'root-token')
-  if (platform.tokens.any()) return file
-  const token = platform.tokens.issue('root')
-  await writeFile(file, token + '\n', { mode: 0o600 })
+  if (platform.tokens.any() && existsSync(file)) return file
+  // The file first, then the row: a crash between them must not leave a token nobody can read.
+  // A row without its file (a crash before this order, or a deleted file) gets a fresh root token.
+  const token = platform.tokens.generate()
+  await writeFile(`${file}.tmp`, token + '\n', { mode: 0o600 })
+  await rename(`${file}.tmp`, file)
+  platform.tokens.register('root', token)
   return file
 }
 

@@ -6,48 +6,76 @@
 import type { ExitInfo } from '../runtime/types.ts'
 import { toHangarError } from '../errors.ts'
 import { type Ctx } from './context.ts'
-import { exitRequest, runDestroy, runStart } from './lifecycle.ts'
+import { exitRequest, runDestroy, runStart, runStop } from './lifecycle.ts'
 import { decideRestart } from './restart-policy.ts'
 import type { MachineConfig } from './schemas.ts'
 
-/** Handles one exit; safe to call twice for the same exit (the second sees the machine no longer started). */
+/** Handles one exit; safe to call twice for the same exit (the second sees the machine no longer running). */
 export function handleExit(ctx: Ctx, id: string, exit: ExitInfo): Promise<void> {
-  return ctx.queue.run(id, async () => {
-    const m = ctx.store.machines.get(id)
-    if (!m || m.state !== 'started') return
-    // An exit from a run that a restart has already replaced.
-    const now = await ctx.driver.inspect(id)
-    if (now.status === 'running' || now.status === 'paused') return
-    const config = m.config as MachineConfig
-    ctx.logger.info({ machine: id, exit_code: exit.exitCode, oom: exit.oomKilled }, 'machine exited')
-    const decision = decideRestart(config.restart, exit.exitCode, m.restart_count)
-    ctx.events.transition(id, 'stopped', { type: 'exit', source: 'flyd', request: { ...exitRequest(exit, false), restarting: decision.restart } })
-    if (config.auto_destroy && !decision.restart) {
-      await runDestroy(ctx, ctx.store.machines.get(id)!, 'flyd').catch((e) => ctx.logger.error({ machine: id, err: String(e) }, 'auto_destroy failed'))
-      return
-    }
-    if (decision.restart) scheduleRestart(ctx, id, decision.delayMs)
-  })
+  return ctx.queue.run(id, () => recordExit(ctx, id, exit))
 }
 
+/** The body of handleExit, for callers that already hold the machine's lock. */
+async function recordExit(ctx: Ctx, id: string, exit: ExitInfo): Promise<void> {
+  const m = ctx.store.machines.get(id)
+  // 'starting' too: a daemon killed between runc start and the 'started' row.
+  if (!m || (m.state !== 'started' && m.state !== 'starting')) return
+  // An exit from a run that a restart has already replaced.
+  const now = await ctx.driver.inspect(id)
+  if (now.status === 'running' || now.status === 'paused') return
+  const config = m.config as MachineConfig
+  ctx.logger.info({ machine: id, exit_code: exit.exitCode, oom: exit.oomKilled }, 'machine exited')
+  const decision = decideRestart(config.restart, exit.exitCode, m.restart_count)
+  ctx.events.transition(id, 'stopped', { type: 'exit', source: 'flyd', request: { ...exitRequest(exit, false), restarting: decision.restart } })
+  if (config.auto_destroy && !decision.restart) {
+    await runDestroy(ctx, ctx.store.machines.get(id)!, 'flyd').catch((e) => ctx.logger.error({ machine: id, err: String(e) }, 'auto_destroy failed'))
+    return
+  }
+  if (decision.restart) scheduleRestart(ctx, id, decision.delayMs)
+}
+
+/**
+ * Restarts a stopped machine after `delayMs`. Each attempt that fails to start
+ * counts as a restart and is retried with the policy's backoff, so `always`
+ * keeps trying; a user action on the machine cancels the timer.
+ */
 function scheduleRestart(ctx: Ctx, id: string, delayMs: number): void {
   const timer = setTimeout(() => {
-    ctx.pendingRestarts.delete(id)
+    if (ctx.pendingRestarts.get(id) !== timer) return
     void ctx.queue.run(id, async () => {
+      if (ctx.pendingRestarts.get(id) !== timer) return
+      ctx.pendingRestarts.delete(id)
       const m = ctx.store.machines.get(id)
       if (!m || m.state !== 'stopped') return
       const restarted = ctx.store.machines.update(id, { restart_count: m.restart_count + 1 })
-      await runStart(ctx, restarted, 'flyd', 'restart')
-    }).catch((e) => ctx.logger.error({ machine: id, err: toHangarError(e).message }, 'restart failed'))
+      try {
+        await runStart(ctx, restarted, 'flyd', 'restart')
+      } catch (e) {
+        ctx.logger.error({ machine: id, err: toHangarError(e).message }, 'restart failed')
+        const again = decideRestart((m.config as MachineConfig).restart, 1, restarted.restart_count)
+        if (again.restart) {
+          ctx.events.transition(id, 'stopped')
+          scheduleRestart(ctx, id, again.delayMs)
+        }
+      }
+    })
   }, delayMs)
   timer.unref()
   ctx.pendingRestarts.set(id, timer)
 }
 
+/** Whether the machine's last event is an exit the restart policy meant to restart (a timer the daemon lost). */
+function restartWasPending(ctx: Ctx, id: string): boolean {
+  const last = ctx.store.events.list(id, 1)[0]
+  return last?.type === 'exit' && last.request?.restarting === true
+}
+
 /**
  * Boot-time reconciliation: the store says what should be, the driver what is.
  * Running machines are adopted; exits that happened while the daemon was down
- * are recorded and the restart policy applied; half-done operations finish.
+ * are recorded and the restart policy applied; half-done operations finish;
+ * restarts whose timer died with the last daemon are scheduled again. Each
+ * machine is reconciled under its own lock, so the live exit feed cannot interleave.
  */
 export async function reconcile(ctx: Ctx): Promise<{ adopted: number; exited: number; cleaned: number }> {
   const out = { adopted: 0, exited: 0, cleaned: 0 }
@@ -58,29 +86,47 @@ export async function reconcile(ctx: Ctx): Promise<{ adopted: number; exited: nu
     await ctx.driver.destroy(id).catch((e) => ctx.logger.warn({ machine: id, err: String(e) }, 'orphan cleanup failed'))
     out.cleaned++
   }
-  for (const m of live.values()) {
-    if (m.state === 'creating' || m.state === 'destroying') {
-      await ctx.queue.run(m.id, () => runDestroy(ctx, m, 'flyd')).catch(() => {})
-      continue
-    }
-    const seen = await ctx.driver.inspect(m.id)
-    const alive = seen.status === 'running' || seen.status === 'paused'
-    if (alive) {
-      const state = seen.status === 'paused' ? 'suspended' : 'started'
-      if (m.state !== state) ctx.events.transition(m.id, state)
-      out.adopted++
-      continue
-    }
-    if (m.state === 'started' || m.state === 'starting' || m.state === 'suspended' || m.state === 'stopping' || m.state === 'replacing') {
-      if (m.state !== 'started') ctx.events.transition(m.id, 'started')
-      const exit = seen.exit ?? { exitCode: 255, signal: null, oomKilled: false, exitedAt: Date.now() }
-      if (m.state === 'stopping') {
-        ctx.events.transition(m.id, 'stopped', { type: 'exit', source: 'flyd', request: exitRequest(exit, true) })
-      } else {
-        await handleExit(ctx, m.id, exit)
-      }
-      out.exited++
-    }
+  for (const id of live.keys()) {
+    await ctx.queue.run(id, () => reconcileOne(ctx, id, out)).catch((e) => ctx.logger.error({ machine: id, err: String(e) }, 'reconcile failed'))
   }
   return out
+}
+
+async function reconcileOne(ctx: Ctx, id: string, out: { adopted: number; exited: number }): Promise<void> {
+  const m = ctx.store.machines.get(id)
+  if (!m) return
+  if (m.state === 'creating' || m.state === 'destroying') {
+    await runDestroy(ctx, m, 'flyd')
+    return
+  }
+  const seen = await ctx.driver.inspect(id)
+  const alive = seen.status === 'running' || seen.status === 'paused'
+  if (alive) {
+    if (m.state === 'stopping') {
+      // The user asked for a stop that the last daemon did not finish: finish it.
+      ctx.events.transition(id, 'started')
+      await runStop(ctx, ctx.store.machines.get(id)!, {}, 'flyd')
+      return
+    }
+    const state = seen.status === 'paused' ? 'suspended' : 'started'
+    if (m.state !== state) ctx.events.transition(id, state)
+    out.adopted++
+    return
+  }
+  if (m.state === 'stopped' && restartWasPending(ctx, id)) {
+    scheduleRestart(ctx, id, 0)
+    return
+  }
+  const exit = seen.exit ?? { exitCode: 255, signal: null, oomKilled: false, exitedAt: Date.now() }
+  if (m.state === 'stopping' || m.state === 'suspending' || m.state === 'replacing') {
+    // An operation cut short with no process left: the machine is at rest.
+    ctx.events.transition(id, 'stopped', { type: 'exit', source: 'flyd', request: exitRequest(exit, m.state === 'stopping') })
+    out.exited++
+    return
+  }
+  if (m.state === 'started' || m.state === 'starting' || m.state === 'suspended') {
+    if (m.state !== 'started') ctx.events.transition(id, 'started')
+    await recordExit(ctx, id, exit)
+    out.exited++
+  }
 }

@@ -58,9 +58,12 @@ export async function runStop(ctx: Ctx, m: MachineRow, opts: StopOptions, source
     if (m.state === 'suspended') await ctx.driver.thaw(m.id)
     exit = await ctx.driver.stop(m.id, { ...(signal ? { signal } : {}), graceMs })
   } catch (e) {
+    // Say what the runtime sees: a machine still running must stay stoppable, not turn 'failed'.
     const err = toHangarError(e, 'runtime_error')
-    ctx.events.transition(m.id, 'failed', { type: 'stop', source, request: { error: err.message } })
-    throw new HangarError('runtime_error', `machine ${m.id} failed to stop: ${err.message}`, { cause: e })
+    const seen = await ctx.driver.inspect(m.id).catch(() => null)
+    const state = seen?.status === 'running' ? 'started' : seen?.status === 'paused' ? 'suspended' : 'stopped'
+    ctx.events.transition(m.id, state, { type: 'stop', source, request: { error: err.message } })
+    throw new HangarError(err.code === 'internal' ? 'runtime_error' : err.code, `machine ${m.id} failed to stop: ${err.message}`, { cause: e })
   }
   return ctx.events.transition(m.id, 'stopped', { type: 'exit', source: 'flyd', ...(exit ? { request: exitRequest(exit, true) } : {}) })
 }

@@ -8,10 +8,10 @@ import type { ImageRecord } from '../images/types.ts'
 import { parseImageRef, pullImage } from '../images/index.ts'
 import type { MachineRow } from '../store/index.ts'
 import type { MachineSpec } from '../runtime/types.ts'
-import { HangarError, isHangarError } from '../errors.ts'
+import { HangarError, isHangarError, toHangarError } from '../errors.ts'
 import { machineId, machineName, ulid } from '../lib/ids.ts'
 import { type Ctx, cancelPendingRestart, loadMachine } from './context.ts'
-import { assertCan } from './machine-state.ts'
+import { assertCan, type Action } from './machine-state.ts'
 import { runDestroy, runStart, runStop } from './lifecycle.ts'
 import { resolveProcess } from './process-spec.ts'
 import { createMachine, updateMachine, type MachineConfig } from './schemas.ts'
@@ -52,15 +52,30 @@ async function resolveOrPull(ctx: Ctx, ref: string): Promise<ImageRecord> {
 export function machinesService(ctx: Ctx) {
   const { store, events, leases, queue, driver } = ctx
 
-  /** Runs `fn` with the machine locked, after the lease check and the state precondition. */
-  function mutate<T>(app: string, id: string, guard: Guard, fn: (m: MachineRow) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` with the machine locked, after the lease check and `action`'s state
+   * precondition. Only a request that passes both cancels a restart the restart
+   * policy has scheduled: a refused one must not keep a crashed machine down.
+   */
+  function mutate<T>(app: string, id: string, guard: Guard, action: Action, fn: (m: MachineRow) => Promise<T>): Promise<T> {
     loadMachine(ctx, app, id)
     return queue.run(id, async () => {
       const m = loadMachine(ctx, app, id)
       leases.check(id, guard.nonce)
+      assertCan(action, m.state, id)
       cancelPendingRestart(ctx, id)
       return fn(m)
     })
+  }
+
+  /** Rewrites the bundle from the stored config, so the disk matches the row again after a failed update. */
+  async function restoreBundle(m: MachineRow): Promise<void> {
+    try {
+      const config = m.config as MachineConfig
+      await driver.reconfigure(await buildSpec(ctx, m.id, m.app_name, m.name, m.instance_id, config, await ctx.images.resolve(config.image), m.private_ip))
+    } catch (e) {
+      ctx.logger.error({ machine: m.id, err: String(e) }, 'could not restore the previous bundle after a failed update')
+    }
   }
 
   return {
@@ -94,7 +109,15 @@ export function machinesService(ctx: Ctx) {
         throw e
       }
       const nonce = req.lease_ttl ? leases.acquire(id, { ttl: req.lease_ttl, description: '', owner: opts.owner ?? 'root', version }).nonce : undefined
-      if (!req.skip_launch) await queue.run(id, () => runStart(ctx, store.machines.get(id)!, 'user'))
+      if (!req.skip_launch) {
+        try {
+          await queue.run(id, () => runStart(ctx, store.machines.get(id)!, 'user'))
+        } catch (e) {
+          // Fly's launch_failed → destroyed: a create that cannot start leaves nothing behind.
+          await queue.run(id, () => runDestroy(ctx, store.machines.get(id)!, 'flyd')).catch(() => {})
+          throw e
+        }
+      }
       return machineView(ctx, store.machines.get(id)!, nonce ? { nonce } : {})
     },
 
@@ -117,8 +140,7 @@ export function machinesService(ctx: Ctx) {
 
     /** Allowed from created, stopped, suspended, failed; a started machine is left as is. */
     start(app: string, id: string, guard: Guard = {}): Promise<{ previous_state: string; migrated: false; new_host: '' }> {
-      return mutate(app, id, guard, async (m) => {
-        assertCan('start', m.state, id)
+      return mutate(app, id, guard, 'start', async (m) => {
         if (m.state !== 'started') await runStart(ctx, store.machines.update(id, { restart_count: 0 }), 'user')
         return { previous_state: m.state, migrated: false, new_host: '' }
       })
@@ -126,16 +148,14 @@ export function machinesService(ctx: Ctx) {
 
     /** Signal (default stop_config.signal, else the image's, else SIGTERM), grace period, then SIGKILL. No-op at rest. */
     stop(app: string, id: string, opts: { signal?: string | number; timeout?: string | number } = {}, guard: Guard = {}): Promise<{ ok: true }> {
-      return mutate(app, id, guard, async (m) => {
-        assertCan('stop', m.state, id)
+      return mutate(app, id, guard, 'stop', async (m) => {
         await runStop(ctx, m, opts, 'user')
         return { ok: true }
       })
     },
 
     restart(app: string, id: string, opts: { signal?: string | number; timeout?: string | number } = {}, guard: Guard = {}): Promise<{ ok: true }> {
-      return mutate(app, id, guard, async (m) => {
-        assertCan('restart', m.state, id)
+      return mutate(app, id, guard, 'restart', async (m) => {
         const stopped = await runStop(ctx, m, opts, 'user')
         await runStart(ctx, store.machines.update(id, { restart_count: 0 }), 'user', stopped === m ? 'start' : 'restart')
         return { ok: true }
@@ -143,8 +163,7 @@ export function machinesService(ctx: Ctx) {
     },
 
     signal(app: string, id: string, signal: string | number, guard: Guard = {}): Promise<{ ok: true }> {
-      return mutate(app, id, guard, async (m) => {
-        assertCan('signal', m.state, id)
+      return mutate(app, id, guard, 'signal', async (m) => {
         await driver.signal(id, typeof signal === 'number' ? String(signal) : signal)
         return { ok: true }
       })
@@ -152,11 +171,17 @@ export function machinesService(ctx: Ctx) {
 
     /** Freezes every process (cgroup freezer); memory stays resident until a snapshot-capable driver exists. */
     suspend(app: string, id: string, guard: Guard = {}): Promise<{ ok: true }> {
-      return mutate(app, id, guard, async (m) => {
-        assertCan('suspend', m.state, id)
+      return mutate(app, id, guard, 'suspend', async (m) => {
         if (m.state === 'started') {
           events.transition(id, 'suspending')
-          await driver.freeze(id)
+          try {
+            await driver.freeze(id)
+          } catch (e) {
+            // It may have exited just now: say what the runtime sees, never stay 'suspending'.
+            const alive = (await driver.inspect(id)).status === 'running'
+            events.transition(id, alive ? 'started' : 'stopped', { type: 'suspend', source: 'user', request: { error: String(e) } })
+            throw toHangarError(e, 'runtime_error')
+          }
           events.transition(id, 'suspended', { type: 'suspend', source: 'user' })
         }
         return { ok: true }
@@ -166,37 +191,39 @@ export function machinesService(ctx: Ctx) {
     /** Replaces the whole config; a new version. A started machine restarts on the new config. */
     update(app: string, id: string, input: unknown, guard: Guard = {}): Promise<MachineView> {
       const req = parse(updateMachine, input, 'machine update')
-      return mutate(app, id, guard, async (m) => {
-        assertCan('update', m.state, id)
+      return mutate(app, id, guard, 'update', async (m) => {
         if (req.current_version && req.current_version !== m.instance_id) {
           throw new HangarError('version_mismatch', `machine ${id} is at version ${m.instance_id}, not ${req.current_version}`)
         }
         if (req.name && req.name !== m.name) throw new HangarError('invalid_argument', `a machine's name cannot change (${m.name})`)
-        const image = await ctx.images.resolve(req.config.image)
+        const image = await resolveOrPull(ctx, req.config.image)
         const version = ulid()
         const config: MachineConfig = { ...req.config, image: image.ref }
         const spec = await buildSpec(ctx, id, app, m.name, version, config, image, m.private_ip)
         const wasRunning = m.state === 'started' || m.state === 'suspended'
         if (wasRunning) await runStop(ctx, m, {}, 'user')
+        const atRest = wasRunning ? 'stopped' : m.state
         events.transition(id, 'replacing')
-        await driver.reconfigure(spec)
-        const now = new Date().toISOString()
+        try {
+          await driver.reconfigure(spec)
+        } catch (e) {
+          await restoreBundle(m)
+          const err = toHangarError(e, 'runtime_error')
+          events.transition(id, atRest, { type: 'update', source: 'user', request: { error: err.message } })
+          throw new HangarError(err.code, `machine ${id} kept version ${m.instance_id}: the new config failed to apply: ${err.message}`, { cause: e })
+        }
         store.tx(() => {
-          store.versions.insert(id, version, config, now)
-          events.transition(id, wasRunning || m.state === 'created' ? 'stopped' : m.state, { type: 'update', source: 'user' }, {
-            config, instance_id: version, image_ref: imageRef(image), restart_count: 0,
-          })
+          store.versions.insert(id, version, config, new Date().toISOString())
+          events.transition(id, atRest, { type: 'update', source: 'user' }, { config, instance_id: version, image_ref: imageRef(image), restart_count: 0 })
         })
         if (!req.skip_launch) await runStart(ctx, store.machines.get(id)!, 'user')
-        else if (m.state === 'created') events.transition(id, 'created')
         return machineView(ctx, store.machines.get(id)!)
       })
     },
 
     /** Without force only a machine at rest; with force anything but destroyed. */
     destroy(app: string, id: string, opts: { force?: boolean } = {}, guard: Guard = {}): Promise<{ ok: true }> {
-      return mutate(app, id, guard, async (m) => {
-        assertCan(opts.force ? 'force_destroy' : 'destroy', m.state, id)
+      return mutate(app, id, guard, opts.force ? 'force_destroy' : 'destroy', async (m) => {
         await runDestroy(ctx, m, 'user')
         return { ok: true }
       })

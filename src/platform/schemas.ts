@@ -6,13 +6,17 @@
 import { z } from 'zod'
 import { parseDurationMs } from '../lib/duration.ts'
 
-export const duration = z.union([z.string(), z.number()]).refine((v) => parseDurationMs(v) !== null, {
-  message: 'expected a Go duration like "10s" or "500ms", or nanoseconds as a number',
-})
+const maxDurationMs = 24 * 3600_000
+
+export const duration = z.union([z.string(), z.number()]).refine((v) => {
+  const ms = parseDurationMs(v)
+  return ms !== null && ms <= maxDurationMs
+}, { message: 'expected a Go duration up to 24h like "10s" or "500ms", or nanoseconds as a number' })
 
 export const signalName = z.union([
   z.enum(['SIGABRT', 'SIGALRM', 'SIGFPE', 'SIGHUP', 'SIGILL', 'SIGINT', 'SIGKILL', 'SIGPIPE', 'SIGQUIT', 'SIGSEGV', 'SIGTERM', 'SIGTRAP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGCONT', 'SIGSTOP']),
-  z.number().int().min(1).max(64),
+  // Standard signals only: the runtime delivers these by name.
+  z.number().int().min(1).max(31),
 ])
 
 export const guest = z.looseObject({

@@ -2,7 +2,7 @@
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { Duplex } from 'node:stream'
-import { HangarError } from '../errors.ts'
+import { HangarError, codes, type Code } from '../errors.ts'
 
 export interface ConsoleRequest {
   cmd?: string[]
@@ -39,7 +39,8 @@ export function openConsole(url: string, token: string, req: ConsoleRequest): Pr
         } catch {
           /* keep the status */
         }
-        reject(new HangarError((parsed.code as 'internal') ?? 'internal', parsed.error ?? `console refused with HTTP ${res.statusCode}`, parsed.hint ? { hint: parsed.hint } : {}))
+        const code = parsed.code && parsed.code in codes ? (parsed.code as Code) : 'internal'
+        reject(new HangarError(code, parsed.error ?? `console refused with HTTP ${res.statusCode}`, parsed.hint ? { hint: parsed.hint } : {}))
       })
     })
     r.on('error', (e) => reject(new HangarError('unavailable', `cannot reach the Hangar daemon at ${u.origin}: ${e.message}`, { cause: e })))

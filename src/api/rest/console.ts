@@ -24,14 +24,23 @@ export function attachConsole(server: Server, platform: Platform, logger: Logger
     const url = new URL(req.url ?? '/', 'http://x')
     const m = route.exec(url.pathname)
     if (!m) return refuse(socket, 404, { error: 'not_found: no upgradeable route here' })
+    let app: string
+    let id: string
+    try {
+      app = decodeURIComponent(m[1] as string)
+      id = decodeURIComponent(m[2] as string)
+    } catch {
+      return refuse(socket, 400, { error: 'invalid_argument: malformed path', code: 'invalid_argument' })
+    }
     void (async () => {
       if (!platform.tokens.verify(req.headers.authorization)) return refuse(socket, 401, { error: 'unauthenticated: Authenticate: token validation error', code: 'unauthenticated' })
       const nonce = req.headers['fly-machine-lease-nonce']
-      const session = await platform.machines.console(decodeURIComponent(m[1] as string), decodeURIComponent(m[2] as string), {
+      const session = await platform.machines.console(app, id, {
         cmd: url.searchParams.getAll('cmd'),
         cols: Number(url.searchParams.get('cols') ?? 80),
         rows: Number(url.searchParams.get('rows') ?? 24),
       }, typeof nonce === 'string' ? { nonce } : {})
+      if (socket.destroyed) return session.close() // the client left while the terminal was opening
       socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n')
       socket.pipe(session.input as NodeJS.WritableStream)
       session.output.pipe(socket)

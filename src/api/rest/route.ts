@@ -25,8 +25,12 @@ const maxJsonBytes = 1 << 20
 
 /** The JSON body as an object, or undefined when empty; malformed JSON is a 400 with a hint. */
 export async function readJson(c: Context): Promise<unknown> {
+  // Refuse by the declared length before reading anything; then by what actually came.
+  const declared = Number(c.req.header('content-length') ?? 0)
+  if (declared > maxJsonBytes) throw new HangarError('payload_too_large', `request body is ${declared} bytes; the limit is ${maxJsonBytes}`)
   const text = await c.req.text()
-  if (text.length > maxJsonBytes) throw new HangarError('payload_too_large', `request body is ${text.length} bytes; the limit is ${maxJsonBytes}`)
+  const size = Buffer.byteLength(text)
+  if (size > maxJsonBytes) throw new HangarError('payload_too_large', `request body is ${size} bytes; the limit is ${maxJsonBytes}`)
   if (text.trim() === '') return undefined
   try {
     return JSON.parse(text)

@@ -185,7 +185,8 @@ export const machine: Record<string, Command> = {
       const memory = intFlag(inv.flags.memory, 'memory')
       if (cpus || memory) config.guest = { ...config.guest, ...(cpus ? { cpus } : {}), ...(memory ? { memory_mb: memory } : {}) }
       if (inv.rest.length) config.init = { ...config.init, exec: inv.rest }
-      const updated = await c.machines.update(app, m.id, { config })
+      // current_version: a concurrent update makes this one fail instead of being silently overwritten.
+      const updated = await c.machines.update(app, m.id, { config, current_version: m.instance_id })
       inv.out.result(updated, (x) => [`updated ${x.id} to version ${x.instance_id}`, ...summary(x)])
     },
   },

@@ -69,7 +69,12 @@ export function conmonCreate(id: string, paths: MachinePaths, opts: ConmonOption
       text += b.toString()
       const line = text.split('\n').find((l) => l.trim().startsWith('{') && l.trim().endsWith('}'))
       if (!line) return
-      const msg = JSON.parse(line) as { data: number; message?: string }
+      let msg: { data: number; message?: string }
+      try {
+        msg = JSON.parse(line)
+      } catch {
+        return // not a whole message yet; keep reading
+      }
       if (msg.data > 0) finish(null, msg.data)
       else finish(new HangarError('runtime_error', `runc create failed: ${(msg.message ?? '').trim() || `status ${msg.data}`}`))
     })

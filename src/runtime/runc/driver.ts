@@ -18,7 +18,7 @@ import { conmonCreate, type ConmonOptions } from './conmon.ts'
 import { runcExec } from './exec.ts'
 import { runcConsole } from './console.ts'
 import { ExitWatcher, readExit } from './exits.ts'
-import type { Layout } from './layout.ts'
+import { isMachineId, type Layout } from './layout.ts'
 import { readLogs } from './logs.ts'
 import { ensureMounted } from './overlay.ts'
 import type { Provisioner } from './provision.ts'
@@ -193,7 +193,9 @@ export class RuncDriver implements Driver {
 
   async list(): Promise<string[]> {
     const names = await readdir(this.#d.layout.machinesDir).catch(() => [] as string[])
-    return names.filter((n) => existsSync(this.#d.layout.machine(n).config)).sort()
+    // Every machine dir, even one without config.json: a create killed half-way has
+    // a mount, a netns and an address to give back, and only teardown knows how.
+    return names.filter(isMachineId).sort()
   }
 
   async destroy(id: string): Promise<void> {

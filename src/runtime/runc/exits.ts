@@ -8,7 +8,7 @@
  *     exactly once each (keyed by file mtime), and wakes stop() waiters.
  * start() deletes the files, which begins a new "life" of the machine.
  */
-import { existsSync, watch, type FSWatcher } from 'node:fs'
+import { existsSync, statSync, watch, type FSWatcher } from 'node:fs'
 import { readFile, readdir, stat } from 'node:fs/promises'
 import { constants } from 'node:os'
 import type { ExitInfo } from '../types.ts'
@@ -46,6 +46,7 @@ export async function readExit(layout: Layout, id: string): Promise<ExitInfo | n
 export class ExitWatcher {
   #layout: Layout
   #seen = new Map<string, number>()
+  #emptyTries = new Map<string, number>()
   #watcher: FSWatcher | null = null
   #handle: (id: string, exit: ExitInfo) => Promise<void>
   #waiters = new Map<string, ((exit: ExitInfo) => void)[]>()
@@ -70,11 +71,20 @@ export class ExitWatcher {
 
   /** Looks at one machine's exit file; fires if it is new. Safe to call any time (stop polls it too). */
   async check(id: string): Promise<void> {
-    const exit = await readExit(this.#layout, id)
+    let exit = await readExit(this.#layout, id)
     if (!exit) {
-      if (existsSync(this.#layout.machine(id).exitFile)) setTimeout(() => void this.check(id), 5)
-      return
+      if (!existsSync(this.#layout.machine(id).exitFile)) return
+      // conmon may be mid-write; an exit file still empty after ~1 s never will be written (conmon killed).
+      const tries = (this.#emptyTries.get(id) ?? 0) + 1
+      this.#emptyTries.set(id, tries)
+      if (tries < 200) {
+        setTimeout(() => void this.check(id), 5)
+        return
+      }
+      // The file's mtime keeps this exit's identity stable across later checks.
+      exit = { exitCode: 255, signal: null, oomKilled: false, exitedAt: statSync(this.#layout.machine(id).exitFile).mtimeMs }
     }
+    this.#emptyTries.delete(id)
     if (this.#seen.get(id) === exit.exitedAt) return
     this.#seen.set(id, exit.exitedAt)
     try {

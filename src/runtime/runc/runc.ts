@@ -2,6 +2,7 @@
  * The runc verbs the driver uses, all against our own `--root` so runc state
  * of different driver instances never mixes.
  */
+import { HangarError } from '../../errors.ts'
 import { closeSync, constants, existsSync, openSync } from 'node:fs'
 import { open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -45,8 +46,11 @@ export class Runc {
       const { stdout } = await this.#run('state', ['state', id])
       const s = JSON.parse(stdout) as { status: RuncState['status']; pid: number }
       return { status: s.status, pid: s.pid }
-    } catch {
-      return this.has(id) ? { status: 'stopped', pid: 0 } : null
+    } catch (e) {
+      const text = String((e as { stderr?: string }).stderr ?? (e as Error).message)
+      if (!this.has(id) || /does not exist/.test(text)) return null
+      // Never guess 'stopped' here: callers would delete or "restart" a live machine.
+      throw new HangarError('runtime_error', `runc state ${id} failed: ${text.trim()}`, { cause: e })
     }
   }
 

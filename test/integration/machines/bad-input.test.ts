@@ -83,6 +83,14 @@ test('bad requests get clear errors and create nothing', async (t) => {
     await hm.stop(d.app, m.id)
   })
 
+  await t.test('a stop with a signal or timeout out of range is refused and the machine keeps running', async () => {
+    const m = await hm.create(d.app, { config: { image: d.image } })
+    await assert.rejects(hm.stop(d.app, m.id, { signal: 34 }), code('invalid_argument'))
+    await assert.rejects(hm.stop(d.app, m.id, { timeout: '1000h' }), code('invalid_argument'))
+    assert.equal((await hm.get(d.app, m.id)).state, 'started')
+    await hm.stop(d.app, m.id)
+  })
+
   await t.test('concurrent starts and stops are serialised and end settled', async () => {
     const m = await hm.create(d.app, { config: { image: d.image } })
     const ops = await Promise.allSettled([hm.stop(d.app, m.id), hm.start(d.app, m.id), hm.stop(d.app, m.id), hm.start(d.app, m.id), hm.stop(d.app, m.id)])
