@@ -5,7 +5,7 @@
 import { HangarError } from '../errors.ts'
 import { ulid } from '../lib/ids.ts'
 import type { AppRow } from '../store/index.ts'
-import type { Ctx } from './context.ts'
+import { cancelPendingRestart, type Ctx } from './context.ts'
 import { runDestroy } from './lifecycle.ts'
 import { canDo } from './machine-state.ts'
 import { createApp } from './schemas.ts'
@@ -65,7 +65,21 @@ export function appsService(ctx: Ctx) {
       if (busy.length && !opts.force) {
         throw new HangarError('app_not_empty', `app ${name} has ${busy.length} running machine(s): ${busy.map((m) => m.id).join(', ')}`)
       }
-      for (const m of machines) await ctx.queue.run(m.id, () => runDestroy(ctx, store.machines.get(m.id)!, 'user'))
+      // Each machine under its own lock, its state read again there: one started since
+      // the check above is refused (without force) rather than killed.
+      for (const m of machines) {
+        await ctx.queue.run(m.id, async () => {
+          const now = store.machines.get(m.id)
+          if (!now || now.state === 'destroyed') return
+          if (!opts.force && !canDo('destroy', now.state)) {
+            throw new HangarError('app_not_empty', `app ${name}: machine ${m.id} is ${now.state}; stop it or pass force=true`)
+          }
+          cancelPendingRestart(ctx, m.id)
+          await runDestroy(ctx, now, 'user')
+        })
+      }
+      const late = store.machines.list({ app: name })
+      if (late.length) throw new HangarError('app_not_empty', `app ${name} got ${late.length} new machine(s) while being destroyed: ${late.map((m) => m.id).join(', ')}`)
       store.apps.delete(name)
     },
   }

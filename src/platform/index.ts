@@ -35,12 +35,23 @@ export async function createPlatform(deps: PlatformDeps) {
   const images = imagesService(deps.images)
   const reconciled = await reconcile(ctx)
   deps.logger.info(reconciled, 'reconciled machines with the runtime')
+  // Creates take an idempotency key (REST Idempotency-Key, MCP idempotency_key): a
+  // retried request gets the first result back instead of a second app or machine.
+  const idempotency = idempotencyService(deps.store)
+  const apps = appsService(ctx)
+  const machines = machinesService(ctx)
   return {
-    apps: appsService(ctx),
-    machines: { ...machinesService(ctx), ...machineOpsService(ctx) },
+    apps: {
+      ...apps,
+      create: (input: unknown, o: { idempotencyKey?: string } = {}) => idempotency.run('apps.create', o.idempotencyKey, input, () => apps.create(input)),
+    },
+    machines: {
+      ...machines,
+      ...machineOpsService(ctx),
+      create: (app: string, input: unknown, o: { owner?: string; idempotencyKey?: string } = {}) =>
+        idempotency.run(`machines.create:${app}`, o.idempotencyKey, input, () => machines.create(app, input, o)),
+    },
     tokens: tokensService(deps.store),
-    /** Dedupes retried creates by Idempotency-Key (REST header, MCP idempotency_key). */
-    idempotency: idempotencyService(deps.store),
     images,
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },
     capabilities: deps.driver.capabilities,

@@ -6,7 +6,7 @@ import type { ConsoleSession, ExecResult, LogLine } from '../runtime/types.ts'
 import { HangarError } from '../errors.ts'
 import { type Ctx, loadMachine } from './context.ts'
 import { assertCan } from './machine-state.ts'
-import { acquireLease, execMachine, waitQuery, type MachineConfig } from './schemas.ts'
+import { acquireLease, execMachine, patchMetadata, waitQuery, type MachineConfig } from './schemas.ts'
 import { parse } from './validate.ts'
 import { waitForState, type WaitResult } from './waits.ts'
 import type { MachineEventView } from './events.ts'
@@ -104,10 +104,18 @@ export function machineOpsService(ctx: Ctx) {
       return { value }
     },
 
-    /** Sets many keys at once; an empty or null value deletes the key (Fly's PATCH semantics). */
-    patchMetadata(app: string, id: string, values: Record<string, string | null>): void {
+    /**
+     * Sets many keys at once from `{metadata: {k: v}, machine_version?}`; an empty or null
+     * value deletes the key (Fly's PATCH semantics); a stale machine_version is a 412.
+     */
+    patchMetadata(app: string, id: string, input: unknown): void {
+      const req = parse(patchMetadata, input, 'metadata request')
+      const current = loadMachine(ctx, app, id).instance_id
+      if (req.machine_version && req.machine_version !== current) {
+        throw new HangarError('version_mismatch', `machine ${id} is at version ${current}, not ${req.machine_version}`)
+      }
       setMetadata(app, id, (md) => {
-        for (const [k, v] of Object.entries(values)) {
+        for (const [k, v] of Object.entries(req.metadata)) {
           if (v === null || v === '') delete md[k]
           else md[k] = v
         }

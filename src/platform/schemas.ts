@@ -143,3 +143,8 @@ export const waitQuery = z.object({
   instance_id: z.string().optional(),
   from_event_id: z.string().optional(),
 })
+
+export const patchMetadata = z.object({
+  metadata: z.record(z.string().min(1).max(256), z.string().max(4096).nullable()),
+  machine_version: z.string().optional(),
+})

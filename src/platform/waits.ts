@@ -36,6 +36,11 @@ export function waitForState(ctx: Ctx, app: string, id: string, want: string[], 
     const onAbort = (): void => finish(() => reject(new HangarError('wait_timeout', 'wait cancelled by the client')))
     const unsubscribe = ctx.events.subscribe(({ machine, event }) => {
       if (machine.id !== id) return
+      if (instanceId && machine.instance_id !== instanceId) {
+        // Replaced by an update: the version waited on will never get there.
+        finish(() => reject(new HangarError('version_mismatch', `machine ${id} was replaced by version ${machine.instance_id} while waiting on ${instanceId}`)))
+        return
+      }
       last = machine.state
       if (matches(want, machine.state)) finish(() => resolve(done(machine.state, machine.instance_id, event?.id ?? null)))
     })
@@ -48,6 +53,7 @@ export function waitForState(ctx: Ctx, app: string, id: string, want: string[], 
         ),
       )
     }, timeoutMs)
-    signal?.addEventListener('abort', onAbort, { once: true })
+    if (signal?.aborted) onAbort()
+    else signal?.addEventListener('abort', onAbort, { once: true })
   })
 }

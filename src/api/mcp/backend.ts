@@ -56,24 +56,20 @@ export interface Backend {
   }
 }
 
-/** The daemon's own backend: direct calls, with retries deduped by platform.idempotency. */
+/** The daemon's own backend: direct calls; the platform dedupes retried creates. */
 export function platformBackend(platform: Platform): Backend {
   const pm = platform.machines
-  const idem = platform.idempotency
   return {
     apps: {
       list: async () => platform.apps.list().apps,
       get: async (name) => platform.apps.get(name),
-      create: async (name, o = {}) => {
-        const body = { app_name: name }
-        return idem.run('apps.create', o.idempotencyKey, body, () => platform.apps.create(body))
-      },
+      create: async (name, o = {}) => platform.apps.create({ app_name: name }, o),
       destroy: (name, o) => platform.apps.destroy(name, o),
     },
     machines: {
       list: async (app) => pm.list(app),
       get: async (app, id) => pm.get(app, id),
-      create: (app, req, o = {}) => idem.run(`machines.create:${app}`, o.idempotencyKey, req, () => pm.create(app, req)),
+      create: (app, req, o = {}) => pm.create(app, req, o),
       update: (app, id, req) => pm.update(app, id, req),
       start: (app, id) => pm.start(app, id),
       stop: (app, id, o) => pm.stop(app, id, o),

@@ -13,8 +13,8 @@ export function appRoutes(platform: Platform): RouteDef[] {
     {
       method: 'post', path: '/v1/apps', tag: 'apps', summary: 'Create an app (an Idempotency-Key header makes retries return the first result)', body: schemas.createApp, status: 201,
       handler: async (c) => {
-        const body = await readJson(c)
-        return c.json(await platform.idempotency.run('apps.create', c.req.header('idempotency-key'), body, () => platform.apps.create(body)), 201)
+        const key = c.req.header('idempotency-key')
+        return c.json(await platform.apps.create(await readJson(c), key !== undefined ? { idempotencyKey: key } : {}), 201)
       },
     },
     {

@@ -64,12 +64,9 @@ export function machineOpsRoutes(platform: Platform, owner: (c: Context) => stri
       handler: (c) => c.json(pm.metadata(...ids(c))),
     },
     ...(['put', 'patch'] as const).map((method): RouteDef => ({
-      method, path: `${M}/metadata`, tag: 'metadata', summary: 'Set metadata keys; empty or null deletes', status: 204,
+      method, path: `${M}/metadata`, tag: 'metadata', summary: 'Set metadata keys; empty or null deletes; a stale machine_version is a 412', status: 204, body: schemas.patchMetadata,
       handler: async (c) => {
-        const body = await readObject(c)
-        const values = (body.metadata ?? body) as Record<string, string | null>
-        if (typeof values !== 'object' || values === null) throw new HangarError('invalid_argument', 'metadata must be an object of strings')
-        pm.patchMetadata(...ids(c), values)
+        pm.patchMetadata(...ids(c), await readObject(c))
         return c.body(null, 204)
       },
     })),

@@ -37,9 +37,8 @@ export function machineRoutes(platform: Platform): RouteDef[] {
     {
       method: 'post', path: '/v1/apps/:app/machines', tag: 'machines', summary: 'Create (and start, unless skip_launch) a machine; an Idempotency-Key header makes retries return the first result', body: schemas.createMachine,
       handler: async (c) => {
-        const app = c.req.param('app') as string
-        const body = await readJson(c)
-        return c.json(await platform.idempotency.run(`machines.create:${app}`, c.req.header('idempotency-key'), body, () => pm.create(app, body)))
+        const key = c.req.header('idempotency-key')
+        return c.json(await pm.create(c.req.param('app') as string, await readJson(c), key !== undefined ? { idempotencyKey: key } : {}))
       },
     },
     {
