@@ -88,11 +88,19 @@ export class Cni {
    * Creates the namespace and attaches it. With ipv6 it asks for both ranges;
    * if that fails (kernel without IPv6) it undoes and retries IPv4-only.
    */
-  async add(id: string, netns: string, ipv6: boolean): Promise<Attachment> {
+  async add(id: string, netns: string, ipv6: boolean, want: string[] = []): Promise<Attachment> {
     if (!existsSync(this.netnsPath(netns))) await run('ip', ['netns', 'add', netns], { step: 'ip netns add' })
     await this.#exec('ADD', id, netns, 'lo', { cniVersion: '1.0.0', name: this.#network.name, type: 'loopback' })
     let config = this.#bridgeConfig(ipv6)
     let out: string
+    if (want.length) {
+      // Ask host-local for the addresses the machine had (args.cni.ips), so a reattach keeps them.
+      try {
+        return this.#result(await this.#exec('ADD', id, netns, 'eth0', { ...config, args: { cni: { ips: want } } }), config)
+      } catch {
+        await this.del(id, netns, config, { keepNetns: true })
+      }
+    }
     try {
       out = await this.#exec('ADD', id, netns, 'eth0', config)
     } catch (e) {
@@ -107,6 +115,10 @@ export class Cni {
         throw e2
       }
     }
+    return this.#result(out, config)
+  }
+
+  #result(out: string, config: Record<string, unknown>): Attachment {
     const result = JSON.parse(out) as CniResult
     const ips = result.ips ?? []
     const v4 = ips.find((ip) => !ip.address.includes(':'))

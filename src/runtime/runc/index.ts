@@ -92,6 +92,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     swapAccounting: existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),
     init,
     ipv6,
+    ...(opts.logger ? { logger: opts.logger } : {}),
   })
   const driver = new RuncDriver({
     layout,

@@ -31,6 +31,7 @@ export interface ProvisionDeps {
   cgroupParent: string
   swapAccounting: boolean
   init: string | null
+  logger?: { warn: (obj: object, msg: string) => void }
   /** Read at each create: whether to ask CNI for an IPv6 address; set false once the kernel refuses. */
   ipv6: { value: boolean }
 }
@@ -62,10 +63,10 @@ export class Provisioner {
     }
   }
 
-  async #attach(id: string): Promise<StoredNetwork> {
+  async #attach(id: string, want: string[] = []): Promise<StoredNetwork> {
     const paths = this.#d.layout.machine(id)
     const netns = this.#d.netnsPrefix + id
-    const att = await this.#d.cni.add(id, netns, this.#d.ipv6.value)
+    const att = await this.#d.cni.add(id, netns, this.#d.ipv6.value, want)
     if (this.#d.ipv6.value && !att.ipv6) this.#d.ipv6.value = false
     const net: StoredNetwork = { ...att, netns }
     await writeFile(paths.network, JSON.stringify(net))
@@ -115,12 +116,14 @@ export class Provisioner {
   /**
    * After a host reboot the netns (a bind mount under /run) is gone; start
    * calls this only then. The old attachment is released first, so IPAM and
-   * iptables hold nothing stale; the address may change.
+   * iptables hold nothing stale, and the same addresses are asked for again:
+   * the platform, the proxy and the machine's env all know the machine by them.
    */
   async reattach(id: string): Promise<void> {
     const old = await this.#network(id)
     if (old) await this.#d.cni.del(id, old.netns, old.config)
-    await this.#attach(id)
+    const net = await this.#attach(id, old ? [old.ipv4, ...(old.ipv6 ? [old.ipv6] : [])] : [])
+    if (old && net.ipv4 !== old.ipv4) this.#d.logger?.warn({ machine: id, was: old.ipv4, now: net.ipv4 }, 'machine address changed on reattach')
   }
 
   /** Removes every trace of a machine that no longer runs. Idempotent. */

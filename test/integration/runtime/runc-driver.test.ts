@@ -1,10 +1,10 @@
-/**
  * The runc driver against real runc, conmon and CNI: the shared driver
  * contract, plus what only runc has (a reachable bridge address, seccomp,
  * cgroup limits, and a destroy that leaves nothing on the host).
  */
+import { execFileSync } from 'node:child_process'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
@@ -60,6 +60,22 @@ describe('runc driver specifics', () => {
     }
     assert.equal(body, 'hello from hangar\n')
     if (driver.capabilities.ipv6) assert.ok(net.ipv6)
+  })
+
+  test('a machine whose netns vanished (host reboot) gets it back with the same address on start', { timeout: 30_000 }, async (t) => {
+    const spec = machineSpec(layer, ['httpd', '-f', '-p', '8080', '-h', '/www'])
+    t.after(() => driver.destroy(spec.id))
+    const net = await driver.create(spec)
+    const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '').find((n) => n.endsWith(spec.id))
+    assert.ok(netns, 'the machine has a netns')
+    execFileSync('ip', ['netns', 'del', netns])
+    await driver.start(spec.id)
+    let body = ''
+    for (let i = 0; i < 200 && !body; i++) {
+      body = await fetch(`http://${net.ipv4}:8080/`).then((r) => r.text(), () => '')
+      if (!body) await new Promise((r) => setTimeout(r, 10))
+    }
+    assert.equal(body, 'hello from hangar\n', 'reachable at the address it had')
   })
 
   test('machines are confined: seccomp filter, no-new-privs, limited caps, hostname, cgroup limits', { timeout: 30_000 }, async (t) => {
