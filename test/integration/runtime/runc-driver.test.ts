@@ -1,8 +1,8 @@
+/**
  * The runc driver against real runc, conmon and CNI: the shared driver
  * contract, plus what only runc has (a reachable bridge address, seccomp,
  * cgroup limits, and a destroy that leaves nothing on the host).
  */
-import { execFileSync } from 'node:child_process'
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
