@@ -42,6 +42,27 @@ async function readFrom(path: string, offset: number): Promise<{ text: string; s
   }
 }
 
+/**
+ * The last `tail` lines without reading the whole file: windows from the end,
+ * doubling until they hold enough whole records (the window's first record may
+ * be cut, so it is dropped unless the window starts the file).
+ */
+async function readTail(path: string, tail: number): Promise<{ lines: LogLine[]; carry: string; size: number }> {
+  const { size } = await stat(path)
+  for (let window = 64 * 1024; ; window *= 2) {
+    const start = Math.max(0, size - window)
+    const { text, size: end } = await readFrom(path, start)
+    const records = text.split('\n')
+    const carry = records.pop() ?? ''
+    if (start > 0) records.shift()
+    if (records.length > tail || start === 0) {
+      const parser = new Parser()
+      const lines = records.map((r) => parser.push(r)).filter((l): l is LogLine => l !== null)
+      return { lines: lines.slice(Math.max(0, lines.length - tail)), carry, size: end }
+    }
+  }
+}
+
 /** Resolves on the next change of path (or after a poll interval, or abort). */
 function changed(path: string, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
@@ -72,13 +93,18 @@ export async function* readLogs(path: string, opts: LogOptions): AsyncGenerator<
   let offset = 0
   let carry = ''
   const exists = await stat(path).then(() => true, () => false)
-  if (exists) {
+  if (exists && opts.tail !== undefined) {
+    const last = await readTail(path, opts.tail)
+    offset = last.size
+    carry = last.carry
+    yield* last.lines
+  } else if (exists) {
     const first = await readFrom(path, 0)
     offset = first.size
     const records = first.text.split('\n')
     carry = records.pop() ?? ''
     const lines = records.map((r) => parser.push(r)).filter((l): l is LogLine => l !== null)
-    yield* opts.tail === undefined ? lines : lines.slice(Math.max(0, lines.length - opts.tail))
+    yield* lines
   }
   while (opts.follow && !opts.signal?.aborted) {
     await changed(path, opts.signal)
