@@ -59,12 +59,20 @@ export function conmonCreate(id: string, paths: MachinePaths, opts: ConmonOption
     const finish = (err: Error | null, pid?: number): void => {
       if (done) return
       done = true
+      clearTimeout(timer)
       sync.destroy()
       child.unref()
       if (err) reject(err)
       else resolve(pid as number)
     }
     child.on('error', (e) => finish(new HangarError('runtime_error', `conmon: ${e.message}`, { cause: e })))
+    // A runc create that hangs must not hold the machine's lock forever.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      finish(new HangarError('runtime_error', 'conmon/runc create did not report within 60 s'))
+    }, 60_000)
+    timer.unref()
+    child.once('close', () => clearTimeout(timer))
     sync.on('data', (b: Buffer) => {
       text += b.toString()
       const line = text.split('\n').find((l) => l.trim().startsWith('{') && l.trim().endsWith('}'))

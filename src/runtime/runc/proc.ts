@@ -14,6 +14,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv
   /** Exit codes treated as success besides 0. */
   okCodes?: number[]
+  /** Killed (SIGKILL) after this long; default 60 s. A hung tool must not hold a machine's lock forever. */
+  timeoutMs?: number
 }
 
 export interface RunResult {
@@ -39,8 +41,18 @@ export function run(cmd: string, args: string[], opts: RunOptions): Promise<RunR
     const err: Buffer[] = []
     child.stdout?.on('data', (b: Buffer) => out.push(b))
     child.stderr?.on('data', (b: Buffer) => err.push(b))
-    child.on('error', (e) => reject(new HangarError('runtime_error', `${opts.step}: ${e.message}`, { cause: e })))
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill('SIGKILL')
+    }, opts.timeoutMs ?? 60_000)
+    child.on('error', (e) => {
+      clearTimeout(timer)
+      reject(new HangarError('runtime_error', `${opts.step}: ${e.message}`, { cause: e }))
+    })
     child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      if (timedOut) return reject(new HangarError('runtime_error', `${opts.step} did not finish in ${(opts.timeoutMs ?? 60_000) / 1000} s and was killed`, { details: { step: opts.step } }))
       const result = { code: code ?? 128, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }
       if (code === 0 || (code !== null && opts.okCodes?.includes(code))) return resolve(result)
       const why = signal ? `killed by ${signal}` : `exit ${code}`
