@@ -11,12 +11,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream, type ReadStream } from 'node:fs'
-import { lstat, mkdir, mkdtemp, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
+import { lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { HangarError } from '../errors.ts'
 import { isDigest } from './ref.ts'
+import { StoreLock } from './store-lock.ts'
 
 /** A verified blob waiting in ingest/: commit() makes it visible, abort() throws it away. */
 export interface StagedBlob {
@@ -29,6 +30,8 @@ export interface StagedBlob {
 export class ContentStore {
   readonly root: string
   readonly ingestDir: string
+  /** Held shared by whatever adds to the store, exclusive by gc (store-lock.ts). */
+  readonly lock = new StoreLock()
   #blobDir: string
 
   private constructor(root: string) {
@@ -109,11 +112,18 @@ export class ContentStore {
     await rm(this.path(digest), { force: true })
   }
 
-  /** Renames a verified file into place and makes the rename durable. */
-  async publish(file: string, digest: string): Promise<void> {
-    await rename(file, this.path(digest))
-    const dir = await open(this.#blobDir, 'r')
-    await dir.sync().finally(() => dir.close())
+  /** Every blob's digest, in no particular order. */
+  async list(): Promise<string[]> {
+    return (await readdir(this.#blobDir)).filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}`)
+  }
+
+  /** Renames a verified file into place and makes the rename durable; never while gc sweeps. */
+  publish(file: string, digest: string): Promise<void> {
+    return this.lock.shared(async () => {
+      await rename(file, this.path(digest))
+      const dir = await open(this.#blobDir, 'r')
+      await dir.sync().finally(() => dir.close())
+    })
   }
 }
 

@@ -37,8 +37,15 @@ const parallel = 3
 /** Blob downloads in flight per store, so two pulls sharing a layer write one ingest file, not two into the same one. */
 const inflight = new WeakMap<object, Map<string, Promise<void>>>()
 
-/** Pulls `ref` (which must name a registry, or means Docker Hub) and tags it in the store under that name. */
-export async function pullImage(store: ImageStore, ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
+/**
+ * Pulls `ref` (which must name a registry, or means Docker Hub) and tags it in the store under that name.
+ * Holds the store lock throughout: blobs already present are not fetched again, and gc must not take them meanwhile.
+ */
+export function pullImage(store: ImageStore, ref: string, opts: PullOptions = {}): Promise<ImageRecord> {
+  return store.content.lock.shared(() => pull(store, ref, opts))
+}
+
+async function pull(store: ImageStore, ref: string, opts: PullOptions): Promise<ImageRecord> {
   const p = parseImageRef(ref)
   const remote = new RemoteRepository(p, opts)
   const say = opts.onProgress ?? (() => {})

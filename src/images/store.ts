@@ -7,11 +7,12 @@ import { readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HangarError, isHangarError } from '../errors.ts'
 import { ContentStore } from './content-store.ts'
+import { collectGarbage, staleIngestMs } from './gc.ts'
 import { planImport } from './import.ts'
 import { configSchema, imageConfigOf, indexSchema, isIndex, manifestSchema, parseDocument, refNameAnnotation, type Descriptor } from './oci.ts'
 import { formatRef, isDigest, parseImageRef, repositoryName } from './ref.ts'
 import { TagIndex, importedAnnotation } from './tag-index.ts'
-import type { ImageRecord, ImageStore } from './types.ts'
+import type { GcOptions, GcResult, ImageRecord, ImageStore } from './types.ts'
 import { LayerCache } from './unpack.ts'
 
 export interface ImageStoreOptions {
@@ -29,9 +30,6 @@ interface ImageFacts {
 }
 
 const unpackParallelism = 4
-
-/** Work left in ingest/ this long ago belongs to a process that died. */
-const staleIngestMs = 60 * 60 * 1000
 
 /**
  * Opens (creating if needed) the image store under `root`.
@@ -61,7 +59,12 @@ class LocalImageStore implements ImageStore {
     this.#layers = layers
   }
 
-  async importFile(path: string, opts: { tag?: string } = {}): Promise<ImageRecord[]> {
+  /** Holds the store lock throughout: the plan skips blobs already present, which gc must not take meanwhile. */
+  importFile(path: string, opts: { tag?: string } = {}): Promise<ImageRecord[]> {
+    return this.#content.lock.shared(() => this.#import(path, opts))
+  }
+
+  async #import(path: string, opts: { tag?: string }): Promise<ImageRecord[]> {
     const { plan, cleanup } = await planImport(this.#content, path)
     try {
       if (opts.tag !== undefined && plan.images.length > 1) {
@@ -134,7 +137,17 @@ class LocalImageStore implements ImageStore {
     if (!(await this.#tags.remove(tagName(ref)))) throw new HangarError('image_not_found', `image ${ref} not found`)
   }
 
-  async unpack(image: ImageRecord): Promise<string[]> {
+  async gc(opts?: GcOptions): Promise<GcResult> {
+    const { removed, ...result } = await collectGarbage(this.#content, this.#tags, this.#layers, opts)
+    for (const d of removed) this.#facts.delete(d)
+    return result
+  }
+
+  unpack(image: ImageRecord): Promise<string[]> {
+    return this.#content.lock.shared(() => this.#unpack(image))
+  }
+
+  async #unpack(image: ImageRecord): Promise<string[]> {
     const facts = await this.#factsOf(image.digest)
     // A few layers at a time: each is a tar process and a full read of the blob.
     const dirs: string[] = new Array(facts.layers.length)

@@ -39,6 +39,25 @@ export interface ParsedRef {
   digest: string | null
 }
 
+/** What machines use, which only the caller knows; read after gc holds the store. */
+export interface InUse {
+  /** Manifest or index digests (a machine's image_ref.digest): kept with everything they name. */
+  manifests?: Iterable<string>
+  /** Absolute layer directories machines mount: kept, with their blobs. */
+  layerDirs?: Iterable<string>
+}
+
+export interface GcOptions {
+  inUse?: () => InUse | Promise<InUse>
+}
+
+export interface GcResult {
+  blobsRemoved: number
+  /** Bytes of the removed blobs, unpacked layers and stale ingest files. */
+  bytesFreed: number
+  layersRemoved: number
+}
+
 export interface ImageStore {
   /** Imports an OCI archive (tar), an OCI layout directory or a `docker save` tarball; tags it as `tag` when given. */
   importFile(path: string, opts?: { tag?: string }): Promise<ImageRecord[]>
@@ -47,6 +66,8 @@ export interface ImageStore {
   list(): Promise<ImageRecord[]>
   /** Removes the tag; blobs go at the next gc. */
   remove(ref: string): Promise<void>
+  /** Deletes blobs and unpacked layers no tag and nothing in `opts.inUse` reaches; see gc.ts. */
+  gc(opts?: GcOptions): Promise<GcResult>
   /** Unpacks every layer once into the shared read-only cache; returns the layer directories bottom first. */
   unpack(image: ImageRecord): Promise<string[]>
   /** The blobs and tags underneath, for the /v2 registry and the pull and push clients, which speak OCI directly. */

@@ -13,8 +13,8 @@
 import { spawn, execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { chmod, mkdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { chmod, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
 import { HangarError, isHangarError } from '../errors.ts'
@@ -49,6 +49,22 @@ export class LayerCache {
     if (target === null) return null
     const dir = join(this.#byDigest, target)
     return (await stat(dir).then((s) => s.isDirectory(), () => false)) ? dir : null
+  }
+
+  /** Every digest map link and the directory it names (which may be gone), for gc. */
+  async entries(): Promise<{ digest: string; link: string; dir: string }[]> {
+    const out: { digest: string; link: string; dir: string }[] = []
+    for (const hex of await readdir(this.#byDigest)) {
+      const link = join(this.#byDigest, hex)
+      const target = await readlink(link).catch(() => null)
+      if (target !== null) out.push({ digest: `sha256:${hex}`, link, dir: resolve(this.#byDigest, target) })
+    }
+    return out
+  }
+
+  /** Every directory under layers/, mapped or not, for gc. */
+  async dirs(): Promise<string[]> {
+    return (await readdir(this.#layers)).map((n) => join(this.#layers, n))
   }
 
   /** Unpacks the blob once; later and concurrent calls get the same directory. */

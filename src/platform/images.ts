@@ -1,6 +1,6 @@
 /**
  * Images as the platform offers them: the store's list/resolve/import/remove,
- * plus building the Debian base. One build per tag runs at a time; a second
+ * gc with the machines' images kept, plus building the Debian base. One build per tag runs at a time; a second
  * caller (the daemon's first-start build, then a user's `hangar image
  * build-base`) joins it and sees its progress instead of starting another.
  *
@@ -8,8 +8,11 @@
  */
 import { z } from 'zod'
 import {
-  buildDebianBase, pullImage, pushImage, type BuildProgress, type Credentials, type ImageRecord, type ImageStore, type PullProgress, type PushProgress, type PushResult,
+  buildDebianBase, pullImage, pushImage, type BuildProgress, type Credentials, type GcResult, type ImageRecord, type ImageStore, type InUse, type PullProgress,
+  type PushProgress, type PushResult,
 } from '../images/index.ts'
+import type { Driver } from '../runtime/types.ts'
+import type { Store } from '../store/index.ts'
 import { parse } from './validate.ts'
 
 export const buildBaseSchema = z.strictObject({
@@ -34,6 +37,18 @@ export const pushSchema = z.strictObject({
 export interface ImagesDeps {
   /** Archive for base builds; default the host's apt sources. */
   mirror?: string
+  /** What machines use, for gc; without it gc keeps only tagged images. */
+  inUse?: () => Promise<InUse>
+}
+
+/**
+ * What gc must keep for machines: the image of every machine not destroyed (its row's
+ * image_ref.digest), and every layer directory the runtime mounts, which also covers a
+ * machine half-way through create or update.
+ */
+export async function machinesInUse(store: Pick<Store, 'machines'>, driver: Pick<Driver, 'layersInUse'>): Promise<InUse> {
+  const manifests = store.machines.live().map((m) => m.image_ref.digest).filter((d): d is string => typeof d === 'string')
+  return { manifests, layerDirs: (await driver.layersInUse?.()) ?? [] }
 }
 
 interface Build {
@@ -52,7 +67,13 @@ export function imagesService(store: ImageStore, deps: ImagesDeps = {}) {
     list: (): Promise<ImageRecord[]> => store.list(),
     resolve: (ref: string): Promise<ImageRecord> => store.resolve(ref),
     importFile: (path: string, opts?: { tag?: string }): Promise<ImageRecord[]> => store.importFile(path, opts),
+    /** Untags only; the blobs and layers go at the next gc. */
     remove: (ref: string): Promise<void> => store.remove(ref),
+    /**
+     * Deletes the blobs and unpacked layers that no tag and no machine (live, or still on disk)
+     * reaches. Only ever on request: never after remove, never on a timer.
+     */
+    gc: (): Promise<GcResult> => store.gc(deps.inUse ? { inUse: deps.inUse } : {}),
     /** The raw store, for the /v2 registry, which speaks OCI to it directly. */
     store,
 

@@ -7,7 +7,7 @@
 import { appsService } from './apps.ts'
 import { createCtx, type PlatformDeps } from './context.ts'
 import { handleExit, reconcile } from './exits.ts'
-import { imagesService } from './images.ts'
+import { imagesService, machinesInUse } from './images.ts'
 import { idempotencyService } from './idempotency.ts'
 import { machineOpsService } from './machine-ops.ts'
 import { machinesService } from './machines.ts'
@@ -32,7 +32,7 @@ export async function createPlatform(deps: PlatformDeps) {
   const stopExitFeed = deps.driver.onExit((id, exit) => {
     handleExit(ctx, id, exit).catch((e) => deps.logger.error({ machine: id, err: String(e) }, 'exit handling failed'))
   })
-  const images = imagesService(deps.images)
+  const images = imagesService(deps.images, { inUse: () => machinesInUse(deps.store, deps.driver) })
   const reconciled = await reconcile(ctx)
   deps.logger.info(reconciled, 'reconciled machines with the runtime')
   // Creates take an idempotency key (REST Idempotency-Key, MCP idempotency_key): a

@@ -133,6 +133,8 @@ export interface Driver {
   inspect(id: string): Promise<Inspection>
   /** Ids of every machine this driver holds on disk, for reconciliation after a daemon restart. */
   list(): Promise<string[]>
+  /** The image layer directories every machine on disk (even a half-created one) mounts, which image gc must keep. */
+  layersInUse?(): Promise<string[]>
   /** Stops if needed and removes everything: mounts, network, state, files. Idempotent. */
   destroy(id: string): Promise<void>
   /** Called once per process exit, whether Hangar stopped it or it exited by itself. */

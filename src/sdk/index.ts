@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import type {
   AppView, BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, MachineView, PullProgress, PushProgress, PushResult, WaitResult,
 } from '../platform/index.ts'
-import type { ImageRecord } from '../images/types.ts'
+import type { GcResult, ImageRecord } from '../images/types.ts'
 import type { LogLine } from '../runtime/types.ts'
 import { HangarError, codes, isHangarError, type Code } from '../errors.ts'
 import { Http, type ClientOptions } from './http.ts'
@@ -22,6 +22,7 @@ export type { ClientOptions }
 export type Machine = MachineView
 export type App = AppView
 export type Image = ImageRecord
+export type ImageGcResult = GcResult
 export type { PullProgress, PushProgress, PushResult }
 export type { BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, WaitResult, LogLine }
 
@@ -39,7 +40,13 @@ export class Hangar {
     get(ref: string): Promise<Image>
     /** Uploads an OCI archive or docker-save tarball. */
     import(archive: Blob | ReadableStream<Uint8Array>, opts?: { tag?: string }): Promise<Image[]>
+    /** Removes a tag; the image's blobs and layers stay until gc. */
     remove(ref: string): Promise<void>
+    /**
+     * Deletes blobs and unpacked layers no tag and no machine uses.
+     *   const { bytesFreed } = await hangar.images.gc()
+     */
+    gc(): Promise<ImageGcResult>
     /**
      * Builds the Debian base image on the daemon (a minute or so; at once when it exists, unless force).
      *   await hangar.images.buildBase({}, (p) => console.error(p.phase, p.percent ?? '', p.message))
@@ -71,6 +78,7 @@ export class Hangar {
       get: (ref) => http.json('GET', img(ref)),
       import: (archive, o = {}) => http.json('POST', '/v1/images/import', { raw: archive as BodyInit, query: { tag: o.tag } }),
       remove: async (ref) => void (await http.json('DELETE', img(ref))),
+      gc: () => http.json('POST', '/v1/images/gc'),
       buildBase: (o = {}, onProgress) => streamed(http, '/v1/images/build-base', o, onProgress),
       pull: (ref, o = {}) => streamed(http, '/v1/images/pull', { ref, ...(o.credentials ? { credentials: o.credentials } : {}) }, o.onProgress),
       push: (ref, dest, o = {}) =>

@@ -55,7 +55,12 @@ export function imageRoutes(platform: Platform): RouteDef[] {
       handler: async (c) => progressOrJson(c, (body, onProgress) => platform.images.push(body, onProgress)),
     },
     {
-      method: 'delete', path: '/v1/images/:ref{.+}', tag: 'images', summary: 'Remove an image tag',
+      method: 'post', path: '/v1/images/gc', tag: 'images',
+      summary: 'Delete blobs and unpacked layers no tag and no machine uses; returns { blobsRemoved, bytesFreed, layersRemoved }',
+      handler: async (c) => c.json(await platform.images.gc()),
+    },
+    {
+      method: 'delete', path: '/v1/images/:ref{.+}', tag: 'images', summary: 'Remove an image tag (its blobs go at the next gc)',
       handler: async (c) => {
         await platform.images.remove(decodeURIComponent(c.req.param('ref') as string))
         return c.json({ ok: true })

@@ -1,4 +1,4 @@
-/** hangar image import|build-base|pull|push|list|inspect|rm */
+/** hangar image import|build-base|pull|push|list|inspect|rm|gc */
 import { openAsBlob } from 'node:fs'
 import { resolve } from 'node:path'
 import { HangarError } from '../../errors.ts'
@@ -87,7 +87,15 @@ export const image: Record<string, Command> = {
     async run({ positionals, out, client }) {
       if (!positionals[0]) throw new HangarError('invalid_argument', `missing REF; usage: ${this.usage}`)
       await client().images.remove(positionals[0])
-      out.result({ ok: true }, () => `removed ${positionals[0]}`)
+      out.result({ ok: true }, () => `removed ${positionals[0]}; its blobs and layers go at the next \`hangar image gc\``)
+    },
+  },
+  gc: {
+    usage: 'hangar image gc',
+    summary: 'Delete blobs and unpacked layers that no tag and no machine uses',
+    async run({ out, client }) {
+      const r = await client().images.gc()
+      out.result(r, (x) => `removed ${x.blobsRemoved} blob${x.blobsRemoved === 1 ? '' : 's'} and ${x.layersRemoved} unpacked layer${x.layersRemoved === 1 ? '' : 's'}, freed ${mb(x.bytesFreed)}`)
     },
   },
 }

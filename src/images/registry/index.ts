@@ -71,7 +71,8 @@ async function dispatch(c: Context, ctx: RegistryCtx, auth: RegistryAuth): Promi
       break
     case 'manifest':
       if (read) return readManifest(ctx, method, route.name, route.ref, h('accept'))
-      if (method === 'PUT') return putManifest(ctx, route.name, route.ref, h('content-type'), body)
+      // Under the store lock: the blobs it checks for must still be there when its tag lands.
+      if (method === 'PUT') return ctx.content.lock.shared(() => putManifest(ctx, route.name, route.ref, h('content-type'), body))
       if (method === 'DELETE') return deleteManifest(ctx, route.name, route.ref)
       break
     case 'blob':

@@ -6,7 +6,8 @@
  * rebuild.
  */
 import { existsSync } from 'node:fs'
-import { readdir, readFile, rm, rmdir } from 'node:fs/promises'
+import { readdir, readFile, readlink, rm, rmdir } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { constants } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
 import { HangarError } from '../../errors.ts'
@@ -196,6 +197,21 @@ export class RuncDriver implements Driver {
     // Every machine dir, even one without config.json: a create killed half-way has
     // a mount, a netns and an address to give back, and only teardown knows how.
     return names.filter(isMachineId).sort()
+  }
+
+  /** From each machine's spec.json and its l/ links: during a reconfigure the two can differ for a moment. */
+  async layersInUse(): Promise<string[]> {
+    const dirs = new Set<string>()
+    for (const id of await this.list()) {
+      const paths = this.#d.layout.machine(id)
+      const spec = await readFile(paths.spec, 'utf8').then((t) => (JSON.parse(t) as MachineSpec).layers, () => [])
+      for (const l of spec) dirs.add(resolve(l))
+      for (const n of await readdir(paths.lowers).catch(() => [] as string[])) {
+        const target = await readlink(join(paths.lowers, n)).catch(() => null)
+        if (target !== null) dirs.add(resolve(paths.lowers, target))
+      }
+    }
+    return [...dirs]
   }
 
   async destroy(id: string): Promise<void> {
