@@ -50,8 +50,8 @@ export class MachineEvents {
   }
 
   /** Appends an event without changing state (e.g. an exit that a restart follows). */
-  record(id: string, type: string, status: string, source: EventSource, request?: Record<string, unknown>): void {
-    const row = this.#append(id, type, status, source, Date.now(), request)
+  record(id: string, type: string, status: string, source: EventSource, request?: Record<string, unknown>, timestamp = Date.now()): void {
+    const row = this.#append(id, type, status, source, timestamp, request)
     const machine = this.#store.machines.get(id)
     if (machine) this.#feed.emit('change', { machine, event: row } satisfies StateChange)
   }

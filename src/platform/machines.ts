@@ -35,17 +35,36 @@ async function buildSpec(ctx: Ctx, id: string, app: string, name: string, versio
   }
 }
 
+/** Fly's image_ref, plus the image's exposed ports, which the proxy and machine_run use as the default service port. */
 function imageRef(image: ImageRecord): Record<string, unknown> {
-  return { registry: '', repository: image.repository, tag: image.tag, digest: image.digest, labels: image.config.labels }
+  const p = parseImageRef(image.ref)
+  return { registry: p.registry ?? '', repository: image.repository, tag: image.tag, digest: image.digest, labels: image.config.labels, exposed_ports: image.config.exposedPorts }
 }
 
-/** A local image, or, when the reference names a registry host and is not stored yet, the image pulled from there. */
-async function resolveOrPull(ctx: Ctx, ref: string): Promise<ImageRecord> {
+/** A pull's steps, kept to be written into the machine's event log once its row exists. */
+type PullLog = { timestamp: number; request: Record<string, unknown> }[]
+
+/**
+ * A local image, or, when the reference names a registry host and is not stored
+ * yet, the image pulled from there. Each manifest and finished blob of the pull
+ * goes into `log`, which create writes into the new machine's events.
+ */
+async function resolveOrPull(ctx: Ctx, ref: string, log: PullLog = []): Promise<ImageRecord> {
   try {
     return await ctx.images.resolve(ref)
   } catch (e) {
     if (!isHangarError(e) || e.code !== 'image_not_found' || parseImageRef(ref).registry === null) throw e
-    return pullImage(ctx.images, ref)
+    const started = Date.now()
+    log.push({ timestamp: started, request: { image: ref, phase: 'started' } })
+    const image = await pullImage(ctx.images, ref, {
+      onProgress: (p) => {
+        if (p.phase === 'manifest' || (p.phase === 'blob' && p.bytes !== undefined && p.bytes === p.total)) {
+          log.push({ timestamp: Date.now(), request: { image: ref, phase: p.phase, message: p.message, ...(p.digest ? { digest: p.digest } : {}), ...(p.total !== undefined ? { bytes: p.total } : {}) } })
+        }
+      },
+    })
+    log.push({ timestamp: Date.now(), request: { image: ref, phase: 'done', digest: image.digest, bytes: image.size, ms: Date.now() - started } })
+    return image
   }
 }
 
@@ -85,7 +104,8 @@ export function machinesService(ctx: Ctx) {
       if (!store.apps.get(app)) throw new HangarError('app_not_found', `app not found: ${app}`)
       const name = req.name ?? machineName()
       if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
-      const image = await resolveOrPull(ctx, req.config.image)
+      const pullLog: PullLog = []
+      const image = await resolveOrPull(ctx, req.config.image, pullLog)
       const id = machineId()
       const version = ulid()
       const config: MachineConfig = { ...req.config, image: image.ref }
@@ -102,6 +122,7 @@ export function machinesService(ctx: Ctx) {
             private_ip: net.ipv4, private_ip6: net.ipv6, restart_count: 0, created_at: now, updated_at: now,
           })
           store.versions.insert(id, version, config, now)
+          for (const step of pullLog) events.record(id, 'pull', 'creating', 'flyd', step.request, step.timestamp)
           events.record(id, 'launch', 'created', 'user')
         })
       } catch (e) {

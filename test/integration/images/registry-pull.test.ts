@@ -69,6 +69,13 @@ test('creating a machine from a reference on a registry pulls it first', async (
   const m = await b.client.machines.create('direct', { config: { image: ref } })
   assert.equal(m.state, 'started')
   assert.equal((await b.client.images.get(ref)).digest, digest)
+  // The pull is in the machine's own event log, before its launch.
+  const types = (await b.client.machines.events('direct', m.id, 50)).reverse()
+  const pulls = types.filter((e) => e.type === 'pull')
+  assert.deepEqual([pulls[0]?.request?.phase, pulls.at(-1)?.request?.phase], ['started', 'done'])
+  assert.ok(pulls.some((e) => e.request?.phase === 'blob'), 'each layer is logged')
+  assert.ok(types.findIndex((e) => e.type === 'launch') > types.findIndex((e) => e.type === 'pull'))
+  assert.deepEqual(m.image_ref.exposed_ports, ['8080/tcp'])
   const missing = b.client.machines.create('direct', { config: { image: ref.replace('busybox:1', 'missing:1') } })
   await assert.rejects(missing, (e: Error & { code?: string }) => e.code === 'image_not_found')
 })
