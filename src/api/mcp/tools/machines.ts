@@ -10,17 +10,12 @@ import { appName, idempotencyKey, limit, machineRef, machineStates, machineSumma
 const envValues = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string())
 const port = z.number().int().min(1).max(65535)
 
-/** The port a machine serves on: its config's service, else the image's first exposed port, else 8080. */
-async function servingPort(backend: Backend, m: MachineView): Promise<number> {
+/** The port a machine serves on: its config's service, else the image's first exposed port (kept on image_ref), else 8080. */
+async function servingPort(_backend: Backend, m: MachineView): Promise<number> {
   const services = m.config.services as { internal_port?: number }[] | undefined
   if (services?.[0]?.internal_port) return services[0].internal_port
-  try {
-    const exposed = (await backend.images.get(String(m.config.image))).config.exposedPorts[0]
-    if (exposed) return Number.parseInt(exposed, 10)
-  } catch {
-    /* the image may be gone; the default still helps */
-  }
-  return 8080
+  const exposed = (m.image_ref.exposed_ports as string[] | undefined)?.[0]
+  return exposed ? Number.parseInt(exposed, 10) : 8080
 }
 
 async function urlOf(backend: Backend, m: MachineView): Promise<string | null> {
