@@ -29,6 +29,8 @@ export interface TestDaemon {
   pid(): number
   /** kill -9 the daemon (machines must survive). */
   crash(): Promise<void>
+  /** A clean SIGTERM shutdown (machines must keep running). */
+  shutdown(): Promise<void>
   /** Starts the daemon again on the same data dir. */
   restart(): Promise<void>
 }
@@ -86,6 +88,10 @@ export async function startDaemon(t: TestContext, extraArgs: string[] = []): Pro
     pid: () => child.pid!,
     async crash() {
       child.kill('SIGKILL')
+      await new Promise((r) => child.once('exit', r))
+    },
+    async shutdown() {
+      child.kill('SIGTERM')
       await new Promise((r) => child.once('exit', r))
     },
     async restart() {

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { daemonWithBusybox } from '../../support/machines.ts'
+import { daemonWithBusybox, httpGet } from '../../support/machines.ts'
 
 test('kill -9 of the daemon: machines keep running, exits while down are recorded, restart policy applied', async (t) => {
   const d = await daemonWithBusybox(t)
@@ -36,4 +36,15 @@ test('kill -9 of the daemon: machines keep running, exits while down are recorde
   // The adopted machine is fully controllable.
   await hm2.stop(d.app, loop.id)
   assert.equal((await hm2.get(d.app, loop.id)).state, 'stopped')
+})
+
+test('a clean shutdown leaves machines running and serving; the next daemon adopts them', async (t) => {
+  const d = await daemonWithBusybox(t)
+  const m = await d.client.machines.create(d.app, { config: { image: d.image } })
+  await d.shutdown()
+  assert.equal((await httpGet(`http://${m.private_ip}:8080/`)).body, 'hello from hangar\n', 'still serving with no daemon')
+  await d.restart()
+  assert.equal((await d.client.machines.get(d.app, m.id)).state, 'started')
+  const r = await d.client.machines.exec(d.app, m.id, { command: ['echo', 'adopted'] })
+  assert.equal(r.stdout, 'adopted\n')
 })
