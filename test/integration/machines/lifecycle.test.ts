@@ -99,3 +99,32 @@ test('logs carry timestamps and follow over SSE', async (t) => {
   assert.equal(tail.length, 2)
   assert.match(tail[0]!.message, /^line\d+$/)
 })
+
+test('stop_config picks the stop signal; the app sees it and its exit code is recorded', async (t) => {
+  const d = await daemonWithBusybox(t)
+  const hm = d.client.machines
+  const m = await hm.create(d.app, {
+    config: {
+      image: d.image,
+      init: { exec: ['sh', '-c', "trap 'exit 42' INT; trap '' TERM; while true; do sleep 0.1; done"] },
+      stop_config: { signal: 'SIGINT', timeout: '5s' },
+      restart: { policy: 'no' },
+    },
+  })
+  const t0 = Date.now()
+  await hm.stop(d.app, m.id)
+  assert.ok(Date.now() - t0 < 4000, 'SIGINT was delivered, so no wait for the grace period')
+  const exit = (await hm.events(d.app, m.id)).find((e) => e.type === 'exit')
+  assert.equal((exit?.request as { exit_event: { exit_code: number } }).exit_event.exit_code, 42)
+})
+
+test('restart policy always brings back even a clean exit', async (t) => {
+  const d = await daemonWithBusybox(t)
+  const hm = d.client.machines
+  const m = await hm.create(d.app, { config: { image: d.image, init: { exec: ['sh', '-c', 'sleep 0.2; exit 0'] }, restart: { policy: 'always' } } })
+  for (let i = 0; i < 100 && (await hm.events(d.app, m.id, 50)).filter((e) => e.type === 'restart').length < 2; i++) await new Promise((r) => setTimeout(r, 100))
+  assert.ok((await hm.events(d.app, m.id, 50)).filter((e) => e.type === 'restart').length >= 2)
+  await hm.stop(d.app, m.id)
+  await new Promise((r) => setTimeout(r, 500))
+  assert.equal((await hm.get(d.app, m.id)).state, 'stopped', 'a user stop is not undone by the policy')
+})
