@@ -12,7 +12,7 @@ function route(id: string, state: string, inflight = 0, o: Record<string, unknow
 
 test('the least loaded started machine under its soft limit wins; ties go either way', () => {
   const got = choose('a', [route('x', 'started', 1), route('y', 'started', 0), route('z', 'stopped')])
-  assert.deepEqual([got.kind, got.kind !== 'unavailable' && got.route.id], ['route', 'y'])
+  assert.deepEqual([got.kind, 'route' in got && got.route.id], ['route', 'y'])
   const seen = new Set<string>()
   for (let i = 0; i < 200; i++) {
     const c = choose('a', [route('x', 'started'), route('y', 'started')])
@@ -21,12 +21,12 @@ test('the least loaded started machine under its soft limit wins; ties go either
   assert.deepEqual([...seen].sort(), ['x', 'y'])
 })
 
-test('all over soft limit wakes a stopped machine; with none to wake, over soft but under hard is used; at hard, 503', () => {
+test('all over soft limit wakes a stopped machine; with none to wake, over soft but under hard is used; at hard, full (queue)', () => {
   assert.equal(choose('a', [route('x', 'started', 2), route('z', 'stopped')]).kind, 'wake')
   assert.equal(choose('a', [route('x', 'started', 2)]).kind, 'route')
   const full = choose('a', [route('x', 'started', 3)])
-  assert.equal(full.kind, 'unavailable')
-  assert.match(full.kind === 'unavailable' ? full.reason : '', /hard_limit/)
+  assert.equal(full.kind, 'full')
+  assert.match(full.kind === 'full' ? full.reason : '', /hard_limit/)
 })
 
 test('autostart false never wakes; a draining machine is not routed to; exclude skips the source', () => {
@@ -39,7 +39,7 @@ test('autostart false never wakes; a draining machine is not routed to; exclude 
 })
 
 test('services: first http handler, Fly defaults, autostop spellings, no services means 8080 and no autostart', () => {
-  assert.deepEqual(httpService({}), { port: 8080, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity })
+  assert.deepEqual(httpService({}), { port: 8080, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity, stickyCookie: null })
   const s = httpService({ services: [{ internal_port: 9000 }, { internal_port: 3000, ports: [{ handlers: ['tls', 'http'] }], autostop: true }] })
   assert.deepEqual([s.port, s.autostart, s.autostop], [3000, true, 'stop'])
   assert.equal(httpService({ services: [{ internal_port: 1, autostop: 'suspend' }] }).autostop, 'suspend')

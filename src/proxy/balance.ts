@@ -2,7 +2,8 @@
  * Which machine gets the next request, as Fly's proxy decides it: the least
  * loaded started machine under its soft limit (ties at random); when every one
  * is over its soft limit (or none runs), wake a stopped one if the service
- * allows; past soft but under hard only when nothing can be woken; never past hard.
+ * allows; past soft but under hard only when nothing can be woken; never past
+ * hard ('full': the request waits in the app's queue, queue.ts).
  */
 import type { Route } from './route-table.ts'
 
@@ -11,6 +12,8 @@ export type Choice =
   /** Start (or wait for) this machine, then send the request to it. */
   | { kind: 'wake'; route: Route }
   | { kind: 'unavailable'; reason: string }
+  /** Every candidate is at its hard limit: the request may wait in the app's queue for a slot. */
+  | { kind: 'full'; reason: string }
 
 /** A started machine that can take one more request. */
 export function ready(r: Route): boolean {
@@ -60,19 +63,19 @@ export function choose(app: string, routes: readonly Route[], exclude?: string):
   if (sleeper) return { kind: 'wake', route: sleeper }
   const over = leastLoaded(pool, ready)
   if (over) return { kind: 'route', route: over }
+  if (pool.some((r) => r.state === 'started' && !r.draining && r.inflight >= r.service.hardLimit)) return { kind: 'full', reason: `every started machine of app ${app} is at its hard_limit` }
   return { kind: 'unavailable', reason: whyNone(app, pool) }
 }
 
 /** Whether `r` can take a request routed to it by name (pinning, affinity, replay). */
 export function pinned(r: Route): Choice {
   if (ready(r)) return { kind: 'route', route: r }
-  if (r.state === 'started' && r.inflight >= r.service.hardLimit) return { kind: 'unavailable', reason: `machine ${r.id} is at its hard_limit (${r.service.hardLimit})` }
+  if (r.state === 'started' && r.inflight >= r.service.hardLimit) return { kind: 'full', reason: `machine ${r.id} is at its hard_limit (${r.service.hardLimit})` }
   if (r.service.autostart && wakeOrder[r.state] !== undefined) return { kind: 'wake', route: r }
   return { kind: 'unavailable', reason: `machine ${r.id} is ${r.state} and its service does not autostart` }
 }
 
 function whyNone(app: string, routes: readonly Route[]): string {
-  if (routes.some((r) => r.state === 'started' && r.inflight >= r.service.hardLimit)) return `every started machine of app ${app} is at its hard_limit`
   const states = [...new Set(routes.map((r) => r.state))].join(', ')
   return `no machine of app ${app} is started (${states}) and autostart is off`
 }

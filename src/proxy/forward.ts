@@ -88,6 +88,12 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
             else d.sessions.remember(session, route.id)
           }
           const out = responseHeaders(h, id)
+          const sticky = route.service.stickyCookie
+          if (sticky) {
+            const cookie = `${sticky}=${route.id}; Path=/; HttpOnly; SameSite=Lax`
+            const prev = out['set-cookie']
+            out['set-cookie'] = prev === undefined ? cookie : [...(Array.isArray(prev) ? prev : [String(prev)]), cookie]
+          }
           if (h1) asH1(res).writeHead(status, message, out)
           else asH1(res).writeHead(status, out)
           // Unframed or event-stream bodies may trickle: the client should see the head now, not with the first byte.

@@ -53,6 +53,8 @@ export interface Scanned {
   host: string | undefined
   forced: string | undefined
   session: string | undefined
+  /** The Cookie header(s), joined, for sticky_cookie. */
+  cookie: string | undefined
   /** The head announces a body (Content-Length or Transfer-Encoding). */
   body: boolean
   /** Flat [name, value, …] for the machine. */
@@ -69,6 +71,7 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
   let host: string | undefined
   let forced: string | undefined
   let session: string | undefined
+  let cookie: string | undefined
   let xff: string | undefined
   let via: string | undefined
   let connection: string | undefined
@@ -87,6 +90,7 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
     else if (k === 'via') via = via === undefined ? v : `${via}, ${v}`
     else if (k === 'fly-force-instance-id') forced = v
     else if (k === 'mcp-session-id') session = v
+    else if (k === 'cookie') cookie = cookie === undefined ? v : `${cookie}; ${v}`
     else if (k === 'content-length' || k === 'transfer-encoding') body = true
     if (hopByHop.has(k)) {
       if (k === 'connection') connection = v
@@ -117,7 +121,7 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
     'fly-request-id', ctx.id,
     'via', via ? `${via}, ${VIA}` : VIA,
   )
-  return { host, forced, session, body, headers: out }
+  return { host, forced, session, cookie, body, headers: out }
 }
 
 /** Headers for the response to the client: the machine's, minus hop-by-hop and fly-replay, plus Via and the request id. */

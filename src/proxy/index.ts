@@ -18,6 +18,7 @@ import { Sessions, appForHost } from './target.ts'
 import { CertStore } from './tls.ts'
 import { Upstreams } from './upstream.ts'
 import { Waker } from './wake.ts'
+import { Queues } from './queue.ts'
 
 export { RouteTable, httpService, FALLBACK_PORT } from './route-table.ts'
 export type { ProxyPlatform, Route, HttpService } from './route-table.ts'
@@ -68,8 +69,11 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
   const routes = new RouteTable(platform)
   const waker = new Waker({ platform, routes, logger, wakeTimeoutMs: config.wakeTimeoutMs, idleMs: config.idleMs })
   const upstreams = new Upstreams()
+  // Past every hard limit a request waits (100 per app, at most the wake timeout) for a slot.
+  const queues = new Queues({ waitMs: config.wakeTimeoutMs })
+  routes.onChange = (app) => queues.kick(app)
   const hostnames = new Map(Object.entries(config.hostnames ?? {}).map(([h, a]) => [h.toLowerCase(), a]))
-  const core = { routes, waker, sessions: new Sessions(), platform, domain: config.domain, hostnames, logger, region: config.region, upstreams }
+  const core = { routes, waker, sessions: new Sessions(), queues, platform, domain: config.domain, hostnames, logger, region: config.region, upstreams }
   const front: Front = { proto: 'http', port: String(config.port) }
   const secure: Front = { proto: 'https', port: String(config.httpsPort ?? 0) }
   const https = config.httpsPort !== undefined
@@ -119,6 +123,7 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
     },
     async close() {
       waker.close()
+      queues.close()
       routes.close()
       const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
       // Idle keep-alive connections would hold close() open; in-flight ones get a short grace.

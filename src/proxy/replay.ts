@@ -76,7 +76,7 @@ export function replayTarget(d: TargetDeps, src: Route, r: ReplayDirective): Rou
   if (r.instance) {
     const m = d.routes.machine(r.instance)
     if (!m || m.app !== app) throw new RouteError(502, `machine ${src.id} asked to replay to ${r.instance}, which is not a machine of app ${app}`)
-    return settle(d, pinned(m))
+    return settle(d, pinned(m), { app, attempt: () => pinned(m) })
   }
   const routes = appRoutes(d, app)
   if (r.prefer_instance) {
@@ -85,7 +85,8 @@ export function replayTarget(d: TargetDeps, src: Route, r: ReplayDirective): Rou
     if (choice && choice.kind !== 'unavailable') return settle(d, choice)
   }
   // One host is one region: region= replays land on any machine of the app, the source included unless elsewhere=true.
-  return settle(d, choose(app, routes, r.elsewhere ? src.id : undefined))
+  const exclude = r.elsewhere ? src.id : undefined
+  return settle(d, choose(app, routes, exclude), { app, attempt: () => choose(app, d.routes.app(app) ?? [], exclude) })
 }
 
 /** The fly-replay-src header the replayed request carries. */

@@ -26,6 +26,8 @@ export interface HttpService {
   minMachinesRunning: number
   softLimit: number
   hardLimit: number
+  /** `http_options.sticky_cookie`: the cookie that pins a client to the machine that answered it, or null. */
+  stickyCookie: string | null
 }
 
 export interface Route {
@@ -51,7 +53,11 @@ type ServiceConfig = {
   autostop?: boolean | string
   min_machines_running?: number
   concurrency?: { soft_limit?: number; hard_limit?: number }
+  http_options?: { sticky_cookie?: boolean | string }
 }
+
+/** The cookie `http_options.sticky_cookie: true` sets; a string names another. */
+export const STICKY_COOKIE = 'hangar-instance'
 
 /** Why a request could not be given a machine: the status and the sentence the client sees. */
 export class RouteError extends Error {
@@ -73,7 +79,7 @@ export const FALLBACK_PORT = 8080
 export function httpService(config: Record<string, unknown>): HttpService {
   const services = (Array.isArray(config.services) ? config.services : []) as ServiceConfig[]
   const s = services.find((x) => x.ports?.some((p) => p.handlers?.includes('http'))) ?? services[0]
-  if (!s) return { port: FALLBACK_PORT, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity }
+  if (!s) return { port: FALLBACK_PORT, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity, stickyCookie: null }
   const stop = s.autostop
   return {
     port: s.internal_port ?? FALLBACK_PORT,
@@ -82,7 +88,13 @@ export function httpService(config: Record<string, unknown>): HttpService {
     minMachinesRunning: s.min_machines_running ?? 0,
     softLimit: s.concurrency?.soft_limit ?? 20,
     hardLimit: s.concurrency?.hard_limit ?? Infinity,
+    stickyCookie: stickyName(s.http_options?.sticky_cookie),
   }
+}
+
+function stickyName(v: unknown): string | null {
+  if (v === true) return STICKY_COOKIE
+  return typeof v === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(v) ? v : null
 }
 
 export class RouteTable {
@@ -92,6 +104,8 @@ export class RouteTable {
   readonly #lists = new Map<string, Route[]>()
   readonly #unsubscribe: () => void
   #upstreams = 0
+  /** Called when an app's machines may have a slot free (a request ended, a machine changed): the queue listens. */
+  onChange: ((app: string) => void) | undefined
 
   constructor(platform: ProxyPlatform) {
     // Subscribe and list in the same tick: the feed is synchronous, so nothing falls between.
@@ -126,6 +140,7 @@ export class RouteTable {
     if (m.state === 'started' && r.state !== 'started') r.lastActive = Date.now()
     r.state = m.state
     r.host = m.private_ip
+    this.onChange?.(m.app_name)
   }
 
   /** The app's machines, or undefined when the table knows no machine of it. */
@@ -150,6 +165,7 @@ export class RouteTable {
   release(r: Route): void {
     r.inflight--
     r.lastActive = Date.now()
+    this.onChange?.(r.app)
   }
 
   apps(): string[] {
@@ -164,7 +180,7 @@ export class RouteTable {
     const id = `upstream-${++this.#upstreams}`
     const r: Route = {
       id, app, state: 'started', host: upstream.host, inflight: 0, lastActive: Date.now(), draining: false, version: id,
-      service: { port: upstream.port, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: Infinity, hardLimit: Infinity },
+      service: { port: upstream.port, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: Infinity, hardLimit: Infinity, stickyCookie: null },
     }
     this.#byId.set(id, r)
     let a = this.#apps.get(app)

@@ -6,6 +6,7 @@
  */
 import { choose, pinned, type Choice } from './balance.ts'
 import { RouteError, type ProxyPlatform, type Route, type RouteTable } from './route-table.ts'
+import type { Queues } from './queue.ts'
 import type { Waker } from './wake.ts'
 
 /** Session → machine, for MCP servers that keep session state in memory. Bounded; oldest forgotten first. */
@@ -36,6 +37,8 @@ export interface TargetDeps {
   routes: RouteTable
   waker: Waker
   sessions: Sessions
+  /** Requests waiting past every hard limit. */
+  queues: Queues
   platform: ProxyPlatform
   domain: string
   /** Custom hostnames (lowercase, no port) → app. */
@@ -86,6 +89,16 @@ export interface RouteKeys {
   host: string | undefined
   forced: string | undefined
   session: string | undefined
+  cookie: string | undefined
+}
+
+/** The value of cookie `name` in a Cookie header. */
+export function cookieValue(header: string, name: string): string | undefined {
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
+  }
+  return undefined
 }
 
 /** The machine for a request: synchronous when no machine must be woken, so the common path awaits nothing. */
@@ -97,22 +110,47 @@ export function target(d: TargetDeps, keys: RouteKeys): Route | Promise<Route> {
   if (forced) {
     const r = d.routes.machine(forced)
     if (!r || r.app !== app) throw new RouteError(503, `fly-force-instance-id: ${forced} is not a machine of app ${app}`)
-    return settle(d, pinned(r))
+    return settle(d, pinned(r), { app, attempt: () => pinned(r) })
   }
   const session = keys.session
   if (session !== undefined) {
     const id = d.sessions.get(session)
     const r = id ? d.routes.machine(id) : undefined
-    if (r && r.app === app) return settle(d, pinned(r))
+    if (r && r.app === app) return settle(d, pinned(r), { app, attempt: () => pinned(r) })
     // The machine is gone: the session went with it; let the server say so.
     if (id) d.sessions.forget(session)
   }
-  return settle(d, choose(app, routes))
+  // http_options.sticky_cookie: the cookie names the machine that answered this client before.
+  const sticky = keys.cookie !== undefined ? routes[0]?.service.stickyCookie : null
+  if (sticky) {
+    const id = cookieValue(keys.cookie as string, sticky)
+    const r = id ? d.routes.machine(id) : undefined
+    // A cookie naming a machine that is gone (or of another app) is ignored: the answer sets a fresh one.
+    if (r && r.app === app) return settle(d, pinned(r), { app, attempt: () => pinned(r) })
+  }
+  return settle(d, choose(app, routes), { app, attempt: () => choose(app, d.routes.app(app) ?? []) })
 }
 
-/** Counts the request against the chosen machine and wakes it if needed. */
-export function settle(d: TargetDeps, choice: Choice): Route | Promise<Route> {
+/**
+ * Counts the request against the chosen machine and wakes it if needed. A
+ * 'full' choice waits in the app's queue when `again` says how to ask the
+ * balancer once a slot frees (else it is a 503 at once).
+ */
+export function settle(d: TargetDeps, choice: Choice, again?: { app: string; attempt: () => Choice }): Route | Promise<Route> {
   if (choice.kind === 'unavailable') throw new RouteError(503, choice.reason)
+  if (choice.kind === 'full') {
+    if (!again) throw new RouteError(503, choice.reason)
+    return new Promise<Route>((resolve, reject) => {
+      const deliver = (c: Choice): void => {
+        try {
+          resolve(settle(d, c))
+        } catch (e) {
+          reject(e as Error)
+        }
+      }
+      d.queues.wait(again.app, choice.reason, again.attempt, deliver, reject)
+    })
+  }
   const r = choice.route
   d.routes.acquire(r)
   if (choice.kind === 'route') return r
