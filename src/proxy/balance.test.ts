@@ -53,3 +53,16 @@ test('fly-replay values and hosts parse', () => {
   assert.equal(appFromHost('a.b.localhost', 'localhost'), null)
   assert.equal(appFromHost('localhost', 'localhost'), null)
 })
+
+test('the JSON form of fly-replay parses and is validated', async () => {
+  const { parseReplayJson } = await import('./replay.ts')
+  assert.deepEqual(parseReplayJson({ instance: 'abc', state: 's', fallback: 'prefer_self', transform: { path: '/x?y=1', delete_headers: ['x-a'], set_headers: [{ name: 'x-b', value: '1' }] } }), {
+    instance: 'abc', state: 's', fallback: 'prefer_self', transform: { path: '/x?y=1', delete_headers: ['x-a'], set_headers: [{ name: 'x-b', value: '1' }] },
+  })
+  assert.deepEqual(parseReplay('instance=abc;fallback=force_self'), { instance: 'abc', fallback: 'force_self' })
+  assert.throws(() => parseReplayJson([]), /object/)
+  assert.throws(() => parseReplayJson({ transform: { path: 'x' } }), /path/)
+  assert.throws(() => parseReplayJson({ transform: { set_headers: [{ name: 'a b', value: '' }] } }), /set_headers/)
+  assert.throws(() => parseReplayJson({ transform: { set_headers: [{ name: 'a', value: 'x\r\nb: y' }] } }), /set_headers/)
+  assert.throws(() => parseReplayJson({ fallback: 'other' }), /fallback/)
+})

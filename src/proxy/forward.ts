@@ -11,9 +11,10 @@ import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import { errorPage, requestId, responseHeaders, scanRequest, type Front } from './headers.ts'
-import { BodyCapture, MAX_REPLAYS, parseReplay, replaySource, replayTarget } from './replay.ts'
+import { BodyCapture, MAX_REPLAYS, REPLAY_JSON, REPLAY_JSON_LIMIT, parseReplay, parseReplayJson, replaySource, replayTarget, type ReplayDirective } from './replay.ts'
+import { pinned } from './balance.ts'
 import { RouteError, type Route } from './route-table.ts'
-import { target, type TargetDeps } from './target.ts'
+import { settle, target, type TargetDeps } from './target.ts'
 import type { Upstreams } from './upstream.ts'
 
 export type FrontRequest = IncomingMessage | Http2ServerRequest
@@ -40,9 +41,33 @@ export function failRequest(d: ForwardDeps, res: FrontResponse, e: unknown, id: 
   errorPage(res, status, message, id)
 }
 
+/** What one attempt at a machine carries beyond the request itself. */
+interface Attempt {
+  /** Replays so far. */
+  hops: number
+  /** The kept body, for a replay or fallback. */
+  replayed?: Buffer
+  /** A path other than the client's (fly-replay transform.path). */
+  path?: string
+  /** This is a replay's fallback to its origin: it cannot replay again. */
+  fallback?: boolean
+  /** The target did not answer: fall back to the origin (fallback=…). */
+  onFail?: ((e: RouteError) => void) | undefined
+}
+
+// Headers a replay's transform may not touch: framing, routing and what the proxy itself vouches for.
+const fixed = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'fly-replay-src', 'fly-client-ip', 'fly-forwarded-port', 'fly-region', 'fly-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'x-forwarded-ssl', 'via'])
+
+function stripped(headers: string[], re: RegExp): string[] {
+  const h: string[] = []
+  for (let i = 0; i < headers.length; i += 2) if (!re.test(headers[i] as string)) h.push(headers[i] as string, headers[i + 1] as string)
+  return h
+}
+
 /** A request handler for one listener (`front` says its scheme and port). */
 export function createForwarder(d: ForwardDeps, front: Front): (req: FrontRequest, res: FrontResponse) => void {
-  function forward(req: FrontRequest, res: FrontResponse, route: Route, id: string, headers: string[], body: BodyCapture, hasBody: boolean, hops: number, replayed?: Buffer): void {
+  /** One attempt at a machine: the first, a replay (`x.replayed` holds the kept body) or a replay's fallback to its origin. */
+  function forward(req: FrontRequest, res: FrontResponse, route: Route, id: string, headers: string[], body: BodyCapture, hasBody: boolean, x: Attempt): void {
     let released = false
     const release = (): void => {
       if (!released) d.routes.release(route)
@@ -52,9 +77,12 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
     let done = false
     let gone = false
     let replaying = false
+    // A JSON replay directive (application/vnd.fly.replay+json) is read whole before acting on it.
+    let json: Buffer[] | undefined
+    let jsonSize = 0
     // The stream handed to undici is ours: aborting it for a replay must not destroy the client's request.
     let pipe: PassThrough | undefined
-    if (!replayed && hasBody) req.pipe((pipe = new PassThrough()))
+    if (!x.replayed && hasBody) req.pipe((pipe = new PassThrough()))
     res.once('close', () => {
       release()
       // The client went away first: stop the machine's work on its behalf.
@@ -64,22 +92,33 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       }
     })
     const h1 = req.httpVersionMajor === 1
+    const replay = (directive: ReplayDirective): void => {
+      release()
+      void doReplay(req, res, route, id, headers, body, hasBody, x, directive)
+    }
     d.upstreams.get(route.host as string, route.service.port).dispatch(
-      { method: req.method as Dispatcher.HttpMethod, path: req.url ?? '/', headers, body: replayed ?? pipe ?? null },
+      { method: req.method as Dispatcher.HttpMethod, path: x.path ?? req.url ?? '/', headers, body: x.replayed ?? pipe ?? null },
       {
         onRequestStart(c) {
           ctl = c
           if (gone) c.abort(new Error('client closed'))
         },
         onResponseStart(c, status, h, message) {
-          const replay = h['fly-replay']
-          if (typeof replay === 'string' && !res.headersSent) {
-            replaying = true
-            c.abort(new Error('replayed'))
-            if (pipe) req.unpipe(pipe)
-            release()
-            void doReplay(req, res, route, id, headers, body, hasBody, hops, replay)
-            return
+          const header = h['fly-replay']
+          // A fallback to the origin cannot replay again: its answer goes to the client as it is.
+          if (!x.fallback && !res.headersSent) {
+            if (typeof header === 'string') {
+              replaying = true
+              c.abort(new Error('replayed'))
+              if (pipe) req.unpipe(pipe)
+              replay(parseReplay(header))
+              return
+            }
+            const type = h['content-type']
+            if (typeof type === 'string' && type.toLowerCase().startsWith(REPLAY_JSON)) {
+              json = []
+              return
+            }
           }
           const session = h['mcp-session-id']
           if (typeof session === 'string') {
@@ -101,43 +140,105 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
           if (h['content-length'] === undefined || (typeof type === 'string' && type.startsWith('text/event-stream'))) asH1(res).flushHeaders()
         },
         onResponseData(c, chunk) {
+          if (json) {
+            json.push(chunk)
+            if ((jsonSize += chunk.length) > REPLAY_JSON_LIMIT) {
+              json = undefined
+              done = true
+              c.abort(new Error('replay directive too large'))
+              release()
+              failRequest(d, res, new RouteError(502, `machine ${route.id} answered with a fly-replay JSON body over ${REPLAY_JSON_LIMIT} bytes`), id, req.headers.host, req.url)
+            }
+            return
+          }
           if (!asH1(res).write(chunk)) {
             c.pause()
             res.once('drain', () => c.resume())
           }
         },
         onResponseEnd() {
+          if (json) {
+            let directive: ReplayDirective
+            try {
+              directive = parseReplayJson(JSON.parse(Buffer.concat(json).toString('utf8')))
+            } catch (e) {
+              done = true
+              release()
+              failRequest(d, res, new RouteError(502, `machine ${route.id} answered with an invalid fly-replay JSON body: ${(e as Error).message}`), id, req.headers.host, req.url)
+              return
+            }
+            replaying = true
+            if (pipe) req.unpipe(pipe)
+            replay(directive)
+            return
+          }
           done = true
           res.end()
         },
         onResponseError(_c, e) {
           release()
           // Aborted on purpose: a replay took over, or the client left first.
-          if (replaying || gone) return
+          if (replaying || gone || done) return
+          const err = new RouteError(502, `machine ${route.id} (${route.host}:${route.service.port}) did not answer: ${e.message}`)
+          // A replayed request that its target did not answer may fall back to the origin.
+          if (x.onFail && !res.headersSent) {
+            replaying = true
+            x.onFail(err)
+            return
+          }
           done = true
           if (res.headersSent) res.destroy()
-          else failRequest(d, res, new RouteError(502, `machine ${route.id} (${route.host}:${route.service.port}) did not answer: ${e.message}`), id, req.headers.host, req.url)
+          else failRequest(d, res, err, id, req.headers.host, req.url)
         },
       },
     )
   }
 
-  async function doReplay(req: FrontRequest, res: FrontResponse, src: Route, id: string, headers: string[], body: BodyCapture, hasBody: boolean, hops: number, header: string): Promise<void> {
+  async function doReplay(req: FrontRequest, res: FrontResponse, src: Route, id: string, headers: string[], body: BodyCapture, hasBody: boolean, x: Attempt, directive: ReplayDirective): Promise<void> {
+    const t0 = Date.now()
+    const hops = x.hops
+    let bytes: Buffer | undefined
+    // fallback=prefer_self|force_self: a replay that cannot be delivered goes back to the origin, marked fly-replay-failed.
+    const fallBack = (e: unknown): boolean => {
+      if (!directive.fallback || !bytes || res.destroyed) return false
+      const reason = !(e instanceof RouteError) ? 'retries_exhausted' : /within \d+ ms/.test(e.message) ? 'timeout' : e.status === 502 && /did not answer|failed to start/.test(e.message) ? 'retries_exhausted' : 'no_candidate'
+      const h = stripped(headers, /^(fly-replay-src|fly-replay-failed|content-length)$/i)
+      h.push('fly-replay-failed', `${directive.instance ? `instance=${directive.instance};` : ''}reason=${reason};elapsed_ms=${Date.now() - t0}`)
+      if (bytes.length || hasBody) h.push('content-length', String(bytes.length))
+      const kept = bytes
+      const back = directive.fallback === 'force_self' && src.state === 'started' && src.host && !src.draining ? src : undefined
+      const next = back ? (d.routes.acquire(back), back) : settle(d, pinned(src), { app: src.app, attempt: () => pinned(src) })
+      Promise.resolve(next).then(
+        (r) => forward(req, res, r, id, h, body, hasBody, { hops: hops + 1, replayed: kept, fallback: true }),
+        (e2: unknown) => failRequest(d, res, e2, id, req.headers.host, req.url),
+      )
+      return true
+    }
     try {
       if (hops >= MAX_REPLAYS) throw new RouteError(502, `request was replayed ${hops} times (fly-replay); giving up on what looks like a loop`)
       if (body.overflow) throw new RouteError(502, `machine ${src.id} asked to replay this request (fly-replay) but its body is over 1 MB, which cannot be replayed`)
-      const directive = parseReplay(header)
-      const bytes = await body.body(req)
+      bytes = await body.body(req)
       if (res.destroyed) return
-      const next = await replayTarget(d, src, directive)
-      // The same headers, with the replay source and the exact length of the kept body.
+      let next: Route
+      try {
+        next = await replayTarget(d, src, directive)
+      } catch (e) {
+        if (fallBack(e)) return
+        throw e
+      }
+      // The same headers, with the replay source and the exact length of the kept body, transformed as the directive asks.
+      const t = directive.transform
+      const drop = new Set(['fly-replay-src', 'content-length', ...(t?.delete_headers ?? []).map((n) => n.toLowerCase()).filter((n) => !fixed.has(n))])
+      const set = (t?.set_headers ?? []).filter((s) => !fixed.has(s.name.toLowerCase()))
+      for (const s of set) drop.add(s.name.toLowerCase())
       const h: string[] = []
       for (let i = 0; i < headers.length; i += 2) {
-        if (!/^(fly-replay-src|content-length)$/i.test(headers[i] as string)) h.push(headers[i] as string, headers[i + 1] as string)
+        if (!drop.has((headers[i] as string).toLowerCase())) h.push(headers[i] as string, headers[i + 1] as string)
       }
+      for (const s of set) h.push(s.name, s.value)
       h.push('fly-replay-src', replaySource(src, d.region, directive.state))
       if (bytes.length || hasBody) h.push('content-length', String(bytes.length))
-      forward(req, res, next, id, h, body, hasBody, hops + 1, bytes)
+      forward(req, res, next, id, h, body, hasBody, { hops: hops + 1, replayed: bytes, path: t?.path ?? x.path, onFail: directive.fallback ? (e) => void fallBack(e) : undefined })
     } catch (e) {
       failRequest(d, res, e, id, req.headers.host, req.url)
     }
@@ -150,7 +251,7 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       return
     }
     // Capture starts in the same tick as the pipe to the machine: a 'data' listener alone would let chunks flow past it.
-    forward(req, res, route, id, headers, new BodyCapture(req, hasBody), hasBody, 0)
+    forward(req, res, route, id, headers, new BodyCapture(req, hasBody), hasBody, { hops: 0 })
   }
 
   return function onRequest(req, res) {

@@ -49,6 +49,56 @@ export interface ReplayDirective {
   elsewhere?: boolean
   state?: string
   region?: string
+  /** What the origin gets when the replay cannot be delivered. */
+  fallback?: 'prefer_self' | 'force_self'
+  /** JSON form only: how the replayed request differs from the original. */
+  transform?: { path?: string; delete_headers?: string[]; set_headers?: { name: string; value: string }[] }
+}
+
+/** The JSON form's content type; its body holds the directive. */
+export const REPLAY_JSON = 'application/vnd.fly.replay+json'
+/** The most of a JSON directive the proxy reads. */
+export const REPLAY_JSON_LIMIT = 64 * 1024
+
+const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/** Validates the JSON form's body (`{"instance": "…", "transform": {"path": "/x", …}}`); throws saying what is wrong. */
+export function parseReplayJson(v: unknown): ReplayDirective {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('expected an object')
+  const o = v as Record<string, unknown>
+  const d: ReplayDirective = {}
+  for (const k of ['instance', 'prefer_instance', 'app', 'state', 'region'] as const) {
+    const x = o[k]
+    if (x === undefined || x === null) continue
+    if (typeof x !== 'string') throw new Error(`${k} must be a string`)
+    if (x !== '' || k === 'state') d[k] = x
+  }
+  if (o.elsewhere !== undefined && typeof o.elsewhere !== 'boolean') throw new Error('elsewhere must be a boolean')
+  if (o.elsewhere === true) d.elsewhere = true
+  if (o.fallback !== undefined && o.fallback !== null) {
+    if (o.fallback !== 'prefer_self' && o.fallback !== 'force_self') throw new Error('fallback must be "prefer_self" or "force_self"')
+    d.fallback = o.fallback
+  }
+  const t = o.transform
+  if (t !== undefined && t !== null) {
+    if (typeof t !== 'object' || Array.isArray(t)) throw new Error('transform must be an object')
+    const tr = t as Record<string, unknown>
+    d.transform = {}
+    if (tr.path !== undefined) {
+      if (typeof tr.path !== 'string' || !tr.path.startsWith('/') || /[\s\x00-\x1f]/.test(tr.path)) throw new Error('transform.path must be a path starting with /')
+      d.transform.path = tr.path
+    }
+    if (tr.delete_headers !== undefined) {
+      if (!Array.isArray(tr.delete_headers) || !tr.delete_headers.every((n) => typeof n === 'string' && token.test(n))) throw new Error('transform.delete_headers must be header names')
+      d.transform.delete_headers = tr.delete_headers as string[]
+    }
+    if (tr.set_headers !== undefined) {
+      const ok = Array.isArray(tr.set_headers) && tr.set_headers.every((h) => typeof h === 'object' && h !== null && typeof h.name === 'string' && token.test(h.name) && typeof h.value === 'string' && !/[\r\n\x00]/.test(h.value))
+      if (!ok) throw new Error('transform.set_headers must be [{name, value}] with valid header names and values')
+      d.transform.set_headers = (tr.set_headers as { name: string; value: string }[]).map((h) => ({ name: h.name, value: h.value }))
+    }
+  }
+  return d
 }
 
 /** Parses `instance=abc;state="x";elsewhere=true` (quoted values may hold `;` and `,`). */
@@ -67,6 +117,7 @@ export function parseReplay(header: string): ReplayDirective {
   if (out.elsewhere === 'true') d.elsewhere = true
   if (out.state !== undefined) d.state = out.state
   if (out.region) d.region = out.region
+  if (out.fallback === 'prefer_self' || out.fallback === 'force_self') d.fallback = out.fallback
   return d
 }
 
