@@ -19,6 +19,7 @@ import { CertStore } from './tls.ts'
 import { Upstreams } from './upstream.ts'
 import { Waker } from './wake.ts'
 import { Queues } from './queue.ts'
+import { TcpListeners } from './tcp.ts'
 
 export { RouteTable, httpService, FALLBACK_PORT } from './route-table.ts'
 export type { ProxyPlatform, Route, HttpService } from './route-table.ts'
@@ -72,6 +73,9 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
   // Past every hard limit a request waits (100 per app, at most the wake timeout) for a slot.
   const queues = new Queues({ waitMs: config.wakeTimeoutMs })
   routes.onChange = (app) => queues.kick(app)
+  // Raw TCP services (ports without handlers) get their own listeners on the proxy host, opened in listen().
+  const tcp = new TcpListeners({ routes, waker, logger, host: config.host, wakeTimeoutMs: config.wakeTimeoutMs })
+  routes.onConfig = () => tcp.sync()
   const hostnames = new Map(Object.entries(config.hostnames ?? {}).map(([h, a]) => [h.toLowerCase(), a]))
   const core = { routes, waker, sessions: new Sessions(), queues, platform, domain: config.domain, hostnames, logger, region: config.region, upstreams }
   const front: Front = { proto: 'http', port: String(config.port) }
@@ -119,11 +123,13 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
       out.port = await bind(plain, config.port)
       front.port = String(out.port)
       out.url = origin('http', out.port)
+      tcp.start()
       return out
     },
     async close() {
       waker.close()
       queues.close()
+      tcp.close()
       routes.close()
       const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))))
       // Idle keep-alive connections would hold close() open; in-flight ones get a short grace.

@@ -30,6 +30,15 @@ export interface HttpService {
   stickyCookie: string | null
 }
 
+/** A raw TCP service (ports without handlers): the proxy pipes bytes from `ports` on its host to `internalPort`. */
+export interface TcpService {
+  internalPort: number
+  /** External ports the proxy listens on. */
+  ports: number[]
+  autostart: boolean
+  hardLimit: number
+}
+
 export interface Route {
   id: string
   app: string
@@ -44,11 +53,14 @@ export interface Route {
   draining: boolean
   /** Config version the service was parsed from. */
   version: string
+  /** Raw TCP services (absent: none). */
+  tcp?: TcpService[]
 }
 
 type ServiceConfig = {
   internal_port?: number
-  ports?: { handlers?: string[] }[]
+  protocol?: string
+  ports?: { port?: number; handlers?: string[] }[]
   autostart?: boolean
   autostop?: boolean | string
   min_machines_running?: number
@@ -92,6 +104,19 @@ export function httpService(config: Record<string, unknown>): HttpService {
   }
 }
 
+/** Services whose ports have no handlers at all: raw TCP, piped as bytes. (`tls`-only handlers are not served.) */
+export function tcpServices(config: Record<string, unknown>): TcpService[] {
+  const services = (Array.isArray(config.services) ? config.services : []) as ServiceConfig[]
+  const out: TcpService[] = []
+  for (const s of services) {
+    if ((s.protocol ?? 'tcp') !== 'tcp' || typeof s.internal_port !== 'number' || !s.ports?.length) continue
+    if (s.ports.some((p) => p.handlers?.length)) continue
+    const ports = s.ports.map((p) => p.port).filter((p): p is number => typeof p === 'number')
+    if (ports.length) out.push({ internalPort: s.internal_port, ports, autostart: s.autostart !== false, hardLimit: s.concurrency?.hard_limit ?? Infinity })
+  }
+  return out
+}
+
 function stickyName(v: unknown): string | null {
   if (v === true) return STICKY_COOKIE
   return typeof v === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(v) ? v : null
@@ -104,6 +129,8 @@ export class RouteTable {
   readonly #lists = new Map<string, Route[]>()
   readonly #unsubscribe: () => void
   #upstreams = 0
+  /** Called when machines come, go or change config: the TCP listeners follow. */
+  onConfig: (() => void) | undefined
   /** Called when an app's machines may have a slot free (a request ended, a machine changed): the queue listens. */
   onChange: ((app: string) => void) | undefined
 
@@ -121,20 +148,24 @@ export class RouteTable {
       app?.delete(m.id)
       this.#lists.delete(m.app_name)
       if (app?.size === 0) this.#apps.delete(m.app_name)
+      this.onConfig?.()
       return
     }
     let r = this.#byId.get(m.id)
     if (!r) {
-      r = { id: m.id, app: m.app_name, state: m.state, host: m.private_ip, service: httpService(m.config), inflight: 0, lastActive: Date.now(), draining: false, version: m.instance_id }
+      r = { id: m.id, app: m.app_name, state: m.state, host: m.private_ip, service: httpService(m.config), tcp: tcpServices(m.config), inflight: 0, lastActive: Date.now(), draining: false, version: m.instance_id }
       this.#byId.set(m.id, r)
       let app = this.#apps.get(m.app_name)
       if (!app) this.#apps.set(m.app_name, (app = new Map()))
       app.set(m.id, r)
       this.#lists.delete(m.app_name)
+      this.onConfig?.()
     }
     if (r.version !== m.instance_id) {
       r.service = httpService(m.config)
+      r.tcp = tcpServices(m.config)
       r.version = m.instance_id
+      this.onConfig?.()
     }
     // A machine that just started gets a full idle period before autostop may take it.
     if (m.state === 'started' && r.state !== 'started') r.lastActive = Date.now()
@@ -166,6 +197,11 @@ export class RouteTable {
     r.inflight--
     r.lastActive = Date.now()
     this.onChange?.(r.app)
+  }
+
+  /** Every machine (the TCP listeners' sync walks them). */
+  all(): IterableIterator<Route> {
+    return this.#byId.values()
   }
 
   apps(): string[] {

@@ -1,0 +1,156 @@
+/**
+ * Raw TCP services: a service whose `ports[]` have no handlers is served by
+ * listening on each `ports[].port` on the proxy's host and piping bytes to
+ * `<private_ip>:<internal_port>` of one of the app's machines — least open
+ * connections first, a stopped one autostarted when none runs (or all are at
+ * hard_limit). A port is only taken if it is free; the listeners follow the
+ * route table as machines come, go and change config.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net'
+import type { Logger } from 'pino'
+import { leastLoaded, wakeable } from './balance.ts'
+import type { Route, RouteTable, TcpService } from './route-table.ts'
+import { waitForPort, type Waker } from './wake.ts'
+
+interface Listener {
+  app: string
+  server: Server
+  /** Bound (false while listen() is under way or after it failed). */
+  bound: boolean
+}
+
+/** The TCP service of `r` exposed on external port `port`, if any. */
+function serviceOn(r: Route, port: number): TcpService | undefined {
+  return r.tcp?.find((s) => s.ports.includes(port))
+}
+
+export class TcpListeners {
+  readonly #o: { routes: RouteTable; waker: Waker; logger: Logger; host: string; wakeTimeoutMs: number }
+  readonly #listeners = new Map<number, Listener>()
+  /** Ports that were busy, with when: tried again at most every 30 s. */
+  readonly #busy = new Map<number, number>()
+  readonly #conflicts = new Set<string>()
+  readonly #sockets = new Set<Socket>()
+  #running = false
+
+  constructor(o: { routes: RouteTable; waker: Waker; logger: Logger; host: string; wakeTimeoutMs: number }) {
+    this.#o = o
+  }
+
+  /** Starts following the route table. */
+  start(): void {
+    this.#running = true
+    this.sync()
+  }
+
+  /** Opens listeners for ports some machine declares and closes those nobody declares any more. */
+  sync(): void {
+    if (!this.#running) return
+    const want = new Map<number, string>()
+    for (const r of this.#o.routes.all()) {
+      for (const s of r.tcp ?? []) {
+        for (const port of s.ports) {
+          const owner = want.get(port)
+          if (owner === undefined) want.set(port, r.app)
+          else if (owner !== r.app && !this.#conflicts.has(`${port}/${r.app}`)) {
+            this.#conflicts.add(`${port}/${r.app}`)
+            this.#o.logger.warn({ port, app: r.app, owner }, 'proxy: TCP port already claimed by another app; not served for this one')
+          }
+        }
+      }
+    }
+    for (const [port, l] of this.#listeners) {
+      if (want.get(port) !== l.app) {
+        this.#listeners.delete(port)
+        l.server.close()
+        this.#o.logger.info({ port, app: l.app }, 'proxy: TCP listener closed')
+      }
+    }
+    for (const [port, app] of want) {
+      if (this.#listeners.has(port)) continue
+      const since = this.#busy.get(port)
+      if (since !== undefined && Date.now() - since < 30_000) continue
+      this.#listen(port, app)
+    }
+  }
+
+  #listen(port: number, app: string): void {
+    const server = createServer({ pauseOnConnect: true, noDelay: true }, (c) => this.#accept(port, app, c))
+    const l: Listener = { app, server, bound: false }
+    this.#listeners.set(port, l)
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      if (this.#listeners.get(port) === l) this.#listeners.delete(port)
+      this.#busy.set(port, Date.now())
+      this.#o.logger.warn({ port, app, err: e.code ?? e.message }, `proxy: cannot listen on ${this.#o.host}:${port} for app ${app}'s TCP service`)
+    })
+    server.listen(port, this.#o.host, () => {
+      l.bound = true
+      this.#busy.delete(port)
+      this.#o.logger.info({ port, app }, 'proxy: TCP listener open')
+    })
+  }
+
+  /** The machine for a new connection, counted in flight; woken first if it slept. */
+  async #pick(port: number, app: string): Promise<{ route: Route; svc: TcpService }> {
+    const routes = (this.#o.routes.app(app) ?? []).filter((r) => serviceOn(r, port))
+    if (routes.length === 0) throw new Error(`no machine of app ${app} serves TCP port ${port}`)
+    const ready = (r: Route): boolean => r.state === 'started' && !r.draining && r.host !== null && r.inflight < (serviceOn(r, port) as TcpService).hardLimit
+    let r = leastLoaded(routes, ready)
+    if (!r) {
+      // wakeable() reads the HTTP service's autostart; the TCP service's own flag decides here.
+      r = wakeable(routes.filter((x) => serviceOn(x, port)?.autostart))
+      if (!r) throw new Error(`no machine of app ${app} can take a connection on port ${port} (all stopped without autostart, or at hard_limit)`)
+    }
+    const route = r
+    const svc = serviceOn(route, port) as TcpService
+    this.#o.routes.acquire(route)
+    try {
+      const deadline = Date.now() + this.#o.wakeTimeoutMs
+      if (route.state !== 'started' || route.draining) await this.#o.waker.wake(route)
+      await waitForPort(route.host as string, svc.internalPort, deadline)
+    } catch (e) {
+      this.#o.routes.release(route)
+      throw e
+    }
+    return { route, svc }
+  }
+
+  #accept(port: number, app: string, client: Socket): void {
+    this.#sockets.add(client)
+    client.once('close', () => this.#sockets.delete(client))
+    client.on('error', () => client.destroy())
+    this.#pick(port, app).then(
+      ({ route, svc }) => {
+        let released = false
+        const release = (): void => {
+          if (!released) this.#o.routes.release(route)
+          released = true
+        }
+        if (client.destroyed) return release()
+        const up = connect({ host: route.host as string, port: svc.internalPort, noDelay: true })
+        up.on('error', () => client.destroy())
+        client.on('close', () => {
+          up.destroy()
+          release()
+        })
+        up.on('close', () => client.destroy())
+        up.once('connect', () => {
+          client.pipe(up)
+          up.pipe(client)
+          client.resume()
+        })
+      },
+      (e: unknown) => {
+        this.#o.logger.warn({ port, app, err: e instanceof Error ? e.message : String(e) }, 'proxy: TCP connection refused')
+        client.destroy()
+      },
+    )
+  }
+
+  close(): void {
+    this.#running = false
+    for (const l of this.#listeners.values()) l.server.close()
+    this.#listeners.clear()
+    for (const c of this.#sockets) c.destroy()
+  }
+}
