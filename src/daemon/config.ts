@@ -32,6 +32,10 @@ export const configSchema = z.strictObject({
       autostopIdle: durationMs.default(300_000),
       /** How long a request waits for an autostarted machine to accept connections. */
       wakeTimeout: durationMs.default(10_000),
+      /** A client must send a whole request head within this (slowloris guard; 408 after). */
+      headersTimeout: durationMs.default(10_000),
+      /** A client must send a whole request (head and body) within this; 0 = no limit. */
+      requestTimeout: durationMs.default(300_000),
       /** HTTPS + h2 with certificates by SNI from a local CA under <data-dir>/proxy/ (0 = a free port). */
       httpsPort: port.default(4443),
       /** Answer plain HTTP with a 301 to HTTPS. */
@@ -69,6 +73,8 @@ const knobs: Record<string, [string[], string]> = {
   'proxy-domain': [['proxy', 'domain'], 'HANGAR_PROXY_DOMAIN'],
   'autostop-idle': [['proxy', 'autostopIdle'], 'HANGAR_AUTOSTOP_IDLE'],
   'wake-timeout': [['proxy', 'wakeTimeout'], 'HANGAR_WAKE_TIMEOUT'],
+  'proxy-headers-timeout': [['proxy', 'headersTimeout'], 'HANGAR_PROXY_HEADERS_TIMEOUT'],
+  'proxy-request-timeout': [['proxy', 'requestTimeout'], 'HANGAR_PROXY_REQUEST_TIMEOUT'],
   'proxy-https-port': [['proxy', 'httpsPort'], 'HANGAR_PROXY_HTTPS_PORT'],
   'network-name': [['network', 'name'], 'HANGAR_NETWORK_NAME'],
   bridge: [['network', 'bridge'], 'HANGAR_BRIDGE'],

@@ -11,12 +11,13 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { Duplex } from 'node:stream'
 import type { Front } from './headers.ts'
 import { createForwarder, type ForwardDeps } from './forward.ts'
-import { handleUpgrades, type RequestHandler } from './http1.ts'
+import { handleUpgrades, type ClientTimeouts, type RequestHandler } from './http1.ts'
 import type { CertStore } from './tls.ts'
 
 /** The HTTPS listener: h2 and HTTP/1.1 over TLS, certificates by SNI. */
-export function createHttpsServer(d: ForwardDeps, front: Front, certs: CertStore, fallback: { key: string; cert: string }): http2.Http2SecureServer {
-  const server = http2.createSecureServer({ allowHTTP1: true, ...fallback, SNICallback: certs.sni, minVersion: 'TLSv1.2' }, createForwarder(d, front))
+export function createHttpsServer(d: ForwardDeps, front: Front, certs: CertStore, fallback: { key: string; cert: string }, limits: ClientTimeouts = {}): http2.Http2SecureServer {
+  // With allowHTTP1 node:http2 applies node:http's head/request timeouts to HTTP/1.1 connections.
+  const server = http2.createSecureServer({ allowHTTP1: true, ...fallback, SNICallback: certs.sni, minVersion: 'TLSv1.2', ...limits }, createForwarder(d, front))
   handleUpgrades(server, d, front)
   // A failed handshake (no certificate for that name, a client that hung up) is the client's business, not the daemon's.
   server.on('tlsClientError', (e: Error) => d.logger.debug({ err: e.message }, 'proxy: TLS handshake failed'))

@@ -13,6 +13,8 @@ import { errorPageOnSocket, rawHead, requestId, responseHeaders, scanRequest, ty
 import { clientIp, createForwarder, type ForwardDeps, type FrontRequest, type FrontResponse } from './forward.ts'
 
 export type RequestHandler = (req: FrontRequest, res: FrontResponse) => void
+/** Slow-client guards for HTTP/1.1 heads and bodies (see index.ts clientTimeouts). */
+export type ClientTimeouts = { headersTimeout?: number; requestTimeout?: number; connectionsCheckingInterval?: number }
 import { RouteError, type Route } from './route-table.ts'
 import { target } from './target.ts'
 
@@ -71,8 +73,8 @@ export function handleUpgrades(server: http.Server | HttpsServer | Http2SecureSe
 }
 
 /** The plain-TCP HTTP/1.1 listener; `handler` is the forwarder, or redirectToHttps(). */
-export function createHttp1Server(d: ForwardDeps, front: Front, handler: RequestHandler = createForwarder(d, front)): http.Server {
-  const server = http.createServer({ noDelay: true }, handler as (req: IncomingMessage, res: http.ServerResponse) => void)
+export function createHttp1Server(d: ForwardDeps, front: Front, handler: RequestHandler = createForwarder(d, front), limits: ClientTimeouts = {}): http.Server {
+  const server = http.createServer({ noDelay: true, ...limits }, handler as (req: IncomingMessage, res: http.ServerResponse) => void)
   handleUpgrades(server, d, front)
   return server
 }

@@ -46,6 +46,10 @@ export interface ProxyConfig {
   idleMs: number
   /** How long a request waits for its machine to start and accept connections. */
   wakeTimeoutMs: number
+  /** ms a client has to send a request head (HTTP/1.1, plain and TLS); 408 after. Default 10 s. */
+  headersTimeout?: number
+  /** ms a client has to send a whole request, body included; 0 = no limit. Default 300 s (Node's). */
+  requestTimeout?: number
 }
 
 export interface Listening {
@@ -82,7 +86,8 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
   const secure: Front = { proto: 'https', port: String(config.httpsPort ?? 0) }
   const https = config.httpsPort !== undefined
   const handler = config.redirectHttps && https ? redirectToHttps(() => secure.port) : createForwarder(core, front)
-  const h1 = createHttp1Server(core, front, handler)
+  const limits = clientTimeouts(config.headersTimeout ?? 10_000, config.requestTimeout ?? 300_000)
+  const h1 = createHttp1Server(core, front, handler, limits)
   const plain: Server = config.h2c ? withH2c(h1, handler).server : h1
   // Every connection, so close() can end upgraded sockets and h2 sessions that outlive the servers' own bookkeeping.
   const sockets = new Set<Socket>()
@@ -112,7 +117,7 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
       if (https) {
         if (!config.dir) throw new Error('the HTTPS listener needs config.dir for its certificates')
         const certs = new CertStore({ dir: config.dir, defaultName: config.domain, logger, routable: (h) => isRoutable(core, h) })
-        const server = createHttpsServer(core, secure, certs, await certs.init())
+        const server = createHttpsServer(core, secure, certs, await certs.init(), limits)
         track(server)
         servers.push(server)
         out.httpsPort = await bind(server, config.httpsPort as number)
@@ -142,6 +147,16 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
       await upstreams.close()
     },
   }
+}
+
+/**
+ * node:http's slow-client guards. The check runs every connectionsCheckingInterval
+ * (Node's 30 s would let a slow head live far past headersTimeout); Node also
+ * insists headersTimeout ≤ requestTimeout when the latter is on.
+ */
+export function clientTimeouts(headersTimeout: number, requestTimeout: number): { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
+  const headers = requestTimeout > 0 ? Math.min(headersTimeout, requestTimeout) : headersTimeout
+  return { headersTimeout: headers, requestTimeout, connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headers / 4))) }
 }
 
 /** Whether a hostname leads to an app the proxy knows (the only ones that get certificates). */

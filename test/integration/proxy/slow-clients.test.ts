@@ -1,0 +1,69 @@
+/**
+ * A client that sends its request head too slowly (slowloris) is cut off with
+ * a 408 after --proxy-headers-timeout, on the plain and the TLS listener, while
+ * other requests keep being served.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { connect as tcpConnect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { daemonWithBusybox } from '../../support/machines.ts'
+import { httpServices, viaProxy, webMachine } from './support.ts'
+
+/** Sends a request head one byte every 150 ms, never finishing it; resolves with what the proxy answered and when it closed. */
+function dribble(open: () => Socket): Promise<{ answer: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now()
+    const s = open()
+    let answer = ''
+    let timer: NodeJS.Timeout | undefined
+    const head = `GET /id HTTP/1.1\r\nHost: testapp.localhost\r\nX-Slow: ${'a'.repeat(200)}`
+    let i = 0
+    const drip = (): void => {
+      if (i < head.length && !s.destroyed) s.write(head[i++] as string)
+      timer = setTimeout(drip, 150)
+    }
+    s.once('secureConnect', drip)
+    s.once('connect', () => {
+      if (!('encrypted' in s)) drip()
+    })
+    s.setEncoding('utf8')
+    s.on('data', (c: string) => (answer += c))
+    s.on('error', () => s.destroy())
+    s.on('close', () => {
+      clearTimeout(timer)
+      resolve({ answer, ms: Date.now() - t0 })
+    })
+    setTimeout(() => {
+      s.destroy()
+      reject(new Error(`still open after 8 s; got ${JSON.stringify(answer)}`))
+    }, 8000).unref()
+  })
+}
+
+test('slow request heads are cut off with a 408; other requests carry on', async (t) => {
+  const d = await daemonWithBusybox(t, 'testapp', ['--proxy-headers-timeout', '1s'])
+  const m = await webMachine(d, { services: httpServices() })
+  const plain = new URL(d.proxyUrl)
+  const secure = new URL(d.proxyHttpsUrl)
+  const ca = readFileSync(join(d.dataDir, 'proxy/ca/ca.crt'))
+
+  const slow = [
+    dribble(() => tcpConnect({ host: plain.hostname, port: Number(plain.port) })),
+    dribble(() => tlsConnect({ host: secure.hostname, port: Number(secure.port), servername: 'testapp.localhost', ca, ALPNProtocols: ['http/1.1'] })),
+  ]
+  // Meanwhile the app is served as usual.
+  for (let i = 0; i < 5; i++) {
+    const res = await viaProxy(d, d.app, '/id')
+    assert.equal(res.status, 200)
+    assert.equal(res.body.trim(), m.id)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  for (const [name, p] of [['plain', slow[0]], ['tls', slow[1]]] as const) {
+    const { answer, ms } = await (p as Promise<{ answer: string; ms: number }>)
+    assert.match(answer, /^HTTP\/1\.1 408 /, `${name}: ${answer}`)
+    assert.ok(ms >= 900 && ms < 4000, `${name}: cut off after ${ms} ms`)
+  }
+})
