@@ -136,6 +136,21 @@ function verify(digest: string, size: number, expectedDigest?: string, expectedS
   }
 }
 
+/** writev until every byte is down: a short write (a signal, a full disk's last bytes) resumes where it stopped. */
+async function writevAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+  // IOV_MAX is 1024 on Linux; stay well under it.
+  for (let i = 0; i < bufs.length; i += 512) {
+    const part = bufs.slice(i, i + 512)
+    let want = 0
+    for (const b of part) want += b.length
+    let { bytesWritten } = await fh.writev(part)
+    while (bytesWritten < want) {
+      const rest = Buffer.concat(part).subarray(bytesWritten)
+      bytesWritten += (await fh.write(rest)).bytesWritten
+    }
+  }
+}
+
 export class BlobWriter extends Writable implements StagedBlob {
   #store: ContentStore
   #tmp: string
@@ -179,9 +194,22 @@ export class BlobWriter extends Writable implements StagedBlob {
     this.#fh!.write(chunk).then(() => cb(), cb)
   }
 
-  /** Chunks that queued up while a write was in flight go down in one write: 64 KiB at a time is a thread-pool round trip each. */
+  /**
+   * Chunks that queued up while a write was in flight go down in one writev (64 KiB at a time would be a
+   * thread-pool round trip each), without copying them into one buffer first.
+   */
   override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
-    this._write(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)), 'binary', cb)
+    if (chunks.length === 1) return this._write(chunks[0]!.chunk, 'binary', cb)
+    const bufs = chunks.map((c) => c.chunk)
+    let bytes = 0
+    for (const b of bufs) bytes += b.length
+    this.#size += bytes
+    if (this.#expectedSize !== undefined && this.#size > this.#expectedSize) {
+      cb(new HangarError('invalid_argument', `blob ${this.#expectedDigest ?? ''} is larger than the expected ${this.#expectedSize} bytes`))
+      return
+    }
+    for (const b of bufs) this.#hash.update(b)
+    writevAll(this.#fh!, bufs).then(() => cb(), cb)
   }
 
   override _final(cb: (e?: Error | null) => void): void {

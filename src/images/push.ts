@@ -7,7 +7,7 @@
  *
  *   await pushImage(store, 'test/busybox:1', '127.0.0.1:4280/robots/busybox:1', { credentials })
  */
-import { openAsBlob } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { HangarError } from '../errors.ts'
 import { indexSchema, isIndex, manifestSchema, mediaTypes, parseDocument } from './oci.ts'
 import { formatRef, parseImageRef } from './ref.ts'
@@ -65,9 +65,9 @@ export async function pushImage(store: ImageStore, src: string, dest: string = s
     await start.body?.cancel()
     const url = new URL(start.headers.get('location')!, remote.base)
     url.searchParams.set('digest', d.digest)
-    // A file-backed Blob: streamed from disk, with its Content-Length, which some registries insist on.
-    const body = await openAsBlob(store.content.path(d.digest))
-    const put = await remote.fetch('PUT', url.toString(), { push: true, body, headers: { 'content-type': 'application/octet-stream' } })
+    const path = store.content.path(d.digest)
+    // Streamed from disk in large reads, with its Content-Length, which some registries insist on.
+    const put = await remote.sendFile('PUT', url.toString(), { path, size: (await stat(path)).size }, { push: true, headers: { 'content-type': 'application/octet-stream' } })
     if (put.status !== 201) throw await remote.failure(put, `PUT blob ${d.digest}`)
     await put.body?.cancel()
     say({ message: `${d.digest.slice(0, 19)} pushed (${d.size} bytes)`, digest: d.digest })

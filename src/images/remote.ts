@@ -8,6 +8,11 @@
  *   const r = new RemoteRepository(parseImageRef('127.0.0.1:4280/test/busybox:1'), { credentials })
  *   const res = await r.fetch('GET', '/manifests/1', { headers: { accept } })
  */
+import { createReadStream } from 'node:fs'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { pipeline } from 'node:stream/promises'
+import { Readable } from 'node:stream'
 import { HangarError } from '../errors.ts'
 import type { ParsedRef } from './types.ts'
 
@@ -58,6 +63,44 @@ export class RemoteRepository {
       throw this.refused()
     }
     return res
+  }
+
+  /**
+   * Sends a file as a request body under /v2/<name> (or to an absolute upload URL), streamed with
+   * node:http in large reads: fetch's web streams copy and re-chunk every 64 KiB, which costs a push
+   * of a big layer most of its CPU. Authenticates first, as fetch() does.
+   */
+  async sendFile(method: string, path: string, file: { path: string; size: number }, init: { headers?: Record<string, string>; push?: boolean } = {}): Promise<Response> {
+    const scope = `repository:${this.name}:${init.push ? 'pull,push' : 'pull'}`
+    if (this.#scope !== scope) await this.#login(scope)
+    const url = new URL(/^https?:/.test(path) ? path : `${this.base}/v2/${this.name}${path}`)
+    const headers: Record<string, string> = { ...init.headers, 'content-length': String(file.size) }
+    if (this.#auth) headers.authorization = this.#auth
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, ...(this.#opts.signal ? { signal: this.#opts.signal } : {}) })
+    const answered = new Promise<IncomingMessage>((resolve, reject) => {
+      req.once('response', resolve)
+      req.once('error', reject)
+    })
+    let res: IncomingMessage
+    try {
+      // A registry may answer (and close) before reading everything, e.g. a 401 or a 413: its answer wins.
+      const sent = pipeline(createReadStream(file.path, { highWaterMark: 1 << 20 }), req).catch((e: unknown) => e)
+      res = await answered
+      await sent
+    } catch (e) {
+      if (this.#opts.signal?.aborted) throw e
+      throw new HangarError('unavailable', `cannot reach registry ${this.host}: ${(e as Error).message}`, { hint: 'check the host and port, and that the registry is running', cause: e })
+    }
+    const h = new Headers()
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v)
+    const noBody = method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304
+    if (noBody) res.resume()
+    const out = new Response(noBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status: res.statusCode ?? 500, headers: h })
+    if (out.status === 401) {
+      await out.body?.cancel()
+      throw this.refused()
+    }
+    return out
   }
 
   /** The error for a response this client did not expect. */
