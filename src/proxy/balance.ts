@@ -71,6 +71,7 @@ export function choose(app: string, routes: readonly Route[], exclude?: string):
 export function pinned(r: Route): Choice {
   if (ready(r)) return { kind: 'route', route: r }
   if (r.state === 'started' && r.inflight >= r.service.hardLimit) return { kind: 'full', reason: `machine ${r.id} is at its hard_limit (${r.service.hardLimit})` }
+  if (r.state === 'destroyed') return { kind: 'unavailable', reason: `machine ${r.id} was destroyed` }
   if (r.service.autostart && wakeOrder[r.state] !== undefined) return { kind: 'wake', route: r }
   return { kind: 'unavailable', reason: `machine ${r.id} is ${r.state} and its service does not autostart` }
 }

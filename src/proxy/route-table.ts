@@ -143,12 +143,19 @@ export class RouteTable {
   /** Folds one machine row into the table; destroyed machines leave it. */
   apply(m: MachineRow): void {
     if (m.state === 'destroyed') {
+      // Anything still holding the route (a queued request pinned to it) sees it gone.
+      const gone = this.#byId.get(m.id)
+      if (gone) {
+        gone.state = 'destroyed'
+        gone.host = null
+      }
       this.#byId.delete(m.id)
       const app = this.#apps.get(m.app_name)
       app?.delete(m.id)
       this.#lists.delete(m.app_name)
       if (app?.size === 0) this.#apps.delete(m.app_name)
       this.onConfig?.()
+      this.onChange?.(m.app_name)
       return
     }
     let r = this.#byId.get(m.id)
