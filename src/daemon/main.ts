@@ -2,7 +2,7 @@
  * hangard: wires store, runtime, images, platform and the API into one process.
  * A clean shutdown (SIGTERM/SIGINT) leaves machines running; so does a crash.
  */
-import { mkdir, writeFile, rm, readFile, rename } from 'node:fs/promises'
+import { chmod, mkdir, writeFile, rm, readFile, rename } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { serve, type ServerType } from '@hono/node-server'
@@ -46,6 +46,9 @@ async function ensureRootToken(platform: Platform, dataDir: string): Promise<str
 export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const logger = pino({ level: config.logLevel, base: { svc: 'hangard' } })
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
+  // mkdir's mode only applies to a new directory: the layer cache holds setuid binaries
+  // and device nodes from images, so no other host user may reach into the data dir.
+  await chmod(config.dataDir, 0o700)
   const store = openStore({ path: join(config.dataDir, 'hangar.db') })
   const driver = await DRIVERS[config.driver]({ stateDir: join(config.dataDir, 'runtime'), network: config.network, logger })
   const images = await openImageStore({ root: join(config.dataDir, 'images') })

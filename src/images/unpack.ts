@@ -13,7 +13,7 @@
 import { spawn, execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { chmod, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises'
+import { chmod, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
@@ -133,17 +133,45 @@ async function extract(blob: string, dir: string): Promise<void> {
   if (feedError) throw new HangarError('internal', `feeding the layer to tar failed: ${(feedError as Error).message}`, { cause: feedError })
 }
 
-/** `.wh.x` → character device 0/0 named x; `.wh..wh..opq` → trusted.overlay.opaque=y. */
+/**
+ * The directory `rel` names inside `root`, made of real directories only. GNU
+ * tar may have left symlinks anywhere in the tree (a layer can declare `x -> /`
+ * after `x/.wh.etc`, or hide entries from the first parser), so every component
+ * is checked with lstat and never followed: a whiteout must not reach the host.
+ */
+async function realDirBeneath(root: string, rel: string[]): Promise<string> {
+  let dir = root
+  for (const part of rel) {
+    if (part === '' || part === '.' || part === '..') throw hostile(rel.join('/'))
+    dir = join(dir, part)
+    const st = await lstat(dir).catch(() => null)
+    if (!st) await mkdir(dir)
+    else if (!st.isDirectory()) throw hostile(rel.join('/'))
+  }
+  return dir
+}
+
+function hostile(path: string): HangarError {
+  return new HangarError('invalid_argument', `layer whiteout or opaque marker at ${path} goes through a symlink or a non-directory`, {
+    hint: 'the image is malformed or hostile; rebuild it',
+    details: { entry: path },
+  })
+}
+
+/** `.wh.x` → character device 0/0 named x; `.wh..wh..opq` → trusted.overlay.opaque=y. Nothing outside `dir` is touched. */
 async function applyWhiteouts(dir: string, check: LayerCheck): Promise<void> {
   for (const w of check.whiteouts) {
-    const path = join(dir, w)
-    await mkdir(join(path, '..'), { recursive: true })
+    const parts = w.split('/').filter((p) => p !== '')
+    const name = parts.pop()
+    if (!name || name === '.' || name === '..') throw hostile(w)
+    const path = join(await realDirBeneath(dir, parts), name)
+    // rm of a symlink removes the link itself; a recursive rm never follows links inside.
     await rm(path, { recursive: true, force: true })
     await run('mknod', ['-m', '0', path, 'c', '0', '0'])
   }
   if (check.opaque.length === 0) return
-  const dirs = check.opaque.map((d) => join(dir, d))
-  for (const d of dirs) await mkdir(d, { recursive: true })
+  const dirs: string[] = []
+  for (const d of check.opaque) dirs.push(await realDirBeneath(dir, d.split('/').filter((p) => p !== '')))
   try {
     await run('setfattr', ['-h', '-n', 'trusted.overlay.opaque', '-v', 'y', ...dirs])
   } catch (e) {

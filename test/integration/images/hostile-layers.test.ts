@@ -1,7 +1,8 @@
 /** Layers that try to write outside their directory are refused before GNU tar runs. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { stat } from 'node:fs/promises'
+import { lstat, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { isHangarError } from '../../../src/errors.ts'
 import { buildOciImage, listTree, openTestStore, tarBytes, type TarEntry } from '../../support/images.ts'
@@ -44,3 +45,33 @@ test('a layer whose content does not match the config diff id is rejected', asyn
   assert.deepEqual(await listTree(join(root, 'layers')), [])
   assert.deepEqual(await listTree(join(root, 'ingest')), [])
 })
+
+// Whiteouts are applied after GNU tar has run, so a layer can try to aim them
+// through a symlink it declares later, or through a hard link to a symlink.
+// The target is a canary directory of the test's own, never a host path.
+const whiteoutCases = (canary: string): { name: string; entries: TarEntry[] }[] => [
+  { name: 'a whiteout under a symlink declared after it', entries: [{ path: 'x/.wh.victim', body: '' }, { path: 'x', type: 'SymbolicLink', linkpath: canary }] },
+  { name: 'a whiteout under a hard link to a symlink', entries: [{ path: 's', type: 'SymbolicLink', linkpath: canary }, { path: 'h', type: 'Link', linkpath: 's' }, { path: 'h/.wh.victim', body: '' }] },
+  { name: 'an opaque marker under a symlink declared after it', entries: [{ path: 'o/.wh..wh..opq', body: '' }, { path: 'o', type: 'SymbolicLink', linkpath: canary }] },
+]
+
+for (const name of whiteoutCases('/x').map((c) => c.name)) {
+  test(`${name} never touches what the link points to`, async (t) => {
+    const { store, dir, root } = await openTestStore(t)
+    const canary = join(dir, 'canary')
+    await mkdir(canary)
+    await writeFile(join(canary, 'victim'), 'still here')
+    const c = whiteoutCases(canary).find((x) => x.name === name)!
+    const img = await buildOciImage(dir, [tarBytes(c.entries)], { ref: 'evil:2', name: 'evil' })
+    const [rec] = await store.importFile(img.path)
+    await store.unpack(rec!).then(
+      () => {},
+      (e: unknown) => assert.ok(isHangarError(e) && e.code === 'invalid_argument', String(e)),
+    )
+    assert.equal(await readFile(join(canary, 'victim'), 'utf8'), 'still here')
+    assert.equal((await lstat(join(canary, 'victim'))).isFile(), true)
+    const xattr = spawnSync('getfattr', ['-n', 'trusted.overlay.opaque', canary], { encoding: 'utf8' })
+    assert.doesNotMatch(xattr.stdout ?? '', /opaque/)
+    void root
+  })
+}
