@@ -56,7 +56,7 @@ export class RemoteRepository {
     if (this.#scope !== scope) await this.#login(scope)
     const url = /^https?:/.test(path) ? path : `${this.base}/v2/${this.name}${path}`
     const headers: Record<string, string> = { ...init.headers }
-    if (this.#auth) headers.authorization = this.#auth
+    if (this.#auth && this.#sameOrigin(url)) headers.authorization = this.#auth
     const res = await this.#send(url, { method, headers, ...(init.body !== undefined ? { body: init.body, duplex: 'half' } : {}) })
     if (res.status === 401) {
       await res.body?.cancel()
@@ -75,7 +75,7 @@ export class RemoteRepository {
     if (this.#scope !== scope) await this.#login(scope)
     const url = new URL(/^https?:/.test(path) ? path : `${this.base}/v2/${this.name}${path}`)
     const headers: Record<string, string> = { ...init.headers, 'content-length': String(file.size) }
-    if (this.#auth) headers.authorization = this.#auth
+    if (this.#auth && this.#sameOrigin(url.toString())) headers.authorization = this.#auth
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, ...(this.#opts.signal ? { signal: this.#opts.signal } : {}) })
     const answered = new Promise<IncomingMessage>((resolve, reject) => {
       req.once('response', resolve)
@@ -103,10 +103,15 @@ export class RemoteRepository {
     return out
   }
 
-  /** The error for a response this client did not expect. */
+  /** Credentials go only to the registry itself, never to a Location or link it points elsewhere. */
+  #sameOrigin(url: string): boolean {
+    return new URL(url).origin === new URL(this.base).origin
+  }
+
+  /** The error for a response this client did not expect. Only the spec's error JSON is quoted: a body from elsewhere is never echoed. */
   async failure(res: Response, what: string): Promise<HangarError> {
     const text = await res.text().catch(() => '')
-    let detail = text.slice(0, 300)
+    let detail = ''
     try {
       const e = (JSON.parse(text) as { errors?: { code: string; message: string }[] }).errors?.[0]
       if (e) detail = `${e.code}: ${e.message}`
@@ -142,12 +147,12 @@ export class RemoteRepository {
       return
     }
     if (challenge?.scheme !== 'bearer' || !challenge.params.realm) throw new HangarError('unavailable', `${this.host} sent an auth challenge Hangar cannot answer: ${ping.headers.get('www-authenticate')}`)
-    const url = new URL(challenge.params.realm)
+    const url = realmUrl(challenge.params.realm, this.base)
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service)
     url.searchParams.set('scope', scope)
     const res = await this.#send(url.toString(), { method: 'GET', headers: basic ? { authorization: basic } : {} })
     if (!res.ok) throw await this.failure(res, `the token request to ${url.origin}`)
-    const body = (await res.json()) as { token?: string; access_token?: string }
+    const body = (await res.json().catch(() => ({}))) as { token?: string; access_token?: string }
     const token = body.token ?? body.access_token
     if (!token) throw new HangarError('unavailable', `${url.origin} returned no token`)
     this.#auth = `Bearer ${token}`
@@ -162,6 +167,30 @@ export class RemoteRepository {
       throw new HangarError('unavailable', `cannot reach registry ${this.host}: ${why}`, { hint: 'check the host and port, and that the registry is running', cause: e })
     }
   }
+}
+
+const loopbackHost = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/
+const linkLocal = /^(169\.254\.|\[fe80:)/i
+
+/**
+ * The token realm a registry names, if it is one Hangar will call: https (plain
+ * http only when the registry itself is on loopback), never a link-local address
+ * (cloud metadata services live there). The registry picks this URL, so it must
+ * not turn the daemon into a way to reach arbitrary hosts.
+ */
+function realmUrl(realm: string, base: string): URL {
+  let url: URL
+  try {
+    url = new URL(realm)
+  } catch {
+    throw new HangarError('unavailable', `the registry named an invalid token realm: ${realm.slice(0, 100)}`)
+  }
+  const registryOnLoopback = loopbackHost.test(new URL(base).hostname)
+  const ok = url.protocol === 'https:' || (url.protocol === 'http:' && registryOnLoopback && loopbackHost.test(url.hostname))
+  if (!ok || linkLocal.test(url.hostname)) {
+    throw new HangarError('unavailable', `the registry's token realm ${url.origin} is not allowed (https only, or loopback for a loopback registry)`)
+  }
+  return url
 }
 
 /** `Bearer realm="…",service="…",scope="…"` → { scheme: 'bearer', params }. */
