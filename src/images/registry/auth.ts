@@ -43,7 +43,8 @@ export class RegistryAuth {
    */
   async token(c: Context): Promise<Response> {
     let who = this.#credentials(c.req.header('authorization'), false)
-    if (!who && c.req.method === 'POST') {
+    // Unauthenticated, so the body is read only when small: a form of a few fields, never a stream.
+    if (!who && c.req.method === 'POST' && Number(c.req.header('content-length') ?? Infinity) <= 8192) {
       const form = new URLSearchParams(await c.req.text())
       if (form.get('grant_type') === 'password') who = this.#verify(form.get('password') ?? '')
     }
