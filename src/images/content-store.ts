@@ -14,6 +14,7 @@ import { createReadStream, type ReadStream } from 'node:fs'
 import { lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import { Worker } from 'node:worker_threads'
 import { pipeline } from 'node:stream/promises'
 import { HangarError } from '../errors.ts'
 import { isDigest } from './ref.ts'
@@ -151,19 +152,127 @@ async function writevAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
   }
 }
 
+/**
+ * The thread that hashes and writes blob bytes, so the event loop that parses requests only copies them
+ * over: sha256 of a big layer is otherwise most of a push's main-thread CPU. One worker serves every
+ * writer; its messages are handled in order, so a job's replies come back in the order it sent them.
+ */
+const workerSource = `
+const { parentPort } = require('node:worker_threads')
+const { createHash } = require('node:crypto')
+const { writeSync } = require('node:fs')
+const jobs = new Map()
+parentPort.on('message', (m) => {
+  if (m.op === 'open') { jobs.set(m.id, { hash: createHash('sha256'), fd: m.fd, err: null }); return }
+  const j = jobs.get(m.id)
+  if (!j) { parentPort.postMessage({ id: m.id, err: 'unknown blob job' }); return }
+  if (m.op === 'write') {
+    if (!j.err) {
+      try {
+        const b = new Uint8Array(m.buf)
+        j.hash.update(b)
+        for (let off = 0; off < b.length;) off += writeSync(j.fd, b, off)
+      } catch (e) { j.err = String(e && e.message || e) }
+    }
+    parentPort.postMessage({ id: m.id, err: j.err })
+  } else {
+    jobs.delete(m.id)
+    parentPort.postMessage({ id: m.id, err: j.err, digest: m.op === 'end' && !j.err ? j.hash.digest('hex') : undefined })
+  }
+})
+`
+
+interface Reply {
+  err: string | null
+  digest?: string
+}
+
+class BlobThread {
+  #worker: Worker | null = null
+  #waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }[]>()
+  #pending = 0
+  #next = 0
+
+  /** A new job writing to `fd`; its id. */
+  open(fd: number): number {
+    const id = ++this.#next
+    this.#waiting.set(id, [])
+    this.#ensure().postMessage({ op: 'open', id, fd })
+    return id
+  }
+
+  write(id: number, buf: ArrayBuffer): Promise<Reply> {
+    return this.#send(id, { op: 'write', id, buf }, [buf])
+  }
+
+  /** Every earlier write is done; the job's digest. */
+  end(id: number): Promise<Reply> {
+    return this.#send(id, { op: 'end', id }, []).finally(() => this.#waiting.delete(id))
+  }
+
+  /** Every earlier write is done (so the fd may be closed); the job is forgotten. */
+  drop(id: number): Promise<Reply> {
+    return this.#send(id, { op: 'drop', id }, []).finally(() => this.#waiting.delete(id))
+  }
+
+  #send(id: number, msg: object, transfer: ArrayBuffer[]): Promise<Reply> {
+    const q = this.#waiting.get(id)
+    if (!q || !this.#worker) return Promise.reject(new HangarError('internal', 'the blob writer thread is gone'))
+    return new Promise<Reply>((resolve, reject) => {
+      q.push({ resolve, reject })
+      // Referenced only while something waits on it: an idle worker must not keep the process alive.
+      if (this.#pending++ === 0) this.#worker!.ref()
+      this.#worker!.postMessage(msg, transfer)
+    })
+  }
+
+  #ensure(): Worker {
+    if (this.#worker) return this.#worker
+    const w = new Worker(workerSource, { eval: true })
+    w.unref()
+    w.on('message', (m: Reply & { id: number }) => {
+      const waiter = this.#waiting.get(m.id)?.shift()
+      if (--this.#pending === 0) w.unref()
+      waiter?.resolve(m)
+    })
+    const fail = (e: unknown): void => {
+      if (this.#worker !== w) return
+      this.#worker = null
+      this.#pending = 0
+      const err = new HangarError('internal', `the blob writer thread failed: ${(e as Error)?.message ?? e}`)
+      for (const q of this.#waiting.values()) for (const waiter of q.splice(0)) waiter.reject(err)
+      this.#waiting.clear()
+    }
+    w.on('error', fail)
+    w.on('exit', (code) => fail(new Error(`exited with ${code}`)))
+    this.#worker = w
+    return w
+  }
+}
+
+const blobThread = new BlobThread()
+
+/** Bytes handed to the writer thread and not yet written: the sender is held back beyond this. */
+const windowBytes = 16 << 20
+
 export class BlobWriter extends Writable implements StagedBlob {
   #store: ContentStore
   #tmp: string
   #expectedDigest: string | undefined
   #expectedSize: number | undefined
-  #hash = createHash('sha256')
   #fh: FileHandle | null = null
+  #job = 0
+  #inFlight = 0
+  #failed: Error | null = null
+  /** A write's callback held back until the window has room (or an in-flight write failed). */
+  #held: ((e?: Error | null) => void) | null = null
+  #idle: (() => void)[] = []
   #size = 0
   #digest = ''
   #verified = false
 
   constructor(store: ContentStore, tmp: string, expectedDigest?: string, expectedSize?: number) {
-    // A deeper buffer lets _writev batch while a write is in flight instead of pausing the sender every 16 KiB.
+    // A deeper buffer lets _writev batch while the thread works instead of pausing the sender every 16 KiB.
     super({ highWaterMark: 4 << 20 })
     this.#store = store
     this.#tmp = tmp
@@ -180,42 +289,68 @@ export class BlobWriter extends Writable implements StagedBlob {
   }
 
   override _construct(cb: (e?: Error | null) => void): void {
-    open(this.#tmp, 'wx', 0o644).then((fh) => { this.#fh = fh; cb() }, cb)
+    open(this.#tmp, 'wx', 0o644).then((fh) => {
+      this.#fh = fh
+      this.#job = blobThread.open(fh.fd)
+      cb()
+    }, cb)
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this.#size += chunk.length
+    this._writev([{ chunk }], cb)
+  }
+
+  /** Chunks that queued up go to the writer thread as one copy: the thread hashes it and writes it in one call. */
+  override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
+    if (this.#failed) return cb(this.#failed)
+    let bytes = 0
+    for (const c of chunks) bytes += c.chunk.length
+    this.#size += bytes
     // Fail early rather than fill the disk with an oversized blob.
     if (this.#expectedSize !== undefined && this.#size > this.#expectedSize) {
       cb(new HangarError('invalid_argument', `blob ${this.#expectedDigest ?? ''} is larger than the expected ${this.#expectedSize} bytes`))
       return
     }
-    this.#hash.update(chunk)
-    this.#fh!.write(chunk).then(() => cb(), cb)
+    if (bytes === 0) return cb()
+    // One copy, into memory the thread then owns: the request's buffers stay with the HTTP parser.
+    const copy = Buffer.allocUnsafeSlow(bytes)
+    let off = 0
+    for (const c of chunks) off += c.chunk.copy(copy, off)
+    this.#inFlight += bytes
+    blobThread.write(this.#job, copy.buffer as ArrayBuffer).then((r) => {
+      if (r.err !== null && !this.#failed) this.#failed = new Error(`writing ${this.#tmp}: ${r.err}`)
+    }, (e: Error) => {
+      this.#failed ??= e
+    }).finally(() => {
+      this.#inFlight -= bytes
+      const held = this.#held
+      if (held && (this.#failed || this.#inFlight < windowBytes)) {
+        this.#held = null
+        held(this.#failed)
+      }
+      if (this.#inFlight === 0) for (const w of this.#idle.splice(0)) w()
+    })
+    if (this.#inFlight < windowBytes) cb()
+    else this.#held = cb
   }
 
-  /**
-   * Chunks that queued up while a write was in flight go down in one writev (64 KiB at a time would be a
-   * thread-pool round trip each), without copying them into one buffer first.
-   */
-  override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
-    if (chunks.length === 1) return this._write(chunks[0]!.chunk, 'binary', cb)
-    const bufs = chunks.map((c) => c.chunk)
-    let bytes = 0
-    for (const b of bufs) bytes += b.length
-    this.#size += bytes
-    if (this.#expectedSize !== undefined && this.#size > this.#expectedSize) {
-      cb(new HangarError('invalid_argument', `blob ${this.#expectedDigest ?? ''} is larger than the expected ${this.#expectedSize} bytes`))
-      return
-    }
-    for (const b of bufs) this.#hash.update(b)
-    writevAll(this.#fh!, bufs).then(() => cb(), cb)
+  #drained(): Promise<void> {
+    return this.#inFlight === 0 ? Promise.resolve() : new Promise((r) => this.#idle.push(r))
   }
 
   override _final(cb: (e?: Error | null) => void): void {
     const fh = this.#fh!
-    this.#digest = `sha256:${this.#hash.digest('hex')}`
-    fh.sync().then(() => fh.close()).then(() => {
+    this.#drained().then(() => {
+      if (this.#failed) throw this.#failed
+      const job = this.#job
+      this.#job = 0
+      return blobThread.end(job)
+    }).then((r) => {
+      if (r.err !== null || r.digest === undefined) throw new Error(`writing ${this.#tmp}: ${r.err ?? 'no digest'}`)
+      this.#digest = `sha256:${r.digest}`
+      // Durable once, at the end, as containerd does: not a sync per chunk.
+      return fh.sync()
+    }).then(() => fh.close()).then(() => {
       this.#fh = null
       verify(this.#digest, this.#size, this.#expectedDigest, this.#expectedSize)
       this.#verified = true
@@ -224,8 +359,12 @@ export class BlobWriter extends Writable implements StagedBlob {
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
     const fh = this.#fh
+    const job = this.#job
     this.#fh = null
-    const closed = fh ? fh.close().catch(() => {}) : Promise.resolve()
+    this.#job = 0
+    // The thread may still be writing to the fd: it is closed only once the thread has let go of it.
+    const released = job ? blobThread.drop(job).then(() => {}, () => {}) : Promise.resolve()
+    const closed = released.then(() => (fh ? fh.close().catch(() => {}) : undefined))
     // A failed write leaves nothing behind in ingest/.
     closed.then(() => (err ? rm(this.#tmp, { force: true }) : undefined)).then(() => cb(err), () => cb(err))
   }
@@ -236,7 +375,12 @@ export class BlobWriter extends Writable implements StagedBlob {
   }
 
   async abort(): Promise<void> {
-    this.destroy()
+    // Once the fd is closed (the writer thread done with it), so nothing writes after the file is gone.
+    if (!this.closed) {
+      const closed = new Promise((r) => this.once('close', r))
+      this.destroy()
+      await closed
+    }
     await rm(this.#tmp, { force: true })
   }
 }
