@@ -4,6 +4,7 @@
  * (`hangar mcp` over stdio, talking to a daemon). Both adapters only rename;
  * every rule stays in the platform, which the SDK reaches through REST.
  */
+import { HangarError } from '../../errors.ts'
 import { openAsBlob } from 'node:fs'
 import type { AppView, BuildBaseInput, BuildProgress, ExecOutput, MachineEventView, MachineView, Platform, WaitResult } from '../../platform/index.ts'
 import type { ImageRecord } from '../../images/types.ts'
@@ -87,7 +88,13 @@ export function platformBackend(platform: Platform): Backend {
     images: {
       list: () => platform.images.list(),
       get: (ref) => platform.images.resolve(ref),
-      importFile: (path, o) => platform.images.importFile(path, o),
+      // Over /mcp any token holder would name a file on the daemon host, read as root:
+      // refuse, and point at the paths that upload the archive instead.
+      importFile: async () => {
+        throw new HangarError('invalid_argument', 'image_import over HTTP cannot read files on the daemon host', {
+          hint: 'use `hangar mcp` (stdio uploads the local file), `hangar image import FILE`, or POST /v1/images/import with the archive as the body',
+        })
+      },
       buildBase: (o, onProgress) => platform.images.buildBase(o, onProgress),
     },
   }

@@ -53,7 +53,7 @@ export const imageTools = [
     name: 'image_import',
     title: 'Import an image archive',
     description:
-      'Import an OCI archive or a `docker save` tarball so machines can run it. The path is a file on the host running this MCP server (the daemon host for /mcp over HTTP; for `hangar mcp` the local file is uploaded to the daemon).',
+      'Import an OCI archive or a `docker save` tarball so machines can run it. The path is a file on the machine running `hangar mcp` (stdio), which uploads it to the daemon; over HTTP (/mcp) this tool refuses, since it would read files on the daemon host.',
     input: z.object({
       path: z.string().min(1).meta({ description: 'Absolute path of the .tar archive.', examples: ['/srv/images/app.tar'] }),
       tag: z.string().min(1).optional().meta({ description: 'Reference to tag the image as.', examples: ['myapp:v1'] }),
