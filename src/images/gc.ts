@@ -31,6 +31,28 @@ export const staleIngestMs = 60 * 60 * 1000
 const maxDocumentBytes = 4 << 20
 const trashPrefix = 'gc-'
 
+/**
+ * Blobs pushed to /v2 lately, not yet named by a manifest: a client uploads every
+ * layer first and PUTs the manifest seconds or minutes later, so gc must leave
+ * them for an hour (the upload expiry) rather than collect a push in flight.
+ */
+const pushed = new WeakMap<ContentStore, Map<string, number>>()
+
+export function notePushed(content: ContentStore, digest: string): void {
+  let m = pushed.get(content)
+  if (!m) pushed.set(content, (m = new Map()))
+  m.set(digest, Date.now())
+}
+
+function pushedLately(content: ContentStore, digest: string, now: number): boolean {
+  const m = pushed.get(content)
+  const at = m?.get(digest)
+  if (at === undefined) return false
+  if (now - at < staleIngestMs) return true
+  m!.delete(digest)
+  return false
+}
+
 /** Trash an earlier gc of this process is still removing: not a crash leftover to remove twice. */
 const removing = new WeakMap<ContentStore, Set<string>>()
 
@@ -84,7 +106,7 @@ export async function collectGarbage(content: ContentStore, tags: TagIndex, laye
     let bytesFreed = 0
     const removed: string[] = []
     for (const digest of await content.list()) {
-      if (marked.has(digest)) continue
+      if (marked.has(digest) || pushedLately(content, digest, started)) continue
       const st = await lstat(content.path(digest)).catch(() => null)
       // Written since gc began (by something that did not take the lock): not ours to judge.
       if (!st || st.mtimeMs >= started) continue

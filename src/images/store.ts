@@ -114,10 +114,8 @@ class LocalImageStore implements ImageStore {
       // Entries another tool wrote with a name we cannot parse are not ours to show.
       if (nameOf(d) === undefined) continue
       // Pushed to /v2 but not something Hangar can run (another platform, an artifact): not an image here.
-      const rec = await this.#record(d).catch((e: unknown) => {
-        if (isHangarError(e) && e.status === 400) return null
-        throw e
-      })
+      // Nor is one broken entry (an index whose child was deleted) a reason to hide every other image.
+      const rec = await this.#record(d).catch(() => null)
       if (rec) out.push(rec)
     }
     return out

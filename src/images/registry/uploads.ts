@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import { isHangarError } from '../../errors.ts'
 import type { BlobWriter, ContentStore } from '../content-store.ts'
+import { notePushed } from '../gc.ts'
 import { RegistryError } from './errors.ts'
 import { checkDigest, type Body, type RegistryCtx } from './paths.ts'
 
@@ -81,7 +82,10 @@ export async function startUpload(ctx: RegistryCtx, name: string, q: { digest?: 
   if (q.mount !== undefined) {
     // One store holds every repository's blobs: a known blob mounts from anywhere. Otherwise fall back to an upload.
     const digest = checkDigest(q.mount)
-    if (await ctx.content.has(digest)) return created(name, digest)
+    if (await ctx.content.has(digest)) {
+      notePushed(ctx.content, digest)
+      return created(name, digest)
+    }
   } else if (q.digest !== undefined) {
     const digest = checkDigest(q.digest)
     const w = ctx.content.writeStream(digest)
@@ -92,6 +96,7 @@ export async function startUpload(ctx: RegistryCtx, name: string, q: { digest?: 
       throw asDigestError(e, digest)
     }
     await w.commit()
+    notePushed(ctx.content, digest)
     return created(name, digest)
   }
   const u = ctx.uploads.start(name)
@@ -128,6 +133,7 @@ export async function finishUpload(ctx: RegistryCtx, name: string, id: string, d
     throw new RegistryError('DIGEST_INVALID', `the uploaded content is ${u.writer.digest}, not ${digest}; the upload is discarded`, { digest, actual: u.writer.digest })
   }
   await u.writer.commit()
+  notePushed(ctx.content, digest)
   return created(name, digest)
 }
 

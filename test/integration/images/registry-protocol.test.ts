@@ -216,3 +216,12 @@ test('tags/list and _catalog page with n and last and a Link to the next page', 
   assert.equal(c1.headers.get('link'), '</v2/_catalog?n=1&last=p%2Fq>; rel="next"')
   assert.equal((await reg('/v2/Bad_Name/tags/list')).status, 400)
 })
+
+test('a push whose manifest comes after a gc keeps its uploaded blobs', async (t) => {
+  const d = await startDaemon(t)
+  const reg = client(d)
+  const manifest = await pushImageBlobs(reg, 'slow/push')
+  await d.client.images.gc()
+  const put = await reg('/v2/slow/push/manifests/v1', { method: 'PUT', body: manifest, headers: { 'content-type': oci } })
+  assert.equal(put.status, 201, await put.text())
+})
