@@ -53,6 +53,7 @@ export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: 
   const backend = platformBackend(platform)
   const idleMs = opts.idleMs ?? 30 * 60_000
   const maxSessions = opts.maxSessions ?? 256
+  const maxSessionsPerToken = Math.max(1, Math.floor(maxSessions / 4))
 
   const drop = (id: string): void => {
     const s = sessions.get(id)
@@ -96,8 +97,11 @@ export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: 
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        if (sessions.size >= maxSessions) {
-          const oldest = [...sessions].sort((a, b) => a[1].lastSeen - b[1].lastSeen)[0]
+        // Past the cap, the token opening this session gives up its own oldest one:
+        // one client opening sessions in a loop must not evict everybody else's.
+        const own = [...sessions].filter(([, x]) => x.tokenId === token.id)
+        if (own.length >= maxSessionsPerToken || sessions.size >= maxSessions) {
+          const oldest = (own.length ? own : [...sessions]).sort((a, b) => a[1].lastSeen - b[1].lastSeen)[0]
           if (oldest) drop(oldest[0])
         }
         sessions.set(id, { server, transport, tokenId: token.id, lastSeen: Date.now() })

@@ -31,6 +31,9 @@ interface Upload {
   busy: boolean
 }
 
+/** Upload sessions open at once, across repositories. */
+const maxUploads = 256
+
 export class Uploads {
   #content: ContentStore
   #all = new Map<string, Upload>()
@@ -42,6 +45,10 @@ export class Uploads {
   start(name: string): Upload {
     const now = Date.now()
     for (const u of this.#all.values()) if (!u.busy && now - u.touched > idleMs) void this.cancel(u)
+    // Each session holds a file descriptor: a loop of POSTs must not exhaust the daemon's.
+    if (this.#all.size >= maxUploads) {
+      throw new RegistryError('TOOMANYREQUESTS', `${maxUploads} uploads are open; finish or cancel some (DELETE …/blobs/uploads/<id>) or wait for idle ones to expire`, null)
+    }
     const u: Upload = { id: randomUUID(), name, writer: this.#content.writeStream(), offset: 0, touched: now, busy: false }
     this.#all.set(u.id, u)
     return u
