@@ -12,6 +12,15 @@ import { HangarError, toHangarError } from '../../errors.ts'
 import type { Context } from 'hono'
 import { readJson, type RouteDef } from './route.ts'
 
+/** The {ref} path parameter, decoded; bad percent-encoding is a 400, not a 500. */
+function refParam(raw: string | undefined): string {
+  try {
+    return decodeURIComponent(raw ?? '')
+  } catch {
+    throw new HangarError('invalid_image_ref', `"${raw}" is not a valid image reference (bad percent-encoding)`)
+  }
+}
+
 export function imageRoutes(platform: Platform): RouteDef[] {
   return [
     {
@@ -20,7 +29,7 @@ export function imageRoutes(platform: Platform): RouteDef[] {
     },
     {
       method: 'get', path: '/v1/images/:ref{.+}', tag: 'images', summary: 'Inspect a local image',
-      handler: async (c) => c.json(await platform.images.resolve(decodeURIComponent(c.req.param('ref') as string))),
+      handler: async (c) => c.json(await platform.images.resolve(refParam(c.req.param('ref')))),
     },
     {
       method: 'post', path: '/v1/images/import', tag: 'images', summary: 'Import an OCI archive or docker-save tarball sent as the request body', status: 201,
@@ -62,7 +71,7 @@ export function imageRoutes(platform: Platform): RouteDef[] {
     {
       method: 'delete', path: '/v1/images/:ref{.+}', tag: 'images', summary: 'Remove an image tag (its blobs go at the next gc)',
       handler: async (c) => {
-        await platform.images.remove(decodeURIComponent(c.req.param('ref') as string))
+        await platform.images.remove(refParam(c.req.param('ref')))
         return c.json({ ok: true })
       },
     },

@@ -50,7 +50,13 @@ export function parseRoute(path: string): Route | null {
   if (m[2] === 'tags/list') return { kind: 'tags', name }
   if (m[2]!.startsWith('blobs/uploads')) return { kind: 'uploads', name, id: m[3] ?? '' }
   if (m[4] !== undefined) return { kind: 'blob', name, digest: m[4] }
-  return { kind: 'manifest', name, ref: decodeURIComponent(m[5]!) }
+  let ref: string
+  try {
+    ref = decodeURIComponent(m[5]!)
+  } catch {
+    throw new RegistryError('MANIFEST_INVALID', `"${m[5]}" is not a valid tag or digest (bad percent-encoding)`, { reference: m[5] })
+  }
+  return { kind: 'manifest', name, ref }
 }
 
 /** Checks a digest from a path or query; the store holds sha256 only. */
