@@ -23,18 +23,19 @@ export function exitRequest(exit: ExitInfo, requestedStop: boolean): Record<stri
   }
 }
 
-export async function runStart(ctx: Ctx, m: MachineRow, source: EventSource, type = 'start'): Promise<MachineRow> {
+/** `note` (e.g. the proxy request that woke the machine) goes into the start event, whether it succeeds or fails. */
+export async function runStart(ctx: Ctx, m: MachineRow, source: EventSource, type = 'start', note?: Record<string, unknown>): Promise<MachineRow> {
   ctx.events.transition(m.id, 'starting')
   try {
     if (m.state === 'suspended') await ctx.driver.thaw(m.id)
     else await ctx.driver.start(m.id)
   } catch (e) {
     const err = toHangarError(e, 'runtime_error')
-    ctx.events.transition(m.id, 'failed', { type, source, request: { error: err.message } })
-    ctx.logger.error({ machine: m.id, err: err.message }, 'start failed')
+    ctx.events.transition(m.id, 'failed', { type, source, request: { ...note, error: err.message } })
+    ctx.logger.error({ machine: m.id, err: err.message, ...note }, 'start failed')
     throw new HangarError('runtime_error', `machine ${m.id} failed to start: ${err.message}`, { cause: e })
   }
-  return ctx.events.transition(m.id, 'started', { type, source })
+  return ctx.events.transition(m.id, 'started', { type, source, ...(note ? { request: note } : {}) })
 }
 
 export interface StopOptions {

@@ -160,9 +160,9 @@ export function machinesService(ctx: Ctx) {
     },
 
     /** Allowed from created, stopped, suspended, failed; a started machine is left as is. */
-    start(app: string, id: string, guard: Guard = {}): Promise<{ previous_state: string; migrated: false; new_host: '' }> {
+    start(app: string, id: string, guard: Guard = {}, opts: { requestId?: string } = {}): Promise<{ previous_state: string; migrated: false; new_host: '' }> {
       return mutate(app, id, guard, 'start', async (m) => {
-        if (m.state !== 'started') await runStart(ctx, store.machines.update(id, { restart_count: 0 }), 'user')
+        if (m.state !== 'started') await runStart(ctx, store.machines.update(id, { restart_count: 0 }), 'user', 'start', opts.requestId ? { request_id: opts.requestId } : undefined)
         return { previous_state: m.state, migrated: false, new_host: '' }
       })
     },

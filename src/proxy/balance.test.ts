@@ -66,3 +66,9 @@ test('the JSON form of fly-replay parses and is validated', async () => {
   assert.throws(() => parseReplayJson({ transform: { set_headers: [{ name: 'a', value: 'x\r\nb: y' }] } }), /set_headers/)
   assert.throws(() => parseReplayJson({ fallback: 'other' }), /fallback/)
 })
+
+test("without services, the image's first exposed port is the service port", () => {
+  assert.equal(httpService({}, { exposed_ports: ['3000/tcp', '9000/tcp'] }).port, 3000)
+  assert.equal(httpService({}, { exposed_ports: [] }).port, 8080)
+  assert.equal(httpService({ services: [{ internal_port: 5000, ports: [{ handlers: ['http'] }] }] }, { exposed_ports: ['3000/tcp'] }).port, 5000)
+})

@@ -50,6 +50,8 @@ export interface Front {
 
 /** What routing needs from a request, and the headers for the machine. */
 export interface Scanned {
+  /** The request id (Fly-Request-Id), for logs and the events of a machine woken for it. */
+  id: string
   host: string | undefined
   forced: string | undefined
   session: string | undefined
@@ -121,7 +123,7 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
     'fly-request-id', ctx.id,
     'via', via ? `${via}, ${VIA}` : VIA,
   )
-  return { host, forced, session, cookie, body, headers: out }
+  return { id: ctx.id, host, forced, session, cookie, body, headers: out }
 }
 
 /** Headers for the response to the client: the machine's, minus hop-by-hop and fly-replay, plus Via and the request id. */

@@ -21,7 +21,7 @@ import { Waker } from './wake.ts'
 import { Queues } from './queue.ts'
 import { TcpListeners } from './tcp.ts'
 
-export { RouteTable, httpService, FALLBACK_PORT } from './route-table.ts'
+export { RouteTable, httpService, DEFAULT_PORT } from './route-table.ts'
 export type { ProxyPlatform, Route, HttpService } from './route-table.ts'
 
 export interface ProxyConfig {

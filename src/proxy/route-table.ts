@@ -10,7 +10,7 @@ export interface ProxyPlatform {
   events: { subscribe(fn: (c: { machine: MachineRow }) => void): () => void }
   machines: {
     allLive(): MachineRow[]
-    start(app: string, id: string): Promise<unknown>
+    start(app: string, id: string, guard?: { nonce?: string }, opts?: { requestId?: string }): Promise<unknown>
     stop(app: string, id: string): Promise<unknown>
     suspend(app: string, id: string): Promise<unknown>
   }
@@ -81,20 +81,24 @@ export class RouteError extends Error {
 }
 
 /** The port the proxy uses when a machine declares no services: busybox/most dev servers' 8080. */
-export const FALLBACK_PORT = 8080
+/** The port of a machine whose config names no service and whose image exposes none. */
+export const DEFAULT_PORT = 8080
 
 /**
  * First service with an `http` handler (else the first service). Without
- * services: port 8080, and no autostart/autostop, since Fly's proxy never
- * starts or stops machines that declare no services.
+ * services: the image's first exposed port (else 8080), and no
+ * autostart/autostop, since Fly's proxy never starts or stops machines that
+ * declare no services.
  */
-export function httpService(config: Record<string, unknown>): HttpService {
+export function httpService(config: Record<string, unknown>, imageRef: Record<string, unknown> = {}): HttpService {
+  const exposed = Number.parseInt(String((imageRef.exposed_ports as string[] | undefined)?.[0] ?? ''), 10)
+  const fallbackPort = Number.isInteger(exposed) && exposed > 0 ? exposed : DEFAULT_PORT
   const services = (Array.isArray(config.services) ? config.services : []) as ServiceConfig[]
   const s = services.find((x) => x.ports?.some((p) => p.handlers?.includes('http'))) ?? services[0]
-  if (!s) return { port: FALLBACK_PORT, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity, stickyCookie: null }
+  if (!s) return { port: fallbackPort, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity, stickyCookie: null }
   const stop = s.autostop
   return {
-    port: s.internal_port ?? FALLBACK_PORT,
+    port: s.internal_port ?? fallbackPort,
     autostart: s.autostart !== false,
     autostop: stop === true || stop === 'stop' ? 'stop' : stop === 'suspend' ? 'suspend' : 'off',
     minMachinesRunning: s.min_machines_running ?? 0,
@@ -160,7 +164,7 @@ export class RouteTable {
     }
     let r = this.#byId.get(m.id)
     if (!r) {
-      r = { id: m.id, app: m.app_name, state: m.state, host: m.private_ip, service: httpService(m.config), tcp: tcpServices(m.config), inflight: 0, lastActive: Date.now(), draining: false, version: m.instance_id }
+      r = { id: m.id, app: m.app_name, state: m.state, host: m.private_ip, service: httpService(m.config, m.image_ref), tcp: tcpServices(m.config), inflight: 0, lastActive: Date.now(), draining: false, version: m.instance_id }
       this.#byId.set(m.id, r)
       let app = this.#apps.get(m.app_name)
       if (!app) this.#apps.set(m.app_name, (app = new Map()))
@@ -169,7 +173,7 @@ export class RouteTable {
       this.onConfig?.()
     }
     if (r.version !== m.instance_id) {
-      r.service = httpService(m.config)
+      r.service = httpService(m.config, m.image_ref)
       r.tcp = tcpServices(m.config)
       r.version = m.instance_id
       this.onConfig?.()

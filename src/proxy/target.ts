@@ -86,6 +86,7 @@ export function appRoutes(d: TargetDeps, app: string): readonly Route[] {
 
 /** What routing reads from a request (see headers.ts scanRequest). */
 export interface RouteKeys {
+  id?: string
   host: string | undefined
   forced: string | undefined
   session: string | undefined
@@ -110,13 +111,13 @@ export function target(d: TargetDeps, keys: RouteKeys): Route | Promise<Route> {
   if (forced) {
     const r = d.routes.machine(forced)
     if (!r || r.app !== app) throw new RouteError(503, `fly-force-instance-id: ${forced} is not a machine of app ${app}`)
-    return settle(d, pinned(r), { app, attempt: () => pinned(r) })
+    return settle(d, pinned(r), { app, attempt: () => pinned(r), requestId: keys.id })
   }
   const session = keys.session
   if (session !== undefined) {
     const id = d.sessions.get(session)
     const r = id ? d.routes.machine(id) : undefined
-    if (r && r.app === app) return settle(d, pinned(r), { app, attempt: () => pinned(r) })
+    if (r && r.app === app) return settle(d, pinned(r), { app, attempt: () => pinned(r), requestId: keys.id })
     // The machine is gone: the session went with it; let the server say so.
     if (id) d.sessions.forget(session)
   }
@@ -126,9 +127,9 @@ export function target(d: TargetDeps, keys: RouteKeys): Route | Promise<Route> {
     const id = cookieValue(keys.cookie as string, sticky)
     const r = id ? d.routes.machine(id) : undefined
     // A cookie naming a machine that is gone (or of another app) is ignored: the answer sets a fresh one.
-    if (r && r.app === app) return settle(d, pinned(r), { app, attempt: () => pinned(r) })
+    if (r && r.app === app) return settle(d, pinned(r), { app, attempt: () => pinned(r), requestId: keys.id })
   }
-  return settle(d, choose(app, routes), { app, attempt: () => choose(app, d.routes.app(app) ?? []) })
+  return settle(d, choose(app, routes), { app, attempt: () => choose(app, d.routes.app(app) ?? []), requestId: keys.id })
 }
 
 /**
@@ -136,7 +137,7 @@ export function target(d: TargetDeps, keys: RouteKeys): Route | Promise<Route> {
  * 'full' choice waits in the app's queue when `again` says how to ask the
  * balancer once a slot frees (else it is a 503 at once).
  */
-export function settle(d: TargetDeps, choice: Choice, again?: { app: string; attempt: () => Choice }): Route | Promise<Route> {
+export function settle(d: TargetDeps, choice: Choice, again?: { app: string; attempt: () => Choice; requestId?: string | undefined }): Route | Promise<Route> {
   if (choice.kind === 'unavailable') throw new RouteError(503, choice.reason)
   if (choice.kind === 'full') {
     if (!again) throw new RouteError(503, choice.reason)
@@ -154,7 +155,7 @@ export function settle(d: TargetDeps, choice: Choice, again?: { app: string; att
   const r = choice.route
   d.routes.acquire(r)
   if (choice.kind === 'route') return r
-  return d.waker.wake(r).then(
+  return d.waker.wake(r, again?.requestId).then(
     () => r,
     (e: unknown) => {
       d.routes.release(r)

@@ -33,20 +33,22 @@ export class Waker {
   }
 
   /** Starts `r` if needed and resolves once its port accepts; rejects with a RouteError (502 failed, 503 too slow). */
-  wake(r: Route): Promise<void> {
+  wake(r: Route, requestId?: string): Promise<void> {
     let p = this.#pending.get(r.id)
     if (!p) {
-      p = this.#wake(r).finally(() => this.#pending.delete(r.id))
+      p = this.#wake(r, requestId).finally(() => this.#pending.delete(r.id))
       this.#pending.set(r.id, p)
     }
     return p
   }
 
-  async #wake(r: Route): Promise<void> {
+  async #wake(r: Route, requestId: string | undefined): Promise<void> {
     const deadline = Date.now() + this.#o.wakeTimeoutMs
     const t0 = performance.now()
     if (r.state !== 'started' || r.draining) {
-      const started = this.#o.platform.machines.start(r.app, r.id).catch((e) => {
+      // The request id goes into the machine's start event, so a 502 can be traced to it.
+      const started = this.#o.platform.machines.start(r.app, r.id, {}, requestId ? { requestId } : {}).catch((e) => {
+        this.#o.logger.error({ machine: r.id, app: r.app, request_id: requestId, err: toHangarError(e).message }, 'proxy: machine failed to start for a request')
         throw new RouteError(502, `machine ${r.id} failed to start: ${toHangarError(e).message}`)
       })
       await before(started, deadline, () => new RouteError(503, `machine ${r.id} did not start within ${this.#o.wakeTimeoutMs} ms`))

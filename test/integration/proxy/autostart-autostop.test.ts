@@ -24,6 +24,9 @@ test('autostart wakes a stopped machine for a request; autostop puts it back to 
     assert.equal(res.status, 200)
     assert.equal(res.body.trim(), m.id)
     assert.equal(await state(d.app, m.id), 'started')
+    // The start is traceable to the request that woke it.
+    const start = (await hm.events(d.app, m.id)).find((e) => e.type === 'start')
+    assert.equal(start?.request?.request_id, res.headers['fly-request-id'])
     await hm.destroy(d.app, m.id, { force: true })
   })
 
