@@ -134,18 +134,19 @@ export class Cni {
   }
 
   /** Detaches (releasing the address and the masquerade rules) and deletes the namespace. Best effort, idempotent. */
-  async del(id: string, netns: string, config: Record<string, unknown> | null, opts: { keepNetns?: boolean } = {}): Promise<void> {
-    if (config) {
-      try {
-        await this.#exec('DEL', id, netns, 'eth0', config)
-      } catch {
-        // DEL must tolerate a half-made attachment; a second try without the netns still releases IPAM and iptables.
-        await tryRun(join(this.#pluginDir, String(config.type)), [], {
-          step: 'cni DEL',
-          stdin: JSON.stringify(config),
-          env: { PATH: process.env.PATH, CNI_COMMAND: 'DEL', CNI_CONTAINERID: id, CNI_NETNS: '', CNI_IFNAME: 'eth0', CNI_PATH: this.#pluginDir },
-        })
-      }
+  async del(id: string, netns: string, stored: Record<string, unknown> | null, opts: { keepNetns?: boolean } = {}): Promise<void> {
+    // No stored config (a create killed between CNI ADD and writing network.json):
+    // this network's own config still names the masquerade rules and IPAM to release.
+    const config = stored ?? this.#bridgeConfig(true)
+    try {
+      await this.#exec('DEL', id, netns, 'eth0', config)
+    } catch {
+      // DEL must tolerate a half-made attachment; a second try without the netns still releases IPAM and iptables.
+      await tryRun(join(this.#pluginDir, String(config.type)), [], {
+        step: 'cni DEL',
+        stdin: JSON.stringify(config),
+        env: { PATH: process.env.PATH, CNI_COMMAND: 'DEL', CNI_CONTAINERID: id, CNI_NETNS: '', CNI_IFNAME: 'eth0', CNI_PATH: this.#pluginDir },
+      })
     }
     if (!opts.keepNetns && existsSync(this.netnsPath(netns))) await tryRun('ip', ['netns', 'delete', netns], { step: 'ip netns delete' })
   }
