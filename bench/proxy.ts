@@ -11,12 +11,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { benchDaemon } from './bench-daemon.ts'
 import { ms, summary, verdict } from './stats.ts'
+import { freePort } from '../test/support/net.ts'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5)
 const conns = Number(process.env.BENCH_CONNS ?? 32)
@@ -28,14 +28,6 @@ const body = Buffer.from('hello from hangar\\n')
 const s = http.createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length }); res.end(body) })
 s.keepAliveTimeout = 60000
 s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'))`
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as AddressInfo).port
-  await new Promise((r) => s.close(r))
-  return port
-}
 
 async function startUpstream(): Promise<{ port: number; child: ChildProcess }> {
   const child = spawn(process.execPath, ['-e', upstreamSource], { stdio: ['ignore', 'pipe', 'inherit'] })

@@ -5,19 +5,11 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { connect, createServer, type AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { daemonWithBusybox } from '../../support/machines.ts'
 import { webMachine } from './support.ts'
-
-/** A port free on loopback right now. */
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as AddressInfo).port
-  await new Promise((r) => s.close(r))
-  return port
-}
+import { freePort } from '../../support/net.ts'
 
 /** Sends `line` to 127.0.0.1:port and resolves with what comes back first (or an error). */
 function echo(port: number, line: string, timeoutMs = 15_000): Promise<string> {
