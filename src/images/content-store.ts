@@ -20,6 +20,9 @@ import { HangarError } from '../errors.ts'
 import { isDigest } from './ref.ts'
 import { StoreLock } from './store-lock.ts'
 
+/** Manifests, indexes and image configs are small; 8 MiB leaves room for configs with long histories. */
+export const maxDocumentBytes = 8 << 20
+
 /** A verified blob waiting in ingest/: commit() makes it visible, abort() throws it away. */
 export interface StagedBlob {
   readonly digest: string
@@ -61,8 +64,15 @@ export class ContentStore {
     return lstat(this.path(digest)).then((s) => s.isFile(), () => false)
   }
 
-  async read(digest: string): Promise<Buffer> {
+  /**
+   * A whole blob in memory: for documents (manifests, indexes, configs) only, so
+   * anything over `maxBytes` is refused before it is read: a digest a client
+   * chose must not make the daemon load a multi-GB layer.
+   */
+  async read(digest: string, maxBytes = maxDocumentBytes): Promise<Buffer> {
     try {
+      const size = (await lstat(this.path(digest))).size
+      if (size > maxBytes) throw new HangarError('invalid_argument', `blob ${digest} is ${size} bytes, not a document (at most ${maxBytes})`, { details: { digest, size } })
       return await readFile(this.path(digest))
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new HangarError('image_not_found', `blob ${digest} is not in the store`, { cause: e })

@@ -81,6 +81,11 @@ async function pull(store: ImageStore, ref: string, opts: PullOptions): Promise<
 async function fetchDocument(remote: RemoteRepository, ref: string): Promise<{ bytes: Buffer; digest: string; mediaType: string }> {
   const res = await remote.fetch('GET', `/manifests/${ref}`, { headers: { accept } })
   if (!res.ok) throw await remote.failure(res, `GET manifest ${remote.name}:${ref}`)
+  // Refuse by the declared length before buffering: a hostile registry must not exhaust memory.
+  if (Number(res.headers.get('content-length') ?? 0) > 4 << 20) {
+    await res.body?.cancel()
+    throw new HangarError('invalid_argument', `manifest ${ref} from ${remote.host} is over 4 MiB`)
+  }
   const bytes = Buffer.from(await res.arrayBuffer())
   if (bytes.length > 4 << 20) throw new HangarError('invalid_argument', `manifest ${ref} from ${remote.host} is over 4 MiB`)
   const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`
