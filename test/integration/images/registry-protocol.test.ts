@@ -225,3 +225,13 @@ test('a push whose manifest comes after a gc keeps its uploaded blobs', async (t
   const put = await reg('/v2/slow/push/manifests/v1', { method: 'PUT', body: manifest, headers: { 'content-type': oci } })
   assert.equal(put.status, 201, await put.text())
 })
+
+test('a layer digest asked for as a manifest is MANIFEST_UNKNOWN, not a read of the layer', async (t) => {
+  const d = await startDaemon(t)
+  const reg = client(d)
+  const big = Buffer.alloc(9 << 20, 7)
+  const digest = await pushBlob(reg, 'big/layer', big)
+  const res = await reg(`/v2/big/layer/manifests/${digest}`)
+  assert.equal(res.status, 404)
+  assert.equal(await errorCode(res), 'MANIFEST_UNKNOWN')
+})
