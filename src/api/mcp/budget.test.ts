@@ -30,18 +30,24 @@ const lines = (...ts: string[]) => ts.map((timestamp, i) => ({ timestamp, messag
 
 test('pageLines without since keeps the newest lines; with since the oldest after it', () => {
   const all = lines('1', '2', '3', '4', '5')
-  assert.deepEqual(pageLines(all, { maxLines: 2, maxBytes: 1000 }), { lines: all.slice(3), cursor: '5', more: false })
-  assert.deepEqual(pageLines(all, { since: '2', maxLines: 2, maxBytes: 1000 }), { lines: all.slice(2, 4), cursor: '4', more: true })
-  assert.deepEqual(pageLines(all, { since: '5', maxLines: 2, maxBytes: 1000 }), { lines: [], cursor: '5', more: false })
+  assert.deepEqual(pageLines(all, { maxLines: 2, maxBytes: 1000 }), { lines: all.slice(3), cursor: '5#1', more: false })
+  assert.deepEqual(pageLines(all, { since: '2#1', maxLines: 2, maxBytes: 1000 }), { lines: all.slice(2, 4), cursor: '4#1', more: true })
+  assert.deepEqual(pageLines(all, { since: '5#1', maxLines: 2, maxBytes: 1000 }), { lines: [], cursor: '5#1', more: false })
+  assert.deepEqual(pageLines(all, { since: '2', maxLines: 2, maxBytes: 1000 }).lines, all.slice(2, 4), 'a bare timestamp means all its lines were seen')
   assert.deepEqual(pageLines([], { maxLines: 2, maxBytes: 1000 }), { lines: [], cursor: null, more: false })
 })
 
-test('pageLines never cuts between lines sharing a timestamp, and respects the byte budget', () => {
-  const all = lines('1', '2', '2', '3')
-  const page = pageLines(all, { since: '0', maxLines: 2, maxBytes: 1000 })
-  assert.deepEqual(page.lines, all.slice(0, 1))
-  const rest = pageLines(all, { since: page.cursor as string, maxLines: 2, maxBytes: 1000 })
-  assert.deepEqual(rest.lines, all.slice(1, 3))
+test('pageLines pages through lines sharing a timestamp without losing any, and respects the byte budget', () => {
+  const all = lines('1', '2', '2', '2', '3')
+  const seen: typeof all = []
+  let cursor = '0'
+  for (let i = 0; i < 10; i++) {
+    const page = pageLines(all, { since: cursor, maxLines: 2, maxBytes: 1000 })
+    seen.push(...page.lines)
+    cursor = page.cursor as string
+    if (!page.more) break
+  }
+  assert.deepEqual(seen, all, 'every line once, in order')
   assert.equal(pageLines(lines('1', '2', '3', '4'), { since: '0', maxLines: 10, maxBytes: 6 }).lines.length, 2)
   const huge = pageLines([{ timestamp: '1', message: 'x'.repeat(5000) }], { maxLines: 10, maxBytes: 100 })
   assert.ok(byteLength(huge.lines[0]?.message ?? '') < 200)

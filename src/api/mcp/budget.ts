@@ -93,8 +93,12 @@ export interface LinePage<T extends Stamped> {
  * lines with the same timestamp, or the cursor would skip the rest of them.
  */
 export function pageLines<T extends Stamped>(all: T[], opts: { since?: string; maxLines: number; maxBytes: number }): LinePage<T> {
-  const fresh = opts.since === undefined ? all : all.filter((l) => l.timestamp > (opts.since as string))
-  const fromTail = opts.since === undefined
+  // A cursor is "<timestamp>#<n>": the n-th line stamped <timestamp> was the last one returned.
+  // conmon stamps every line of one read alike, so a timestamp alone could not split such a group.
+  const from = opts.since === undefined ? null : parseCursor(opts.since)
+  const ordinal = ordinals(all)
+  const fresh = from === null ? all : all.filter((l, i) => l.timestamp > from.timestamp || (l.timestamp === from.timestamp && (ordinal[i] as number) > from.seen))
+  const fromTail = from === null
   const ordered = fromTail ? [...fresh].reverse() : fresh
   const kept: T[] = []
   let bytes = 0
@@ -105,15 +109,23 @@ export function pageLines<T extends Stamped>(all: T[], opts: { since?: string; m
     kept.push(size > opts.maxBytes ? { ...l, message: clipEnd(l.message, opts.maxBytes).text } : l)
     bytes += size
   }
-  if (!fromTail && kept.length < fresh.length) {
-    // Back off to a timestamp boundary, unless that would return nothing.
-    const next = fresh[kept.length] as T
-    let n = kept.length
-    while (n > 0 && (kept[n - 1] as T).timestamp === next.timestamp) n--
-    if (n > 0) kept.length = n
-  }
   const lines = fromTail ? kept.reverse() : kept
-  const last = lines[lines.length - 1]
-  const cursor = last ? last.timestamp : fromTail ? null : (opts.since as string)
+  const lastIndex = fromTail ? all.length - 1 : all.indexOf(fresh[kept.length - 1] as T)
+  const last = lines.length ? all[lastIndex] : undefined
+  const cursor = last ? `${last.timestamp}#${ordinal[lastIndex]}` : fromTail ? null : (opts.since as string)
   return { lines, cursor, more: !fromTail && lines.length < fresh.length }
+}
+
+/** For each line, how many lines so far (it included) share its timestamp. */
+function ordinals(all: Stamped[]): number[] {
+  const out: number[] = []
+  for (let i = 0; i < all.length; i++) out.push(i > 0 && (all[i - 1] as Stamped).timestamp === (all[i] as Stamped).timestamp ? (out[i - 1] as number) + 1 : 1)
+  return out
+}
+
+/** "<ts>#<n>", or a bare timestamp (meaning every line at it was seen). */
+function parseCursor(c: string): { timestamp: string; seen: number } {
+  const i = c.lastIndexOf('#')
+  const n = i < 0 ? Number.NaN : Number(c.slice(i + 1))
+  return Number.isInteger(n) && n >= 0 ? { timestamp: c.slice(0, i), seen: n } : { timestamp: c, seen: Number.POSITIVE_INFINITY }
 }
