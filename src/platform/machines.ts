@@ -210,7 +210,7 @@ export function machinesService(ctx: Ctx) {
     },
 
     /** Replaces the whole config; a new version. A started machine restarts on the new config. */
-    update(app: string, id: string, input: unknown, guard: Guard = {}): Promise<MachineView> {
+    update(app: string, id: string, input: unknown, guard: Guard = {}, opts: { owner?: string } = {}): Promise<MachineView> {
       const req = parse(updateMachine, input, 'machine update')
       return mutate(app, id, guard, 'update', async (m) => {
         if (req.current_version && req.current_version !== m.instance_id) {
@@ -238,7 +238,12 @@ export function machinesService(ctx: Ctx) {
           events.transition(id, atRest, { type: 'update', source: 'user' }, { config, instance_id: version, image_ref: imageRef(image), restart_count: 0 })
         })
         if (!req.skip_launch) await runStart(ctx, store.machines.get(id)!, 'user')
-        return machineView(ctx, store.machines.get(id)!)
+        const updated = store.machines.get(id)!
+        // lease_ttl takes (or, with the caller's nonce, refreshes) a lease, as on create.
+        const nonce = req.lease_ttl
+          ? leases.acquire(id, { ttl: req.lease_ttl, description: '', owner: opts.owner ?? 'root', version: updated.instance_id, ...(guard.nonce ? { heldNonce: guard.nonce } : {}) }).nonce
+          : undefined
+        return machineView(ctx, updated, nonce ? { nonce } : {})
       })
     },
 

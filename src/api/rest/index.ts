@@ -27,7 +27,7 @@ type Env = { Variables: { tokenName: string } }
 
 export function restRoutes(platform: Platform): RouteDef[] {
   const owner = (c: Context): string => (c as Context<Env>).get('tokenName') ?? 'unknown'
-  return [...appRoutes(platform), ...machineRoutes(platform), ...machineOpsRoutes(platform, owner), ...imageRoutes(platform)]
+  return [...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...imageRoutes(platform)]
 }
 
 export function createRestApp(opts: RestOptions): Hono<Env> {

@@ -23,7 +23,7 @@ async function stopOptions(c: Context): Promise<{ signal?: string | number; time
   return parse(schemas.stopMachine, merged, 'stop request')
 }
 
-export function machineRoutes(platform: Platform): RouteDef[] {
+export function machineRoutes(platform: Platform, owner: (c: Context) => string): RouteDef[] {
   const pm = platform.machines
   return [
     {
@@ -38,7 +38,7 @@ export function machineRoutes(platform: Platform): RouteDef[] {
       method: 'post', path: '/v1/apps/:app/machines', tag: 'machines', summary: 'Create (and start, unless skip_launch) a machine; an Idempotency-Key header makes retries return the first result', body: schemas.createMachine,
       handler: async (c) => {
         const key = c.req.header('idempotency-key')
-        return c.json(await pm.create(c.req.param('app') as string, await readJson(c), key !== undefined ? { idempotencyKey: key } : {}))
+        return c.json(await pm.create(c.req.param('app') as string, await readJson(c), { owner: owner(c), ...(key !== undefined ? { idempotencyKey: key } : {}) }))
       },
     },
     {
@@ -47,7 +47,7 @@ export function machineRoutes(platform: Platform): RouteDef[] {
     },
     {
       method: 'post', path: M, tag: 'machines', summary: 'Update a machine (replaces the whole config; restarts it)', body: schemas.updateMachine,
-      handler: async (c) => c.json(await pm.update(...ids(c), await readJson(c), nonceOf(c))),
+      handler: async (c) => c.json(await pm.update(...ids(c), await readJson(c), nonceOf(c), { owner: owner(c) })),
     },
     {
       method: 'delete', path: M, tag: 'machines', summary: 'Destroy a machine', query: { force: 'destroy even if running', kill: 'same as force' },

@@ -83,6 +83,17 @@ test('bad requests get clear errors and create nothing', async (t) => {
     await hm.stop(d.app, m.id)
   })
 
+  await t.test('lease_ttl on create and update takes the lease for the caller and returns its nonce', async () => {
+    const m = await hm.create(d.app, { skip_launch: true, lease_ttl: 60, config: { image: d.image } })
+    assert.ok(m.nonce, 'create returns the nonce')
+    const held = await (await raw('GET', `/v1/apps/${d.app}/machines/${m.id}/lease`)).json()
+    assert.equal(held.data.owner, 'root', 'owned by the token that asked')
+    await assert.rejects(hm.update(d.app, m.id, { config: { image: d.image } }), code('lease_conflict'))
+    const u = await hm.update(d.app, m.id, { skip_launch: true, lease_ttl: 60, config: { image: d.image, env: { A: '1' } } }, { nonce: m.nonce! })
+    assert.equal(u.nonce, m.nonce, 'the same lease, refreshed')
+    await hm.releaseLease(d.app, m.id, m.nonce!)
+  })
+
   await t.test('a stop with a signal or timeout out of range is refused and the machine keeps running', async () => {
     const m = await hm.create(d.app, { config: { image: d.image } })
     await assert.rejects(hm.stop(d.app, m.id, { signal: 34 }), code('invalid_argument'))
