@@ -54,9 +54,9 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const images = await openImageStore({ root: join(config.dataDir, 'images') })
   const platform = await createPlatform({ store, driver, images, logger, region: config.region })
   const tokenFile = await ensureRootToken(platform, config.dataDir)
-  const app = createRestApp({ platform, logger, version })
+  const api = createRestApp({ platform, logger, version })
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: config.api.host, port: config.api.port }, () => resolve(s))
+    const s = serve({ fetch: api.app.fetch, hostname: config.api.host, port: config.api.port }, () => resolve(s))
   })
   attachConsole(server as Server, platform, logger)
   const addr = server.address()
@@ -84,6 +84,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
     proxy,
     async close() {
       await proxy.close()
+      await api.close()
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       // Open streams (an MCP call, a followed log) would hold close() forever: cut them after a grace period.
       const cut = setTimeout(() => 'closeAllConnections' in server && server.closeAllConnections(), 2000)

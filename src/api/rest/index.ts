@@ -1,6 +1,6 @@
 /**
  * The REST API: Fly Machines API v1 paths and bodies over the platform.
- *   const app = createRestApp({ platform, logger, version })
+ *   const { app, close } = createRestApp({ platform, logger, version })
  *   serve({ fetch: app.fetch, port: 4280 })
  */
 import { Hono, type Context } from 'hono'
@@ -30,7 +30,8 @@ export function restRoutes(platform: Platform): RouteDef[] {
   return [...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...imageRoutes(platform)]
 }
 
-export function createRestApp(opts: RestOptions): Hono<Env> {
+/** The API's Hono app, and `close` for what outlives a request (MCP sessions, unfinished /v2 uploads). */
+export function createRestApp(opts: RestOptions): { app: Hono<Env>; close(): Promise<void> } {
   const app = new Hono<Env>()
   const routes = restRoutes(opts.platform)
   const openapi = openApiDocument(routes, opts.version)
@@ -39,10 +40,11 @@ export function createRestApp(opts: RestOptions): Hono<Env> {
   app.get('/v1/openapi.json', (c) => c.json(openapi))
   app.get('/healthz', (c) => c.json({ ok: true }))
   // MCP shares the port and the tokens; it checks them itself (it is not under /v1).
-  mountMcp(app, opts.platform, { logger: opts.logger, version: opts.version })
+  const mcp = mountMcp(app, opts.platform, { logger: opts.logger, version: opts.version })
   // The OCI registry speaks its own protocol and errors, and takes the same tokens (Bearer, or Basic with the token as password).
   const verifyToken = (t: string): string | null => opts.platform.tokens.verify(`Bearer ${t}`)?.name ?? null
-  app.route('/v2', createRegistry({ store: opts.platform.images.store, verifyToken }).app)
+  const registry = createRegistry({ store: opts.platform.images.store, verifyToken })
+  app.route('/v2', registry.app)
   app.use('/v1/*', async (c, next) => {
     const token = opts.platform.tokens.verify(c.req.header('authorization'))
     if (!token) throw new HangarError('unauthenticated', 'Authenticate: token validation error')
@@ -50,5 +52,10 @@ export function createRestApp(opts: RestOptions): Hono<Env> {
     await next()
   })
   for (const r of routes) app.on(r.method.toUpperCase(), r.path, r.handler)
-  return app
+  return {
+    app,
+    async close() {
+      await Promise.all([mcp.close(), registry.close()])
+    },
+  }
 }
