@@ -32,6 +32,8 @@ function toolHint(e: HangarError): string | undefined {
     case 'machine_not_found':
       return 'call machine_list with the app to see its machines'
     case 'image_not_found':
+      // A reference with a registry host was looked up there: the fix is the name, not an import.
+      if (/ answered 404 /.test(e.message)) return 'check the registry host, repository and tag in the image reference (image_list shows what is already local)'
       return 'call image_list to see local images, or image_import with the path of an archive'
     case 'app_not_empty':
       return 'call app_destroy with force: true, or machine_destroy each machine first'
