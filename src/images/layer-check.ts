@@ -39,6 +39,12 @@ export async function checkLayer(path: string, expectedDiffId?: string): Promise
     const p = relative(entry.path)
     if (p === null) return fail(entry.path, 'has an absolute path or a ".." component')
     if (!allowedTypes.has(entry.type)) return fail(entry.path, `has unsupported type ${entry.type}`)
+    // GNU tar extracts the layer, node-tar reads it here: constructs the two read differently
+    // (a link or directory carrying a body, global PAX headers) could hide entries from this check.
+    if ((entry.type === 'Link' || entry.type === 'SymbolicLink' || entry.type === 'Directory') && (entry.header?.size ?? 0) > 0) {
+      return fail(entry.path, `is a ${entry.type} with a ${entry.header?.size}-byte body, which tar readers disagree on`)
+    }
+    if (entry.globalExtended) return fail(entry.path, 'follows a global PAX header, which tar readers apply differently')
     if (p === '') return entry.type === 'Directory' ? undefined : fail(entry.path, 'replaces the layer root')
     const through = viaSymlink(p, symlinks)
     if (through) return fail(entry.path, `goes through the symlink "${through}" declared earlier in the layer`)

@@ -21,6 +21,8 @@ export interface TarEntry {
   body?: Buffer | string
   mode?: number
   linkpath?: string
+  /** Write `body` and its size even for links and directories (malformed tars for the hostile-layer tests). */
+  forceBody?: boolean
 }
 
 export interface BuiltImage {
@@ -66,12 +68,12 @@ export function tarBytes(entries: TarEntry[]): Buffer {
     const h: HeaderData = {
       path: type === 'Directory' && !e.path.endsWith('/') ? `${e.path}/` : e.path,
       mode: e.mode ?? (type === 'Directory' ? 0o755 : 0o644), uid: 0, gid: 0, uname: 'root', gname: 'root',
-      size: type === 'File' ? body.length : 0, mtime, type, linkpath: e.linkpath ?? '', devmaj: 0, devmin: 0,
+      size: type === 'File' || e.forceBody ? body.length : 0, mtime, type, linkpath: e.linkpath ?? '', devmaj: 0, devmin: 0,
     }
     const block = Buffer.alloc(512)
     if (new Header(h).encode(block, 0)) throw new Error(`test tar: ${e.path} needs a PAX header; keep fixture paths short`)
     blocks.push(block)
-    if (type === 'File' && body.length > 0) blocks.push(body, Buffer.alloc((512 - (body.length % 512)) % 512))
+    if ((type === 'File' || e.forceBody) && body.length > 0) blocks.push(body, Buffer.alloc((512 - (body.length % 512)) % 512))
   }
   blocks.push(Buffer.alloc(1024))
   return Buffer.concat(blocks)
