@@ -89,7 +89,7 @@ test('logs come with a cursor; since returns only newer lines', async () => {
   const client = await connect(fakeBackend())
   const first = (await client.callTool({ name: 'machine_logs', arguments: { app: 'a', id: 'abc123', tail: 2 } })).structuredContent as { lines: unknown[]; cursor: string }
   assert.equal(first.lines.length, 2)
-  assert.equal(first.cursor, '2024-01-01T00:00:03Z')
+  assert.equal(first.cursor, '2024-01-01T00:00:03Z#1', 'the last line: its timestamp and its ordinal among lines stamped alike')
   const next = (await client.callTool({ name: 'machine_logs', arguments: { app: 'a', id: 'abc123', since: '2024-01-01T00:00:02Z' } })).structuredContent as { lines: { message: string }[] }
   assert.deepEqual(next.lines.map((l) => l.message), ['line 3'])
 })
