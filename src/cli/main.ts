@@ -17,7 +17,7 @@ const groups: Record<string, Record<string, Command>> = { apps, machine, image, 
 const aliases: Record<string, string> = { app: 'apps', machines: 'machine', m: 'machine', images: 'image' }
 
 function help(): string {
-  const lines = ['usage: hangar <command> [--json]', '', `  ${'up'.padEnd(22)} ${up.summary}`]
+  const lines = ['usage: hangar <command> [--json]', '', `  ${'up'.padEnd(22)} ${up.summary}`, `  ${'mcp'.padEnd(22)} ${mcp.summary}`]
   for (const [g, verbs] of Object.entries(groups)) for (const [v, c] of Object.entries(verbs)) lines.push(`  ${`${g} ${v}`.padEnd(22)} ${c.summary}`)
   lines.push('', 'Environment: HANGAR_API_URL, HANGAR_TOKEN (default: the local daemon and <data-dir>/root-token), HANGAR_DATA_DIR, HANGAR_APP')
   return lines.join('\n')
