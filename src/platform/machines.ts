@@ -32,6 +32,7 @@ async function buildSpec(ctx: Ctx, id: string, app: string, name: string, versio
     process: resolveProcess(config, image.config, { id, name, app, region: ctx.region, version, imageRef: image.ref, privateIp }),
     guest: { cpus: guest.cpus ?? 1, memoryMb: guest.memory_mb ?? 256 },
     stopSignal: (typeof config.stop_config?.signal === 'string' ? config.stop_config.signal : null) ?? image.config.stopSignal ?? 'SIGTERM',
+    addressEnv: ['FLY_PRIVATE_IP'],
   }
 }
 
@@ -110,11 +111,9 @@ export function machinesService(ctx: Ctx) {
       const version = ulid()
       const config: MachineConfig = { ...req.config, image: image.ref }
       const now = new Date().toISOString()
-      const spec = await buildSpec(ctx, id, app, name, version, config, image, null)
-      const net = await driver.create(spec)
+      // The driver fills FLY_PRIVATE_IP (spec.addressEnv): the address exists only once create has made the network.
+      const net = await driver.create(await buildSpec(ctx, id, app, name, version, config, image, null))
       try {
-        // Env carries the address, known only once the network exists.
-        if (net.ipv4) await driver.reconfigure(await buildSpec(ctx, id, app, name, version, config, image, net.ipv4))
         store.tx(() => {
           if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
           store.machines.insert({

@@ -22,6 +22,11 @@ export interface MachineSpec {
   guest: { cpus: number; memoryMb: number }
   /** Signal sent by stop when the caller gives none, e.g. "SIGTERM". */
   stopSignal: string
+  /**
+   * Env vars to set to the machine's private IPv4 once the network has given it
+   * one (e.g. FLY_PRIVATE_IP): the address is known only inside create.
+   */
+  addressEnv?: string[]
 }
 
 export interface NetworkInfo {

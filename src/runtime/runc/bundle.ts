@@ -35,6 +35,8 @@ export interface BundleInput {
   swapAccounting: boolean
   /** A static init (tini) bind-mounted as PID 1, or null to run the app as PID 1. */
   init: string | null
+  /** The machine's private IPv4, for spec.addressEnv. */
+  ipv4: string
 }
 
 /** Where the init appears inside the machine. */
@@ -47,9 +49,11 @@ function mount(destination: string, type: string, source: string, options: strin
 /** The config.json object; rootfs is the `rootfs` dir beside it. */
 export function buildConfig(input: BundleInput): Record<string, unknown> {
   const { spec } = input
-  const env = spec.process.env.some((e) => e.startsWith('PATH='))
-    ? spec.process.env
-    : ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...spec.process.env]
+  const named = new Set(spec.addressEnv ?? [])
+  const given = [...spec.process.env.filter((e) => !named.has(e.slice(0, e.indexOf('=')))), ...[...named].map((k) => `${k}=${input.ipv4}`)]
+  const env = given.some((e) => e.startsWith('PATH='))
+    ? given
+    : ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...given]
   const memory = Math.max(4, spec.guest.memoryMb) * 1024 * 1024
   return {
     ociVersion: '1.0.2',

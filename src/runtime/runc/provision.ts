@@ -86,6 +86,7 @@ export class Provisioner {
       hosts: paths.hosts,
       swapAccounting: this.#d.swapAccounting,
       init: this.#d.init,
+      ipv4: net.ipv4,
     })
     await writeFile(paths.config, JSON.stringify(config, null, 1))
     await writeFile(paths.spec, JSON.stringify(spec))

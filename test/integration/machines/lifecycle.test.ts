@@ -16,9 +16,9 @@ test('a machine serves HTTP, keeps its files across stop/start, runs exec, and l
   assert.equal(page.status, 200)
   assert.equal(page.body, 'hello from hangar\n')
 
-  const write = await hm.exec(d.app, m.id, { command: ['sh', '-c', 'echo kept > /data.txt && hostname'] })
+  const write = await hm.exec(d.app, m.id, { command: ['sh', '-c', 'echo kept > /data.txt && hostname && echo $FLY_PRIVATE_IP $FLY_MACHINE_ID'] })
   assert.equal(write.exit_code, 0)
-  assert.equal(write.stdout.trim(), m.id, 'hostname is the machine id')
+  assert.equal(write.stdout, `${m.id}\n${m.private_ip} ${m.id}\n`, 'hostname is the machine id; the machine knows its address')
   const fail = await hm.exec(d.app, m.id, { cmd: 'echo oops >&2; exit 4' })
   assert.deepEqual([fail.exit_code, fail.stderr], [4, 'oops\n'])
 
