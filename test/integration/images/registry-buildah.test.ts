@@ -6,7 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { writeFile } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { startDaemon } from '../../support/daemon.ts'
@@ -23,7 +23,12 @@ test('buildah builds FROM a Hangar-hosted image and pushes the result back', asy
   await run('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', creds, `oci-archive:${img.path}`, `docker://${host}/test/busybox:1`])
 
   const storage = ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'vfs']
-  t.after(() => run('buildah', [...storage, 'rm', '--all']).catch(() => {}))
+  // After hooks run in the order they were added: the dir's removal comes first, so
+  // buildah's own cleanup (which recreates its storage dirs) must remove the dir again.
+  t.after(async () => {
+    await run('buildah', [...storage, 'rm', '--all']).catch(() => {})
+    await rm(dir, { recursive: true, force: true })
+  })
   const from = await run('buildah', [...storage, 'from', '--tls-verify=false', '--creds', creds, `${host}/test/busybox:1`])
   assert.match(from.stdout.trim(), /working-container/)
   await writeFile(join(dir, 'Containerfile'), `FROM ${host}/test/busybox:1\nRUN echo built > /www/built.txt\n`)
