@@ -56,7 +56,8 @@ async function main(argv: string[]): Promise<number> {
       await up.run({ positionals: args.slice(1), rest, flags: {}, out, client: () => Hangar.fromEnv() })
       return 0
     } catch (e) {
-      return out.error(e)
+      // A daemon that failed to start may already hold watchers and timers: exit, do not linger.
+      process.exit(out.error(e))
     }
   }
   try {

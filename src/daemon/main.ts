@@ -15,7 +15,7 @@ import { createRestApp } from '../api/rest/index.ts'
 import { attachConsole } from '../api/rest/console.ts'
 import { createProxy, type Proxy } from '../proxy/index.ts'
 import type { Server } from 'node:http'
-import { isHangarError, toHangarError } from '../errors.ts'
+import { HangarError, isHangarError, toHangarError } from '../errors.ts'
 import type { DaemonConfig } from './config.ts'
 
 export const version = '0.1.0'
@@ -55,8 +55,9 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const platform = await createPlatform({ store, driver, images, logger, region: config.region })
   const tokenFile = await ensureRootToken(platform, config.dataDir)
   const api = createRestApp({ platform, logger, version })
-  const server: ServerType = await new Promise((resolve) => {
+  const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: api.app.fetch, hostname: config.api.host, port: config.api.port }, () => resolve(s))
+    s.once('error', (e) => reject(listenError(e, `${config.api.host}:${config.api.port}`, '--api-port / HANGAR_API_PORT')))
   })
   attachConsole(server as Server, platform, logger)
   const addr = server.address()
@@ -68,7 +69,9 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
     logger,
     config: { ...config.proxy, dir: join(config.dataDir, 'proxy'), region: config.region, idleMs: config.proxy.autostopIdle, wakeTimeoutMs: config.proxy.wakeTimeout },
   })
-  const listening = await proxy.listen()
+  const listening = await proxy.listen().catch((e: unknown) => {
+    throw listenError(e, `the proxy's ports (${config.proxy.port}, https ${config.proxy.httpsPort})`, '--proxy-port / --proxy-https-port')
+  })
   const proxyUrl = listening.url
   const proxyHttpsUrl = listening.httpsUrl as string
   // Written then renamed: a reader (the CLI, a test) never sees half a file.
@@ -128,6 +131,15 @@ async function ensureBaseImage(platform: Platform, logger: Logger): Promise<void
     const err = toHangarError(e)
     logger.warn({ code: err.code, hint: err.hint, details: err.details }, `could not build the Debian base image: ${err.message}; \`hangar machine run debian\` needs it, so run \`hangar image build-base\` once this is fixed`)
   }
+}
+
+/** A port already taken is the usual reason a start fails: say which and what to do. */
+function listenError(e: unknown, where: string, knob: string): unknown {
+  if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') return e
+  return new HangarError('unavailable', `${where} is already in use (another \`hangar up\`?)`, {
+    hint: `stop whatever listens there, or choose another port with ${knob}`,
+    cause: e,
+  })
 }
 
 /** The address of the daemon running on this data dir, if any. */
