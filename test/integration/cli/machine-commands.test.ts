@@ -2,6 +2,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { createServer, type AddressInfo } from 'node:net'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { daemonWithBusybox, httpGet } from '../../support/machines.ts'
 import { cliMain, nodeBin } from '../../support/daemon.ts'
 
@@ -74,4 +78,17 @@ test('CLI errors are structured under --json and say what to do', async (t) => {
   const noDaemon = await hangar({ ...d.env, HANGAR_API_URL: 'http://127.0.0.1:1' }, 'apps', 'list')
   assert.equal(noDaemon.code, 1)
   assert.match(noDaemon.stderr, /hint: start it with `.\/hangar up`/)
+})
+
+test('hangar up on a port already in use says so, names the flag, and exits', async (t) => {
+  const holder = createServer()
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r))
+  t.after(() => holder.close())
+  const port = (holder.address() as AddressInfo).port
+  const dataDir = await mkdtemp(join(tmpdir(), 'hangar-port-'))
+  t.after(() => rm(dataDir, { recursive: true, force: true }))
+  const r = await hangar(process.env, 'up', '--data-dir', dataDir, '--api-port', String(port), '--no-base-image', '--log-level', 'silent')
+  assert.equal(r.code, 1)
+  assert.match(r.stderr, new RegExp(`error: 127\\.0\\.0\\.1:${port} is already in use`))
+  assert.match(r.stderr, /hint: .*--api-port/)
 })
