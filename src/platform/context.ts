@@ -24,10 +24,12 @@ export interface Ctx extends PlatformDeps {
   queue: KeyedQueue
   /** Restarts scheduled by the restart policy; any user action on the machine cancels its own. */
   pendingRestarts: Map<string, NodeJS.Timeout>
+  /** The base-image build that will produce a local ref, if one runs (set once the images service exists). */
+  imageBuilding: (ref: string) => Promise<unknown> | undefined
 }
 
 export function createCtx(deps: PlatformDeps): Ctx {
-  return { ...deps, events: new MachineEvents(deps.store), leases: new Leases(deps.store), queue: new KeyedQueue(), pendingRestarts: new Map() }
+  return { ...deps, events: new MachineEvents(deps.store), leases: new Leases(deps.store), queue: new KeyedQueue(), pendingRestarts: new Map(), imageBuilding: () => undefined }
 }
 
 /** The machine, which must belong to `app` and not be destroyed unless `allowDestroyed`. */

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod'
 import {
-  buildDebianBase, pullImage, pushImage, type BuildProgress, type Credentials, type GcResult, type ImageRecord, type ImageStore, type InUse, type PullProgress,
+  buildDebianBase, parseImageRef, pullImage, pushImage, type BuildProgress, type Credentials, type GcResult, type ImageRecord, type ImageStore, type InUse, type PullProgress,
   type PushProgress, type PushResult,
 } from '../images/index.ts'
 import type { Driver } from '../runtime/types.ts'
@@ -121,6 +121,18 @@ export function imagesService(store: ImageStore, deps: ImagesDeps = {}) {
       const { listeners } = build
       listeners.add(onProgress)
       return build.done.finally(() => listeners.delete(onProgress))
+    },
+
+    /** The base build that will produce `ref` (e.g. "debian" while the first start builds debian:bookworm), if one runs. */
+    building(ref: string): Promise<ImageRecord> | undefined {
+      let repository: string
+      try {
+        repository = parseImageRef(ref).repository
+      } catch {
+        return undefined
+      }
+      for (const [key, build] of builds) if (key.split(':')[0] === repository) return build.done
+      return undefined
     },
 
     /** Cancels running builds (their callers see unavailable). */

@@ -33,6 +33,7 @@ export async function createPlatform(deps: PlatformDeps) {
     handleExit(ctx, id, exit).catch((e) => deps.logger.error({ machine: id, err: String(e) }, 'exit handling failed'))
   })
   const images = imagesService(deps.images, { inUse: () => machinesInUse(deps.store, deps.driver) })
+  ctx.imageBuilding = (ref) => images.building(ref)
   const reconciled = await reconcile(ctx)
   deps.logger.info(reconciled, 'reconciled machines with the runtime')
   // Creates take an idempotency key (REST Idempotency-Key, MCP idempotency_key): a

@@ -54,7 +54,14 @@ async function resolveOrPull(ctx: Ctx, ref: string, log: PullLog = []): Promise<
   try {
     return await ctx.images.resolve(ref)
   } catch (e) {
-    if (!isHangarError(e) || e.code !== 'image_not_found' || parseImageRef(ref).registry === null) throw e
+    if (!isHangarError(e) || e.code !== 'image_not_found') throw e
+    if (parseImageRef(ref).registry === null) {
+      // "debian" during the first start's base build: wait for it instead of failing.
+      const building = ctx.imageBuilding(ref)
+      if (!building) throw e
+      await building
+      return ctx.images.resolve(ref)
+    }
     const started = Date.now()
     log.push({ timestamp: started, request: { image: ref, phase: 'started' } })
     const image = await pullImage(ctx.images, ref, {

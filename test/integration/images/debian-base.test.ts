@@ -17,8 +17,15 @@ test('the Debian base image builds once, runs machines that apt-get install, and
   const d = await startDaemon(t)
   const events: BuildProgress[] = []
   const t0 = Date.now()
-  const img: Image = await d.client.images.buildBase({}, (p) => events.push(p))
+  const building = d.client.images.buildBase({}, (p) => events.push(p))
+  await new Promise((r) => setTimeout(r, 500))
+  // A machine asked for while the base is still being built waits for it instead of failing.
+  await d.client.apps.create('early')
+  const early = d.client.machines.create('early', { skip_launch: true, config: { image: 'debian' } })
+  const img: Image = await building
   const buildMs = Date.now() - t0
+  assert.equal((await early).state, 'created')
+  await d.client.machines.destroy('early', (await early).id)
   t.diagnostic(`build-base: ${secs(buildMs)}, ${(img.size / 1e6).toFixed(1)} MB compressed, ${events.length} progress events`)
 
   await t.test('it is tagged debian:bookworm and debian:latest, with tini as the entrypoint', async () => {
