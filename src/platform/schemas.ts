@@ -139,7 +139,8 @@ export const acquireLease = z.looseObject({ ttl: z.number().int().min(1).max(360
 
 export const waitQuery = z.object({
   state: z.array(z.enum(['started', 'stopped', 'suspended', 'destroyed', 'failed', 'settled', 'created'])).default(['started']),
-  timeout: z.number().int().min(1).max(600).default(60),
+  // 300 s: HTTP clients (fetch/undici among them) give up on a response after 5 minutes.
+  timeout: z.number().int().min(1).max(300).default(60),
   instance_id: z.string().optional(),
   from_event_id: z.string().optional(),
 })

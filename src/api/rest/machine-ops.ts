@@ -22,7 +22,7 @@ export function machineOpsRoutes(platform: Platform, owner: (c: Context) => stri
   return [
     {
       method: 'get', path: `${M}/wait`, tag: 'machines', summary: 'Wait for a machine to reach a state (long-poll; 408 on timeout)',
-      query: { state: 'started (default), stopped, suspended, destroyed, failed or settled; repeat or comma-separate', timeout: 'seconds (default 60, max 600)', instance_id: 'the version to wait on', version: 'same as instance_id' },
+      query: { state: 'started (default), stopped, suspended, destroyed, failed or settled; repeat or comma-separate', timeout: 'seconds (default 60, max 300)', instance_id: 'the version to wait on', version: 'same as instance_id' },
       handler: async (c) => {
         const state = (c.req.queries('state') ?? []).flatMap((s) => s.split(',')).filter(Boolean)
         const timeout = intQuery(c, 'timeout')
@@ -104,7 +104,13 @@ export function machineOpsRoutes(platform: Platform, owner: (c: Context) => stri
           return c.json({ lines: out })
         }
         return streamSSE(c, async (stream) => {
-          for await (const l of lines) await stream.writeSSE({ event: 'log', data: JSON.stringify(l) })
+          // A comment every 30 s keeps a quiet machine's stream from hitting clients' idle timeouts.
+          const keepalive = setInterval(() => void stream.write(': keepalive\n\n').catch(() => {}), 30_000)
+          try {
+            for await (const l of lines) await stream.writeSSE({ event: 'log', data: JSON.stringify(l) })
+          } finally {
+            clearInterval(keepalive)
+          }
         })
       },
     },

@@ -69,7 +69,7 @@ export const lifecycleTools = [
     input: z.object({
       ...machineRef,
       state: z.enum(waitStates).default('started').meta({ description: '"settled" means any state at rest.' }),
-      timeout_s: z.number().int().min(1).max(600).default(60).meta({ description: 'Give up after this many seconds (default 60).' }),
+      timeout_s: z.number().int().min(1).max(300).default(60).meta({ description: 'Give up after this many seconds (default 60).' }),
     }),
     output: z.object({ id: z.string(), state: z.string(), waited_ms: z.number().int() }),
     annotations: readOnly,
