@@ -9,6 +9,9 @@ test('console gives an interactive terminal in the machine', async (t) => {
   let out = ''
   socket.on('data', (b: Buffer) => (out += b.toString()))
   const closed = new Promise((r) => socket.once('close', r))
+  // Type once the shell has drawn its prompt, as a person would: input typed earlier races
+  // the terminal's setup (runc copies the size into the machine's PTY as it starts).
+  for (let i = 0; i < 100 && !out.includes('# '); i++) await new Promise((r) => setTimeout(r, 50))
   socket.write('tty; stty size; echo hi-$((40+2)); exit\n')
   await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error(`console did not end; got: ${out}`)), 10_000))])
   assert.match(out, /\/dev\/pts\/\d+/, 'a real terminal')
