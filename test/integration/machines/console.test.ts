@@ -9,10 +9,18 @@ test('console gives an interactive terminal in the machine', async (t) => {
   let out = ''
   socket.on('data', (b: Buffer) => (out += b.toString()))
   const closed = new Promise((r) => socket.once('close', r))
-  // Type once the shell has drawn its prompt, as a person would: input typed earlier races
-  // the terminal's setup (runc copies the size into the machine's PTY as it starts).
-  for (let i = 0; i < 100 && !out.includes('# '); i++) await new Promise((r) => setTimeout(r, 50))
-  socket.write('tty; stty size; echo hi-$((40+2)); exit\n')
+  const until = async (seen: () => boolean): Promise<void> => {
+    for (let i = 0; i < 100 && !seen(); i++) await new Promise((r) => setTimeout(r, 50))
+  }
+  // Type once the shell has drawn its prompt, as a person would.
+  await until(() => out.includes('# '))
+  socket.write('tty; echo hi-$((40+2))\n')
+  // runc copies the size into the machine's PTY just after the shell starts: ask until it shows.
+  for (let i = 0; i < 20 && !/30 100/.test(out); i++) {
+    socket.write('stty size\n')
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  socket.write('exit\n')
   await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error(`console did not end; got: ${out}`)), 10_000))])
   assert.match(out, /\/dev\/pts\/\d+/, 'a real terminal')
   assert.match(out, /30 100/, 'with the requested size')
