@@ -52,8 +52,6 @@ export const codes = {
   lease_conflict: { class: 'failed_precondition', hint: 'send the lease nonce in the fly-machine-lease-nonce header, or wait for the lease to expire' },
   // The app still has machines.
   app_not_empty: { class: 'failed_precondition', hint: 'destroy its machines first, or pass force=true' },
-  // The machine is being changed by another request.
-  machine_busy: { class: 'failed_precondition', hint: 'retry once the current operation finishes (GET …/wait)' },
   // A stale machine_version / current_version.
   version_mismatch: { class: 'precondition_failed', hint: 'read the machine again and send its current version' },
   // The name is already used.

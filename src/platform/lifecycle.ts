@@ -23,9 +23,12 @@ export function exitRequest(exit: ExitInfo, requestedStop: boolean): Record<stri
   }
 }
 
-/** `note` (e.g. the proxy request that woke the machine) goes into the start event, whether it succeeds or fails. */
-export async function runStart(ctx: Ctx, m: MachineRow, source: EventSource, type = 'start', note?: Record<string, unknown>): Promise<MachineRow> {
-  ctx.events.transition(m.id, 'starting')
+/**
+ * `note` (e.g. the proxy request that woke the machine) goes into the start event, whether it
+ * succeeds or fails; `fresh` resets the restart count in the same write (a user's start).
+ */
+export async function runStart(ctx: Ctx, m: MachineRow, source: EventSource, type = 'start', note?: Record<string, unknown>, fresh = false): Promise<MachineRow> {
+  ctx.events.transition(m.id, 'starting', undefined, fresh ? { restart_count: 0 } : {})
   try {
     if (m.state === 'suspended') await ctx.driver.thaw(m.id)
     else await ctx.driver.start(m.id)

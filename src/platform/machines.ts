@@ -168,7 +168,7 @@ export function machinesService(ctx: Ctx) {
     /** Allowed from created, stopped, suspended, failed; a started machine is left as is. */
     start(app: string, id: string, guard: Guard = {}, opts: { requestId?: string } = {}): Promise<{ previous_state: string; migrated: false; new_host: '' }> {
       return mutate(app, id, guard, 'start', async (m) => {
-        if (m.state !== 'started') await runStart(ctx, store.machines.update(id, { restart_count: 0 }), 'user', 'start', opts.requestId ? { request_id: opts.requestId } : undefined)
+        if (m.state !== 'started') await runStart(ctx, m, 'user', 'start', opts.requestId ? { request_id: opts.requestId } : undefined, true)
         return { previous_state: m.state, migrated: false, new_host: '' }
       })
     },
@@ -184,7 +184,7 @@ export function machinesService(ctx: Ctx) {
     restart(app: string, id: string, opts: { signal?: string | number; timeout?: string | number } = {}, guard: Guard = {}): Promise<{ ok: true }> {
       return mutate(app, id, guard, 'restart', async (m) => {
         const stopped = await runStop(ctx, m, opts, 'user')
-        await runStart(ctx, store.machines.update(id, { restart_count: 0 }), 'user', stopped === m ? 'start' : 'restart')
+        await runStart(ctx, stopped, 'user', stopped === m ? 'start' : 'restart', undefined, true)
         return { ok: true }
       })
     },

@@ -41,8 +41,6 @@ function toolHint(e: HangarError): string | undefined {
       return 'call machine_wait again, or machine_status to see the recent events'
     case 'name_taken':
       return 'choose another name, or leave name out to get a generated one'
-    case 'machine_busy':
-      return `call machine_wait with state "settled", then retry`
     default:
       return undefined
   }

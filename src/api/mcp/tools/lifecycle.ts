@@ -23,7 +23,7 @@ export const lifecycleTools = [
     async run({ app, id }, { backend }) {
       const { previous_state } = await backend.machines.start(app, id)
       const m = await backend.machines.get(app, id)
-      const url = await urlOf(backend, m)
+      const url = urlOf(m)
       return { structured: { id, state: m.state, previous_state, url }, text: `machine ${id}: ${previous_state} → ${m.state}${url ? `; url ${url}` : ''}` }
     },
   }),
@@ -56,7 +56,7 @@ export const lifecycleTools = [
     async run({ app, id }, { backend }) {
       await backend.machines.restart(app, id)
       const m = await backend.machines.get(app, id)
-      const url = await urlOf(backend, m)
+      const url = urlOf(m)
       return { structured: { id, state: m.state, url }, text: `machine ${id} restarted; it is ${m.state}${url ? `; url ${url}` : ''}` }
     },
   }),

@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { HangarError } from '../../../errors.ts'
 import type { MachineEventView, MachineView } from '../../../platform/index.ts'
 import type { Backend } from '../backend.ts'
+import { httpService } from '../../../proxy/index.ts'
 import { pageItems } from '../budget.ts'
 import { changes, creates, defineTool, destroys, readOnly } from '../tool.ts'
 import { appName, idempotencyKey, limit, machineRef, machineStates, machineSummary, offset, summary } from './fields.ts'
@@ -10,16 +11,9 @@ import { appName, idempotencyKey, limit, machineRef, machineStates, machineSumma
 const envValues = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string())
 const port = z.number().int().min(1).max(65535)
 
-/** The port a machine serves on: its config's service, else the image's first exposed port (kept on image_ref), else 8080. */
-async function servingPort(_backend: Backend, m: MachineView): Promise<number> {
-  const services = m.config.services as { internal_port?: number }[] | undefined
-  if (services?.[0]?.internal_port) return services[0].internal_port
-  const exposed = (m.image_ref.exposed_ports as string[] | undefined)?.[0]
-  return exposed ? Number.parseInt(exposed, 10) : 8080
-}
-
-async function urlOf(backend: Backend, m: MachineView): Promise<string | null> {
-  return m.private_ip ? `http://${m.private_ip}:${await servingPort(backend, m)}` : null
+/** Where the machine serves HTTP: the proxy's own rule for its port (config service, else the image's exposed port, else 8080). */
+function urlOf(m: MachineView): string | null {
+  return m.private_ip ? `http://${m.private_ip}:${httpService(m.config, m.image_ref).port}` : null
 }
 
 /** One line per event, newest first: "2024-06-01T10:00:00.000Z exit → stopped (flyd) exit_code=0". */
@@ -33,7 +27,7 @@ export function eventLine(e: MachineEventView): string {
 const placed = machineSummary.extend({ app: z.string(), url: z.string().nullable() })
 
 async function placedView(backend: Backend, app: string, m: MachineView): Promise<z.infer<typeof placed>> {
-  return { ...summary(m), app, url: await urlOf(backend, m) }
+  return { ...summary(m), app, url: urlOf(m) }
 }
 
 export const machineTools = [
