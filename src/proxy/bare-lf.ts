@@ -70,9 +70,16 @@ export function lenientHeads(socket: Socket): Socket {
   const write = socket.write
   // undici writes request heads as latin1 strings starting with the method; chunk
   // framing strings start with CR; bodies (ours are always Buffers) never re-arm.
-  socket.write = function (this: Socket, chunk: unknown, ...rest: unknown[]): boolean {
-    if (typeof chunk === 'string' && chunk.charCodeAt(0) !== 13) Object.assign(s, headState())
-    return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest)
+  // Fixed parameters, not a rest array: this runs for every write to a machine.
+  socket.write = function (this: Socket, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    if (typeof chunk === 'string' && chunk.charCodeAt(0) !== 13) {
+      s.head = true
+      s.pos = 0
+      s.line = 0
+      s.prevCR = false
+      s.info = false
+    }
+    return (write as (c: unknown, e?: unknown, f?: unknown) => boolean).call(this, chunk, encoding, cb)
   } as Socket['write']
   return socket
 }

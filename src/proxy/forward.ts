@@ -10,7 +10,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
-import { errorPage, requestId, responseHeaders, scanRequest, type Front } from './headers.ts'
+import { errorPage, requestId, responseHead, scanRequest, type Front } from './headers.ts'
 import { BodyCapture, MAX_REPLAYS, REPLAY_JSON, REPLAY_JSON_LIMIT, parseReplay, parseReplayJson, replaySource, replayTarget, type ReplayDirective } from './replay.ts'
 import { pinned } from './balance.ts'
 import { RouteError, type Route } from './route-table.ts'
@@ -126,13 +126,8 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
             if (req.method === 'DELETE' && status < 300) d.sessions.forget(session)
             else d.sessions.remember(session, route.id)
           }
-          const out = responseHeaders(h, id)
           const sticky = route.service.stickyCookie
-          if (sticky) {
-            const cookie = `${sticky}=${route.id}; Path=/; HttpOnly; SameSite=Lax`
-            const prev = out['set-cookie']
-            out['set-cookie'] = prev === undefined ? cookie : [...(Array.isArray(prev) ? prev : [String(prev)]), cookie]
-          }
+          const out = responseHead(h, id, sticky ? `${sticky}=${route.id}; Path=/; HttpOnly; SameSite=Lax` : undefined)
           if (h1) asH1(res).writeHead(status, message, out)
           else asH1(res).writeHead(status, out)
           // Unframed or event-stream bodies may trickle: the client should see the head now, not with the first byte.

@@ -17,6 +17,7 @@ const proxyOwned = new Set(['fly-client-ip', 'fly-forwarded-port', 'fly-request-
 export const VIA = '1.1 hangar'
 
 const crockford = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
+const codes = Uint8Array.from(crockford, (ch) => ch.charCodeAt(0))
 // One getRandomValues call per 256 ids: a syscall-sized call per request showed up in profiles.
 const pool = new Uint8Array(16 * 256)
 let poolAt = pool.length
@@ -36,9 +37,12 @@ export function requestId(region: string): string {
     timePart = ''
     for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32)) timePart = crockford[t % 32] + timePart
   }
-  let id = timePart
-  for (let i = 0; i < 16; i++) id += crockford[(pool[poolAt++] as number) & 31]
-  return `${id}-${region}`
+  // One string from 16 char codes: appending char by char made 16 strings per request.
+  const p = pool
+  const at = poolAt
+  poolAt += 16
+  const c = (i: number): number => codes[(p[at + i] as number) & 31] as number
+  return `${timePart}${String.fromCharCode(c(0), c(1), c(2), c(3), c(4), c(5), c(6), c(7), c(8), c(9), c(10), c(11), c(12), c(13), c(14), c(15))}-${region}`
 }
 
 /** One listener's constant part of the forwarded headers, computed once. */
@@ -138,6 +142,22 @@ export function responseHeaders(h: IncomingHttpHeaders, id: string): OutgoingHtt
   }
   out.via = h.via ? `${h.via}, ${VIA}` : VIA
   out['fly-request-id'] = id
+  return out
+}
+
+/** The same, as the flat [name, value, …] list writeHead takes (h1 and h2): no header object is built per response. */
+export function responseHead(h: IncomingHttpHeaders, id: string, cookie?: string): string[] {
+  const c = h.connection
+  const named = c ? c.toLowerCase().split(',').map((s) => s.trim()) : null
+  const out: string[] = []
+  for (const k in h) {
+    const v = h[k]
+    if (v === undefined || hopByHop.has(k) || k === 'fly-replay' || k === 'via' || named?.includes(k)) continue
+    if (typeof v === 'string') out.push(k, v)
+    else for (const one of v) out.push(k, one)
+  }
+  if (cookie !== undefined) out.push('set-cookie', cookie)
+  out.push('via', h.via ? `${h.via}, ${VIA}` : VIA, 'fly-request-id', id)
   return out
 }
 
