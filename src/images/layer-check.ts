@@ -12,6 +12,7 @@ import { posix } from 'node:path'
 import { Parser, type ReadEntry } from 'tar'
 import { HangarError } from '../errors.ts'
 import { decompressor, sniffFile } from './compression.ts'
+import { gnuListing, typeLetter, type ListedEntry } from './gnu-listing.ts'
 
 export interface LayerCheck {
   /** sha256 of the uncompressed tar. */
@@ -33,8 +34,36 @@ export async function checkLayer(path: string, expectedDiffId?: string): Promise
     failure ??= new HangarError('invalid_argument', `layer entry "${entryPath}" ${why}`, { details: { entry: entryPath } })
   }
 
+  // Both readers' views, compared in archive order as they arrive (see gnu-listing.ts).
+  const ours: ListedEntry[] = []
+  const theirs: ListedEntry[] = []
+  let compared = 0
+  const align = (): void => {
+    while (compared < ours.length && compared < theirs.length) {
+      const a = ours[compared] as ListedEntry
+      const b = theirs[compared] as ListedEntry
+      if (a.type !== b.type || a.path !== b.path || (a.link ?? '') !== (b.link ?? '')) fail(b.path, `is read differently by the two tar readers (the check sees ${show(a)}, GNU tar would extract ${show(b)})`)
+      compared++
+    }
+    // Keep only what one side has not matched yet.
+    if (compared > 1024) {
+      ours.splice(0, compared)
+      theirs.splice(0, compared)
+      compared = 0
+    }
+  }
+  const listing = gnuListing((e, line) => {
+    if (!e) return fail('?', `cannot be listed by GNU tar: ${JSON.stringify(line.slice(0, 200))}`)
+    theirs.push(e)
+    align()
+  })
+  // tar exits early when it cannot read on: the writes after that are moot, not an error here.
+  listing.child.stdin.on('error', () => {})
+
   const inspect = (entry: ReadEntry): void => {
     entry.resume()
+    ours.push({ type: typeLetter(entry.type), path: entry.path, ...(entry.linkpath ? { link: entry.linkpath } : {}) })
+    align()
     if (failure) return
     const p = relative(entry.path)
     if (p === null) return fail(entry.path, 'has an absolute path or a ".." component')
@@ -68,7 +97,10 @@ export async function checkLayer(path: string, expectedDiffId?: string): Promise
   const parser = new Parser({ strict: true })
   parser.on('entry', inspect)
   // Entries node-tar does not understand still reach GNU tar, so their paths are checked too.
-  parser.on('ignoredEntry', (e: ReadEntry) => fail(e.path, `has unsupported type ${e.type}`))
+  parser.on('ignoredEntry', (e: ReadEntry) => {
+    ours.push({ type: typeLetter(e.type), path: e.path })
+    fail(e.path, `has unsupported type ${e.type}`)
+  })
   parser.on('warn', (code: string, msg: string | Error) => fail('?', `cannot be parsed: ${code} ${typeof msg === 'string' ? msg : msg.message}`))
   const errored = once(parser, 'error').then(([e]) => { throw new HangarError('invalid_argument', `layer is not a valid tar: ${(e as Error).message}`, { cause: e }) })
   errored.catch(() => {})
@@ -79,20 +111,50 @@ export async function checkLayer(path: string, expectedDiffId?: string): Promise
   try {
     for await (const chunk of tarStream as AsyncIterable<Buffer>) {
       hash.update(chunk)
+      const stdin = listing.child.stdin
+      const listed = stdin.writable ? stdin.write(chunk) : true
       if (!parser.write(chunk)) await Promise.race([once(parser, 'drain'), errored])
+      if (!listed && stdin.writable) await Promise.race([once(stdin, 'drain'), once(stdin, 'close')])
+      if (failure) break
     }
   } catch (e) {
+    listing.child.kill()
     if (e instanceof HangarError) throw e
     throw new HangarError('invalid_argument', `layer cannot be decompressed: ${(e as Error).message}`, { cause: e })
   }
+  if (failure) {
+    listing.child.kill()
+    tarStream.destroy()
+    throw failure
+  }
   parser.end()
-  await Promise.race([ended, errored])
+  listing.child.stdin.end()
+  try {
+    await Promise.race([ended, errored])
+  } catch (e) {
+    listing.child.kill()
+    throw e
+  }
+  const gnu = await listing.done
   if (failure) throw failure
+  if (gnu.code !== 0) throw new HangarError('invalid_argument', `layer cannot be read by GNU tar, which would extract it: ${gnu.stderr || `exit ${gnu.code}`}`)
+  if (ours.length !== theirs.length) {
+    const entry = (ours.length > theirs.length ? ours[theirs.length] : theirs[ours.length])?.path ?? '?'
+    const extra = ours.length > theirs.length ? `"${entry}" is seen only by the check` : `"${entry}" would be extracted by GNU tar but is not seen by the check`
+    throw new HangarError('invalid_argument', `layer is read differently by the two tar readers: ${extra}${gnu.stderr ? ` (GNU tar: ${gnu.stderr})` : ''}`, {
+      hint: 'rebuild the image with a standard tool (buildah, docker, or tar --format=pax)',
+      details: { entry },
+    })
+  }
   result.diffId = `sha256:${hash.digest('hex')}`
   if (expectedDiffId && result.diffId !== expectedDiffId) {
     throw new HangarError('invalid_argument', `layer content hashes to ${result.diffId}, but the image config says ${expectedDiffId}`)
   }
   return result
+}
+
+function show(e: ListedEntry): string {
+  return `${e.type} "${e.path}"${e.link !== undefined ? ` → "${e.link}"` : ''}`
 }
 
 /** The path without "./" and trailing "/", or null if it is absolute or climbs out. "" is the root. */

@@ -38,6 +38,60 @@ for (const c of cases) {
   })
 }
 
+// Archives the two tar readers (node-tar for the check, GNU tar for extraction) read differently:
+// each is refused, so nothing is extracted that the check did not see. Headers are written by hand.
+function header(name: string, type: string, size: number): Buffer {
+  const h = Buffer.alloc(512)
+  h.write(name, 0, 100)
+  h.write('0000644\0', 100)
+  h.write('0000000\0', 108)
+  h.write('0000000\0', 116)
+  h.write(`${size.toString(8).padStart(11, '0')}\0`, 124)
+  h.write('00000000000\0', 136)
+  h.write(type, 156)
+  h.write('ustar\0' + '00', 257)
+  h.fill(' ', 148, 156)
+  let sum = 0
+  for (const b of h) sum += b
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148)
+  return h
+}
+const block = (b: Buffer): Buffer => Buffer.concat([b, Buffer.alloc((512 - (b.length % 512)) % 512)])
+const member = (name: string, type: string, body: string): Buffer => Buffer.concat([header(name, type, Buffer.byteLength(body)), block(Buffer.from(body))])
+const paxRecords = (kv: Record<string, string>): string =>
+  Object.entries(kv).map(([k, v]) => {
+    const rest = ` ${k}=${v}\n`
+    let n = rest.length + 1
+    while (String(n).length + rest.length !== n) n++
+    return `${n}${rest}`
+  }).join('')
+const end = Buffer.alloc(1024)
+
+const disagreements: { name: string; tar: Buffer; entry: string }[] = [
+  // GNU tar takes the PAX path, node-tar the GNU long name that follows it.
+  { name: 'a PAX path and a GNU long name for one entry', tar: Buffer.concat([member('PaxHeaders/x', 'x', paxRecords({ path: 'from-pax' })), member('././@LongLink', 'L', 'from-gnu-long\0'), member('short', '0', 'x'), end]), entry: 'from-pax' },
+  // GNU tar stops at a lone zero block; node-tar reads on.
+  { name: 'an entry after a lone zero block', tar: Buffer.concat([member('a', '0', 'a'), Buffer.alloc(512), member('hidden', '0', 'h'), end]), entry: 'hidden' },
+  // GNU tar restores a PAX sparse file's real name; node-tar sees the stand-in path.
+  { name: 'a PAX sparse file', tar: Buffer.concat([member('PaxHeaders/x', 'x', paxRecords({ 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'real-name', 'GNU.sparse.realsize': '1' })), member('GNUSparseFile.0/real-name', '0', '1\n0\n1\nx'), end]), entry: 'real-name' },
+]
+
+for (const c of disagreements) {
+  test(`a layer with ${c.name} (read differently by the two tar readers) is rejected, naming the entry`, async (t) => {
+    const { store, dir, root } = await openTestStore(t)
+    const img = await buildOciImage(dir, [c.tar], { ref: 'split:1', name: 'split' })
+    const [rec] = await store.importFile(img.path)
+    await assert.rejects(store.unpack(rec!), (e: unknown) => {
+      assert.ok(isHangarError(e) && e.code === 'invalid_argument', String(e))
+      assert.match(e.message, /read differently by the two tar readers/)
+      assert.equal(e.details?.entry, c.entry)
+      return true
+    })
+    assert.deepEqual(await listTree(join(root, 'layers')), [])
+    assert.deepEqual(await listTree(join(root, 'ingest')), [])
+  })
+}
+
 test('a layer whose content does not match the config diff id is rejected', async (t) => {
   const { store, dir, root } = await openTestStore(t)
   const layer = tarBytes([{ path: 'a', body: 'a' }])
