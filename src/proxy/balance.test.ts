@@ -6,8 +6,8 @@ import { parseReplay } from './replay.ts'
 import { appFromHost } from './target.ts'
 
 const svc = (o: Record<string, unknown> = {}) => httpService({ services: [{ internal_port: 8080, ports: [{ handlers: ['http'] }], concurrency: { soft_limit: 2, hard_limit: 3 }, ...o }] })
-function route(id: string, state: string, inflight = 0, o: Record<string, unknown> = {}): Route {
-  return { id, app: 'a', state, host: '10.0.0.1', service: svc(o), inflight, lastActive: 0, draining: false, version: 'v' }
+function route(id: string, state: string, load = 0, o: Record<string, unknown> = {}): Route {
+  return { id, app: 'a', state, host: '10.0.0.1', service: svc(o), load, holds: 0, epoch: 0, lastActive: 0, draining: false, version: 'v' }
 }
 
 test('the least loaded started machine under its soft limit wins; ties go either way', () => {
@@ -39,7 +39,7 @@ test('autostart false never wakes; a draining machine is not routed to; exclude 
 })
 
 test('services: first http handler, Fly defaults, autostop spellings, no services means 8080 and no autostart', () => {
-  assert.deepEqual(httpService({}), { port: 8080, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity, stickyCookie: null })
+  assert.deepEqual(httpService({}), { port: 8080, type: 'connections', autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity, stickyCookie: null })
   const s = httpService({ services: [{ internal_port: 9000 }, { internal_port: 3000, ports: [{ handlers: ['tls', 'http'] }], autostop: true }] })
   assert.deepEqual([s.port, s.autostart, s.autostop], [3000, true, 'stop'])
   assert.equal(httpService({ services: [{ internal_port: 1, autostop: 'suspend' }] }).autostop, 'suspend')
@@ -71,4 +71,33 @@ test("without services, the image's first exposed port is the service port", () 
   assert.equal(httpService({}, { exposed_ports: ['3000/tcp', '9000/tcp'] }).port, 3000)
   assert.equal(httpService({}, { exposed_ports: [] }).port, 8080)
   assert.equal(httpService({ services: [{ internal_port: 5000, ports: [{ handlers: ['http'] }] }] }, { exposed_ports: ['3000/tcp'] }).port, 5000)
+})
+
+test('concurrency.type: connections unless the service says requests (Fly\'s default)', () => {
+  assert.equal(httpService({ services: [{ internal_port: 1, concurrency: { type: 'requests' } }] }).type, 'requests')
+  assert.equal(httpService({ services: [{ internal_port: 1, concurrency: { type: 'connections', soft_limit: 3 } }] }).type, 'connections')
+  assert.equal(httpService({ services: [{ internal_port: 1 }] }).type, 'connections')
+})
+
+test('a connection slot is one unit of load, released once; a machine that stops releases them all at once', async () => {
+  const { RouteTable } = await import('./route-table.ts')
+  const row = { id: 'm', app_name: 'a', name: 'm', state: 'started', region: 'local', instance_id: 'v', config: {}, image_ref: {}, private_ip: '10.0.0.1', private_ip6: null, restart_count: 0, created_at: '', updated_at: '' }
+  let feed: ((c: { machine: typeof row }) => void) | undefined
+  const noop = async (): Promise<void> => {}
+  const table = new RouteTable({ events: { subscribe: (fn) => ((feed = fn), () => {}) }, machines: { allLive: () => [row], start: noop, stop: noop, suspend: noop }, apps: { get: () => ({}) } })
+  const r = table.machine('m') as Route
+  table.acquire(r)
+  const epoch = table.hold(r)
+  table.acquire(r) // a request in flight beside the held connection
+  assert.deepEqual([r.load, r.holds], [2, 1])
+  table.unhold(r, epoch)
+  assert.deepEqual([r.load, r.holds], [1, 0])
+  table.acquire(r)
+  const second = table.hold(r)
+  feed?.({ machine: { ...row, state: 'stopping' } })
+  assert.deepEqual([r.load, r.holds], [1, 0], 'the held connection went with the machine; the request is released by its own end')
+  table.unhold(r, second)
+  assert.equal(r.load, 1, 'a slot released with the machine is not released again')
+  table.release(r)
+  assert.equal(r.load, 0)
 })

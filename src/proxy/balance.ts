@@ -17,19 +17,19 @@ export type Choice =
 
 /** A started machine that can take one more request. */
 export function ready(r: Route): boolean {
-  return r.state === 'started' && !r.draining && r.host !== null && r.inflight < r.service.hardLimit
+  return r.state === 'started' && !r.draining && r.host !== null && r.load < r.service.hardLimit
 }
 
-/** Least in-flight; ties broken at random (reservoir of one). */
+/** Least loaded (Route.load); ties broken at random (reservoir of one). */
 export function leastLoaded(routes: readonly Route[], accept: (r: Route) => boolean = () => true, exclude?: string): Route | undefined {
   let best: Route | undefined
   let ties = 0
   for (const r of routes) {
     if (r.id === exclude || !accept(r)) continue
-    if (!best || r.inflight < best.inflight) {
+    if (!best || r.load < best.load) {
       best = r
       ties = 1
-    } else if (r.inflight === best.inflight && Math.random() * ++ties < 1) {
+    } else if (r.load === best.load && Math.random() * ++ties < 1) {
       best = r
     }
   }
@@ -51,7 +51,7 @@ export function wakeable(routes: readonly Route[], exclude?: string): Route | un
   return best
 }
 
-const underSoft = (r: Route): boolean => ready(r) && r.inflight < r.service.softLimit
+const underSoft = (r: Route): boolean => ready(r) && r.load < r.service.softLimit
 
 /** Picks a machine among the app's; `exclude` skips one (fly-replay elsewhere=true). No arrays are built on the common path. */
 export function choose(app: string, routes: readonly Route[], exclude?: string): Choice {
@@ -63,14 +63,14 @@ export function choose(app: string, routes: readonly Route[], exclude?: string):
   if (sleeper) return { kind: 'wake', route: sleeper }
   const over = leastLoaded(pool, ready)
   if (over) return { kind: 'route', route: over }
-  if (pool.some((r) => r.state === 'started' && !r.draining && r.inflight >= r.service.hardLimit)) return { kind: 'full', reason: `every started machine of app ${app} is at its hard_limit` }
+  if (pool.some((r) => r.state === 'started' && !r.draining && r.load >= r.service.hardLimit)) return { kind: 'full', reason: `every started machine of app ${app} is at its hard_limit` }
   return { kind: 'unavailable', reason: whyNone(app, pool) }
 }
 
 /** Whether `r` can take a request routed to it by name (pinning, affinity, replay). */
 export function pinned(r: Route): Choice {
   if (ready(r)) return { kind: 'route', route: r }
-  if (r.state === 'started' && r.inflight >= r.service.hardLimit) return { kind: 'full', reason: `machine ${r.id} is at its hard_limit (${r.service.hardLimit})` }
+  if (r.state === 'started' && r.load >= r.service.hardLimit) return { kind: 'full', reason: `machine ${r.id} is at its hard_limit (${r.service.hardLimit})` }
   if (r.state === 'destroyed') return { kind: 'unavailable', reason: `machine ${r.id} was destroyed` }
   if (r.service.autostart && wakeOrder[r.state] !== undefined) return { kind: 'wake', route: r }
   return { kind: 'unavailable', reason: `machine ${r.id} is ${r.state} and its service does not autostart` }

@@ -53,6 +53,8 @@ interface Attempt {
   fallback?: boolean
   /** The target did not answer: fall back to the origin (fallback=…). */
   onFail?: ((e: RouteError) => void) | undefined
+  /** The route is the client connection's slot (concurrency.type connections): the connection releases it when it closes, not this attempt. */
+  held?: boolean
 }
 
 // Headers a replay's transform may not touch: framing, routing and what the proxy itself vouches for.
@@ -68,7 +70,7 @@ function stripped(headers: string[], re: RegExp): string[] {
 export function createForwarder(d: ForwardDeps, front: Front): (req: FrontRequest, res: FrontResponse) => void {
   /** One attempt at a machine: the first, a replay (`x.replayed` holds the kept body) or a replay's fallback to its origin. */
   function forward(req: FrontRequest, res: FrontResponse, route: Route, id: string, headers: string[], body: BodyCapture, hasBody: boolean, x: Attempt): void {
-    let released = false
+    let released = x.held === true
     const release = (): void => {
       if (!released) d.routes.release(route)
       released = true
@@ -239,14 +241,14 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
     }
   }
 
-  function settled(req: FrontRequest, res: FrontResponse, route: Route, id: string, headers: string[], hasBody: boolean): void {
+  function settled(req: FrontRequest, res: FrontResponse, route: Route, id: string, headers: string[], hasBody: boolean, held: boolean): void {
     // The client may have given up while its machine was waking.
     if (res.destroyed) {
-      d.routes.release(route)
+      if (!held) d.routes.release(route)
       return
     }
     // Capture starts in the same tick as the pipe to the machine: a 'data' listener alone would let chunks flow past it.
-    forward(req, res, route, id, headers, new BodyCapture(req, hasBody), hasBody, { hops: 0 })
+    forward(req, res, route, id, headers, new BodyCapture(req, hasBody), hasBody, { hops: 0, held })
   }
 
   return function onRequest(req, res) {
@@ -256,12 +258,13 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
     const hasBody = req.httpVersionMajor === 1 ? s.body : !(req as Http2ServerRequest).stream.endAfterHeaders
     let r: Route | Promise<Route>
     try {
-      r = target(d, s)
+      r = target(d, s, req)
     } catch (e) {
       failRequest(d, res, e, id, s.host, req.url)
       return
     }
-    if (!(r instanceof Promise)) settled(req, res, r, id, s.headers, hasBody)
-    else r.then((route) => settled(req, res, route, id, s.headers, hasBody), (e: unknown) => failRequest(d, res, e, id, s.host, req.url))
+    // s.held is set by the time the route is known (type connections: the client connection holds it).
+    if (!(r instanceof Promise)) settled(req, res, r, id, s.headers, hasBody, s.held)
+    else r.then((route) => settled(req, res, route, id, s.headers, hasBody, s.held), (e: unknown) => failRequest(d, res, e, id, s.host, req.url))
   }
 }

@@ -14,10 +14,38 @@ import { createForwarder, type ForwardDeps } from './forward.ts'
 import { handleUpgrades, type ClientTimeouts, type RequestHandler } from './http1.ts'
 import type { CertStore } from './tls.ts'
 
+/** How long an h2 session with no open stream stays: node:http's keep-alive time for an idle HTTP/1.1 connection. */
+export const IDLE_SESSION_MS = 5000
+
+/**
+ * Idle h2 sessions (no open stream for `idleMs`) get a GOAWAY, as node:http
+ * closes an idle HTTP/1.1 connection after its keepAliveTimeout; node:http2
+ * itself keeps them forever. Without this an idle client (a browser tab) would
+ * hold its connection's slot (concurrency.type connections) and keep its machine
+ * from autostop indefinitely. One timer per session, refreshed, not re-made.
+ */
+export function closeIdleSessions(server: http2.Http2SecureServer | http2.Http2Server, idleMs = IDLE_SESSION_MS): void {
+  server.on('session', (session: http2.ServerHttp2Session) => {
+    let open = 0
+    // Fires only once no stream has been open for idleMs: re-armed each time the last one closes.
+    const timer = setTimeout(() => {
+      if (open === 0 && !session.closed) session.close()
+    }, idleMs).unref()
+    session.on('stream', (stream: http2.ServerHttp2Stream) => {
+      open++
+      stream.once('close', () => {
+        if (--open === 0) timer.refresh()
+      })
+    })
+    session.once('close', () => clearTimeout(timer))
+  })
+}
+
 /** The HTTPS listener: h2 and HTTP/1.1 over TLS, certificates by SNI. */
 export function createHttpsServer(d: ForwardDeps, front: Front, certs: CertStore, fallback: { key: string; cert: string }, limits: ClientTimeouts = {}): http2.Http2SecureServer {
   // With allowHTTP1 node:http2 applies node:http's head/request timeouts to HTTP/1.1 connections.
   const server = http2.createSecureServer({ allowHTTP1: true, ...fallback, SNICallback: certs.sni, minVersion: 'TLSv1.2', ...limits }, createForwarder(d, front))
+  closeIdleSessions(server)
   handleUpgrades(server, d, front)
   // A failed handshake (no certificate for that name, a client that hung up) is the client's business, not the daemon's.
   server.on('tlsClientError', (e: Error) => d.logger.debug({ err: e.message }, 'proxy: TLS handshake failed'))
@@ -33,6 +61,7 @@ const PREFACE = 'PRI * HTTP/2.0'
  */
 export function withH2c(h1: http.Server, handler: RequestHandler): { server: Server; h2: http2.Http2Server } {
   const h2 = http2.createServer({}, handler)
+  closeIdleSessions(h2)
   const server = createServer({ noDelay: true }, (socket: Socket) => {
     socket.once('data', (first: Buffer) => {
       if (first.toString('latin1', 0, PREFACE.length) !== PREFACE) {

@@ -65,6 +65,8 @@ export interface Scanned {
   body: boolean
   /** Flat [name, value, …] for the machine. */
   headers: string[]
+  /** Set by routing: the machine is the client connection's slot (concurrency.type connections), not released per request. */
+  held: boolean
 }
 
 /**
@@ -127,7 +129,7 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
     'fly-request-id', ctx.id,
     'via', via ? `${via}, ${VIA}` : VIA,
   )
-  return { id: ctx.id, host, forced, session, cookie, body, headers: out }
+  return { id: ctx.id, host, forced, session, cookie, body, headers: out, held: false }
 }
 
 /** Headers for the response to the client: the machine's, minus hop-by-hop and fly-replay, plus Via and the request id. */

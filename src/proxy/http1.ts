@@ -36,17 +36,18 @@ export function handleUpgrades(server: http.Server | HttpsServer | Http2SecureSe
     const s = scanRequest(req.rawHeaders, front, { id, region: d.region, clientIp: clientIp(socket.remoteAddress), upgrade: true })
     let route: Route
     try {
-      route = await target(d, s)
+      route = await target(d, s, req)
     } catch (e) {
       fail(socket, e, id, req)
       return
     }
-    let released = false
-    const release = (): void => {
-      if (!released) d.routes.release(route)
-      released = true
+    // Counted until the socket closes (at once if the client left while its machine woke); for a connection
+    // that holds its machine (type connections) that is the binding's own release.
+    if (socket.closed) {
+      if (!s.held) d.routes.release(route)
+      return
     }
-    socket.once('close', release)
+    if (!s.held) socket.once('close', () => d.routes.release(route))
     // A dedicated connection: an upgraded socket never goes back to a pool.
     const up = http.request({ host: route.host as string, port: route.service.port, method: req.method, path: req.url, headers: s.headers, agent: false, setHost: false, ...lenient })
     up.on('upgrade', (upRes, upSocket, upHead) => {

@@ -20,6 +20,7 @@ import { Upstreams } from './upstream.ts'
 import { Waker } from './wake.ts'
 import { Queues } from './queue.ts'
 import { TcpListeners } from './tcp.ts'
+import { Connections } from './connections.ts'
 
 export { RouteTable, httpService, DEFAULT_PORT } from './route-table.ts'
 export type { ProxyPlatform, Route, HttpService } from './route-table.ts'
@@ -81,7 +82,7 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
   const tcp = new TcpListeners({ routes, waker, logger, host: config.host, wakeTimeoutMs: config.wakeTimeoutMs })
   routes.onConfig = () => tcp.sync()
   const hostnames = new Map(Object.entries(config.hostnames ?? {}).map(([h, a]) => [h.toLowerCase(), a]))
-  const core = { routes, waker, sessions: new Sessions(), queues, platform, domain: config.domain, hostnames, logger, region: config.region, upstreams }
+  const core = { routes, waker, sessions: new Sessions(), queues, conns: new Connections(routes), platform, domain: config.domain, hostnames, logger, region: config.region, upstreams }
   const front: Front = { proto: 'http', port: String(config.port) }
   const secure: Front = { proto: 'https', port: String(config.httpsPort ?? 0) }
   const https = config.httpsPort !== undefined

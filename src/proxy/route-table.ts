@@ -21,6 +21,12 @@ export interface ProxyPlatform {
 /** A machine's HTTP service, normalised from its config's `services[]`. */
 export interface HttpService {
   port: number
+  /**
+   * `concurrency.type`: what one unit of load is. `requests` (Fly's advice for
+   * HTTP): each request in flight. `connections` (Fly's default): each client
+   * connection, bound to one machine while it is open (connections.ts).
+   */
+  type: 'connections' | 'requests'
   autostart: boolean
   autostop: 'off' | 'stop' | 'suspend'
   minMachinesRunning: number
@@ -45,8 +51,17 @@ export interface Route {
   state: string
   host: string | null
   service: HttpService
-  /** Requests in flight and open upgraded connections. */
-  inflight: number
+  /**
+   * The machine's load, the one figure the balancer, the limits, the queue and
+   * autostop read: requests in flight (those not riding a held connection),
+   * open upgraded connections, open raw TCP connections, and open client
+   * connections bound to it (`holds`, type connections).
+   */
+  load: number
+  /** How much of `load` is client connections bound to it (type connections; connections.ts). */
+  holds: number
+  /** Bumped when the machine leaves 'started': every connection bound before then has had its slot released. */
+  epoch: number
   /** When load last dropped to zero or the machine last started (ms). */
   lastActive: number
   /** Set while autostop is stopping it, so no new request is sent its way. */
@@ -64,7 +79,7 @@ type ServiceConfig = {
   autostart?: boolean
   autostop?: boolean | string
   min_machines_running?: number
-  concurrency?: { soft_limit?: number; hard_limit?: number }
+  concurrency?: { type?: string; soft_limit?: number; hard_limit?: number }
   http_options?: { sticky_cookie?: boolean | string }
 }
 
@@ -95,10 +110,12 @@ export function httpService(config: Record<string, unknown>, imageRef: Record<st
   const fallbackPort = Number.isInteger(exposed) && exposed > 0 ? exposed : DEFAULT_PORT
   const services = (Array.isArray(config.services) ? config.services : []) as ServiceConfig[]
   const s = services.find((x) => x.ports?.some((p) => p.handlers?.includes('http'))) ?? services[0]
-  if (!s) return { port: fallbackPort, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity, stickyCookie: null }
+  if (!s) return { port: fallbackPort, type: 'connections', autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity, stickyCookie: null }
   const stop = s.autostop
   return {
     port: s.internal_port ?? fallbackPort,
+    // Fly's default (and the API schema's) is connections.
+    type: s.concurrency?.type === 'requests' ? 'requests' : 'connections',
     autostart: s.autostart !== false,
     autostop: stop === true || stop === 'stop' ? 'stop' : stop === 'suspend' ? 'suspend' : 'off',
     minMachinesRunning: s.min_machines_running ?? 0,
@@ -152,6 +169,7 @@ export class RouteTable {
       if (gone) {
         gone.state = 'destroyed'
         gone.host = null
+        this.#dropHolds(gone)
       }
       this.#byId.delete(m.id)
       const app = this.#apps.get(m.app_name)
@@ -164,7 +182,7 @@ export class RouteTable {
     }
     let r = this.#byId.get(m.id)
     if (!r) {
-      r = { id: m.id, app: m.app_name, state: m.state, host: m.private_ip, service: httpService(m.config, m.image_ref), tcp: tcpServices(m.config), inflight: 0, lastActive: Date.now(), draining: false, version: m.instance_id }
+      r = { id: m.id, app: m.app_name, state: m.state, host: m.private_ip, service: httpService(m.config, m.image_ref), tcp: tcpServices(m.config), load: 0, holds: 0, epoch: 0, lastActive: Date.now(), draining: false, version: m.instance_id }
       this.#byId.set(m.id, r)
       let app = this.#apps.get(m.app_name)
       if (!app) this.#apps.set(m.app_name, (app = new Map()))
@@ -180,6 +198,8 @@ export class RouteTable {
     }
     // A machine that just started gets a full idle period before autostop may take it.
     if (m.state === 'started' && r.state !== 'started') r.lastActive = Date.now()
+    // One that stops (or restarts, or is replaced) no longer serves the client connections bound to it.
+    if (m.state !== 'started' && r.state === 'started') this.#dropHolds(r)
     r.state = m.state
     r.host = m.private_ip
     this.onChange?.(m.app_name)
@@ -199,15 +219,41 @@ export class RouteTable {
     return this.#byId.get(id)
   }
 
-  /** Counts a request (or upgraded connection) against the machine's limits; pair with release(). */
+  /** Counts a request (or upgraded or TCP connection) against the machine's limits; pair with release(). */
   acquire(r: Route): void {
-    r.inflight++
+    r.load++
   }
 
   release(r: Route): void {
-    r.inflight--
+    r.load--
     r.lastActive = Date.now()
     this.onChange?.(r.app)
+  }
+
+  /**
+   * Turns one acquire()d count into a client connection's slot (type
+   * connections); returns the epoch to hand back to unhold(). The count stays
+   * in `load`: nothing is counted twice.
+   */
+  hold(r: Route): number {
+    r.holds++
+    return r.epoch
+  }
+
+  /** Releases a client connection's slot, unless the machine left 'started' since (its slots were all released then). */
+  unhold(r: Route, epoch: number): void {
+    if (epoch !== r.epoch) return
+    r.holds--
+    this.release(r)
+  }
+
+  /** The machine no longer serves its bound client connections: their slots go at once, and unhold() of any of them is a no-op. */
+  #dropHolds(r: Route): void {
+    r.epoch++
+    if (r.holds === 0) return
+    r.load -= r.holds
+    r.holds = 0
+    r.lastActive = Date.now()
   }
 
   /** Every machine (the TCP listeners' sync walks them). */
@@ -226,8 +272,8 @@ export class RouteTable {
   addUpstream(app: string, upstream: { host: string; port: number }): Route {
     const id = `upstream-${++this.#upstreams}`
     const r: Route = {
-      id, app, state: 'started', host: upstream.host, inflight: 0, lastActive: Date.now(), draining: false, version: id,
-      service: { port: upstream.port, autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: Infinity, hardLimit: Infinity, stickyCookie: null },
+      id, app, state: 'started', host: upstream.host, load: 0, holds: 0, epoch: 0, lastActive: Date.now(), draining: false, version: id,
+      service: { port: upstream.port, type: 'requests', autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: Infinity, hardLimit: Infinity, stickyCookie: null },
     }
     this.#byId.set(id, r)
     let a = this.#apps.get(app)

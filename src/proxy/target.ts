@@ -1,10 +1,14 @@
 /**
  * Which machine a request goes to: the app from the Host header, then, in
- * order, fly-force-instance-id, Mcp-Session-Id affinity, or the balancer; a
- * sleeping machine is woken first. The machine returned is already counted in
- * flight: the caller releases it exactly once.
+ * order, fly-force-instance-id, Mcp-Session-Id affinity, the sticky cookie, or
+ * the balancer; a sleeping machine is woken first. The machine returned is
+ * already counted in the machine's load: the caller releases it exactly once,
+ * unless `keys.held` says the client connection holds it (type connections).
  */
+import type { IncomingMessage } from 'node:http'
+import type { Http2ServerRequest } from 'node:http2'
 import { choose, pinned, type Choice } from './balance.ts'
+import { connectionOf, type Binding, type Connections } from './connections.ts'
 import { RouteError, type ProxyPlatform, type Route, type RouteTable } from './route-table.ts'
 import type { Queues } from './queue.ts'
 import type { Waker } from './wake.ts'
@@ -39,6 +43,8 @@ export interface TargetDeps {
   sessions: Sessions
   /** Requests waiting past every hard limit. */
   queues: Queues
+  /** Client connections bound to machines (concurrency.type connections). */
+  conns: Connections
   platform: ProxyPlatform
   domain: string
   /** Custom hostnames (lowercase, no port) → app. */
@@ -91,6 +97,8 @@ export interface RouteKeys {
   forced: string | undefined
   session: string | undefined
   cookie: string | undefined
+  /** Set by target(): the machine returned is the client connection's slot, not a count the request must release. */
+  held?: boolean
 }
 
 /** The value of cookie `name` in a Cookie header. */
@@ -102,22 +110,44 @@ export function cookieValue(header: string, name: string): string | undefined {
   return undefined
 }
 
-/** The machine for a request: synchronous when no machine must be woken, so the common path awaits nothing. */
-export function target(d: TargetDeps, keys: RouteKeys): Route | Promise<Route> {
+/**
+ * The machine for a request: synchronous when no machine must be woken, so the
+ * common path awaits nothing. `req` (the front's request) lets a connections-type
+ * app bind the client connection; `keys.held` is then set when the route is the
+ * connection's slot (the caller must not release it).
+ */
+export function target(d: TargetDeps, keys: RouteKeys, req?: IncomingMessage | Http2ServerRequest): Route | Promise<Route> {
   const app = appForHost(d, keys.host)
   if (!app) throw new RouteError(404, `no app at host ${JSON.stringify(keys.host ?? '')}; apps are served at <app>.${d.domain}${d.hostnames.size ? ' and at the hostnames given with --proxy-hostname' : ''}`)
   const routes = appRoutes(d, app)
+  // concurrency.type connections: the client connection holds the slot. As for the sticky cookie, the app's first machine decides.
+  if (req !== undefined && (routes[0] as Route).service.type === 'connections') {
+    const conn = connectionOf(req)
+    if (conn) return onConnection(d, app, routes, keys, d.conns.of(conn))
+  }
+  const p = named(d, app, routes, keys)
+  if (p) return settle(d, pinned(p), { app, attempt: () => pinned(p), requestId: keys.id })
+  return balanced(d, app, routes, keys.id)
+}
+
+/** The balancer's machine, counted; queued past every hard limit. */
+function balanced(d: TargetDeps, app: string, routes: readonly Route[], requestId: string | undefined): Route | Promise<Route> {
+  return settle(d, choose(app, routes), { app, attempt: () => choose(app, d.routes.app(app) ?? []), requestId })
+}
+
+/** The machine the request names: fly-force-instance-id, else its Mcp-Session-Id's, else the sticky cookie's; undefined to balance. */
+function named(d: TargetDeps, app: string, routes: readonly Route[], keys: RouteKeys): Route | undefined {
   const forced = keys.forced
   if (forced) {
     const r = d.routes.machine(forced)
     if (!r || r.app !== app) throw new RouteError(503, `fly-force-instance-id: ${forced} is not a machine of app ${app}`)
-    return settle(d, pinned(r), { app, attempt: () => pinned(r), requestId: keys.id })
+    return r
   }
   const session = keys.session
   if (session !== undefined) {
     const id = d.sessions.get(session)
     const r = id ? d.routes.machine(id) : undefined
-    if (r && r.app === app) return settle(d, pinned(r), { app, attempt: () => pinned(r), requestId: keys.id })
+    if (r && r.app === app) return r
     // The machine is gone: the session went with it; let the server say so.
     if (id) d.sessions.forget(session)
   }
@@ -127,9 +157,42 @@ export function target(d: TargetDeps, keys: RouteKeys): Route | Promise<Route> {
     const id = cookieValue(keys.cookie as string, sticky)
     const r = id ? d.routes.machine(id) : undefined
     // A cookie naming a machine that is gone (or of another app) is ignored: the answer sets a fresh one.
-    if (r && r.app === app) return settle(d, pinned(r), { app, attempt: () => pinned(r), requestId: keys.id })
+    if (r && r.app === app) return r
   }
-  return settle(d, choose(app, routes), { app, attempt: () => choose(app, d.routes.app(app) ?? []), requestId: keys.id })
+  return undefined
+}
+
+/**
+ * A request on a client connection of a connections-type app. Bound and not
+ * named elsewhere: the bound machine, not counted again. Named elsewhere
+ * (forced, session, cookie) on a bound connection: that machine, counted as a
+ * request for its duration; the binding stays. Unbound: routed as any request
+ * (named or balanced), and that count becomes the connection's slot.
+ */
+function onConnection(d: TargetDeps, app: string, routes: readonly Route[], keys: RouteKeys, b: Binding): Route | Promise<Route> {
+  // The connection's first request is still being routed (waking, queued): follow it rather than take a second slot.
+  if (b.pending) return b.pending.then(() => onConnection(d, app, appRoutes(d, app), keys, b))
+  const bound = d.conns.current(b)
+  const p = named(d, app, routes, keys)
+  if (bound && (!p || p === bound)) {
+    keys.held = true
+    return bound
+  }
+  if (p && bound) return settle(d, pinned(p), { app, attempt: () => pinned(p), requestId: keys.id })
+  const r = p ? settle(d, pinned(p), { app, attempt: () => pinned(p), requestId: keys.id }) : balanced(d, app, routes, keys.id)
+  if (!(r instanceof Promise)) {
+    keys.held = d.conns.bind(b, r)
+    return r
+  }
+  const bound2 = r.then((route) => {
+    keys.held = d.conns.bind(b, route)
+    return route
+  })
+  const clear = (): void => {
+    b.pending = null
+  }
+  b.pending = bound2.then(clear, clear)
+  return bound2
 }
 
 /**

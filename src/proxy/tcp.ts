@@ -90,11 +90,11 @@ export class TcpListeners {
     })
   }
 
-  /** The machine for a new connection, counted in flight; woken first if it slept. */
+  /** The machine for a new connection, counted in its load until the connection closes; woken first if it slept. */
   async #pick(port: number, app: string): Promise<{ route: Route; svc: TcpService }> {
     const routes = (this.#o.routes.app(app) ?? []).filter((r) => serviceOn(r, port))
     if (routes.length === 0) throw new Error(`no machine of app ${app} serves TCP port ${port}`)
-    const ready = (r: Route): boolean => r.state === 'started' && !r.draining && r.host !== null && r.inflight < (serviceOn(r, port) as TcpService).hardLimit
+    const ready = (r: Route): boolean => r.state === 'started' && !r.draining && r.host !== null && r.load < (serviceOn(r, port) as TcpService).hardLimit
     let r = leastLoaded(routes, ready)
     if (!r) {
       // wakeable() reads the HTTP service's autostart; the TCP service's own flag decides here.

@@ -1,0 +1,345 @@
+/**
+ * concurrency.type "connections", in process: the real proxy in front of
+ * loopback HTTP servers standing in for machines, a fake platform feeding the
+ * route table, and the route table's load read directly. Only 127.0.0.1.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import http2 from 'node:http2'
+import { connect, type AddressInfo, type Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { pino } from 'pino'
+import type { MachineRow } from '../store/index.ts'
+import { createProxy, type Proxy, type ProxyPlatform } from './index.ts'
+import { closeIdleSessions } from './h2.ts'
+
+/** A loopback server answering with `id`; /hold answers only when the test says so; Upgrade is answered 101 and echoed. */
+async function upstream(t: TestContext, id: string): Promise<{ port: number; held: http.ServerResponse[] }> {
+  const held: http.ServerResponse[] = []
+  const server = http.createServer((req, res) => {
+    req.resume()
+    if (req.url === '/hold') held.push(res)
+    else res.end(id)
+  })
+  server.on('upgrade', (_req, socket: Socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n')
+    socket.write(`${id}\n`)
+    socket.pipe(socket)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  return { port: (server.address() as AddressInfo).port, held }
+}
+
+interface Rig {
+  proxy: Proxy
+  port: number
+  /** Machine id → its upstream's held /hold responses. */
+  held: Map<string, http.ServerResponse[]>
+  load(id: string): number
+  /** Sets a machine's state as the platform's change feed would. */
+  set(id: string, state: string): void
+  stops: string[]
+}
+
+async function rig(t: TestContext, machines: { id: string; state?: string; service?: Record<string, unknown> }[], o: { idleMs?: number; startMs?: number } = {}): Promise<Rig> {
+  const rows: MachineRow[] = []
+  const held = new Map<string, http.ServerResponse[]>()
+  for (const m of machines) {
+    const u = await upstream(t, m.id)
+    held.set(m.id, u.held)
+    const service = { internal_port: u.port, ports: [{ port: 80, handlers: ['http'] }], autostart: true, autostop: false, concurrency: { type: 'connections', soft_limit: 1 }, ...m.service }
+    rows.push({ id: m.id, app_name: 'a', name: m.id, state: m.state ?? 'started', region: 'local', instance_id: 'v1', config: { image: 'x', services: [service] }, image_ref: {}, private_ip: '127.0.0.1', private_ip6: null, restart_count: 0, created_at: '', updated_at: '' })
+  }
+  const subs = new Set<(c: { machine: MachineRow }) => void>()
+  const stops: string[] = []
+  const set = (id: string, state: string): void => {
+    const row = rows.find((r) => r.id === id) as MachineRow
+    row.state = state
+    for (const f of subs) f({ machine: { ...row } })
+  }
+  const platform: ProxyPlatform = {
+    events: { subscribe: (fn) => (subs.add(fn), () => void subs.delete(fn)) },
+    machines: {
+      allLive: () => rows.map((r) => ({ ...r })),
+      start: async (_app, id) => {
+        set(id, 'starting')
+        await sleep(o.startMs ?? 0)
+        set(id, 'started')
+      },
+      stop: async (_app, id) => {
+        stops.push(id)
+        set(id, 'stopped')
+      },
+      suspend: async (_app, id) => set(id, 'suspended'),
+    },
+    apps: { get: (name) => assert.equal(name, 'a') },
+  }
+  const proxy = createProxy({ platform, logger: pino({ level: 'silent' }), config: { host: '127.0.0.1', port: 0, domain: 'localhost', region: 'local', idleMs: o.idleMs ?? 60_000, wakeTimeoutMs: 2000, h2c: true } })
+  const { port } = await proxy.listen()
+  t.after(() => proxy.close())
+  return { proxy, port, held, load: (id) => proxy.routes.machine(id)?.load ?? NaN, set, stops }
+}
+
+/** One client connection: a keep-alive agent with a single socket. */
+function client(t: TestContext): http.Agent {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  t.after(() => agent.destroy())
+  return agent
+}
+
+function get(r: Rig, agent: http.Agent | false, path = '/', headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: r.port, path, agent, setHost: false, headers: { host: 'a.localhost', ...headers } }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (body += c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+async function until(what: string, fn: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!fn()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
+    await sleep(5)
+  }
+}
+
+test('two keep-alive connections bind to different machines, stay there, and free their slots when they close', async (t) => {
+  const r = await rig(t, [{ id: 'm1' }, { id: 'm2' }])
+  const c1 = client(t)
+  const c2 = client(t)
+  const first = (await get(r, c1)).body
+  const other = first === 'm1' ? 'm2' : 'm1'
+  // Idle between requests, the connection still holds its slot: the second connection goes to the machine under soft_limit.
+  assert.equal(r.load(first), 1)
+  assert.equal((await get(r, c2)).body, other)
+  for (let i = 0; i < 10; i++) {
+    assert.equal((await get(r, c1)).body, first, 'no re-balancing on a bound connection')
+    assert.equal((await get(r, c2)).body, other)
+  }
+  assert.deepEqual([r.load(first), r.load(other)], [1, 1], 'counted once per connection, not per request')
+  c1.destroy()
+  await until('the first connection to be released', () => r.load(first) === 0)
+  c2.destroy()
+  await until('the second connection to be released', () => r.load(other) === 0)
+  await sleep(20)
+  assert.deepEqual([r.load('m1'), r.load('m2'), r.proxy.routes.machine('m1')?.holds, r.proxy.routes.machine('m2')?.holds], [0, 0, 0, 0])
+})
+
+test('type requests holds nothing between requests on an open connection', async (t) => {
+  const r = await rig(t, [{ id: 'm1', service: { concurrency: { type: 'requests', soft_limit: 1 } } }])
+  const c = client(t)
+  const held = r.held.get('m1') as http.ServerResponse[]
+  const slow = get(r, c, '/hold')
+  await until('the request to reach the machine', () => held.length === 1)
+  assert.equal(r.load('m1'), 1, 'a request in flight counts')
+  held[0]?.end('done')
+  assert.equal((await slow).body, 'done')
+  await until('the request to be released', () => r.load('m1') === 0)
+  assert.equal((await get(r, c)).body, 'm1')
+  assert.equal(r.load('m1'), 0, 'the idle connection holds nothing')
+  c.destroy()
+})
+
+test('a forced request on a bound connection goes where asked and counts while in flight; the binding stays', async (t) => {
+  const r = await rig(t, [{ id: 'm1' }, { id: 'm2' }])
+  const c = client(t)
+  const bound = (await get(r, c, '/', { 'fly-force-instance-id': 'm1' })).body
+  assert.equal(bound, 'm1', 'a named machine binds an unbound connection')
+  assert.deepEqual([r.load('m1'), r.load('m2')], [1, 0])
+  const held = r.held.get('m2') as http.ServerResponse[]
+  const away = get(r, c, '/hold', { 'fly-force-instance-id': 'm2' })
+  await until('the forced request to reach m2', () => held.length === 1)
+  assert.deepEqual([r.load('m1'), r.load('m2')], [1, 1], 'the forced request is a request count on m2')
+  held[0]?.end('from m2')
+  assert.equal((await away).body, 'from m2')
+  await until('m2 to be released', () => r.load('m2') === 0)
+  assert.equal((await get(r, c)).body, 'm1', 'still bound to m1')
+  // Forced to the bound machine: its own slot, not counted again.
+  const own = r.held.get('m1') as http.ServerResponse[]
+  const same = get(r, c, '/hold', { 'fly-force-instance-id': 'm1' })
+  await until('the request to reach m1', () => own.length === 1)
+  assert.equal(r.load('m1'), 1)
+  own[0]?.end('ok')
+  await same
+  c.destroy()
+  await until('m1 to be released', () => r.load('m1') === 0)
+  assert.equal(r.load('m2'), 0)
+})
+
+test('a machine that stops releases its connections at once; their next request binds again', async (t) => {
+  const r = await rig(t, [{ id: 'm1' }, { id: 'm2', service: { autostart: false } }])
+  const c = client(t)
+  // m1 first: m2 is not chosen while m1 is under soft_limit... either may win a tie, so force the first binding.
+  assert.equal((await get(r, c, '/', { 'fly-force-instance-id': 'm1' })).body, 'm1')
+  r.set('m1', 'stopped')
+  assert.equal(r.load('m1'), 0, 'released when the machine stopped, not when the client closes')
+  assert.equal((await get(r, c)).body, 'm2', 'the next request re-binds')
+  assert.deepEqual([r.load('m1'), r.load('m2')], [0, 1])
+  r.set('m1', 'started')
+  c.destroy()
+  await until('m2 to be released', () => r.load('m2') === 0)
+  await sleep(20)
+  assert.deepEqual([r.load('m1'), r.load('m2')], [0, 0], 'each slot released exactly once')
+})
+
+test('hard_limit counts connections: a second connection queues until the first closes', async (t) => {
+  const r = await rig(t, [{ id: 'm1', service: { concurrency: { type: 'connections', soft_limit: 1, hard_limit: 1 } } }])
+  const c1 = client(t)
+  const c2 = client(t)
+  assert.equal((await get(r, c1)).body, 'm1')
+  let answered = false
+  const waiting = get(r, c2).then((x) => ((answered = true), x))
+  await sleep(150)
+  assert.equal(answered, false, 'the idle first connection still holds the only slot')
+  assert.equal(r.proxy.routes.machine('m1')?.load, 1)
+  c1.destroy()
+  assert.equal((await waiting).body, 'm1')
+  assert.equal(r.load('m1'), 1, 'now the second connection holds it')
+  for (let i = 0; i < 3; i++) assert.equal((await get(r, c2)).status, 200, 'its later requests do not queue behind its own slot')
+  c2.destroy()
+  await until('m1 to be released', () => r.load('m1') === 0)
+})
+
+test('h2: a session is one connection, however many streams it carries', async (t) => {
+  const r = await rig(t, [{ id: 'm1' }, { id: 'm2' }])
+  const session = http2.connect(`http://127.0.0.1:${r.port}`)
+  t.after(() => session.destroy())
+  const stream = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = session.request({ ':path': '/', ':authority': 'a.localhost' })
+      let body = ''
+      s.setEncoding('utf8')
+      s.on('data', (c: string) => (body += c))
+      s.on('end', () => resolve(body))
+      s.on('error', reject)
+    })
+  const first = await stream()
+  const all = await Promise.all(Array.from({ length: 8 }, stream))
+  assert.deepEqual(new Set(all), new Set([first]))
+  assert.equal(r.load(first), 1)
+  session.close()
+  await until('the session to be released', () => r.load(first) === 0)
+})
+
+test('concurrent streams on an unbound session whose machine must wake share one slot', async (t) => {
+  const r = await rig(t, [{ id: 'm1', state: 'stopped' }, { id: 'm2', state: 'stopped' }], { startMs: 50 })
+  const session = http2.connect(`http://127.0.0.1:${r.port}`)
+  t.after(() => session.destroy())
+  const stream = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = session.request({ ':path': '/', ':authority': 'a.localhost' })
+      let body = ''
+      s.setEncoding('utf8')
+      s.on('data', (c: string) => (body += c))
+      s.on('end', () => resolve(body))
+      s.on('error', reject)
+    })
+  const all = await Promise.all(Array.from({ length: 4 }, stream))
+  assert.equal(new Set(all).size, 1, `one machine: ${all.join(',')}`)
+  const id = all[0] as string
+  assert.equal(r.load(id), 1)
+  session.close()
+  await until('the slot to be released', () => r.load(id) === 0)
+})
+
+test('streams of an unbound session queued past hard_limit follow its first one instead of queueing behind its slot', async (t) => {
+  const r = await rig(t, [{ id: 'm1', service: { concurrency: { type: 'connections', soft_limit: 1, hard_limit: 1 } } }])
+  const c = client(t)
+  assert.equal((await get(r, c)).body, 'm1')
+  const session = http2.connect(`http://127.0.0.1:${r.port}`)
+  t.after(() => session.destroy())
+  const stream = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = session.request({ ':path': '/', ':authority': 'a.localhost' })
+      let body = ''
+      s.setEncoding('utf8')
+      s.on('data', (x: string) => (body += x))
+      s.on('end', () => resolve(body))
+      s.on('error', reject)
+    })
+  const all = Promise.all(Array.from({ length: 3 }, stream))
+  await sleep(100)
+  c.destroy()
+  assert.deepEqual(await all, ['m1', 'm1', 'm1'])
+  assert.equal(r.load('m1'), 1)
+  session.close()
+  await until('the slot to be released', () => r.load('m1') === 0)
+})
+
+test('an upgrade on a bound connection keeps its slot, and closing it releases it', async (t) => {
+  const r = await rig(t, [{ id: 'm1' }])
+  const socket = connect({ host: '127.0.0.1', port: r.port })
+  t.after(() => socket.destroy())
+  let got = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (c: string) => (got += c))
+  socket.write('GET / HTTP/1.1\r\nhost: a.localhost\r\n\r\n')
+  await until('the first answer', () => got.includes('m1'))
+  assert.equal(r.load('m1'), 1)
+  socket.write('GET /ws HTTP/1.1\r\nhost: a.localhost\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n')
+  await until('the 101', () => /101 Switching Protocols[\s\S]*m1\n/.test(got))
+  socket.write('ping\n')
+  await until('the echo', () => got.endsWith('ping\n'))
+  assert.equal(r.load('m1'), 1, 'the upgrade rides the connection\'s slot')
+  socket.destroy()
+  await until('the slot to be released', () => r.load('m1') === 0)
+  await sleep(20)
+  assert.equal(r.load('m1'), 0)
+})
+
+test('autostop leaves a machine with an open idle connection alone, and stops it once the connection closes', async (t) => {
+  const r = await rig(t, [{ id: 'm1', service: { autostop: 'stop' } }], { idleMs: 150 })
+  const c = client(t)
+  assert.equal((await get(r, c)).body, 'm1')
+  await sleep(600)
+  assert.deepEqual(r.stops, [], 'the open connection is load')
+  c.destroy()
+  await until('autostop', () => r.stops.length === 1)
+  assert.equal(r.load('m1'), 0)
+})
+
+test('one request per connection balances across machines as before', async (t) => {
+  const r = await rig(t, [{ id: 'm1' }, { id: 'm2' }])
+  const seen = new Set<string>()
+  for (let i = 0; i < 40 && seen.size < 2; i++) seen.add((await get(r, false)).body)
+  assert.deepEqual([...seen].sort(), ['m1', 'm2'])
+  await until('every slot to be released', () => r.load('m1') === 0 && r.load('m2') === 0)
+})
+
+test('an h2 session with no open stream is closed after the idle time; one with a stream open is not', async (t) => {
+  const server = http2.createServer((req, res) => {
+    if (req.url === '/hold') setTimeout(() => res.end('late'), 300)
+    else res.end('ok')
+  })
+  closeIdleSessions(server, 100)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.after(() => server.close())
+  const port = (server.address() as AddressInfo).port
+  const session = http2.connect(`http://127.0.0.1:${port}`)
+  t.after(() => session.destroy())
+  const request = (path: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = session.request({ ':path': path })
+      let body = ''
+      s.setEncoding('utf8')
+      s.on('data', (c: string) => (body += c))
+      s.on('end', () => resolve(body))
+      s.on('error', reject)
+    })
+  let goaway = false
+  session.on('goaway', () => (goaway = true))
+  assert.equal(await request('/hold'), 'late', 'a stream open past the idle time is not cut')
+  assert.equal(goaway, false)
+  assert.equal(await request('/'), 'ok')
+  await until('the idle session to be closed', () => goaway && session.closed, 1000)
+})
