@@ -9,7 +9,7 @@ import http2 from 'node:http2'
 import type http from 'node:http'
 import { createServer, type Server, type Socket } from 'node:net'
 import { Duplex } from 'node:stream'
-import type { Front } from './headers.ts'
+import { VIA, type Front } from './headers.ts'
 import { createForwarder, type ForwardDeps } from './forward.ts'
 import { handleUpgrades, type ClientTimeouts, type RequestHandler } from './http1.ts'
 import type { CertStore } from './tls.ts'
@@ -41,11 +41,42 @@ export function closeIdleSessions(server: http2.Http2SecureServer | http2.Http2S
   })
 }
 
+/** Streams per h2 session (nginx's http2_max_concurrent_streams); node:http2 would allow 2^32 − 1. */
+export const MAX_STREAMS = 128
+
+/**
+ * HTTP/1.1's requestTimeout for h2: a stream whose request body is not complete
+ * within `requestTimeout` ms is answered 408 (or reset, when its answer has begun),
+ * so a client trickling bodies cannot hold streams, machines' slots and memory.
+ * A session that never sends a complete head is the idle-session GOAWAY's business.
+ */
+export function limitSlowStreams(server: http2.Http2SecureServer | http2.Http2Server, requestTimeout: number | undefined): void {
+  if (!requestTimeout) return
+  server.on('stream', (stream: http2.ServerHttp2Stream) => {
+    if (stream.endAfterHeaders) return
+    const timer = setTimeout(() => {
+      if (stream.destroyed || stream.readableEnded) return
+      if (stream.headersSent) {
+        stream.close(http2.constants.NGHTTP2_CANCEL)
+        return
+      }
+      const body = `408 Request Timeout: the request body did not arrive within ${requestTimeout} ms\n`
+      stream.respond({ ':status': 408, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), via: VIA })
+      stream.end(body)
+      // The client's unread body must not keep the stream open.
+      stream.close(http2.constants.NGHTTP2_NO_ERROR)
+    }, requestTimeout).unref()
+    stream.once('end', () => clearTimeout(timer))
+    stream.once('close', () => clearTimeout(timer))
+  })
+}
+
 /** The HTTPS listener: h2 and HTTP/1.1 over TLS, certificates by SNI. */
 export function createHttpsServer(d: ForwardDeps, front: Front, certs: CertStore, fallback: { key: string; cert: string }, limits: ClientTimeouts = {}): http2.Http2SecureServer {
   // With allowHTTP1 node:http2 applies node:http's head/request timeouts to HTTP/1.1 connections.
-  const server = http2.createSecureServer({ allowHTTP1: true, ...fallback, SNICallback: certs.sni, minVersion: 'TLSv1.2', ...limits }, createForwarder(d, front))
+  const server = http2.createSecureServer({ allowHTTP1: true, ...fallback, SNICallback: certs.sni, minVersion: 'TLSv1.2', settings: { maxConcurrentStreams: MAX_STREAMS }, ...limits }, createForwarder(d, front))
   closeIdleSessions(server)
+  limitSlowStreams(server, limits.requestTimeout)
   handleUpgrades(server, d, front)
   // A failed handshake (no certificate for that name, a client that hung up) is the client's business, not the daemon's.
   server.on('tlsClientError', (e: Error) => d.logger.debug({ err: e.message }, 'proxy: TLS handshake failed'))
@@ -59,11 +90,15 @@ const PREFACE = 'PRI * HTTP/2.0'
  * connection and hands it to the h2 server (prior-knowledge preface) or the
  * HTTP/1.1 one. Only used with --proxy-h2c, so the default path has no extra hop.
  */
-export function withH2c(h1: http.Server, handler: RequestHandler): { server: Server; h2: http2.Http2Server } {
-  const h2 = http2.createServer({}, handler)
+export function withH2c(h1: http.Server, handler: RequestHandler, limits: ClientTimeouts = {}): { server: Server; h2: http2.Http2Server } {
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: MAX_STREAMS } }, handler)
   closeIdleSessions(h2)
+  limitSlowStreams(h2, limits.requestTimeout)
   const server = createServer({ noDelay: true }, (socket: Socket) => {
+    // A connection that sends nothing at all gets the same time as a slow request head.
+    if (limits.headersTimeout) socket.setTimeout(limits.headersTimeout, () => socket.destroy())
     socket.once('data', (first: Buffer) => {
+      socket.setTimeout(0)
       if (first.toString('latin1', 0, PREFACE.length) !== PREFACE) {
         socket.pause()
         socket.unshift(first)

@@ -89,7 +89,7 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
   const handler = config.redirectHttps && https ? redirectToHttps(() => secure.port) : createForwarder(core, front)
   const limits = clientTimeouts(config.headersTimeout ?? 10_000, config.requestTimeout ?? 300_000)
   const h1 = createHttp1Server(core, front, handler, limits)
-  const plain: Server = config.h2c ? withH2c(h1, handler).server : h1
+  const plain: Server = config.h2c ? withH2c(h1, handler, limits).server : h1
   // Every connection, so close() can end upgraded sockets and h2 sessions that outlive the servers' own bookkeeping.
   const sockets = new Set<Socket>()
   const servers: Server[] = [plain]

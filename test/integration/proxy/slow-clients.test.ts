@@ -1,12 +1,14 @@
 /**
  * A client that sends its request head too slowly (slowloris) is cut off with
  * a 408 after --proxy-headers-timeout, on the plain and the TLS listener, while
- * other requests keep being served.
+ * other requests keep being served; h2 streams that trickle their bodies get
+ * a 408 after --proxy-request-timeout.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect as tcpConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
+import http2 from 'node:http2'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { daemonWithBusybox } from '../../support/machines.ts'
@@ -66,4 +68,46 @@ test('slow request heads are cut off with a 408; other requests carry on', async
     assert.match(answer, /^HTTP\/1\.1 408 /, `${name}: ${answer}`)
     assert.ok(ms >= 900 && ms < 4000, `${name}: cut off after ${ms} ms`)
   }
+})
+
+test('h2: a stream trickling its body gets a 408, a silent h2c connection is closed, streams per session are capped', async (t) => {
+  const d = await daemonWithBusybox(t, 'testapp', ['--proxy-headers-timeout', '1s', '--proxy-request-timeout', '2s', '--proxy-h2c'])
+  // Reads the whole body before answering, so only the proxy can answer first.
+  const drain = 'head -c "$CONTENT_LENGTH" > /dev/null; echo "Content-Type: text/plain"; echo; echo drained'
+  await webMachine(d, { services: httpServices(), cgi: { drain } })
+  const secure = new URL(d.proxyHttpsUrl)
+  const ca = readFileSync(join(d.dataDir, 'proxy/ca/ca.crt'))
+  const session = http2.connect(`https://testapp.localhost:${secure.port}`, { ca, host: '127.0.0.1', servername: 'testapp.localhost', createConnection: () => tlsConnect({ host: '127.0.0.1', port: Number(secure.port), servername: 'testapp.localhost', ca, ALPNProtocols: ['h2'] }) })
+  t.after(() => session.destroy())
+  await new Promise((resolve, reject) => session.once('remoteSettings', resolve).once('error', reject))
+  assert.equal(session.remoteSettings.maxConcurrentStreams, 128)
+
+  const t0 = Date.now()
+  const stream = session.request({ ':method': 'POST', ':path': '/cgi-bin/drain', 'content-length': '1000' })
+  const drip = setInterval(() => stream.write('x'), 200)
+  t.after(() => clearInterval(drip))
+  const status = await new Promise<number>((resolve, reject) => stream.once('response', (h) => resolve(Number(h[':status']))).once('error', reject))
+  let body = ''
+  stream.setEncoding('utf8').on('data', (c: string) => (body += c))
+  await new Promise((resolve) => stream.once('close', resolve))
+  clearInterval(drip)
+  assert.equal(status, 408, body)
+  assert.match(body, /did not arrive within 2000 ms/)
+  const ms = Date.now() - t0
+  assert.ok(ms >= 1900 && ms < 5000, `answered after ${ms} ms`)
+
+  // The session is still good for well-behaved streams.
+  const ok = session.request({ ':method': 'POST', ':path': '/cgi-bin/drain', 'content-length': '5' })
+  ok.end('hello')
+  const okStatus = await new Promise<number>((resolve, reject) => ok.once('response', (h) => resolve(Number(h[':status']))).once('error', reject))
+  ok.resume()
+  assert.equal(okStatus, 200)
+
+  // h2c shares the plain port: a connection that never sends a byte is closed after the head timeout.
+  const plain = new URL(d.proxyUrl)
+  const silent = tcpConnect({ host: plain.hostname, port: Number(plain.port) })
+  const s0 = Date.now()
+  await new Promise((resolve) => silent.once('close', resolve).on('error', () => {}))
+  const silentMs = Date.now() - s0
+  assert.ok(silentMs >= 900 && silentMs < 4000, `closed after ${silentMs} ms`)
 })
