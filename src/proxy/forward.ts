@@ -14,7 +14,7 @@ import { errorPage, requestId, responseHead, scanRequest, type Front } from './h
 import { BodyCapture, MAX_REPLAYS, REPLAY_JSON, REPLAY_JSON_LIMIT, parseReplay, parseReplayJson, replaySource, replayTarget, type ReplayDirective } from './replay.ts'
 import { pinned } from './balance.ts'
 import { RouteError, type Route } from './route-table.ts'
-import { settle, target, type TargetDeps } from './target.ts'
+import { settle, stickyCookie, target, type TargetDeps } from './target.ts'
 import type { Upstreams } from './upstream.ts'
 
 export type FrontRequest = IncomingMessage | Http2ServerRequest
@@ -128,8 +128,7 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
             if (req.method === 'DELETE' && status < 300) d.sessions.forget(session)
             else d.sessions.remember(session, route.id)
           }
-          const sticky = route.service.stickyCookie
-          const out = responseHead(h, id, sticky ? `${sticky}=${route.id}; Path=/; HttpOnly; SameSite=Lax` : undefined)
+          const out = responseHead(h, id, stickyCookie(route))
           if (h1) asH1(res).writeHead(status, message, out)
           else asH1(res).writeHead(status, out)
           // Unframed or event-stream bodies may trickle: the client should see the head now, not with the first byte.

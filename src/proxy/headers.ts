@@ -4,7 +4,7 @@
  * the proxy itself answers with. Request headers are rewritten in one pass over
  * rawHeaders into a flat array: no header object is built on the hot path.
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
 import { STATUS_CODES } from 'node:http'
@@ -132,22 +132,11 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
   return { id: ctx.id, host, forced, session, cookie, body, headers: out, held: false }
 }
 
-/** Headers for the response to the client: the machine's, minus hop-by-hop and fly-replay, plus Via and the request id. */
-export function responseHeaders(h: IncomingHttpHeaders, id: string): OutgoingHttpHeaders {
-  const c = h.connection
-  const named = c ? c.toLowerCase().split(',').map((s) => s.trim()) : null
-  const out: OutgoingHttpHeaders = {}
-  for (const k in h) {
-    const v = h[k]
-    if (v === undefined || hopByHop.has(k) || k === 'fly-replay' || named?.includes(k)) continue
-    out[k] = v
-  }
-  out.via = h.via ? `${h.via}, ${VIA}` : VIA
-  out['fly-request-id'] = id
-  return out
-}
-
-/** The same, as the flat [name, value, …] list writeHead takes (h1 and h2): no header object is built per response. */
+/**
+ * Headers for the response to the client, as the flat [name, value, …] list writeHead
+ * takes (h1 and h2): the machine's, minus hop-by-hop and fly-replay, plus Via, the
+ * request id and the sticky cookie when the service asks for one.
+ */
 export function responseHead(h: IncomingHttpHeaders, id: string, cookie?: string): string[] {
   const c = h.connection
   const named = c ? c.toLowerCase().split(',').map((s) => s.trim()) : null
@@ -185,12 +174,9 @@ export function errorPageOnSocket(socket: Socket, status: number, message: strin
   )
 }
 
-/** Serialises a response head for a raw socket (101 answers and refused upgrades). */
-export function rawHead(status: number, message: string | undefined, headers: OutgoingHttpHeaders): string {
+/** Serialises a response head for a raw socket (101 answers and refused upgrades) from a flat [name, value, …] list. */
+export function rawHead(status: number, message: string | undefined, headers: string[]): string {
   let s = `HTTP/1.1 ${status} ${message ?? STATUS_CODES[status] ?? ''}\r\n`
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue
-    for (const one of Array.isArray(v) ? v : [v]) s += `${k}: ${one}\r\n`
-  }
+  for (let i = 0; i < headers.length; i += 2) s += `${headers[i]}: ${headers[i + 1]}\r\n`
   return s + '\r\n'
 }

@@ -9,14 +9,14 @@ import http, { type IncomingMessage } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
 import type { Http2SecureServer, Http2Server } from 'node:http2'
 import type { Socket } from 'node:net'
-import { errorPageOnSocket, rawHead, requestId, responseHeaders, scanRequest, type Front } from './headers.ts'
+import { errorPageOnSocket, rawHead, requestId, responseHead, scanRequest, type Front } from './headers.ts'
 import { clientIp, createForwarder, type ForwardDeps, type FrontRequest, type FrontResponse } from './forward.ts'
 
 export type RequestHandler = (req: FrontRequest, res: FrontResponse) => void
 /** Slow-client guards for HTTP/1.1 heads and bodies (see index.ts clientTimeouts). */
 export type ClientTimeouts = { headersTimeout?: number; requestTimeout?: number; connectionsCheckingInterval?: number }
 import { RouteError, type Route } from './route-table.ts'
-import { target } from './target.ts'
+import { stickyCookie, target } from './target.ts'
 
 /** Answers Upgrade requests on any HTTP/1.1-speaking server (plain, TLS, or h2 with allowHTTP1). */
 export function handleUpgrades(server: http.Server | HttpsServer | Http2SecureServer | Http2Server, d: ForwardDeps, front: Front): void {
@@ -51,7 +51,8 @@ export function handleUpgrades(server: http.Server | HttpsServer | Http2SecureSe
     // A dedicated connection: an upgraded socket never goes back to a pool.
     const up = http.request({ host: route.host as string, port: route.service.port, method: req.method, path: req.url, headers: s.headers, agent: false, setHost: false, ...lenient })
     up.on('upgrade', (upRes, upSocket, upHead) => {
-      const h = { ...responseHeaders(upRes.headers, id), connection: 'upgrade', upgrade: upRes.headers.upgrade }
+      const h = responseHead(upRes.headers, id, stickyCookie(route))
+      if (upRes.headers.upgrade) h.push('connection', 'upgrade', 'upgrade', upRes.headers.upgrade)
       socket.write(rawHead(upRes.statusCode ?? 101, upRes.statusMessage, h))
       if (upHead.length) socket.write(upHead)
       if (head.length) upSocket.write(head)
@@ -63,7 +64,7 @@ export function handleUpgrades(server: http.Server | HttpsServer | Http2SecureSe
     })
     // The machine declined the upgrade: relay its answer and close.
     up.on('response', (upRes) => {
-      socket.write(rawHead(upRes.statusCode ?? 502, upRes.statusMessage, { ...responseHeaders(upRes.headers, id), connection: 'close' }))
+      socket.write(rawHead(upRes.statusCode ?? 502, upRes.statusMessage, [...responseHead(upRes.headers, id, stickyCookie(route)), 'connection', 'close']))
       upRes.pipe(socket)
     })
     up.on('error', (e) => fail(socket, new RouteError(502, `machine ${route.id} did not answer the upgrade: ${e.message}`), id, req))

@@ -101,6 +101,12 @@ export interface RouteKeys {
   held?: boolean
 }
 
+/** The Set-Cookie value that pins a client to `route` (http_options.sticky_cookie), if the service asks for one. */
+export function stickyCookie(route: Route): string | undefined {
+  const name = route.service.stickyCookie
+  return name ? `${name}=${route.id}; Path=/; HttpOnly; SameSite=Lax` : undefined
+}
+
 /** The value of cookie `name` in a Cookie header. */
 export function cookieValue(header: string, name: string): string | undefined {
   for (const part of header.split(';')) {
