@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
 import { STATUS_CODES } from 'node:http'
+import type { RouteKeys } from './target.ts'
 
 // Hop-by-hop: they describe one connection, never the next one (RFC 9110 §7.6.1).
 // `expect` too: the front answers 100-continue itself, the machine gets the body.
@@ -67,6 +68,8 @@ export interface Scanned {
   headers: string[]
   /** Set by routing: the machine is the client connection's slot (concurrency.type connections), not released per request. */
   held: boolean
+  /** Set by routing (target.ts RouteKeys.client). */
+  client: RouteKeys['client']
 }
 
 /**
@@ -129,7 +132,7 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
     'fly-request-id', ctx.id,
     'via', via ? `${via}, ${VIA}` : VIA,
   )
-  return { id: ctx.id, host, forced, session, cookie, body, headers: out, held: false }
+  return { id: ctx.id, host, forced, session, cookie, body, headers: out, held: false, client: undefined }
 }
 
 /**

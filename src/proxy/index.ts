@@ -66,6 +66,8 @@ export interface Proxy {
   listen(): Promise<Listening>
   close(): Promise<void>
   routes: RouteTable
+  /** Requests of `app` waiting past every hard limit. */
+  queued(app: string): number
 }
 
 /** Builds the route table from the platform now; serves once listen() is called. */
@@ -113,6 +115,7 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
 
   return {
     routes,
+    queued: (app) => queues.length(app),
     async listen() {
       const out: Listening = { url: '', port: 0 }
       if (https) {

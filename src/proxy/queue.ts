@@ -29,8 +29,11 @@ export class Queues {
     this.#waitMs = o.waitMs
   }
 
-  /** Queues a request that found every machine at its hard limit; throws a 503 when the app's queue is full. */
-  wait(app: string, reason: string, attempt: () => Choice, deliver: (c: Choice) => void, fail: (e: Error) => void): void {
+  /**
+   * Queues a request that found every machine at its hard limit; throws a 503 when
+   * the app's queue is full. The returned function takes it out again (its client left).
+   */
+  wait(app: string, reason: string, attempt: () => Choice, deliver: (c: Choice) => void, fail: (e: Error) => void): () => void {
     let q = this.#apps.get(app)
     if (!q) this.#apps.set(app, (q = []))
     if (q.length >= this.#limit) throw new RouteError(503, `${reason}, and ${q.length} requests are already queued for app ${app} (the limit)`)
@@ -43,6 +46,10 @@ export class Queues {
       }, this.#waitMs),
     }
     q.push(w)
+    return () => {
+      clearTimeout(w.timer)
+      this.#remove(app, w)
+    }
   }
 
   /** Requests waiting for the app (for tests and logs). */

@@ -99,6 +99,14 @@ export interface RouteKeys {
   cookie: string | undefined
   /** Set by target(): the machine returned is the client connection's slot, not a count the request must release. */
   held?: boolean
+  /** Set by target(): what emits 'close' when the client leaves (its socket, or its h2 stream), so a queued request can leave the queue. */
+  client?: Leaving | undefined
+}
+
+/** The one event a queued request listens for on its client. */
+export interface Leaving {
+  once(event: 'close', f: () => void): unknown
+  off(event: 'close', f: () => void): unknown
 }
 
 /** The Set-Cookie value that pins a client to `route` (http_options.sticky_cookie), if the service asks for one. */
@@ -126,19 +134,20 @@ export function target(d: TargetDeps, keys: RouteKeys, req?: IncomingMessage | H
   const app = appForHost(d, keys.host)
   if (!app) throw new RouteError(404, `no app at host ${JSON.stringify(keys.host ?? '')}; apps are served at <app>.${d.domain}${d.hostnames.size ? ' and at the hostnames given with --proxy-hostname' : ''}`)
   const routes = appRoutes(d, app)
+  if (req !== undefined) keys.client = req.httpVersionMajor === 2 ? (req as Http2ServerRequest).stream : req.socket
   // concurrency.type connections: the client connection holds the slot. As for the sticky cookie, the app's first machine decides.
   if (req !== undefined && (routes[0] as Route).service.type === 'connections') {
     const conn = connectionOf(req)
     if (conn) return onConnection(d, app, routes, keys, d.conns.of(conn))
   }
   const p = named(d, app, routes, keys)
-  if (p) return settle(d, pinned(p), { app, attempt: () => pinned(p), requestId: keys.id })
-  return balanced(d, app, routes, keys.id)
+  if (p) return settle(d, pinned(p), { app, attempt: () => pinned(p), requestId: keys.id, client: keys.client })
+  return balanced(d, app, routes, keys)
 }
 
 /** The balancer's machine, counted; queued past every hard limit. */
-function balanced(d: TargetDeps, app: string, routes: readonly Route[], requestId: string | undefined): Route | Promise<Route> {
-  return settle(d, choose(app, routes), { app, attempt: () => choose(app, d.routes.app(app) ?? []), requestId })
+function balanced(d: TargetDeps, app: string, routes: readonly Route[], keys: RouteKeys): Route | Promise<Route> {
+  return settle(d, choose(app, routes), { app, attempt: () => choose(app, d.routes.app(app) ?? []), requestId: keys.id, client: keys.client })
 }
 
 /** The machine the request names: fly-force-instance-id, else its Mcp-Session-Id's, else the sticky cookie's; undefined to balance. */
@@ -184,8 +193,8 @@ function onConnection(d: TargetDeps, app: string, routes: readonly Route[], keys
     keys.held = true
     return bound
   }
-  if (p && bound) return settle(d, pinned(p), { app, attempt: () => pinned(p), requestId: keys.id })
-  const r = p ? settle(d, pinned(p), { app, attempt: () => pinned(p), requestId: keys.id }) : balanced(d, app, routes, keys.id)
+  if (p && bound) return settle(d, pinned(p), { app, attempt: () => pinned(p), requestId: keys.id, client: keys.client })
+  const r = p ? settle(d, pinned(p), { app, attempt: () => pinned(p), requestId: keys.id, client: keys.client }) : balanced(d, app, routes, keys)
   if (!(r instanceof Promise)) {
     keys.held = d.conns.bind(b, r)
     return r
@@ -206,19 +215,30 @@ function onConnection(d: TargetDeps, app: string, routes: readonly Route[], keys
  * 'full' choice waits in the app's queue when `again` says how to ask the
  * balancer once a slot frees (else it is a 503 at once).
  */
-export function settle(d: TargetDeps, choice: Choice, again?: { app: string; attempt: () => Choice; requestId?: string | undefined }): Route | Promise<Route> {
+export function settle(d: TargetDeps, choice: Choice, again?: { app: string; attempt: () => Choice; requestId?: string | undefined; client?: Leaving | undefined }): Route | Promise<Route> {
   if (choice.kind === 'unavailable') throw new RouteError(503, choice.reason)
   if (choice.kind === 'full') {
     if (!again) throw new RouteError(503, choice.reason)
+    const client = again.client
     return new Promise<Route>((resolve, reject) => {
+      // A client that hangs up while queued gives its place back at once, not when a slot would have freed.
+      const left = (): void => {
+        leave()
+        reject(new RouteError(499, `the client closed the connection while its request was queued for app ${again.app}`))
+      }
       const deliver = (c: Choice): void => {
+        client?.off('close', left)
         try {
           resolve(settle(d, c))
         } catch (e) {
           reject(e as Error)
         }
       }
-      d.queues.wait(again.app, choice.reason, again.attempt, deliver, reject)
+      const leave = d.queues.wait(again.app, choice.reason, again.attempt, deliver, (e) => {
+        client?.off('close', left)
+        reject(e)
+      })
+      client?.once('close', left)
     })
   }
   const r = choice.route
