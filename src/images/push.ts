@@ -1,7 +1,9 @@
 /**
  * Pushes a stored image to a remote registry, pull in reverse: for each blob
  * HEAD it, and upload what is missing (POST for an upload URL, then one PUT
- * of the whole blob with its digest), then PUT the manifest under the tag.
+ * of the whole blob with its digest), three blobs at a time; then, once every
+ * blob is there, PUT the manifest under the tag. The first blob to fail stops
+ * the others and is the error reported.
  * An image stored as an index goes up as its linux/amd64 manifest: the store
  * keeps only that platform, and a registry refuses an index whose parts it lacks.
  *
@@ -32,6 +34,9 @@ export interface PushResult {
   digest: string
 }
 
+/** Blobs uploading at once. */
+const blobConcurrency = 3
+
 /** Pushes the local image `src` to `dest` (default: `src`, which must then name a registry). */
 export async function pushImage(store: ImageStore, src: string, dest: string = src, opts: PushOptions = {}): Promise<PushResult> {
   const to = parseImageRef(dest)
@@ -52,12 +57,15 @@ export async function pushImage(store: ImageStore, src: string, dest: string = s
     mediaType = typeOf(bytes)
   }
   const m = parseDocument(manifestSchema, bytes, `manifest ${digest}`)
-  const remote = new RemoteRepository(to, opts)
-  for (const d of [m.config, ...m.layers]) {
+  // The first blob that fails stops the others: their requests are aborted, and that first error is the one thrown.
+  const stop = new AbortController()
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal
+  const remote = new RemoteRepository(to, { ...opts, signal })
+  const pushBlob = async (d: { digest: string; size: number }): Promise<void> => {
     const head = await remote.fetch('HEAD', `/blobs/${d.digest}`, { push: true })
     if (head.ok) {
       say({ message: `${d.digest.slice(0, 19)} already there`, digest: d.digest, skipped: true })
-      continue
+      return
     }
     if (head.status !== 404) throw await remote.failure(head, `HEAD blob ${d.digest}`)
     const start = await remote.fetch('POST', '/blobs/uploads/', { push: true })
@@ -72,6 +80,28 @@ export async function pushImage(store: ImageStore, src: string, dest: string = s
     await put.body?.cancel()
     say({ message: `${d.digest.slice(0, 19)} pushed (${d.size} bytes)`, digest: d.digest })
   }
+  // A digest listed twice goes up once.
+  const blobs = [...new Map([m.config, ...m.layers].map((d) => [d.digest, d])).values()]
+  const failure: { error?: unknown } = {}
+  let next = 0
+  // A few blobs at a time, as docker and containers/image push: one blob's transfer overlaps the registry
+  // making the previous one durable.
+  const lane = async (): Promise<void> => {
+    while (!('error' in failure) && next < blobs.length) {
+      const d = blobs[next++]!
+      try {
+        await pushBlob(d)
+      } catch (e) {
+        if (!('error' in failure)) {
+          failure.error = e
+          stop.abort()
+        }
+        return
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(blobConcurrency, blobs.length) }, lane))
+  if ('error' in failure) throw failure.error
   const res = await remote.fetch('PUT', `/manifests/${to.tag}`, { push: true, body: new Uint8Array(bytes), headers: { 'content-type': mediaType } })
   if (res.status !== 201) throw await remote.failure(res, `PUT manifest ${remote.name}:${to.tag}`)
   await res.body?.cancel()

@@ -8,10 +8,9 @@
  *   const r = new RemoteRepository(parseImageRef('127.0.0.1:4280/test/busybox:1'), { credentials })
  *   const res = await r.fetch('GET', '/manifests/1', { headers: { accept } })
  */
-import { createReadStream } from 'node:fs'
-import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { open } from 'node:fs/promises'
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import { HangarError } from '../errors.ts'
 import type { ParsedRef } from './types.ts'
@@ -37,6 +36,8 @@ export class RemoteRepository {
   #opts: RemoteOptions
   #auth: string | null = null
   #scope: string | null = null
+  /** The login for #scope, shared by requests made while it runs (a push sends several at once). */
+  #loggingIn: Promise<void> = Promise.resolve()
 
   constructor(ref: ParsedRef, opts: RemoteOptions = {}) {
     this.host = ref.registry ?? dockerHubApi
@@ -53,7 +54,7 @@ export class RemoteRepository {
    */
   async fetch(method: string, path: string, init: { headers?: Record<string, string>; body?: BodyInit; push?: boolean } = {}): Promise<Response> {
     const scope = `repository:${this.name}:${init.push ? 'pull,push' : 'pull'}`
-    if (this.#scope !== scope) await this.#login(scope)
+    await this.#authorize(scope)
     const url = /^https?:/.test(path) ? path : `${this.base}/v2/${this.name}${path}`
     const headers: Record<string, string> = { ...init.headers }
     if (this.#auth && this.#sameOrigin(url)) headers.authorization = this.#auth
@@ -72,7 +73,7 @@ export class RemoteRepository {
    */
   async sendFile(method: string, path: string, file: { path: string; size: number }, init: { headers?: Record<string, string>; push?: boolean } = {}): Promise<Response> {
     const scope = `repository:${this.name}:${init.push ? 'pull,push' : 'pull'}`
-    if (this.#scope !== scope) await this.#login(scope)
+    await this.#authorize(scope)
     const url = new URL(/^https?:/.test(path) ? path : `${this.base}/v2/${this.name}${path}`)
     const headers: Record<string, string> = { ...init.headers, 'content-length': String(file.size) }
     if (this.#auth && this.#sameOrigin(url.toString())) headers.authorization = this.#auth
@@ -84,7 +85,7 @@ export class RemoteRepository {
     let res: IncomingMessage
     try {
       // A registry may answer (and close) before reading everything, e.g. a 401 or a 413: its answer wins.
-      const sent = pipeline(createReadStream(file.path, { highWaterMark: 1 << 20 }), req).catch((e: unknown) => e)
+      const sent = sendBody(file.path, file.size, req).catch((e: unknown) => e)
       res = await answered
       await sent
     } catch (e) {
@@ -131,9 +132,19 @@ export class RemoteRepository {
     })
   }
 
+  #authorize(scope: string): Promise<void> {
+    if (this.#scope !== scope) {
+      this.#scope = scope
+      this.#loggingIn = this.#login(scope).catch((e: unknown) => {
+        if (this.#scope === scope) this.#scope = null // the next request tries again
+        throw e
+      })
+    }
+    return this.#loggingIn
+  }
+
   /** Pings /v2/ and follows the challenge, as docker does: Bearer → token from the realm; Basic → the credentials. */
   async #login(scope: string): Promise<void> {
-    this.#scope = scope
     this.#auth = null
     const ping = await this.#send(`${this.base}/v2/`, { method: 'GET' })
     await ping.body?.cancel()
@@ -166,6 +177,50 @@ export class RemoteRepository {
       const why = (e as Error & { cause?: Error }).cause?.message ?? (e as Error).message
       throw new HangarError('unavailable', `cannot reach registry ${this.host}: ${why}`, { hint: 'check the host and port, and that the registry is running', cause: e })
     }
+  }
+}
+
+/** Bytes per read of a file being sent, and how many such buffers take turns. */
+const sendChunk = 1 << 20
+const sendBuffers = 2
+
+/**
+ * Streams the first `size` bytes of a file into `req` and ends it, through a few buffers reused
+ * in turn: a buffer is read into again only once the socket has taken its previous contents. A
+ * read stream allocates a fresh buffer per read instead, and collecting a gigabyte of those costs
+ * a big push a large share of its CPU. A file shorter than `size` destroys the request.
+ */
+async function sendBody(path: string, size: number, req: ClientRequest): Promise<void> {
+  let fh
+  try {
+    fh = await open(path, 'r')
+  } catch (e) {
+    req.destroy(e as Error)
+    throw e
+  }
+  // A write's callback does not come once the connection is gone (e.g. the registry answered early and closed).
+  const gone = new Promise<never>((_, reject) => req.once('close', () => reject(new Error('the connection closed while the body was being sent'))))
+  gone.catch(() => {})
+  const flushed = (b: Buffer): Promise<void> => Promise.race([new Promise<void>((resolve, reject) => req.write(b, (e) => (e ? reject(e) : resolve()))), gone])
+  try {
+    const bufs = Array.from({ length: sendBuffers }, () => Buffer.allocUnsafeSlow(Math.min(sendChunk, Math.max(1, size))))
+    const writes: (Promise<void> | undefined)[] = []
+    let pos = 0
+    for (let i = 0; pos < size; i = (i + 1) % sendBuffers) {
+      await writes[i] // this buffer's previous contents are with the socket
+      const { bytesRead } = await fh.read(bufs[i]!, 0, Math.min(sendChunk, size - pos), pos)
+      if (bytesRead === 0) throw new Error(`${path} ends at ${pos} bytes, before the ${size} being sent`)
+      pos += bytesRead
+      writes[i] = flushed(bufs[i]!.subarray(0, bytesRead))
+      writes[i]!.catch(() => {})
+    }
+    await Promise.all(writes)
+    await Promise.race([new Promise<void>((resolve) => req.end(resolve)), gone])
+  } catch (e) {
+    req.destroy(e as Error)
+    throw e
+  } finally {
+    await fh.close()
   }
 }
 
