@@ -147,47 +147,50 @@ function verify(digest: string, size: number, expectedDigest?: string, expectedS
   }
 }
 
-/** writev until every byte is down: a short write (a signal, a full disk's last bytes) resumes where it stopped. */
-async function writevAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
-  // IOV_MAX is 1024 on Linux; stay well under it.
-  for (let i = 0; i < bufs.length; i += 512) {
-    const part = bufs.slice(i, i + 512)
-    let want = 0
-    for (const b of part) want += b.length
-    let { bytesWritten } = await fh.writev(part)
-    while (bytesWritten < want) {
-      const rest = Buffer.concat(part).subarray(bytesWritten)
-      bytesWritten += (await fh.write(rest)).bytesWritten
-    }
-  }
-}
+/**
+ * Bytes per write(2) of a blob. Bigger writes get the page cache bigger folios, and filling those
+ * measured several times slower on the VM Hangar is benchmarked on (dd of 1 GiB after a few idle
+ * seconds: 1.5–1.8 s in 1 MiB writes, 0.3–0.4 s in 64–128 KiB writes).
+ */
+const writePieceBytes = 128 << 10
 
 /**
  * The thread that hashes and writes blob bytes, so the event loop that parses requests only copies them
  * over: sha256 of a big layer is otherwise most of a push's main-thread CPU. One worker serves every
- * writer; its messages are handled in order, so a job's replies come back in the order it sent them.
+ * writer. It hashes a buffer as it arrives and hands the write to the threadpool, so the next buffer
+ * is hashed while this one goes into the page cache (filling it costs about as much as the hash). A
+ * job's writes run one after another and each reply is sent once its write is done, so a job's
+ * replies come back in the order it sent them, and 'end' or 'drop' is answered after its last write.
  */
 const workerSource = `
 const { parentPort } = require('node:worker_threads')
 const { createHash } = require('node:crypto')
-const { writeSync } = require('node:fs')
+const { write } = require('node:fs')
 const jobs = new Map()
+const piece = ${writePieceBytes}
+const writeAt = (fd, b, pos) => new Promise((resolve, reject) => {
+  const step = (off) => {
+    if (off === b.length) return resolve()
+    write(fd, b, off, Math.min(piece, b.length - off), pos + off, (e, n) => (e ? reject(e) : step(off + n)))
+  }
+  step(0)
+})
 parentPort.on('message', (m) => {
-  if (m.op === 'open') { jobs.set(m.id, { hash: createHash('sha256'), fd: m.fd, err: null }); return }
+  if (m.op === 'open') { jobs.set(m.id, { hash: createHash('sha256'), fd: m.fd, err: null, pos: 0, last: Promise.resolve() }); return }
   const j = jobs.get(m.id)
   if (!j) { parentPort.postMessage({ id: m.id, err: 'unknown blob job' }); return }
+  const fail = (e) => { j.err ??= String(e && e.message || e) }
   if (m.op === 'write') {
-    if (!j.err) {
-      try {
-        const b = new Uint8Array(m.buf)
-        j.hash.update(b)
-        for (let off = 0; off < b.length;) off += writeSync(j.fd, b, off)
-      } catch (e) { j.err = String(e && e.message || e) }
-    }
-    parentPort.postMessage({ id: m.id, err: j.err })
+    const b = new Uint8Array(m.buf)
+    const pos = j.pos
+    j.pos += b.length
+    if (!j.err) try { j.hash.update(b) } catch (e) { fail(e) }
+    j.last = j.last.then(() => (j.err ? undefined : writeAt(j.fd, b, pos).catch(fail))).then(() => parentPort.postMessage({ id: m.id, err: j.err }))
   } else {
     jobs.delete(m.id)
-    parentPort.postMessage({ id: m.id, err: j.err, digest: m.op === 'end' && !j.err ? j.hash.digest('hex') : undefined })
+    // Every update is in (they run as messages arrive); the reply waits for the writes.
+    const digest = m.op === 'end' && !j.err ? j.hash.digest('hex') : undefined
+    j.last.then(() => parentPort.postMessage({ id: m.id, err: j.err, digest: j.err ? undefined : digest }))
   }
 })
 `
@@ -265,6 +268,18 @@ const blobThread = new BlobThread()
 /** Bytes handed to the writer thread and not yet written: the sender is held back beyond this. */
 const windowBytes = 16 << 20
 
+/**
+ * Early writeback: once this many bytes more of a blob are written, an fdatasync starts on the
+ * threadpool (one at a time per blob, and at most `maxEarlySyncs` across blobs, so the pool keeps
+ * threads for everything else). The disk then writes the blob while it arrives instead of only
+ * after its last byte, and the fsync that must come before the registry's 201 finds little left to
+ * do (a 1 GiB push on a disk held to 400 MB/s: 3.1 s instead of 4.7). It is only a head start:
+ * durability still comes from that fsync, after the last write.
+ */
+const earlySyncBytes = 32 << 20
+const maxEarlySyncs = 2
+let earlySyncs = 0
+
 export class BlobWriter extends Writable implements StagedBlob {
   #store: ContentStore
   #tmp: string
@@ -277,6 +292,12 @@ export class BlobWriter extends Writable implements StagedBlob {
   /** A write's callback held back until the window has room (or an in-flight write failed). */
   #held: ((e?: Error | null) => void) | null = null
   #idle: (() => void)[] = []
+  /** Bytes the thread has written, and how many of them an early sync has been started for. */
+  #written = 0
+  #syncedTo = 0
+  #earlySync: Promise<void> | null = null
+  /** The final fsync is under way: no early one starts any more. */
+  #ending = false
   #size = 0
   #digest = ''
   #verified = false
@@ -329,6 +350,8 @@ export class BlobWriter extends Writable implements StagedBlob {
     this.#inFlight += bytes
     blobThread.write(this.#job, copy.buffer as ArrayBuffer).then((r) => {
       if (r.err !== null && !this.#failed) this.#failed = new Error(`writing ${this.#tmp}: ${r.err}`)
+      this.#written += bytes
+      this.#startEarlySync()
     }, (e: Error) => {
       this.#failed ??= e
     }).finally(() => {
@@ -342,6 +365,19 @@ export class BlobWriter extends Writable implements StagedBlob {
     })
     if (this.#inFlight < windowBytes) cb()
     else this.#held = cb
+  }
+
+  #startEarlySync(): void {
+    const fh = this.#fh
+    if (!fh || this.#ending || this.#earlySync || this.#failed || this.#written - this.#syncedTo < earlySyncBytes || earlySyncs >= maxEarlySyncs) return
+    earlySyncs++
+    this.#syncedTo = this.#written
+    // A failure here is not the blob's: the fsync before commit reports whatever really went wrong.
+    this.#earlySync = fh.datasync().catch(() => {}).finally(() => {
+      earlySyncs--
+      this.#earlySync = null
+      this.#startEarlySync()
+    })
   }
 
   #drained(): Promise<void> {
@@ -358,9 +394,10 @@ export class BlobWriter extends Writable implements StagedBlob {
     }).then((r) => {
       if (r.err !== null || r.digest === undefined) throw new Error(`writing ${this.#tmp}: ${r.err ?? 'no digest'}`)
       this.#digest = `sha256:${r.digest}`
-      // Durable once, at the end, as containerd does: not a sync per chunk.
-      return fh.sync()
-    }).then(() => fh.close()).then(() => {
+      // Durable at the end, as containerd does (the early syncs only start the disk sooner).
+      this.#ending = true
+      return this.#earlySync
+    }).then(() => fh.sync()).then(() => fh.close()).then(() => {
       this.#fh = null
       verify(this.#digest, this.#size, this.#expectedDigest, this.#expectedSize)
       this.#verified = true
@@ -370,10 +407,11 @@ export class BlobWriter extends Writable implements StagedBlob {
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
     const fh = this.#fh
     const job = this.#job
+    const earlySync = this.#earlySync
     this.#fh = null
     this.#job = 0
-    // The thread may still be writing to the fd: it is closed only once the thread has let go of it.
-    const released = job ? blobThread.drop(job).then(() => {}, () => {}) : Promise.resolve()
+    // The thread may still be writing to the fd, and an early sync using it: it is closed only once both let go.
+    const released = Promise.all([job ? blobThread.drop(job).catch(() => {}) : undefined, earlySync])
     const closed = released.then(() => (fh ? fh.close().catch(() => {}) : undefined))
     // A failed write leaves nothing behind in ingest/.
     closed.then(() => (err ? rm(this.#tmp, { force: true }) : undefined)).then(() => cb(err), () => cb(err))
