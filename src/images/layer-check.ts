@@ -1,17 +1,20 @@
 /**
- * The validation pass over a layer before GNU tar touches the disk: every
- * entry must stay inside the layer (no absolute paths, no "..", nothing below
- * a symlink the same layer declared, no hard link pointing out), and the
- * uncompressed bytes must hash to the config's diff id. It also collects the
- * OCI whiteouts, which unpack turns into their overlayfs form.
+ * The validation pass over a layer: every entry must stay inside the layer (no
+ * absolute paths, no "..", nothing below a symlink the same layer declared, no
+ * hard link pointing out), GNU tar must read the same entries as the check, and
+ * the uncompressed bytes must hash to the config's diff id. It also collects the
+ * OCI whiteouts, which unpack turns into their overlayfs form. The same pass can
+ * feed GNU tar's extraction (into a private directory the caller discards when
+ * the check fails): the layer is decompressed once.
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { once } from 'node:events'
+import type { Writable } from 'node:stream'
 import { posix } from 'node:path'
 import { Parser, type ReadEntry } from 'tar'
 import { HangarError } from '../errors.ts'
-import { decompressor, sniffFile } from './compression.ts'
+import { LAYER_CHUNK, decompressor, sniffFile } from './compression.ts'
 import { gnuListing, typeLetter, type ListedEntry } from './gnu-listing.ts'
 
 export interface LayerCheck {
@@ -25,8 +28,12 @@ export interface LayerCheck {
 
 const allowedTypes = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link', 'CharacterDevice', 'BlockDevice', 'FIFO'])
 
-/** Reads the layer blob at `path`; throws HangarError invalid_argument naming the first bad entry. */
-export async function checkLayer(path: string, expectedDiffId?: string): Promise<LayerCheck> {
+/**
+ * Reads the layer blob at `path`; throws HangarError invalid_argument naming the
+ * first bad entry. `extract` (GNU tar's stdin) gets the same decompressed bytes;
+ * it is ended when the layer is read whole, destroyed when the check fails.
+ */
+export async function checkLayer(path: string, expectedDiffId?: string, extract?: Writable): Promise<LayerCheck> {
   const symlinks = new Set<string>()
   const result: LayerCheck = { diffId: '', whiteouts: [], opaque: [] }
   let failure: Error | null = null
@@ -107,32 +114,40 @@ export async function checkLayer(path: string, expectedDiffId?: string): Promise
   const ended = once(parser, 'end')
 
   const hash = createHash('sha256')
-  const tarStream = createReadStream(path).pipe(decompressor(await sniffFile(path)))
+  const tarStream = createReadStream(path, { highWaterMark: LAYER_CHUNK }).pipe(decompressor(await sniffFile(path)))
+  // GNU tar's listing, and its extraction when asked: both read every byte the check reads.
+  const sinks: Writable[] = extract ? [listing.child.stdin, extract] : [listing.child.stdin]
+  extract?.on('error', () => {})
+  const abort = (): void => {
+    listing.child.kill()
+    extract?.destroy()
+    tarStream.destroy()
+  }
   try {
     for await (const chunk of tarStream as AsyncIterable<Buffer>) {
       hash.update(chunk)
-      const stdin = listing.child.stdin
-      const listed = stdin.writable ? stdin.write(chunk) : true
-      if (!parser.write(chunk)) await Promise.race([once(parser, 'drain'), errored])
-      if (!listed && stdin.writable) await Promise.race([once(stdin, 'drain'), once(stdin, 'close')])
+      for (const sink of sinks) if (sink.writable) sink.write(chunk)
+      const parsed = parser.write(chunk)
+      // Each reader may run up to AHEAD behind decompression, so none waits on the others chunk by chunk.
+      for (const sink of sinks) if (sink.writable && sink.writableLength > AHEAD) await drained(sink)
+      if (!parsed) await Promise.race([once(parser, 'drain'), errored])
       if (failure) break
     }
   } catch (e) {
-    listing.child.kill()
+    abort()
     if (e instanceof HangarError) throw e
     throw new HangarError('invalid_argument', `layer cannot be decompressed: ${(e as Error).message}`, { cause: e })
   }
   if (failure) {
-    listing.child.kill()
-    tarStream.destroy()
+    abort()
     throw failure
   }
   parser.end()
-  listing.child.stdin.end()
+  for (const sink of sinks) sink.end()
   try {
     await Promise.race([ended, errored])
   } catch (e) {
-    listing.child.kill()
+    abort()
     throw e
   }
   const gnu = await listing.done
@@ -151,6 +166,22 @@ export async function checkLayer(path: string, expectedDiffId?: string): Promise
     throw new HangarError('invalid_argument', `layer content hashes to ${result.diffId}, but the image config says ${expectedDiffId}`)
   }
   return result
+}
+
+/** Bytes a tar process may lag behind decompression before the read pauses. */
+const AHEAD = 8 << 20
+
+/** Resolves once `w` has drained or closed; listens for nothing afterwards. */
+function drained(w: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      w.off('drain', done)
+      w.off('close', done)
+      resolve()
+    }
+    w.on('drain', done)
+    w.on('close', done)
+  })
 }
 
 function show(e: ListedEntry): string {

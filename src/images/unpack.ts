@@ -3,22 +3,21 @@
  * `<root>/layers/<id>/`, where <id> is 12 random characters so a stack of
  * 120 lowers still fits overlayfs' one-page mount options.
  * `<root>/layers-by-digest/<hex>` is a symlink to `../layers/<id>`: the map
- * from blob digest to directory, and the commit point. A layer is checked
- * (layer-check.ts), extracted by GNU tar into ingest/, given overlayfs
- * whiteouts, then renamed into layers/; whoever creates the map link first
+ * from blob digest to directory, and the commit point. A layer is read once:
+ * checked (layer-check.ts) while GNU tar extracts the same bytes into a private
+ * ingest/ directory, which is deleted if the check fails; a layer that passes is
+ * given overlayfs whiteouts, then renamed into layers/; whoever creates the map link first
  * wins, so concurrent unpacks (in this process or another) agree on one directory.
  *
  *   const dir = await cache.unpack('sha256:…', 'sha256:<diff id>')
  */
 import { spawn, execFile } from 'node:child_process'
+import type { Writable } from 'node:stream'
 import { randomBytes } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { chmod, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
 import { HangarError, isHangarError } from '../errors.ts'
-import { decompressor, sniffFile } from './compression.ts'
 import type { ContentStore } from './content-store.ts'
 import { checkLayer, type LayerCheck } from './layer-check.ts'
 
@@ -82,15 +81,18 @@ export class LayerCache {
     if (existing) return existing
     const blob = this.#content.path(digest)
     if (!(await this.#content.has(digest))) throw new HangarError('image_not_found', `layer ${digest} is not in the store`)
-    const check = await checkLayer(blob, diffId).catch((e: unknown) => {
-      if (isHangarError(e)) throw new HangarError(e.code, `layer ${digest}: ${e.message}`, { details: e.details, cause: e })
-      throw e
-    })
-
     const tmp = await this.#content.tempDir('layer')
     try {
       await chmod(tmp, 0o755) // mkdtemp makes 0700; a layer without a "./" entry keeps this mode
-      await extract(blob, tmp)
+      // One decompression feeds the check and GNU tar; a layer the check refuses is removed with tmp, never renamed into layers/.
+      const tar = extractor(tmp)
+      const check = await checkLayer(blob, diffId, tar.stdin).catch(async (e: unknown) => {
+        tar.kill()
+        await tar.done.catch(() => {})
+        if (isHangarError(e)) throw new HangarError(e.code, `layer ${digest}: ${e.message}`, { details: e.details, hint: e.hint, cause: e })
+        throw e
+      })
+      await tar.done
       await applyWhiteouts(tmp, check)
       const id = randomId()
       await rename(tmp, join(this.#layers, id))
@@ -111,8 +113,8 @@ export class LayerCache {
   }
 }
 
-/** Pipes the decompressed layer into GNU tar, which keeps owners, modes, xattrs and device nodes. */
-async function extract(blob: string, dir: string): Promise<void> {
+/** GNU tar extracting what is written to its stdin into `dir`, keeping owners, modes, xattrs and device nodes. */
+function extractor(dir: string): { stdin: Writable; done: Promise<void>; kill: () => void } {
   const child = spawn('tar', [
     '-x', '--numeric-owner', '-p', '--xattrs', "--xattrs-include=*",
     // A layer must not set overlayfs' own xattrs (redirects, opaque) behind our back.
@@ -123,14 +125,12 @@ async function extract(blob: string, dir: string): Promise<void> {
   ], { stdio: ['pipe', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-4096) })
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code) => resolve(code))
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', (e) => reject(new HangarError('unavailable', `GNU tar could not be started: ${e.message}`, { cause: e })))
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new HangarError('internal', `tar failed to unpack the layer (exit ${code}): ${stderr.trim()}`))))
   })
-  const fed = pipeline(createReadStream(blob), decompressor(await sniffFile(blob)), child.stdin).catch((e: unknown) => e)
-  const [code, feedError] = await Promise.all([exited, fed])
-  if (code !== 0) throw new HangarError('internal', `tar failed to unpack the layer (exit ${code}): ${stderr.trim()}`)
-  if (feedError) throw new HangarError('internal', `feeding the layer to tar failed: ${(feedError as Error).message}`, { cause: feedError })
+  done.catch(() => {})
+  return { stdin: child.stdin, done, kill: () => void child.kill() }
 }
 
 /**
