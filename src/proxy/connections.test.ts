@@ -20,6 +20,7 @@ async function upstream(t: TestContext, id: string): Promise<{ port: number; hel
   const server = http.createServer((req, res) => {
     req.resume()
     if (req.url === '/hold') held.push(res)
+    else if (req.url?.startsWith('/replay/')) res.writeHead(200, { 'fly-replay': `instance=${req.url.slice(8)}` }).end()
     else res.end(id)
   })
   server.on('upgrade', (_req, socket: Socket) => {
@@ -46,14 +47,14 @@ interface Rig {
   stops: string[]
 }
 
-async function rig(t: TestContext, machines: { id: string; state?: string; service?: Record<string, unknown> }[], o: { idleMs?: number; startMs?: number } = {}): Promise<Rig> {
+async function rig(t: TestContext, machines: { id: string; app?: string; state?: string; service?: Record<string, unknown> }[], o: { idleMs?: number; startMs?: number } = {}): Promise<Rig> {
   const rows: MachineRow[] = []
   const held = new Map<string, http.ServerResponse[]>()
   for (const m of machines) {
     const u = await upstream(t, m.id)
     held.set(m.id, u.held)
     const service = { internal_port: u.port, ports: [{ port: 80, handlers: ['http'] }], autostart: true, autostop: false, concurrency: { type: 'connections', soft_limit: 1 }, ...m.service }
-    rows.push({ id: m.id, app_name: 'a', name: m.id, state: m.state ?? 'started', region: 'local', instance_id: 'v1', config: { image: 'x', services: [service] }, image_ref: {}, private_ip: '127.0.0.1', private_ip6: null, restart_count: 0, created_at: '', updated_at: '' })
+    rows.push({ id: m.id, app_name: m.app ?? 'a', name: m.id, state: m.state ?? 'started', region: 'local', instance_id: 'v1', config: { image: 'x', services: [service] }, image_ref: {}, private_ip: '127.0.0.1', private_ip6: null, restart_count: 0, created_at: '', updated_at: '' })
   }
   const subs = new Set<(c: { machine: MachineRow }) => void>()
   const stops: string[] = []
@@ -77,7 +78,7 @@ async function rig(t: TestContext, machines: { id: string; state?: string; servi
       },
       suspend: async (_app, id) => set(id, 'suspended'),
     },
-    apps: { get: (name) => assert.equal(name, 'a') },
+    apps: { get: (name) => assert.ok(rows.some((r) => r.app_name === name)) },
   }
   const proxy = createProxy({ platform, logger: pino({ level: 'silent' }), config: { host: '127.0.0.1', port: 0, domain: 'localhost', region: 'local', idleMs: o.idleMs ?? 60_000, wakeTimeoutMs: 2000, h2c: true } })
   const { port } = await proxy.listen()
@@ -359,4 +360,32 @@ test('a queued request whose client hangs up leaves the queue at once', async (t
   assert.equal((await holding).body, 'm1')
   assert.equal((await get(r, false)).body, 'm1')
   await until('m1 to be released', () => r.load('m1') === 0)
+})
+
+test('one client connection carrying two apps\' hosts holds one binding per app; neither follows the other\'s', async (t) => {
+  const r = await rig(t, [{ id: 'm1' }, { id: 'n1', app: 'b' }])
+  const c = client(t)
+  assert.equal((await get(r, c)).body, 'm1')
+  assert.equal((await get(r, c, '/', { host: 'b.localhost' })).body, 'n1')
+  assert.equal((await get(r, c)).body, 'm1')
+  assert.equal((await get(r, c, '/', { host: 'b.localhost' })).body, 'n1')
+  assert.equal(r.load('m1'), 1)
+  assert.equal(r.load('n1'), 1)
+  c.destroy()
+  await until('both slots to be released', () => r.load('m1') === 0 && r.load('n1') === 0)
+})
+
+test('a client that leaves while its replay target wakes leaves no load behind on either machine', async (t) => {
+  const r = await rig(t, [{ id: 'm1' }, { id: 'm2', state: 'stopped' }], { startMs: 300 })
+  const quitter = connect(r.port, '127.0.0.1')
+  quitter.on('error', () => {})
+  quitter.write('GET /replay/m2 HTTP/1.1\r\nHost: a.localhost\r\n\r\n')
+  await until('m2 to be starting', () => r.proxy.routes.machine('m2')?.state === 'starting')
+  await sleep(100)
+  quitter.destroy()
+  await until('m2 to be started', () => r.proxy.routes.machine('m2')?.state === 'started')
+  await until('the replay target to release its count', () => r.load('m2') === 0)
+  await sleep(100)
+  assert.equal(r.load('m2'), 0, 'and it stays released')
+  assert.equal(r.load('m1'), 0)
 })

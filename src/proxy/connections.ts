@@ -7,7 +7,10 @@
  * leaves 'started' (stopped, restarted, destroyed) its slots are released at
  * once (RouteTable.apply) and the connection's next request binds it anew.
  *
- * The map is keyed by the connection object and only consulted for apps whose
+ * The map is keyed by the connection object, then by app: a connection that
+ * carries several apps' hosts (a CDN's or nginx's pooled upstream connection, an
+ * h2 connection coalesced across names) holds one binding per app, so a request
+ * never follows another app's binding. It is only consulted for apps whose
  * service says "connections" (target.ts): type=requests apps never touch it.
  */
 import type { EventEmitter } from 'node:events'
@@ -26,6 +29,7 @@ export function connectionOf(req: IncomingMessage | Http2ServerRequest): ClientC
 /** One client connection's binding. */
 export interface Binding {
   readonly conn: ClientConn
+  readonly app: string
   /** The machine holding the connection's slot; null while unbound. */
   route: Route | null
   /** `route.epoch` when the slot was taken: a machine that left 'started' since has released it already. */
@@ -39,22 +43,26 @@ export interface Binding {
 }
 
 export class Connections {
-  readonly #bindings = new WeakMap<ClientConn, Binding>()
+  readonly #bindings = new WeakMap<ClientConn, Map<string, Binding>>()
   readonly #routes: RouteTable
 
   constructor(routes: RouteTable) {
     this.#routes = routes
   }
 
-  /** The connection's binding, made on first sight along with the listener that releases its slot on close. */
-  of(conn: ClientConn): Binding {
-    let b = this.#bindings.get(conn)
-    if (!b) {
-      const made: Binding = { conn, route: null, epoch: 0, pending: null }
+  /** The connection's binding for `app`, made on first sight; the connection's first also gets the listener that releases its slots on close. */
+  of(conn: ClientConn, app: string): Binding {
+    let apps = this.#bindings.get(conn)
+    if (!apps) {
+      const made = new Map<string, Binding>()
       this.#bindings.set(conn, made)
-      conn.once('close', () => this.#unbind(made))
-      b = made
+      conn.once('close', () => {
+        for (const b of made.values()) this.#unbind(b)
+      })
+      apps = made
     }
+    let b = apps.get(app)
+    if (!b) apps.set(app, (b = { conn, app, route: null, epoch: 0, pending: null }))
     return b
   }
 
@@ -74,7 +82,7 @@ export class Connections {
    * bound or gone, or `r`'s own service counts requests.
    */
   bind(b: Binding, r: Route): boolean {
-    if (b.route !== null || b.conn.destroyed || r.service.type !== 'connections') return false
+    if (b.route !== null || b.conn.destroyed || r.app !== b.app || r.service.type !== 'connections') return false
     b.route = r
     b.epoch = this.#routes.hold(r)
     return true

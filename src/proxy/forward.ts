@@ -14,7 +14,7 @@ import { errorPage, requestId, responseHead, scanRequest, type Front } from './h
 import { BodyCapture, MAX_REPLAYS, REPLAY_JSON, REPLAY_JSON_LIMIT, parseReplay, parseReplayJson, replaySource, replayTarget, type ReplayDirective } from './replay.ts'
 import { pinned } from './balance.ts'
 import { RouteError, type Route } from './route-table.ts'
-import { settle, stickyCookie, target, type TargetDeps } from './target.ts'
+import { settle, stickyCookie, target, type Leaving, type TargetDeps } from './target.ts'
 import type { Upstreams } from './upstream.ts'
 
 export type FrontRequest = IncomingMessage | Http2ServerRequest
@@ -39,6 +39,11 @@ export function failRequest(d: ForwardDeps, res: FrontResponse, e: unknown, id: 
   if (status >= 502) d.logger.warn({ request_id: id, status, host, path }, `proxy: ${message}`)
   else if (d.logger.isLevelEnabled('debug')) d.logger.debug({ request_id: id, status, host, path }, `proxy: ${message}`)
   errorPage(res, status, message, id)
+}
+
+/** What emits 'close' when the request's client leaves: its socket, or its h2 stream. */
+function clientOf(req: FrontRequest): Leaving {
+  return req.httpVersionMajor === 2 ? (req as Http2ServerRequest).stream : req.socket
 }
 
 /** What one attempt at a machine carries beyond the request itself. */
@@ -70,6 +75,11 @@ function stripped(headers: string[], re: RegExp): string[] {
 export function createForwarder(d: ForwardDeps, front: Front): (req: FrontRequest, res: FrontResponse) => void {
   /** One attempt at a machine: the first, a replay (`x.replayed` holds the kept body) or a replay's fallback to its origin. */
   function forward(req: FrontRequest, res: FrontResponse, route: Route, id: string, headers: string[], body: BodyCapture, hasBody: boolean, x: Attempt): void {
+    // The client left while its machine was being found (woken, queued, a replay's target): its 'close' has fired already.
+    if (res.destroyed) {
+      if (!x.held) d.routes.release(route)
+      return
+    }
     let released = x.held === true
     const release = (): void => {
       if (!released) d.routes.release(route)
@@ -106,6 +116,12 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
           if (gone) c.abort(new Error('client closed'))
         },
         onResponseStart(c, status, h, message) {
+          // The front answered already (an h2 stream's 408 for a body that never came): the machine's answer has nowhere to go.
+          if (res.headersSent) {
+            done = true
+            c.abort(new Error('answered by the proxy'))
+            return
+          }
           const header = h['fly-replay']
           // A fallback to the origin cannot replay again: its answer goes to the client as it is.
           if (!x.fallback && !res.headersSent) {
@@ -203,7 +219,7 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       if (bytes.length || hasBody) h.push('content-length', String(bytes.length))
       const kept = bytes
       const back = directive.fallback === 'force_self' && src.state === 'started' && src.host && !src.draining ? src : undefined
-      const next = back ? (d.routes.acquire(back), back) : settle(d, pinned(src), { app: src.app, attempt: () => pinned(src) })
+      const next = back ? (d.routes.acquire(back), back) : settle(d, pinned(src), { app: src.app, attempt: () => pinned(src), client: clientOf(req) })
       Promise.resolve(next).then(
         (r) => forward(req, res, r, id, h, body, hasBody, { hops: hops + 1, replayed: kept, fallback: true }),
         (e2: unknown) => failRequest(d, res, e2, id, req.headers.host, req.url),
@@ -217,7 +233,7 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       if (res.destroyed) return
       let next: Route
       try {
-        next = await replayTarget(d, src, directive)
+        next = await replayTarget(d, src, directive, clientOf(req))
       } catch (e) {
         if (fallBack(e)) return
         throw e
@@ -241,11 +257,6 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
   }
 
   function settled(req: FrontRequest, res: FrontResponse, route: Route, id: string, headers: string[], hasBody: boolean, held: boolean): void {
-    // The client may have given up while its machine was waking.
-    if (res.destroyed) {
-      if (!held) d.routes.release(route)
-      return
-    }
     // Capture starts in the same tick as the pipe to the machine: a 'data' listener alone would let chunks flow past it.
     forward(req, res, route, id, headers, new BodyCapture(req, hasBody), hasBody, { hops: 0, held })
   }

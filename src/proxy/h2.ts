@@ -45,8 +45,8 @@ export function closeIdleSessions(server: http2.Http2SecureServer | http2.Http2S
 export const MAX_STREAMS = 128
 
 /**
- * HTTP/1.1's requestTimeout for h2: a stream whose request body is not complete
- * within `requestTimeout` ms is answered 408 (or reset, when its answer has begun),
+ * HTTP/1.1's requestTimeout for h2: a stream whose client has not finished
+ * sending its body (END_STREAM) within `requestTimeout` ms is answered 408 (or reset, when its answer has begun),
  * so a client trickling bodies cannot hold streams, machines' slots and memory.
  * A session that never sends a complete head is the idle-session GOAWAY's business.
  */
@@ -56,6 +56,9 @@ export function limitSlowStreams(server: http2.Http2SecureServer | http2.Http2Se
     if (stream.endAfterHeaders) return
     const timer = setTimeout(() => {
       if (stream.destroyed || stream.readableEnded) return
+      // The client sent END_STREAM in time; the proxy has not read it all yet (queued, waking, a slow machine).
+      const state = stream.state?.state
+      if (state === http2.constants.NGHTTP2_STREAM_STATE_HALF_CLOSED_REMOTE || state === http2.constants.NGHTTP2_STREAM_STATE_CLOSED) return
       if (stream.headersSent) {
         stream.close(http2.constants.NGHTTP2_CANCEL)
         return

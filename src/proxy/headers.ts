@@ -146,7 +146,8 @@ export function responseHead(h: IncomingHttpHeaders, id: string, cookie?: string
   const out: string[] = []
   for (const k in h) {
     const v = h[k]
-    if (v === undefined || hopByHop.has(k) || k === 'fly-replay' || k === 'via' || named?.includes(k)) continue
+    // The machine's own via and fly-request-id are replaced by the proxy's (via extended), never sent twice.
+    if (v === undefined || hopByHop.has(k) || k === 'fly-replay' || k === 'via' || k === 'fly-request-id' || named?.includes(k)) continue
     if (typeof v === 'string') out.push(k, v)
     else for (const one of v) out.push(k, one)
   }

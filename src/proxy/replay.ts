@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream'
 import { once } from 'node:events'
 import { choose, pinned } from './balance.ts'
 import { RouteError, type Route } from './route-table.ts'
-import { appRoutes, settle, type TargetDeps } from './target.ts'
+import { appRoutes, settle, type Leaving, type TargetDeps } from './target.ts'
 
 export const REPLAY_BODY_LIMIT = 1 << 20
 /** Replays one request may go through before the proxy calls it a loop. */
@@ -121,13 +121,13 @@ export function parseReplay(header: string): ReplayDirective {
   return d
 }
 
-/** The machine a replay goes to, already counted in flight (and woken if it slept). */
-export function replayTarget(d: TargetDeps, src: Route, r: ReplayDirective): Route | Promise<Route> {
+/** The machine a replay goes to, already counted in flight (and woken if it slept); `client` leaving takes it out of a queue. */
+export function replayTarget(d: TargetDeps, src: Route, r: ReplayDirective, client?: Leaving): Route | Promise<Route> {
   const app = r.app ?? src.app
   if (r.instance) {
     const m = d.routes.machine(r.instance)
     if (!m || m.app !== app) throw new RouteError(502, `machine ${src.id} asked to replay to ${r.instance}, which is not a machine of app ${app}`)
-    return settle(d, pinned(m), { app, attempt: () => pinned(m) })
+    return settle(d, pinned(m), { app, attempt: () => pinned(m), client })
   }
   const routes = appRoutes(d, app)
   if (r.prefer_instance) {
@@ -137,7 +137,7 @@ export function replayTarget(d: TargetDeps, src: Route, r: ReplayDirective): Rou
   }
   // One host is one region: region= replays land on any machine of the app, the source included unless elsewhere=true.
   const exclude = r.elsewhere ? src.id : undefined
-  return settle(d, choose(app, routes, exclude), { app, attempt: () => choose(app, d.routes.app(app) ?? [], exclude) })
+  return settle(d, choose(app, routes, exclude), { app, attempt: () => choose(app, d.routes.app(app) ?? [], exclude), client })
 }
 
 /** The fly-replay-src header the replayed request carries. */

@@ -105,6 +105,7 @@ export interface RouteKeys {
 
 /** The one event a queued request listens for on its client. */
 export interface Leaving {
+  readonly destroyed: boolean
   once(event: 'close', f: () => void): unknown
   off(event: 'close', f: () => void): unknown
 }
@@ -138,7 +139,7 @@ export function target(d: TargetDeps, keys: RouteKeys, req?: IncomingMessage | H
   // concurrency.type connections: the client connection holds the slot. As for the sticky cookie, the app's first machine decides.
   if (req !== undefined && (routes[0] as Route).service.type === 'connections') {
     const conn = connectionOf(req)
-    if (conn) return onConnection(d, app, routes, keys, d.conns.of(conn))
+    if (conn) return onConnection(d, app, routes, keys, d.conns.of(conn, app))
   }
   const p = named(d, app, routes, keys)
   if (p) return settle(d, pinned(p), { app, attempt: () => pinned(p), requestId: keys.id, client: keys.client })
@@ -220,6 +221,7 @@ export function settle(d: TargetDeps, choice: Choice, again?: { app: string; att
   if (choice.kind === 'full') {
     if (!again) throw new RouteError(503, choice.reason)
     const client = again.client
+    if (client?.destroyed) throw new RouteError(499, `the client closed the connection before its request could be queued for app ${again.app}`)
     return new Promise<Route>((resolve, reject) => {
       // A client that hangs up while queued gives its place back at once, not when a slot would have freed.
       const left = (): void => {
