@@ -12,7 +12,7 @@ import { open } from 'node:fs/promises'
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { Readable } from 'node:stream'
-import { HangarError } from '../errors.ts'
+import { HangarError, isHangarError } from '../errors.ts'
 import type { ParsedRef } from './types.ts'
 
 export interface Credentials {
@@ -89,7 +89,8 @@ export class RemoteRepository {
       res = await answered
       await sent
     } catch (e) {
-      if (this.#opts.signal?.aborted) throw e
+      // Aborted, or the file being sent is not what the store says: not the registry's doing.
+      if (this.#opts.signal?.aborted || isHangarError(e)) throw e
       throw new HangarError('unavailable', `cannot reach registry ${this.host}: ${(e as Error).message}`, { hint: 'check the host and port, and that the registry is running', cause: e })
     }
     const h = new Headers()
@@ -209,7 +210,7 @@ async function sendBody(path: string, size: number, req: ClientRequest): Promise
     for (let i = 0; pos < size; i = (i + 1) % sendBuffers) {
       await writes[i] // this buffer's previous contents are with the socket
       const { bytesRead } = await fh.read(bufs[i]!, 0, Math.min(sendChunk, size - pos), pos)
-      if (bytesRead === 0) throw new Error(`${path} ends at ${pos} bytes, before the ${size} being sent`)
+      if (bytesRead === 0) throw new HangarError('internal', `${path} ends at ${pos} bytes, before the ${size} being sent`)
       pos += bytesRead
       writes[i] = flushed(bufs[i]!.subarray(0, bytesRead))
       writes[i]!.catch(() => {})

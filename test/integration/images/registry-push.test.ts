@@ -6,6 +6,7 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { truncate } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { serve, type ServerType } from '@hono/node-server'
@@ -114,4 +115,17 @@ test('a push into a registry that refuses the credentials fails once, clearly', 
   const local = await localImage(t, 3)
   await assert.rejects(pushImage(local.store, 'local/big:1', `${remote.host}/robots/big:1`, { credentials: { username: 'x', password: 'wrong' } }), /refused|answered 401/)
   assert.equal(remote.seen.manifestPuts, 0)
+})
+
+test('a layer cut short in the local store is refused by the registry, and nothing of it lands', async (t) => {
+  const remote = await registry(t)
+  const local = await localImage(t, 2)
+  await truncate(local.store.content.path(local.layers[0]!), 1000)
+  await assert.rejects(pushImage(local.store, 'local/big:1', `${remote.host}/robots/big:1`, { credentials }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'invalid_argument')
+    assert.match(e.message, new RegExp(`PUT blob ${local.layers[0]} \\(DIGEST_INVALID`))
+    return true
+  })
+  assert.equal(remote.seen.manifestPuts, 0)
+  assert.equal(await remote.store.content.has(local.layers[0]!), false)
 })
