@@ -10,6 +10,7 @@
 import { spawnSync } from 'node:child_process'
 import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
 import { openImageStore } from '../src/images/index.ts'
 import { hostSources, imageSources } from '../src/images/apt-sources.ts'
@@ -23,6 +24,16 @@ const suite = process.env.BENCH_SUITE ?? 'bookworm'
 const roundCount = Number(process.env.BENCH_ROUNDS ?? 3)
 const secs = (ms: number): string => `${(ms / 1000).toFixed(2)} s`
 const mbps = (bytes: number, ms: number): string => `${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s`
+
+/**
+ * Each timed step starts on a quiet disk: the previous step's writeback (and the
+ * journal work of removing the last round's 10 000 files) would otherwise land
+ * on whichever step comes next.
+ */
+async function settle(): Promise<void> {
+  spawnSync('sync')
+  await sleep(1000)
+}
 
 async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now()
@@ -62,6 +73,7 @@ export async function benchBaseImage(): Promise<void> {
     for (let r = 0; r < roundCount; r++) {
       const root = join(work, `store-${r}`)
       const store = await openImageStore({ root })
+      await settle()
       const [records, importMs] = await timed(() => store.importFile(layout))
       layerBytes = records[0]!.size
       spawnSync('sync', ['-f', work])
@@ -70,6 +82,7 @@ export async function benchBaseImage(): Promise<void> {
         spawnSync('sync', ['-f', work])
       })
       await mkdir(join(work, `floor-${r}`))
+      await settle()
       const floorMs = tarFloor(rootfs, join(work, `floor-${r}`))
       rounds.push({ importMs, unpackMs, floorMs })
       await rm(root, { recursive: true, force: true })
