@@ -71,13 +71,20 @@ export async function pushImage(store: ImageStore, src: string, dest: string = s
     const start = await remote.fetch('POST', '/blobs/uploads/', { push: true })
     if (start.status !== 202 || !start.headers.get('location')) throw await remote.failure(start, `POST blob upload for ${d.digest}`)
     await start.body?.cancel()
-    const url = new URL(start.headers.get('location')!, remote.base)
+    const session = new URL(start.headers.get('location')!, remote.base)
+    const url = new URL(session)
     url.searchParams.set('digest', d.digest)
     const path = store.content.path(d.digest)
-    // Streamed from disk in large reads, with its Content-Length, which some registries insist on.
-    const put = await remote.sendFile('PUT', url.toString(), { path, size: (await stat(path)).size }, { push: true, headers: { 'content-type': 'application/octet-stream' } })
-    if (put.status !== 201) throw await remote.failure(put, `PUT blob ${d.digest}`)
-    await put.body?.cancel()
+    try {
+      // Streamed from disk in large reads, with its Content-Length, which some registries insist on.
+      const put = await remote.sendFile('PUT', url.toString(), { path, size: (await stat(path)).size }, { push: true, headers: { 'content-type': 'application/octet-stream' } })
+      if (put.status !== 201) throw await remote.failure(put, `PUT blob ${d.digest}`)
+      await put.body?.cancel()
+    } catch (e) {
+      // An upload that failed or was aborted (another blob failed first) is cancelled, not left to expire.
+      await remote.cancelUpload(session.toString())
+      throw e
+    }
     say({ message: `${d.digest.slice(0, 19)} pushed (${d.size} bytes)`, digest: d.digest })
   }
   // A digest listed twice goes up once.

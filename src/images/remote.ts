@@ -67,6 +67,22 @@ export class RemoteRepository {
   }
 
   /**
+   * Best effort: asks the registry to drop an upload session this client gave up on (DELETE on its
+   * Location), so its partial bytes don't wait for the registry's expiry. Not bound to the push's own
+   * signal, which is what aborted the upload; bounded by its own 5 s. Failures are the registry's to expire.
+   */
+  async cancelUpload(url: string): Promise<void> {
+    const headers: Record<string, string> = {}
+    if (this.#auth && this.#sameOrigin(url)) headers.authorization = this.#auth
+    try {
+      const res = await fetch(url, { method: 'DELETE', headers, signal: AbortSignal.timeout(5000) })
+      await res.body?.cancel()
+    } catch {
+      /* unreachable or slow: the session expires on its own */
+    }
+  }
+
+  /**
    * Sends a file as a request body under /v2/<name> (or to an absolute upload URL), streamed with
    * node:http in large reads: fetch's web streams copy and re-chunk every 64 KiB, which costs a push
    * of a big layer most of its CPU. Authenticates first, as fetch() does.

@@ -16,6 +16,8 @@ import { buildOciImage, useTmpDir } from '../../support/images.ts'
 
 interface Seen {
   tokens: number
+  /** DELETEs of upload sessions (a client cancelling what it gave up on). */
+  uploadDeletes: number
   blobPuts: number
   maxBlobPuts: number
   manifestPuts: number
@@ -26,12 +28,13 @@ async function registry(t: TestContext, hook: (c: { method: string; path: string
   const dir = await useTmpDir(t)
   const store = await openImageStore({ root: `${dir}/remote` })
   const reg = createRegistry({ store, verifyToken: (tok) => (tok === 'secret' ? 'root' : null) })
-  const seen: Seen = { tokens: 0, blobPuts: 0, maxBlobPuts: 0, manifestPuts: 0 }
+  const seen: Seen = { tokens: 0, uploadDeletes: 0, blobPuts: 0, maxBlobPuts: 0, manifestPuts: 0 }
   const app = new Hono()
   app.use('/v2/*', async (c, next) => {
     const path = c.req.path
     if (path === '/v2/token') seen.tokens++
     if (c.req.method === 'PUT' && path.includes('/manifests/')) seen.manifestPuts++
+    if (c.req.method === 'DELETE' && path.includes('/blobs/uploads/')) seen.uploadDeletes++
     const blobPut = c.req.method === 'PUT' && path.includes('/blobs/uploads/')
     if (blobPut) seen.maxBlobPuts = Math.max(seen.maxBlobPuts, ++seen.blobPuts)
     try {
@@ -106,6 +109,7 @@ test('the first blob that fails stops the others, and its error is the one repor
   })
   assert.ok(performance.now() - t0 < 2000, 'the uploads still in flight were abandoned, not waited for')
   assert.equal(remote.seen.manifestPuts, 0, 'no manifest without all its blobs')
+  assert.equal(remote.seen.uploadDeletes, 3, 'the failed upload and the two abandoned ones were cancelled, not left to expire')
   await assert.rejects(remote.store.resolve('robots/big:1'))
   assert.equal(await remote.store.content.has(failing), false)
 })
