@@ -10,6 +10,12 @@ import { lenientHeads } from './bare-lf.ts'
 
 /** Connections per machine; requests past it wait in the pool (hard_limit caps them first). */
 const CONNECTIONS = 256
+/**
+ * A machine has this long to send its response head (a long poll waiting longer gets a 502).
+ * Its body has no idle limit (undici's default is 300 s): an event stream may be quiet for
+ * hours, and it ends when the machine or the client closes it.
+ */
+const HEAD_TIMEOUT_MS = 300_000
 const IDLE_MS = 60_000
 
 export class Upstreams {
@@ -34,7 +40,7 @@ export class Upstreams {
           if (socket) (socket as Socket).setNoDelay(true)
           cb(err as Error, (socket ? lenientHeads(socket as Socket) : null) as never)
         })
-      p = { pool: new Pool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, { connections: CONNECTIONS, pipelining: 1, connect }), used: this.#now }
+      p = { pool: new Pool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, { connections: CONNECTIONS, pipelining: 1, connect, headersTimeout: HEAD_TIMEOUT_MS, bodyTimeout: 0 }), used: this.#now }
       this.#pools.set(key, p)
     }
     p.used = this.#now
