@@ -13,6 +13,7 @@ import { pino } from 'pino'
 import type { MachineRow } from '../store/index.ts'
 import { createProxy, type Proxy, type ProxyPlatform } from './index.ts'
 import { closeIdleSessions } from './h2.ts'
+import { freePort } from '../../test/support/net.ts'
 
 /** A loopback server answering with `id`; /hold answers only when the test says so; Upgrade is answered 101 and echoed. */
 async function upstream(t: TestContext, id: string): Promise<{ port: number; held: http.ServerResponse[] }> {
@@ -388,4 +389,40 @@ test('a client that leaves while its replay target wakes leaves no load behind o
   await sleep(100)
   assert.equal(r.load('m2'), 0, 'and it stays released')
   assert.equal(r.load('m1'), 0)
+})
+
+test('raw TCP past hard_limit waits in the queue (paused, bytes kept) and gets through when the first connection closes', async (t) => {
+  const port = await freePort()
+  const tcp = { ports: [{ port }], concurrency: { type: 'connections', soft_limit: 1, hard_limit: 1 } }
+  const r = await rig(t, [{ id: 'm1', service: tcp }])
+  const open = async (): Promise<Socket> => {
+    for (let i = 0; ; i++) {
+      try {
+        const s = connect(port, '127.0.0.1')
+        await new Promise<void>((resolve, reject) => s.once('connect', resolve).once('error', reject))
+        return s
+      } catch (e) {
+        if (i > 50) throw e
+        await sleep(20) // the listener opens once the route table has seen the port
+      }
+    }
+  }
+  const ask = (s: Socket): Promise<string> =>
+    new Promise((resolve) => {
+      let got = ''
+      s.on('data', (c) => (got += String(c)))
+      s.write('GET / HTTP/1.1\r\nHost: a.localhost\r\nConnection: close\r\n\r\n')
+      s.once('close', () => resolve(got))
+    })
+  const first = await open()
+  await until('the first connection to hold m1', () => r.load('m1') === 1)
+  const second = await open()
+  await until('the second connection to queue', () => r.proxy.queued('a') === 1)
+  // Its request is sent while it waits: the bytes stay in the socket until a slot frees.
+  const answer = ask(second)
+  await sleep(100)
+  assert.equal(r.proxy.queued('a'), 1, 'still waiting while the first connection is open')
+  first.destroy()
+  assert.match(await answer, /\r\n\r\nm1$/)
+  await until('m1 to be released', () => r.load('m1') === 0)
 })

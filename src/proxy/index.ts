@@ -81,7 +81,7 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
   const queues = new Queues({ waitMs: config.wakeTimeoutMs })
   routes.onChange = (app) => queues.kick(app)
   // Raw TCP services (ports without handlers) get their own listeners on the proxy host, opened in listen().
-  const tcp = new TcpListeners({ routes, waker, logger, host: config.host, wakeTimeoutMs: config.wakeTimeoutMs })
+  const tcp = new TcpListeners({ routes, waker, queues, logger, host: config.host, wakeTimeoutMs: config.wakeTimeoutMs })
   routes.onConfig = () => tcp.sync()
   const hostnames = new Map(Object.entries(config.hostnames ?? {}).map(([h, a]) => [h.toLowerCase(), a]))
   const core = { routes, waker, sessions: new Sessions(), queues, conns: new Connections(routes), platform, domain: config.domain, hostnames, logger, region: config.region, upstreams }

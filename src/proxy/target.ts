@@ -216,7 +216,7 @@ function onConnection(d: TargetDeps, app: string, routes: readonly Route[], keys
  * 'full' choice waits in the app's queue when `again` says how to ask the
  * balancer once a slot frees (else it is a 503 at once).
  */
-export function settle(d: TargetDeps, choice: Choice, again?: { app: string; attempt: () => Choice; requestId?: string | undefined; client?: Leaving | undefined }): Route | Promise<Route> {
+export function settle(d: Pick<TargetDeps, 'routes' | 'waker' | 'queues'>, choice: Choice, again?: { app: string; attempt: () => Choice; requestId?: string | undefined; client?: Leaving | undefined }): Route | Promise<Route> {
   if (choice.kind === 'unavailable') throw new RouteError(503, choice.reason)
   if (choice.kind === 'full') {
     if (!again) throw new RouteError(503, choice.reason)

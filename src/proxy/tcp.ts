@@ -8,9 +8,29 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { leastLoaded, wakeable } from './balance.ts'
-import type { Route, RouteTable, TcpService } from './route-table.ts'
+import { leastLoaded, wakeable, type Choice } from './balance.ts'
+import type { Queues } from './queue.ts'
+import { settle } from './target.ts'
+import { RouteError, type Route, type RouteTable, type TcpService } from './route-table.ts'
 import { waitForPort, type Waker } from './wake.ts'
+
+/**
+ * The balancer for a TCP port: the least-loaded started machine under its TCP
+ * service's hard_limit, else one to wake (the TCP service's own autostart), else
+ * 'full' (wait in the queue) or 'unavailable' (refused).
+ */
+export function tcpChoice(all: readonly Route[], app: string, port: number): Choice {
+  const routes = all.filter((r) => serviceOn(r, port))
+  if (routes.length === 0) return { kind: 'unavailable', reason: `no machine of app ${app} serves TCP port ${port}` }
+  const up = (r: Route): boolean => r.state === 'started' && !r.draining && r.host !== null
+  const under = leastLoaded(routes, (r) => up(r) && r.load < (serviceOn(r, port) as TcpService).hardLimit)
+  if (under) return { kind: 'route', route: under }
+  // wakeable() reads the HTTP service's autostart; the TCP service's own flag decides here.
+  const sleeper = wakeable(routes.filter((x) => serviceOn(x, port)?.autostart))
+  if (sleeper) return { kind: 'wake', route: sleeper }
+  if (routes.some(up)) return { kind: 'full', reason: `every started machine of app ${app} is at its hard_limit for TCP port ${port}` }
+  return { kind: 'unavailable', reason: `no machine of app ${app} can take a connection on port ${port} (all stopped without autostart)` }
+}
 
 interface Listener {
   app: string
@@ -25,7 +45,7 @@ function serviceOn(r: Route, port: number): TcpService | undefined {
 }
 
 export class TcpListeners {
-  readonly #o: { routes: RouteTable; waker: Waker; logger: Logger; host: string; wakeTimeoutMs: number }
+  readonly #o: { routes: RouteTable; waker: Waker; queues: Queues; logger: Logger; host: string; wakeTimeoutMs: number }
   readonly #listeners = new Map<number, Listener>()
   /** Ports that were busy, with when: tried again at most every 30 s. */
   readonly #busy = new Map<number, number>()
@@ -33,7 +53,7 @@ export class TcpListeners {
   readonly #sockets = new Set<Socket>()
   #running = false
 
-  constructor(o: { routes: RouteTable; waker: Waker; logger: Logger; host: string; wakeTimeoutMs: number }) {
+  constructor(o: { routes: RouteTable; waker: Waker; queues: Queues; logger: Logger; host: string; wakeTimeoutMs: number }) {
     this.#o = o
   }
 
@@ -90,24 +110,18 @@ export class TcpListeners {
     })
   }
 
-  /** The machine for a new connection, counted in its load until the connection closes; woken first if it slept. */
-  async #pick(port: number, app: string): Promise<{ route: Route; svc: TcpService }> {
-    const routes = (this.#o.routes.app(app) ?? []).filter((r) => serviceOn(r, port))
-    if (routes.length === 0) throw new Error(`no machine of app ${app} serves TCP port ${port}`)
-    const ready = (r: Route): boolean => r.state === 'started' && !r.draining && r.host !== null && r.load < (serviceOn(r, port) as TcpService).hardLimit
-    let r = leastLoaded(routes, ready)
-    if (!r) {
-      // wakeable() reads the HTTP service's autostart; the TCP service's own flag decides here.
-      r = wakeable(routes.filter((x) => serviceOn(x, port)?.autostart))
-      if (!r) throw new Error(`no machine of app ${app} can take a connection on port ${port} (all stopped without autostart, or at hard_limit)`)
-    }
-    const route = r
+  /**
+   * The machine for a new connection, counted in its load until the connection closes; woken first if
+   * it slept; past every machine's hard_limit the connection waits (paused) in the app's queue, as HTTP
+   * requests do, and leaves it if the client hangs up.
+   */
+  async #pick(port: number, app: string, client: Socket): Promise<{ route: Route; svc: TcpService }> {
+    const attempt = (): Choice => tcpChoice(this.#o.routes.app(app) ?? [], app, port)
+    const route = await settle(this.#o, attempt(), { app, attempt, client })
     const svc = serviceOn(route, port) as TcpService
-    this.#o.routes.acquire(route)
     try {
-      const deadline = Date.now() + this.#o.wakeTimeoutMs
-      if (route.state !== 'started' || route.draining) await this.#o.waker.wake(route)
-      await waitForPort(route.host as string, svc.internalPort, deadline)
+      // The machine is started (woken if it slept); its TCP port may open a moment after its HTTP one.
+      await waitForPort(route.host as string, svc.internalPort, Date.now() + this.#o.wakeTimeoutMs)
     } catch (e) {
       this.#o.routes.release(route)
       throw e
@@ -119,7 +133,7 @@ export class TcpListeners {
     this.#sockets.add(client)
     client.once('close', () => this.#sockets.delete(client))
     client.on('error', () => client.destroy())
-    this.#pick(port, app).then(
+    this.#pick(port, app, client).then(
       ({ route, svc }) => {
         let released = false
         const release = (): void => {
@@ -141,7 +155,9 @@ export class TcpListeners {
         })
       },
       (e: unknown) => {
-        this.#o.logger.warn({ port, app, err: e instanceof Error ? e.message : String(e) }, 'proxy: TCP connection refused')
+        // A client that left while queued or waking is nobody's problem.
+        const gone = e instanceof RouteError && e.status === 499
+        this.#o.logger[gone ? 'debug' : 'warn']({ port, app, err: e instanceof Error ? e.message : String(e) }, 'proxy: TCP connection refused')
         client.destroy()
       },
     )
