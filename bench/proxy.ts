@@ -47,8 +47,13 @@ http {
   server {
     listen 127.0.0.1:${port};
     location / {
+      # The same work Hangar does per request: its forwarded headers to the upstream, Via and a request id back.
       proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host; proxy_set_header X-Forwarded-Port $server_port; proxy_set_header X-Forwarded-Ssl off;
+      proxy_set_header Fly-Client-IP $remote_addr; proxy_set_header Fly-Forwarded-Port $server_port; proxy_set_header Fly-Region local;
+      proxy_set_header Fly-Request-Id $request_id; proxy_set_header Via "1.1 nginx";
+      add_header Via "1.1 nginx"; add_header Fly-Request-Id $request_id;
     }
   }
 }`
