@@ -56,8 +56,7 @@ export class RemoteRepository {
     const scope = `repository:${this.name}:${init.push ? 'pull,push' : 'pull'}`
     await this.#authorize(scope)
     const url = /^https?:/.test(path) ? path : `${this.base}/v2/${this.name}${path}`
-    const headers: Record<string, string> = { ...init.headers }
-    if (this.#auth && this.#sameOrigin(url)) headers.authorization = this.#auth
+    const headers = this.#withAuth(url, { ...init.headers })
     const res = await this.#send(url, { method, headers, ...(init.body !== undefined ? { body: init.body, duplex: 'half' } : {}) })
     if (res.status === 401) {
       await res.body?.cancel()
@@ -72,8 +71,7 @@ export class RemoteRepository {
    * signal, which is what aborted the upload; bounded by its own 5 s. Failures are the registry's to expire.
    */
   async cancelUpload(url: string): Promise<void> {
-    const headers: Record<string, string> = {}
-    if (this.#auth && this.#sameOrigin(url)) headers.authorization = this.#auth
+    const headers = this.#withAuth(url, {})
     try {
       const res = await fetch(url, { method: 'DELETE', headers, signal: AbortSignal.timeout(5000) })
       await res.body?.cancel()
@@ -91,8 +89,7 @@ export class RemoteRepository {
     const scope = `repository:${this.name}:${init.push ? 'pull,push' : 'pull'}`
     await this.#authorize(scope)
     const url = new URL(/^https?:/.test(path) ? path : `${this.base}/v2/${this.name}${path}`)
-    const headers: Record<string, string> = { ...init.headers, 'content-length': String(file.size) }
-    if (this.#auth && this.#sameOrigin(url.toString())) headers.authorization = this.#auth
+    const headers = this.#withAuth(url.toString(), { ...init.headers, 'content-length': String(file.size) })
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, ...(this.#opts.signal ? { signal: this.#opts.signal } : {}) })
     const answered = new Promise<IncomingMessage>((resolve, reject) => {
       req.once('response', resolve)
@@ -119,6 +116,12 @@ export class RemoteRepository {
       throw this.refused()
     }
     return out
+  }
+
+  /** `headers` plus the login's Authorization when `url` is the registry's own origin. */
+  #withAuth(url: string, headers: Record<string, string>): Record<string, string> {
+    if (this.#auth && this.#sameOrigin(url)) headers.authorization = this.#auth
+    return headers
   }
 
   /** Credentials go only to the registry itself, never to a Location or link it points elsewhere. */

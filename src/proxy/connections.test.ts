@@ -107,6 +107,22 @@ function get(r: Rig, agent: http.Agent | false, path = '/', headers: Record<stri
   })
 }
 
+/** One h2c session to the proxy; `stream()` sends a GET for a.localhost on it and resolves with the body. */
+function h2client(t: TestContext, r: Rig): { session: http2.ClientHttp2Session; stream: () => Promise<string> } {
+  const session = http2.connect(`http://127.0.0.1:${r.port}`)
+  t.after(() => session.destroy())
+  const stream = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = session.request({ ':path': '/', ':authority': 'a.localhost' })
+      let body = ''
+      s.setEncoding('utf8')
+      s.on('data', (c: string) => (body += c))
+      s.on('end', () => resolve(body))
+      s.on('error', reject)
+    })
+  return { session, stream }
+}
+
 async function until(what: string, fn: () => boolean, ms = 2000): Promise<void> {
   const deadline = Date.now() + ms
   while (!fn()) {
@@ -214,17 +230,7 @@ test('hard_limit counts connections: a second connection queues until the first 
 
 test('h2: a session is one connection, however many streams it carries', async (t) => {
   const r = await rig(t, [{ id: 'm1' }, { id: 'm2' }])
-  const session = http2.connect(`http://127.0.0.1:${r.port}`)
-  t.after(() => session.destroy())
-  const stream = (): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const s = session.request({ ':path': '/', ':authority': 'a.localhost' })
-      let body = ''
-      s.setEncoding('utf8')
-      s.on('data', (c: string) => (body += c))
-      s.on('end', () => resolve(body))
-      s.on('error', reject)
-    })
+  const { session, stream } = h2client(t, r)
   const first = await stream()
   const all = await Promise.all(Array.from({ length: 8 }, stream))
   assert.deepEqual(new Set(all), new Set([first]))
@@ -235,17 +241,7 @@ test('h2: a session is one connection, however many streams it carries', async (
 
 test('concurrent streams on an unbound session whose machine must wake share one slot', async (t) => {
   const r = await rig(t, [{ id: 'm1', state: 'stopped' }, { id: 'm2', state: 'stopped' }], { startMs: 50 })
-  const session = http2.connect(`http://127.0.0.1:${r.port}`)
-  t.after(() => session.destroy())
-  const stream = (): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const s = session.request({ ':path': '/', ':authority': 'a.localhost' })
-      let body = ''
-      s.setEncoding('utf8')
-      s.on('data', (c: string) => (body += c))
-      s.on('end', () => resolve(body))
-      s.on('error', reject)
-    })
+  const { session, stream } = h2client(t, r)
   const all = await Promise.all(Array.from({ length: 4 }, stream))
   assert.equal(new Set(all).size, 1, `one machine: ${all.join(',')}`)
   const id = all[0] as string
@@ -258,17 +254,7 @@ test('streams of an unbound session queued past hard_limit follow its first one 
   const r = await rig(t, [{ id: 'm1', service: { concurrency: { type: 'connections', soft_limit: 1, hard_limit: 1 } } }])
   const c = client(t)
   assert.equal((await get(r, c)).body, 'm1')
-  const session = http2.connect(`http://127.0.0.1:${r.port}`)
-  t.after(() => session.destroy())
-  const stream = (): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const s = session.request({ ':path': '/', ':authority': 'a.localhost' })
-      let body = ''
-      s.setEncoding('utf8')
-      s.on('data', (x: string) => (body += x))
-      s.on('end', () => resolve(body))
-      s.on('error', reject)
-    })
+  const { session, stream } = h2client(t, r)
   const all = Promise.all(Array.from({ length: 3 }, stream))
   await sleep(100)
   c.destroy()

@@ -14,7 +14,7 @@ import { errorPage, requestId, responseHead, scanRequest, type Front } from './h
 import { BodyCapture, MAX_REPLAYS, REPLAY_JSON, REPLAY_JSON_LIMIT, parseReplay, parseReplayJson, replaySource, replayTarget, type ReplayDirective } from './replay.ts'
 import { pinned } from './balance.ts'
 import { RouteError, type Route } from './route-table.ts'
-import { settle, stickyCookie, target, type Leaving, type TargetDeps } from './target.ts'
+import { clientOf, settle, stickyCookie, target, type TargetDeps } from './target.ts'
 import type { Upstreams } from './upstream.ts'
 
 export type FrontRequest = IncomingMessage | Http2ServerRequest
@@ -39,11 +39,6 @@ export function failRequest(d: ForwardDeps, res: FrontResponse, e: unknown, id: 
   if (status >= 502) d.logger.warn({ request_id: id, status, host, path }, `proxy: ${message}`)
   else if (d.logger.isLevelEnabled('debug')) d.logger.debug({ request_id: id, status, host, path }, `proxy: ${message}`)
   errorPage(res, status, message, id)
-}
-
-/** What emits 'close' when the request's client leaves: its socket, or its h2 stream. */
-function clientOf(req: FrontRequest): Leaving {
-  return req.httpVersionMajor === 2 ? (req as Http2ServerRequest).stream : req.socket
 }
 
 /** What one attempt at a machine carries beyond the request itself. */
@@ -124,7 +119,7 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
           }
           const header = h['fly-replay']
           // A fallback to the origin cannot replay again: its answer goes to the client as it is.
-          if (!x.fallback && !res.headersSent) {
+          if (!x.fallback) {
             if (typeof header === 'string') {
               replaying = true
               c.abort(new Error('replayed'))

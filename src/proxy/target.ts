@@ -110,6 +110,11 @@ export interface Leaving {
   off(event: 'close', f: () => void): unknown
 }
 
+/** What emits 'close' when a request's client leaves: its socket (HTTP/1.1, upgrades) or its h2 stream. */
+export function clientOf(req: IncomingMessage | Http2ServerRequest): Leaving {
+  return req.httpVersionMajor === 2 ? (req as Http2ServerRequest).stream : req.socket
+}
+
 /** The Set-Cookie value that pins a client to `route` (http_options.sticky_cookie), if the service asks for one. */
 export function stickyCookie(route: Route): string | undefined {
   const name = route.service.stickyCookie
@@ -135,7 +140,7 @@ export function target(d: TargetDeps, keys: RouteKeys, req?: IncomingMessage | H
   const app = appForHost(d, keys.host)
   if (!app) throw new RouteError(404, `no app at host ${JSON.stringify(keys.host ?? '')}; apps are served at <app>.${d.domain}${d.hostnames.size ? ' and at the hostnames given with --proxy-hostname' : ''}`)
   const routes = appRoutes(d, app)
-  if (req !== undefined) keys.client = req.httpVersionMajor === 2 ? (req as Http2ServerRequest).stream : req.socket
+  if (req !== undefined) keys.client = clientOf(req)
   // concurrency.type connections: the client connection holds the slot. As for the sticky cookie, the app's first machine decides.
   if (req !== undefined && (routes[0] as Route).service.type === 'connections') {
     const conn = connectionOf(req)
