@@ -23,3 +23,9 @@ test('a head split across chunks, CR and LF in different chunks', () => {
 test('a 100 Continue head is followed by the real head', () => {
   assert.equal(fix('HTTP/1.1 100 Continue\n\nHTTP/1.1 200 OK\nA: b\n\nx\n'), 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nA: b\r\n\r\nx\n')
 })
+
+test('a head arriving a byte at a time, CRLF and bare LF mixed, then a 1xx split at its status digit', () => {
+  const head = 'HTTP/1.1 103 Early Hints\nLink: </a>\r\n\nHTTP/1.1 204 No Content\r\nA: b\n\r\n'
+  assert.equal(fix(...head.split('')), 'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 204 No Content\r\nA: b\r\n\r\n')
+  assert.equal(fix('HTTP/1.1 1', '00 Continue\n\nHTTP/1.1 200 OK\n\nbody\nmore\n'), 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nbody\nmore\n')
+})

@@ -5,7 +5,7 @@
  * get their head flushed at once), and re-send it elsewhere on fly-replay.
  * h2 requests reach the machine as HTTP/1.1; the answer goes back as h2.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
@@ -66,6 +66,167 @@ function stripped(headers: string[], re: RegExp): string[] {
   return h
 }
 
+/** One attempt's bookkeeping, and its handler for undici: one object per attempt, its methods shared by all. */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly d: ForwardDeps
+  readonly replayTo: Replayer
+  readonly req: FrontRequest
+  readonly res: FrontResponse
+  readonly route: Route
+  readonly id: string
+  readonly headers: string[]
+  readonly body: BodyCapture
+  readonly hasBody: boolean
+  readonly x: Attempt
+  readonly h1: boolean
+  released: boolean
+  ctl: Dispatcher.DispatchController | undefined = undefined
+  done = false
+  gone = false
+  replaying = false
+  // A JSON replay directive (application/vnd.fly.replay+json) is read whole before acting on it.
+  json: Buffer[] | undefined = undefined
+  jsonSize = 0
+  // The stream handed to undici is ours: aborting it for a replay must not destroy the client's request.
+  pipe: PassThrough | undefined = undefined
+
+  constructor(d: ForwardDeps, replayTo: Replayer, req: FrontRequest, res: FrontResponse, route: Route, id: string, headers: string[], body: BodyCapture, hasBody: boolean, x: Attempt) {
+    this.d = d
+    this.replayTo = replayTo
+    this.req = req
+    this.res = res
+    this.route = route
+    this.id = id
+    this.headers = headers
+    this.body = body
+    this.hasBody = hasBody
+    this.x = x
+    this.h1 = req.httpVersionMajor === 1
+    this.released = x.held === true
+  }
+
+  /** The client went away first: stop the machine's work on its behalf. */
+  readonly onClose = (): void => {
+    this.release()
+    if (!this.done) {
+      this.gone = true
+      this.ctl?.abort(new Error('client closed'))
+    }
+  }
+
+  release(): void {
+    if (!this.released) this.d.routes.release(this.route)
+    this.released = true
+  }
+
+  replay(directive: ReplayDirective): void {
+    this.replaying = true
+    if (this.pipe) this.req.unpipe(this.pipe)
+    this.release()
+    void this.replayTo(this.req, this.res, this.route, this.id, this.headers, this.body, this.hasBody, this.x, directive)
+  }
+
+  fail(e: RouteError): void {
+    this.done = true
+    this.release()
+    failRequest(this.d, this.res, e, this.id, this.req.headers.host, this.req.url)
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.ctl = c
+    if (this.gone) c.abort(new Error('client closed'))
+  }
+
+  onResponseStart(c: Dispatcher.DispatchController, status: number, h: IncomingHttpHeaders, message: string): void {
+    const res = this.res
+    // The front answered already (an h2 stream's 408 for a body that never came): the machine's answer has nowhere to go.
+    if (res.headersSent) {
+      this.done = true
+      c.abort(new Error('answered by the proxy'))
+      return
+    }
+    const type = h['content-type']
+    // A fallback to the origin cannot replay again: its answer goes to the client as it is.
+    if (!this.x.fallback) {
+      const header = h['fly-replay']
+      if (typeof header === 'string') {
+        // Set first: undici may report the abort (onResponseError) before abort() returns.
+        this.replaying = true
+        c.abort(new Error('replayed'))
+        this.replay(parseReplay(header))
+        return
+      }
+      if (typeof type === 'string' && type.toLowerCase().startsWith(REPLAY_JSON)) {
+        this.json = []
+        return
+      }
+    }
+    const session = h['mcp-session-id']
+    if (typeof session === 'string') {
+      // An MCP server ending its session (DELETE → 2xx) frees the mapping.
+      if (this.req.method === 'DELETE' && status < 300) this.d.sessions.forget(session)
+      else this.d.sessions.remember(session, this.route.id)
+    }
+    const out = responseHead(h, this.id, stickyCookie(this.route))
+    if (this.h1) asH1(res).writeHead(status, message, out)
+    else asH1(res).writeHead(status, out)
+    // Unframed or event-stream bodies may trickle: the client should see the head now, not with the first byte.
+    if (h['content-length'] === undefined || (typeof type === 'string' && type.startsWith('text/event-stream'))) asH1(res).flushHeaders()
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.json) {
+      this.json.push(chunk)
+      if ((this.jsonSize += chunk.length) > REPLAY_JSON_LIMIT) {
+        this.json = undefined
+        this.done = true
+        c.abort(new Error('replay directive too large'))
+        this.fail(new RouteError(502, `machine ${this.route.id} answered with a fly-replay JSON body over ${REPLAY_JSON_LIMIT} bytes`))
+      }
+      return
+    }
+    if (!asH1(this.res).write(chunk)) {
+      c.pause()
+      this.res.once('drain', () => c.resume())
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.json) {
+      let directive: ReplayDirective
+      try {
+        directive = parseReplayJson(JSON.parse(Buffer.concat(this.json).toString('utf8')))
+      } catch (e) {
+        this.fail(new RouteError(502, `machine ${this.route.id} answered with an invalid fly-replay JSON body: ${(e as Error).message}`))
+        return
+      }
+      this.replay(directive)
+      return
+    }
+    this.done = true
+    this.res.end()
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, e: Error): void {
+    this.release()
+    // Aborted on purpose: a replay took over, or the client left first.
+    if (this.replaying || this.gone || this.done) return
+    const r = this.route
+    const err = new RouteError(502, `machine ${r.id} (${r.host}:${r.service.port}) did not answer: ${e.message}`)
+    // A replayed request that its target did not answer may fall back to the origin.
+    if (this.x.onFail && !this.res.headersSent) {
+      this.replaying = true
+      this.x.onFail(err)
+      return
+    }
+    this.done = true
+    if (this.res.headersSent) this.res.destroy()
+    else failRequest(this.d, this.res, err, this.id, this.req.headers.host, this.req.url)
+  }
+}
+
+type Replayer = (req: FrontRequest, res: FrontResponse, src: Route, id: string, headers: string[], body: BodyCapture, hasBody: boolean, x: Attempt, directive: ReplayDirective) => Promise<void>
+
 /** A request handler for one listener (`front` says its scheme and port). */
 export function createForwarder(d: ForwardDeps, front: Front): (req: FrontRequest, res: FrontResponse) => void {
   /** One attempt at a machine: the first, a replay (`x.replayed` holds the kept body) or a replay's fallback to its origin. */
@@ -75,130 +236,10 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       if (!x.held) d.routes.release(route)
       return
     }
-    let released = x.held === true
-    const release = (): void => {
-      if (!released) d.routes.release(route)
-      released = true
-    }
-    let ctl: Dispatcher.DispatchController | undefined
-    let done = false
-    let gone = false
-    let replaying = false
-    // A JSON replay directive (application/vnd.fly.replay+json) is read whole before acting on it.
-    let json: Buffer[] | undefined
-    let jsonSize = 0
-    // The stream handed to undici is ours: aborting it for a replay must not destroy the client's request.
-    let pipe: PassThrough | undefined
-    if (!x.replayed && hasBody) req.pipe((pipe = new PassThrough()))
-    res.once('close', () => {
-      release()
-      // The client went away first: stop the machine's work on its behalf.
-      if (!done) {
-        gone = true
-        ctl?.abort(new Error('client closed'))
-      }
-    })
-    const h1 = req.httpVersionMajor === 1
-    const replay = (directive: ReplayDirective): void => {
-      release()
-      void doReplay(req, res, route, id, headers, body, hasBody, x, directive)
-    }
-    d.upstreams.get(route.host as string, route.service.port).dispatch(
-      { method: req.method as Dispatcher.HttpMethod, path: x.path ?? req.url ?? '/', headers, body: x.replayed ?? pipe ?? null },
-      {
-        onRequestStart(c) {
-          ctl = c
-          if (gone) c.abort(new Error('client closed'))
-        },
-        onResponseStart(c, status, h, message) {
-          // The front answered already (an h2 stream's 408 for a body that never came): the machine's answer has nowhere to go.
-          if (res.headersSent) {
-            done = true
-            c.abort(new Error('answered by the proxy'))
-            return
-          }
-          const header = h['fly-replay']
-          // A fallback to the origin cannot replay again: its answer goes to the client as it is.
-          if (!x.fallback) {
-            if (typeof header === 'string') {
-              replaying = true
-              c.abort(new Error('replayed'))
-              if (pipe) req.unpipe(pipe)
-              replay(parseReplay(header))
-              return
-            }
-            const type = h['content-type']
-            if (typeof type === 'string' && type.toLowerCase().startsWith(REPLAY_JSON)) {
-              json = []
-              return
-            }
-          }
-          const session = h['mcp-session-id']
-          if (typeof session === 'string') {
-            // An MCP server ending its session (DELETE → 2xx) frees the mapping.
-            if (req.method === 'DELETE' && status < 300) d.sessions.forget(session)
-            else d.sessions.remember(session, route.id)
-          }
-          const out = responseHead(h, id, stickyCookie(route))
-          if (h1) asH1(res).writeHead(status, message, out)
-          else asH1(res).writeHead(status, out)
-          // Unframed or event-stream bodies may trickle: the client should see the head now, not with the first byte.
-          const type = h['content-type']
-          if (h['content-length'] === undefined || (typeof type === 'string' && type.startsWith('text/event-stream'))) asH1(res).flushHeaders()
-        },
-        onResponseData(c, chunk) {
-          if (json) {
-            json.push(chunk)
-            if ((jsonSize += chunk.length) > REPLAY_JSON_LIMIT) {
-              json = undefined
-              done = true
-              c.abort(new Error('replay directive too large'))
-              release()
-              failRequest(d, res, new RouteError(502, `machine ${route.id} answered with a fly-replay JSON body over ${REPLAY_JSON_LIMIT} bytes`), id, req.headers.host, req.url)
-            }
-            return
-          }
-          if (!asH1(res).write(chunk)) {
-            c.pause()
-            res.once('drain', () => c.resume())
-          }
-        },
-        onResponseEnd() {
-          if (json) {
-            let directive: ReplayDirective
-            try {
-              directive = parseReplayJson(JSON.parse(Buffer.concat(json).toString('utf8')))
-            } catch (e) {
-              done = true
-              release()
-              failRequest(d, res, new RouteError(502, `machine ${route.id} answered with an invalid fly-replay JSON body: ${(e as Error).message}`), id, req.headers.host, req.url)
-              return
-            }
-            replaying = true
-            if (pipe) req.unpipe(pipe)
-            replay(directive)
-            return
-          }
-          done = true
-          res.end()
-        },
-        onResponseError(_c, e) {
-          release()
-          // Aborted on purpose: a replay took over, or the client left first.
-          if (replaying || gone || done) return
-          const err = new RouteError(502, `machine ${route.id} (${route.host}:${route.service.port}) did not answer: ${e.message}`)
-          // A replayed request that its target did not answer may fall back to the origin.
-          if (x.onFail && !res.headersSent) {
-            replaying = true
-            x.onFail(err)
-            return
-          }
-          done = true
-          if (res.headersSent) res.destroy()
-          else failRequest(d, res, err, id, req.headers.host, req.url)
-        },
-      },
-    )
+    const e = new Exchange(d, doReplay, req, res, route, id, headers, body, hasBody, x)
+    if (!x.replayed && hasBody) req.pipe((e.pipe = new PassThrough()))
+    res.on('close', e.onClose)
+    d.upstreams.get(route.host as string, route.service.port).dispatch({ method: req.method as Dispatcher.HttpMethod, path: x.path ?? req.url ?? '/', headers, body: x.replayed ?? e.pipe ?? null }, e)
   }
 
   async function doReplay(req: FrontRequest, res: FrontResponse, src: Route, id: string, headers: string[], body: BodyCapture, hasBody: boolean, x: Attempt, directive: ReplayDirective): Promise<void> {

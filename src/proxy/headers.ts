@@ -10,11 +10,30 @@ import type { Socket } from 'node:net'
 import { STATUS_CODES } from 'node:http'
 import type { RouteKeys } from './target.ts'
 
-// Hop-by-hop: they describe one connection, never the next one (RFC 9110 §7.6.1).
-// `expect` too: the front answers 100-continue itself, the machine gets the body.
+// What scanRequest does with a request header, by lowercase name; a name not here is passed on as it is.
+const PASS = 0
+const HOST = 1
+const XFF = 2
+const VIA_ = 3
+const FORCED = 4
+const SESSION = 5
+const COOKIE = 6
+const LENGTH = 7
+const CHUNKED = 8
+const CONNECTION = 9
+const UPGRADE = 10
+const DROP = 11
+const requestAction = new Map<string, number>([
+  ['host', HOST], ['x-forwarded-for', XFF], ['via', VIA_], ['fly-force-instance-id', FORCED], ['mcp-session-id', SESSION],
+  ['cookie', COOKIE], ['content-length', LENGTH], ['transfer-encoding', CHUNKED], ['connection', CONNECTION], ['upgrade', UPGRADE],
+  // Hop-by-hop: they describe one connection, never the next one (RFC 9110 §7.6.1).
+  // `expect` too: the front answers 100-continue itself, the machine gets the body.
+  ...['keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'expect', 'http2-settings'].map((n) => [n, DROP] as [string, number]),
+  // A client must not be able to forge what only the proxy says.
+  ...['fly-client-ip', 'fly-forwarded-port', 'fly-request-id', 'fly-replay-src', 'fly-region', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'x-forwarded-ssl'].map((n) => [n, DROP] as [string, number]),
+])
+// The hop-by-hop response headers.
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'http2-settings'])
-// A client must not be able to forge what only the proxy says.
-const proxyOwned = new Set(['fly-client-ip', 'fly-forwarded-port', 'fly-request-id', 'fly-replay-src', 'fly-region', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'x-forwarded-ssl'])
 export const VIA = '1.1 hangar'
 
 const crockford = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
@@ -96,19 +115,42 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
       if (k === ':authority') host ??= v
       continue
     }
-    if (k === 'host') host = v
-    else if (k === 'x-forwarded-for') xff = xff === undefined ? v : `${xff}, ${v}`
-    else if (k === 'via') via = via === undefined ? v : `${via}, ${v}`
-    else if (k === 'fly-force-instance-id') forced = v
-    else if (k === 'mcp-session-id') session = v
-    else if (k === 'cookie') cookie = cookie === undefined ? v : `${cookie}; ${v}`
-    else if (k === 'content-length' || k === 'transfer-encoding') body = true
-    if (hopByHop.has(k)) {
-      if (k === 'connection') connection = v
-      else if (k === 'upgrade') upgrade = v
-      continue
+    switch (requestAction.get(k) ?? PASS) {
+      case PASS:
+        break
+      case HOST:
+        host = v
+        continue
+      case XFF:
+        xff = xff === undefined ? v : `${xff}, ${v}`
+        continue
+      case VIA_:
+        via = via === undefined ? v : `${via}, ${v}`
+        continue
+      case FORCED:
+        forced = v
+        break
+      case SESSION:
+        session = v
+        break
+      case COOKIE:
+        cookie = cookie === undefined ? v : `${cookie}; ${v}`
+        break
+      case LENGTH:
+        body = true
+        break
+      case CHUNKED:
+        body = true
+        continue
+      case CONNECTION:
+        connection = v
+        continue
+      case UPGRADE:
+        upgrade = v
+        continue
+      default:
+        continue
     }
-    if (proxyOwned.has(k) || k === 'x-forwarded-for' || k === 'via' || k === 'host') continue
     out.push(name, v)
   }
   // Headers named in Connection are hop-by-hop too (rare: a second pass only then).
@@ -142,7 +184,8 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
  */
 export function responseHead(h: IncomingHttpHeaders, id: string, cookie?: string): string[] {
   const c = h.connection
-  const named = c ? c.toLowerCase().split(',').map((s) => s.trim()) : null
+  // Almost every machine says just keep-alive or close: no list to split then.
+  const named = c && c !== 'keep-alive' && c !== 'close' ? c.toLowerCase().split(',').map((s) => s.trim()) : null
   const out: string[] = []
   for (const k in h) {
     const v = h[k]

@@ -95,7 +95,6 @@ export class RouteError extends Error {
   }
 }
 
-/** The port the proxy uses when a machine declares no services: busybox/most dev servers' 8080. */
 /** The port of a machine whose config names no service and whose image exposes none. */
 export const DEFAULT_PORT = 8080
 

@@ -63,9 +63,25 @@ export function appFromHost(host: string | undefined, domain: string): string | 
   return /^[a-z0-9][a-z0-9-]{0,62}$/.test(app) ? app : null
 }
 
+// Host header → app, per proxy: the mapping never changes while a proxy runs. Bounded, and started
+// afresh when full, so a client sending a new Host with every request only costs itself the lookup.
+const appsByHost = new WeakMap<object, Map<string, string | null>>()
+const HOSTS_REMEMBERED = 4096
+
 /** The app a Host (or SNI name) leads to: a custom hostname first, then `<app>.<domain>`. */
 export function appForHost(d: { domain: string; hostnames: ReadonlyMap<string, string> }, host: string | undefined): string | null {
   if (!host) return null
+  let known = appsByHost.get(d)
+  if (!known) appsByHost.set(d, (known = new Map()))
+  let app = known.get(host)
+  if (app !== undefined) return app
+  app = hostToApp(d, host)
+  if (known.size >= HOSTS_REMEMBERED) known.clear()
+  known.set(host, app)
+  return app
+}
+
+function hostToApp(d: { domain: string; hostnames: ReadonlyMap<string, string> }, host: string): string | null {
   if (d.hostnames.size) {
     const colon = host.lastIndexOf(':')
     const name = (colon > 0 && host.indexOf(']') < colon ? host.slice(0, colon) : host).toLowerCase()
@@ -153,7 +169,13 @@ export function target(d: TargetDeps, keys: RouteKeys, req?: IncomingMessage | H
 
 /** The balancer's machine, counted; queued past every hard limit. */
 function balanced(d: TargetDeps, app: string, routes: readonly Route[], keys: RouteKeys): Route | Promise<Route> {
-  return settle(d, choose(app, routes), { app, attempt: () => choose(app, d.routes.app(app) ?? []), requestId: keys.id, client: keys.client })
+  const c = choose(app, routes)
+  // The common case, a started machine with room: nothing to wake or queue, so no retry closure is built.
+  if (c.kind === 'route') {
+    d.routes.acquire(c.route)
+    return c.route
+  }
+  return settle(d, c, { app, attempt: () => choose(app, d.routes.app(app) ?? []), requestId: keys.id, client: keys.client })
 }
 
 /** The machine the request names: fly-force-instance-id, else its Mcp-Session-Id's, else the sticky cookie's; undefined to balance. */

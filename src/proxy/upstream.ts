@@ -18,30 +18,35 @@ const CONNECTIONS = 256
 const HEAD_TIMEOUT_MS = 300_000
 const IDLE_MS = 60_000
 
+type Entry = { pool: Pool; used: number }
+
 export class Upstreams {
-  readonly #pools = new Map<string, { pool: Pool; used: number }>()
+  // host → port → pool: two lookups, no key string built per request.
+  readonly #pools = new Map<string, Map<number, Entry>>()
   readonly #timer: NodeJS.Timeout
-  readonly #connect = buildConnector({})
+  readonly #connect: buildConnector.connector
   /** Shared clock, updated by the sweep: no Date.now() per request. */
   #now = Date.now()
 
   constructor() {
     this.#timer = setInterval(() => this.#sweep(), IDLE_MS / 4)
     this.#timer.unref()
+    const connect = buildConnector({})
+    this.#connect = (opts, cb) =>
+      connect(opts, (err, socket) => {
+        if (socket) (socket as Socket).setNoDelay(true)
+        cb(err as Error, (socket ? lenientHeads(socket as Socket) : null) as never)
+      })
   }
 
   /** The pool for a machine address. */
   get(host: string, port: number): Pool {
-    const key = `${host}:${port}`
-    let p = this.#pools.get(key)
+    let ports = this.#pools.get(host)
+    if (!ports) this.#pools.set(host, (ports = new Map()))
+    let p = ports.get(port)
     if (!p) {
-      const connect: buildConnector.connector = (opts, cb) =>
-        this.#connect(opts, (err, socket) => {
-          if (socket) (socket as Socket).setNoDelay(true)
-          cb(err as Error, (socket ? lenientHeads(socket as Socket) : null) as never)
-        })
-      p = { pool: new Pool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, { connections: CONNECTIONS, pipelining: 1, connect, headersTimeout: HEAD_TIMEOUT_MS, bodyTimeout: 0 }), used: this.#now }
-      this.#pools.set(key, p)
+      const pool = new Pool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, { connections: CONNECTIONS, pipelining: 1, connect: this.#connect, headersTimeout: HEAD_TIMEOUT_MS, bodyTimeout: 0 })
+      ports.set(port, (p = { pool, used: this.#now }))
     }
     p.used = this.#now
     return p.pool
@@ -49,18 +54,21 @@ export class Upstreams {
 
   #sweep(): void {
     this.#now = Date.now()
-    for (const [key, p] of this.#pools) {
-      const s = p.pool.stats
-      if (this.#now - p.used > IDLE_MS && s.running === 0 && s.pending === 0) {
-        this.#pools.delete(key)
-        void p.pool.close()
+    for (const [host, ports] of this.#pools) {
+      for (const [port, p] of ports) {
+        const s = p.pool.stats
+        if (this.#now - p.used > IDLE_MS && s.running === 0 && s.pending === 0) {
+          ports.delete(port)
+          void p.pool.close()
+        }
       }
+      if (ports.size === 0) this.#pools.delete(host)
     }
   }
 
   async close(): Promise<void> {
     clearInterval(this.#timer)
-    const all = [...this.#pools.values()]
+    const all = [...this.#pools.values()].flatMap((ports) => [...ports.values()])
     this.#pools.clear()
     await Promise.all(all.map((p) => p.pool.destroy()))
   }
