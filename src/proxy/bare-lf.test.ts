@@ -29,3 +29,11 @@ test('a head arriving a byte at a time, CRLF and bare LF mixed, then a 1xx split
   assert.equal(fix(...head.split('')), 'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 204 No Content\r\nA: b\r\n\r\n')
   assert.equal(fix('HTTP/1.1 1', '00 Continue\n\nHTTP/1.1 200 OK\n\nbody\nmore\n'), 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nbody\nmore\n')
 })
+
+test('a blank first line is not read as a 1xx head: the bytes after it are left for the client to refuse', () => {
+  assert.equal(fix('\r\nHTTP/1.1 200 OK\nA: b\n\nok'), '\r\nHTTP/1.1 200 OK\nA: b\n\nok')
+})
+
+test('a line of only CRs ends the head, as a CRLF would', () => {
+  assert.equal(fix('HTTP/1.1 200 OK\r\nA: b\r\n\r\r\nbody\n'), 'HTTP/1.1 200 OK\r\nA: b\r\n\r\r\nbody\n')
+})

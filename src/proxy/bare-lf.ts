@@ -37,13 +37,20 @@ export function fixHead(s: HeadState, chunk: Buffer): Buffer {
   let from = 0
   let at = 0
   for (;;) {
-    // The status code's first digit is 9 bytes into a head: a 1 means another head follows this one.
-    if (s.pos <= 9 && s.pos + chunk.length - at > 9) s.info = chunk[at + 9 - s.pos] === 0x31
     const lf = chunk.indexOf(10, at)
+    // The status code's first digit is 9 bytes into a head: a 1 means another head follows this one.
+    // Only a byte of this line counts: a head that ends sooner has no status there.
+    if (s.pos <= 9) {
+      const digit = at + 9 - s.pos
+      if (digit < chunk.length && (lf === -1 || digit <= lf)) s.info = chunk[digit] === 0x31
+    }
     const end = lf === -1 ? chunk.length : lf
     if (end > at) {
       s.prevCR = chunk[end - 1] === 13
-      s.line += end - at - (s.prevCR ? 1 : 0)
+      // A line of nothing but CRs is still the blank line: only the bytes before its trailing CRs count.
+      let text = end
+      while (text > at && chunk[text - 1] === 13) text--
+      s.line += text - at
     }
     s.pos += end - at
     if (lf === -1) break

@@ -184,8 +184,8 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
  */
 export function responseHead(h: IncomingHttpHeaders, id: string, cookie?: string): string[] {
   const c = h.connection
-  // Almost every machine says just keep-alive or close: no list to split then.
-  const named = c && c !== 'keep-alive' && c !== 'close' ? c.toLowerCase().split(',').map((s) => s.trim()) : null
+  // Almost every machine says just keep-alive: no list to split then.
+  const named = c && c !== 'keep-alive' ? c.toLowerCase().split(',').map((s) => s.trim()) : null
   const out: string[] = []
   for (const k in h) {
     const v = h[k]

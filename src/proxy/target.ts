@@ -76,8 +76,11 @@ export function appForHost(d: { domain: string; hostnames: ReadonlyMap<string, s
   let app = known.get(host)
   if (app !== undefined) return app
   app = hostToApp(d, host)
-  if (known.size >= HOSTS_REMEMBERED) known.clear()
-  known.set(host, app)
+  // Only names a DNS name could be: a Host header may be kilobytes long, and 4096 of those add up.
+  if (host.length <= 261) {
+    if (known.size >= HOSTS_REMEMBERED) known.clear()
+    known.set(host, app)
+  }
   return app
 }
 
