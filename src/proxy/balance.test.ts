@@ -7,7 +7,7 @@ import { appFromHost } from './target.ts'
 
 const svc = (o: Record<string, unknown> = {}) => httpService({ services: [{ internal_port: 8080, ports: [{ handlers: ['http'] }], concurrency: { soft_limit: 2, hard_limit: 3 }, ...o }] })
 function route(id: string, state: string, load = 0, o: Record<string, unknown> = {}): Route {
-  return { id, app: 'a', state, host: '10.0.0.1', service: svc(o), load, holds: 0, epoch: 0, lastActive: 0, draining: false, version: 'v' }
+  return { id, app: 'a', state, host: '10.0.0.1', service: svc(o), load, tcpOpen: new Map(), holds: 0, epoch: 0, lastActive: 0, draining: false, version: 'v' }
 }
 
 test('the least loaded started machine under its soft limit wins; ties go either way', () => {

@@ -20,16 +20,21 @@ export function ready(r: Route): boolean {
   return r.state === 'started' && !r.draining && r.host !== null && r.load < r.service.hardLimit
 }
 
-/** Least loaded (Route.load); ties broken at random (reservoir of one). */
-export function leastLoaded(routes: readonly Route[], accept: (r: Route) => boolean = () => true, exclude?: string): Route | undefined {
+const httpLoad = (r: Route): number => r.load
+
+/** Least loaded (by `loadOf`: the HTTP service's Route.load unless told otherwise); ties broken at random (reservoir of one). */
+export function leastLoaded(routes: readonly Route[], accept: (r: Route) => boolean = () => true, exclude?: string, loadOf: (r: Route) => number = httpLoad): Route | undefined {
   let best: Route | undefined
+  let bestLoad = 0
   let ties = 0
   for (const r of routes) {
     if (r.id === exclude || !accept(r)) continue
-    if (!best || r.load < best.load) {
+    const load = loadOf(r)
+    if (!best || load < bestLoad) {
       best = r
+      bestLoad = load
       ties = 1
-    } else if (r.load === best.load && Math.random() * ++ties < 1) {
+    } else if (load === bestLoad && Math.random() * ++ties < 1) {
       best = r
     }
   }

@@ -43,19 +43,21 @@ interface Rig {
   /** Machine id → its upstream's held /hold responses. */
   held: Map<string, http.ServerResponse[]>
   load(id: string): number
+  /** Open raw TCP connections counted against machine `id`'s service on external `port`. */
+  tcp(id: string, port: number): number
   /** Sets a machine's state as the platform's change feed would. */
   set(id: string, state: string): void
   stops: string[]
 }
 
-async function rig(t: TestContext, machines: { id: string; app?: string; state?: string; service?: Record<string, unknown> }[], o: { idleMs?: number; startMs?: number } = {}): Promise<Rig> {
+async function rig(t: TestContext, machines: { id: string; app?: string; state?: string; service?: Record<string, unknown>; more?: Record<string, unknown>[] }[], o: { idleMs?: number; startMs?: number } = {}): Promise<Rig> {
   const rows: MachineRow[] = []
   const held = new Map<string, http.ServerResponse[]>()
   for (const m of machines) {
     const u = await upstream(t, m.id)
     held.set(m.id, u.held)
     const service = { internal_port: u.port, ports: [{ port: 80, handlers: ['http'] }], autostart: true, autostop: false, concurrency: { type: 'connections', soft_limit: 1 }, ...m.service }
-    rows.push({ id: m.id, app_name: m.app ?? 'a', name: m.id, state: m.state ?? 'started', region: 'local', instance_id: 'v1', config: { image: 'x', services: [service] }, image_ref: {}, private_ip: '127.0.0.1', private_ip6: null, restart_count: 0, created_at: '', updated_at: '' })
+    rows.push({ id: m.id, app_name: m.app ?? 'a', name: m.id, state: m.state ?? 'started', region: 'local', instance_id: 'v1', config: { image: 'x', services: [service, ...(m.more ?? []).map((x) => ({ internal_port: u.port, ...x }))] }, image_ref: {}, private_ip: '127.0.0.1', private_ip6: null, restart_count: 0, created_at: '', updated_at: '' })
   }
   const subs = new Set<(c: { machine: MachineRow }) => void>()
   const stops: string[] = []
@@ -84,7 +86,7 @@ async function rig(t: TestContext, machines: { id: string; app?: string; state?:
   const proxy = createProxy({ platform, logger: pino({ level: 'silent' }), config: { host: '127.0.0.1', port: 0, domain: 'localhost', region: 'local', idleMs: o.idleMs ?? 60_000, wakeTimeoutMs: 2000, h2c: true } })
   const { port } = await proxy.listen()
   t.after(() => proxy.close())
-  return { proxy, port, held, load: (id) => proxy.routes.machine(id)?.load ?? NaN, set, stops }
+  return { proxy, port, held, load: (id) => proxy.routes.machine(id)?.load ?? NaN, tcp: (id, p) => proxy.routes.machine(id)?.tcpOpen.get(p) ?? 0, set, stops }
 }
 
 /** One client connection: a keep-alive agent with a single socket. */
@@ -377,22 +379,25 @@ test('a client that leaves while its replay target wakes leaves no load behind o
   assert.equal(r.load('m1'), 0)
 })
 
+/** A client connection to a raw TCP port of the proxy, retried until the listener is open. */
+async function openTcp(port: number): Promise<Socket> {
+  for (let i = 0; ; i++) {
+    try {
+      const s = connect(port, '127.0.0.1')
+      await new Promise<void>((resolve, reject) => s.once('connect', resolve).once('error', reject))
+      return s
+    } catch (e) {
+      if (i > 50) throw e
+      await sleep(20) // the listener opens once the route table has seen the port
+    }
+  }
+}
+
 test('raw TCP past hard_limit waits in the queue (paused, bytes kept) and gets through when the first connection closes', async (t) => {
   const port = await freePort()
   const tcp = { ports: [{ port }], concurrency: { type: 'connections', soft_limit: 1, hard_limit: 1 } }
   const r = await rig(t, [{ id: 'm1', service: tcp }])
-  const open = async (): Promise<Socket> => {
-    for (let i = 0; ; i++) {
-      try {
-        const s = connect(port, '127.0.0.1')
-        await new Promise<void>((resolve, reject) => s.once('connect', resolve).once('error', reject))
-        return s
-      } catch (e) {
-        if (i > 50) throw e
-        await sleep(20) // the listener opens once the route table has seen the port
-      }
-    }
-  }
+  const open = (): Promise<Socket> => openTcp(port)
   const ask = (s: Socket): Promise<string> =>
     new Promise((resolve) => {
       let got = ''
@@ -401,7 +406,7 @@ test('raw TCP past hard_limit waits in the queue (paused, bytes kept) and gets t
       s.once('close', () => resolve(got))
     })
   const first = await open()
-  await until('the first connection to hold m1', () => r.load('m1') === 1)
+  await until('the first connection to hold m1', () => r.tcp('m1', port) === 1)
   const second = await open()
   await until('the second connection to queue', () => r.proxy.queued('a') === 1)
   // Its request is sent while it waits: the bytes stay in the socket until a slot frees.
@@ -410,5 +415,28 @@ test('raw TCP past hard_limit waits in the queue (paused, bytes kept) and gets t
   assert.equal(r.proxy.queued('a'), 1, 'still waiting while the first connection is open')
   first.destroy()
   assert.match(await answer, /\r\n\r\nm1$/)
-  await until('m1 to be released', () => r.load('m1') === 0)
+  await until('m1 to be released', () => r.tcp('m1', port) === 0)
+  assert.equal(r.load('m1'), 0, 'raw TCP never counted against the HTTP service')
+})
+
+test('each service counts its own load: open raw TCP connections do not fill the HTTP service, and HTTP requests do not fill the TCP one', async (t) => {
+  const port = await freePort()
+  const r = await rig(t, [{ id: 'm1', service: { concurrency: { type: 'requests', soft_limit: 1, hard_limit: 1 } }, more: [{ ports: [{ port }], concurrency: { type: 'connections', hard_limit: 1 } }] }])
+  const s = await openTcp(port)
+  await until('the TCP connection to be counted', () => r.tcp('m1', port) === 1)
+  assert.equal(r.load('m1'), 0, 'the HTTP service has nothing in flight')
+  // hard_limit 1 on HTTP with a TCP connection open: an HTTP request still gets straight through.
+  const held = get(r, false, '/hold')
+  await until('the HTTP request to reach m1', () => (r.held.get('m1')?.length ?? 0) === 1)
+  assert.deepEqual([r.load('m1'), r.tcp('m1', port), r.proxy.queued('a')], [1, 1, 0])
+  r.held.get('m1')!.shift()!.end('done')
+  assert.equal((await held).status, 200)
+  // And the TCP service's hard_limit 1 is full with its one connection, whatever HTTP does: a second one queues.
+  const second = await openTcp(port)
+  await until('the second TCP connection to queue', () => r.proxy.queued('a') === 1)
+  s.destroy()
+  await until('the queued TCP connection to take the slot', () => r.proxy.queued('a') === 0 && r.tcp('m1', port) === 1)
+  second.destroy()
+  await until('every TCP slot to be released', () => r.tcp('m1', port) === 0)
+  assert.equal(r.load('m1'), 0)
 })

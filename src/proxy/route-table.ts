@@ -52,12 +52,14 @@ export interface Route {
   host: string | null
   service: HttpService
   /**
-   * The machine's load, the one figure the balancer, the limits, the queue and
-   * autostop read: requests in flight (those not riding a held connection),
-   * open upgraded connections, open raw TCP connections, and open client
-   * connections bound to it (`holds`, type connections).
+   * The HTTP service's load, the figure its balancer, limits and queue read:
+   * requests in flight (those not riding a held connection), open upgraded
+   * connections, and open client connections bound to it (`holds`, type
+   * connections). Raw TCP services count apart (`tcpOpen`), as Fly counts per service.
    */
   load: number
+  /** Open raw TCP connections by the external port they came in on (each TCP service's own load). */
+  tcpOpen: Map<number, number>
   /** How much of `load` is client connections bound to it (type connections; connections.ts). */
   holds: number
   /** Bumped when the machine leaves 'started': every connection bound before then has had its slot released. */
@@ -181,7 +183,7 @@ export class RouteTable {
     }
     let r = this.#byId.get(m.id)
     if (!r) {
-      r = { id: m.id, app: m.app_name, state: m.state, host: m.private_ip, service: httpService(m.config, m.image_ref), tcp: tcpServices(m.config), load: 0, holds: 0, epoch: 0, lastActive: Date.now(), draining: false, version: m.instance_id }
+      r = { id: m.id, app: m.app_name, state: m.state, host: m.private_ip, service: httpService(m.config, m.image_ref), tcp: tcpServices(m.config), load: 0, tcpOpen: new Map(), holds: 0, epoch: 0, lastActive: Date.now(), draining: false, version: m.instance_id }
       this.#byId.set(m.id, r)
       let app = this.#apps.get(m.app_name)
       if (!app) this.#apps.set(m.app_name, (app = new Map()))
@@ -229,6 +231,24 @@ export class RouteTable {
     this.onChange?.(r.app)
   }
 
+  /** Counts a raw TCP connection that came in on `port` against that service of the machine; pair with closeTcp(). */
+  openTcp(r: Route, port: number): void {
+    r.tcpOpen.set(port, (r.tcpOpen.get(port) ?? 0) + 1)
+  }
+
+  closeTcp(r: Route, port: number): void {
+    const n = (r.tcpOpen.get(port) ?? 1) - 1
+    if (n > 0) r.tcpOpen.set(port, n)
+    else r.tcpOpen.delete(port)
+    r.lastActive = Date.now()
+    this.onChange?.(r.app)
+  }
+
+  /** Nothing in flight or open on any of its services: what autostop waits for. */
+  idle(r: Route): boolean {
+    return r.load === 0 && r.tcpOpen.size === 0
+  }
+
   /**
    * Turns one acquire()d count into a client connection's slot (type
    * connections); returns the epoch to hand back to unhold(). The count stays
@@ -271,7 +291,7 @@ export class RouteTable {
   addUpstream(app: string, upstream: { host: string; port: number }): Route {
     const id = `upstream-${++this.#upstreams}`
     const r: Route = {
-      id, app, state: 'started', host: upstream.host, load: 0, holds: 0, epoch: 0, lastActive: Date.now(), draining: false, version: id,
+      id, app, state: 'started', host: upstream.host, load: 0, tcpOpen: new Map(), holds: 0, epoch: 0, lastActive: Date.now(), draining: false, version: id,
       service: { port: upstream.port, type: 'requests', autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: Infinity, hardLimit: Infinity, stickyCookie: null },
     }
     this.#byId.set(id, r)

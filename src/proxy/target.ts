@@ -241,12 +241,18 @@ function onConnection(d: TargetDeps, app: string, routes: readonly Route[], keys
   return bound2
 }
 
+/** What a routed request or connection counts against: the HTTP service (the route table itself) or one raw TCP service. */
+export interface Counter {
+  acquire(r: Route): void
+  release(r: Route): void
+}
+
 /**
  * Counts the request against the chosen machine and wakes it if needed. A
  * 'full' choice waits in the app's queue when `again` says how to ask the
  * balancer once a slot frees (else it is a 503 at once).
  */
-export function settle(d: Pick<TargetDeps, 'routes' | 'waker' | 'queues'>, choice: Choice, again?: { app: string; attempt: () => Choice; requestId?: string | undefined; client?: Leaving | undefined }): Route | Promise<Route> {
+export function settle(d: Pick<TargetDeps, 'routes' | 'waker' | 'queues'>, choice: Choice, again?: { app: string; attempt: () => Choice; requestId?: string | undefined; client?: Leaving | undefined }, counter: Counter = d.routes): Route | Promise<Route> {
   if (choice.kind === 'unavailable') throw new RouteError(503, choice.reason)
   if (choice.kind === 'full') {
     if (!again) throw new RouteError(503, choice.reason)
@@ -261,7 +267,7 @@ export function settle(d: Pick<TargetDeps, 'routes' | 'waker' | 'queues'>, choic
       const deliver = (c: Choice): void => {
         client?.off('close', left)
         try {
-          resolve(settle(d, c))
+          resolve(settle(d, c, undefined, counter))
         } catch (e) {
           reject(e as Error)
         }
@@ -274,12 +280,12 @@ export function settle(d: Pick<TargetDeps, 'routes' | 'waker' | 'queues'>, choic
     })
   }
   const r = choice.route
-  d.routes.acquire(r)
+  counter.acquire(r)
   if (choice.kind === 'route') return r
   return d.waker.wake(r, again?.requestId).then(
     () => r,
     (e: unknown) => {
-      d.routes.release(r)
+      counter.release(r)
       throw e
     },
   )

@@ -23,7 +23,9 @@ export function tcpChoice(all: readonly Route[], app: string, port: number): Cho
   const routes = all.filter((r) => serviceOn(r, port))
   if (routes.length === 0) return { kind: 'unavailable', reason: `no machine of app ${app} serves TCP port ${port}` }
   const up = (r: Route): boolean => r.state === 'started' && !r.draining && r.host !== null
-  const under = leastLoaded(routes, (r) => up(r) && r.load < (serviceOn(r, port) as TcpService).hardLimit)
+  // Each TCP service counts its own connections (Route.tcpOpen), apart from the machine's HTTP load.
+  const open = (r: Route): number => r.tcpOpen.get(port) ?? 0
+  const under = leastLoaded(routes, (r) => up(r) && open(r) < (serviceOn(r, port) as TcpService).hardLimit, undefined, open)
   if (under) return { kind: 'route', route: under }
   // wakeable() reads the HTTP service's autostart; the TCP service's own flag decides here.
   const sleeper = wakeable(routes.filter((x) => serviceOn(x, port)?.autostart))
@@ -111,19 +113,20 @@ export class TcpListeners {
   }
 
   /**
-   * The machine for a new connection, counted in its load until the connection closes; woken first if
+   * The machine for a new connection, counted against its TCP service until the connection closes; woken first if
    * it slept; past every machine's hard_limit the connection waits (paused) in the app's queue, as HTTP
    * requests do, and leaves it if the client hangs up.
    */
   async #pick(port: number, app: string, client: Socket): Promise<{ route: Route; svc: TcpService }> {
-    const attempt = (): Choice => tcpChoice(this.#o.routes.app(app) ?? [], app, port)
-    const route = await settle(this.#o, attempt(), { app, attempt, client })
+    const routes = this.#o.routes
+    const attempt = (): Choice => tcpChoice(routes.app(app) ?? [], app, port)
+    const route = await settle(this.#o, attempt(), { app, attempt, client }, { acquire: (r) => routes.openTcp(r, port), release: (r) => routes.closeTcp(r, port) })
     const svc = serviceOn(route, port) as TcpService
     try {
       // The machine is started (woken if it slept); its TCP port may open a moment after its HTTP one.
       await waitForPort(route.host as string, svc.internalPort, Date.now() + this.#o.wakeTimeoutMs)
     } catch (e) {
-      this.#o.routes.release(route)
+      routes.closeTcp(route, port)
       throw e
     }
     return { route, svc }
@@ -137,7 +140,7 @@ export class TcpListeners {
       ({ route, svc }) => {
         let released = false
         const release = (): void => {
-          if (!released) this.#o.routes.release(route)
+          if (!released) this.#o.routes.closeTcp(route, port)
           released = true
         }
         if (client.destroyed) return release()

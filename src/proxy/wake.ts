@@ -2,8 +2,9 @@
  * Autostart and autostop. Autostart starts a machine through the platform (so
  * its events, leases and lock all apply) and holds the request until the
  * service's port accepts a connection. Autostop is a periodic pass that stops
- * (or suspends) machines whose load (Route.load: requests, upgraded and TCP
- * connections, bound client connections) has been 0 for the idle period.
+ * (or suspends) machines with nothing in flight or open on any service
+ * (RouteTable.idle: requests, upgraded, bound client and raw TCP connections)
+ * for the idle period.
  */
 import { connect } from 'node:net'
 import type { Logger } from 'pino'
@@ -69,7 +70,7 @@ export class Waker {
       const routes = this.#o.routes.app(app) ?? []
       const running = routes.filter((r) => r.state === 'started' && !r.draining)
       const idle = running.find(
-        (r) => r.service.autostop !== 'off' && r.load === 0 && now - r.lastActive >= this.#o.idleMs && running.length > r.service.minMachinesRunning,
+        (r) => r.service.autostop !== 'off' && this.#o.routes.idle(r) && now - r.lastActive >= this.#o.idleMs && running.length > r.service.minMachinesRunning,
       )
       if (idle) this.#stop(idle)
     }
