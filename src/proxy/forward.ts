@@ -10,9 +10,10 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
-import { errorPage, requestId, responseHead, scanRequest, type Front } from './headers.ts'
+import { errorPage, requestId, responseHead, scanRequest, type Front, type Scanned } from './headers.ts'
 import { BodyCapture, MAX_REPLAYS, REPLAY_JSON, REPLAY_JSON_LIMIT, parseReplay, parseReplayJson, replaySource, replayTarget, type ReplayDirective } from './replay.ts'
 import { pinned } from './balance.ts'
+import { cacheFromHeaders, cacheHost, cachePath } from './replay-cache.ts'
 import { RouteError, type Route } from './route-table.ts'
 import { clientOf, settle, stickyCookie, target, type TargetDeps } from './target.ts'
 import type { Upstreams } from './upstream.ts'
@@ -55,10 +56,12 @@ interface Attempt {
   onFail?: ((e: RouteError) => void) | undefined
   /** The route is the client connection's slot (concurrency.type connections): the connection releases it when it closes, not this attempt. */
   held?: boolean
+  /** The replay cache's part in this attempt: it sent the request here (hit), or the client skipped an entry (bypass). */
+  cache?: 'hit' | 'bypass'
 }
 
 // Headers a replay's transform may not touch: framing, routing and what the proxy itself vouches for.
-const fixed = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'fly-replay-src', 'fly-client-ip', 'fly-forwarded-port', 'fly-region', 'fly-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'x-forwarded-ssl', 'via'])
+const fixed = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'fly-replay-src', 'fly-replay-cache-status', 'fly-client-ip', 'fly-forwarded-port', 'fly-region', 'fly-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'x-forwarded-ssl', 'via'])
 
 function stripped(headers: string[], re: RegExp): string[] {
   const h: string[] = []
@@ -153,7 +156,10 @@ class Exchange implements Dispatcher.DispatchHandler {
         // Set first: undici may report the abort (onResponseError) before abort() returns.
         this.replaying = true
         c.abort(new Error('replayed'))
-        this.replay(parseReplay(header))
+        const directive = parseReplay(header)
+        const cache = cacheFromHeaders(h)
+        if (cache) directive.cache = cache
+        this.replay(directive)
         return
       }
       if (typeof type === 'string' && type.toLowerCase().startsWith(REPLAY_JSON)) {
@@ -250,7 +256,7 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
     const fallBack = (e: unknown): boolean => {
       if (!directive.fallback || !bytes || res.destroyed) return false
       const reason = !(e instanceof RouteError) ? 'retries_exhausted' : /within \d+ ms/.test(e.message) ? 'timeout' : e.status === 502 && /did not answer|failed to start/.test(e.message) ? 'retries_exhausted' : 'no_candidate'
-      const h = stripped(headers, /^(fly-replay-src|fly-replay-failed|content-length)$/i)
+      const h = stripped(headers, /^(fly-replay-src|fly-replay-cache-status|fly-replay-failed|content-length)$/i)
       h.push('fly-replay-failed', `${directive.instance ? `instance=${directive.instance};` : ''}reason=${reason};elapsed_ms=${Date.now() - t0}`)
       if (bytes.length || hasBody) h.push('content-length', String(bytes.length))
       const kept = bytes
@@ -265,6 +271,10 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
     try {
       if (hops >= MAX_REPLAYS) throw new RouteError(502, `request was replayed ${hops} times (fly-replay); giving up on what looks like a loop`)
       if (body.overflow) throw new RouteError(502, `machine ${src.id} asked to replay this request (fly-replay) but its body is over 1 MB, which cannot be replayed`)
+      if (directive.cache) {
+        const why = d.replayCache.apply(directive.cache, cacheHost(requestHost(req)), cachePath(req.url), directive, src)
+        if (why) d.logger.info({ request_id: id, machine: src.id }, `proxy: ${why}; the replay goes ahead, uncached`)
+      }
       bytes = await body.body(req)
       if (res.destroyed) return
       let next: Route
@@ -276,7 +286,7 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       }
       // The same headers, with the replay source and the exact length of the kept body, transformed as the directive asks.
       const t = directive.transform
-      const drop = new Set(['fly-replay-src', 'content-length', ...(t?.delete_headers ?? []).map((n) => n.toLowerCase()).filter((n) => !fixed.has(n))])
+      const drop = new Set(['fly-replay-src', 'fly-replay-cache-status', 'content-length', ...(t?.delete_headers ?? []).map((n) => n.toLowerCase()).filter((n) => !fixed.has(n))])
       const set = (t?.set_headers ?? []).filter((s) => !fixed.has(s.name.toLowerCase()))
       for (const s of set) drop.add(s.name.toLowerCase())
       const h: string[] = []
@@ -284,7 +294,7 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
         if (!drop.has((headers[i] as string).toLowerCase())) h.push(headers[i] as string, headers[i + 1] as string)
       }
       for (const s of set) h.push(s.name, s.value)
-      h.push('fly-replay-src', replaySource(src, d.region, directive.state))
+      h.push('fly-replay-src', replaySource(src, d.region, directive.state), 'fly-replay-cache-status', x.cache === 'bypass' ? 'bypass' : 'miss')
       if (bytes.length || hasBody) h.push('content-length', String(bytes.length))
       forward(req, res, next, id, h, body, hasBody, { hops: hops + 1, replayed: bytes, path: t?.path ?? x.path, onFail: directive.fallback ? (e) => void fallBack(e) : undefined })
     } catch (e) {
@@ -292,16 +302,50 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
     }
   }
 
-  function settled(req: FrontRequest, res: FrontResponse, route: Route, id: string, headers: string[], hasBody: boolean, held: boolean): void {
+  function settled(req: FrontRequest, res: FrontResponse, route: Route, id: string, headers: string[], hasBody: boolean, x: Attempt): void {
     // Capture starts in the same tick as the pipe to the machine: a 'data' listener alone would let chunks flow past it.
-    forward(req, res, route, id, headers, new BodyCapture(req, hasBody), hasBody, { hops: 0, held })
+    forward(req, res, route, id, headers, new BodyCapture(req, hasBody), hasBody, x)
   }
 
-  return function onRequest(req, res) {
-    const id = requestId(d.region)
-    const s = scanRequest(req.rawHeaders, front, { id, region: d.region, clientIp: clientIp(req.socket.remoteAddress), upgrade: false })
-    // h1 says whether a body follows in its head; an h2 stream says so by not ending with its HEADERS frame.
-    const hasBody = req.httpVersionMajor === 1 ? s.body : !(req as Http2ServerRequest).stream.endAfterHeaders
+  /**
+   * A request under a live fly-replay-cache entry goes straight to the replay's target, marked
+   * `fly-replay-cache-status: hit`, without fly-replay-src. Returns false to route it as usual: no
+   * entry, a machine named by the request itself (forced, or its MCP session's), a bypass the app
+   * allowed, or a target that is gone (the entry is dropped and the app asked again).
+   */
+  function fromCache(req: FrontRequest, res: FrontResponse, s: Scanned, hasBody: boolean): boolean {
+    if (s.forced !== undefined || (s.session !== undefined && d.sessions.get(s.session) !== undefined)) return false
+    const host = cacheHost(s.host)
+    const path = cachePath(req.url)
+    const e = d.replayCache.lookup(host, path)
+    if (!e) return false
+    if (s.skipCache && e.allowBypass) {
+      s.cache = 'bypass'
+      return false
+    }
+    const dropAndRoute = (): void => {
+      d.replayCache.invalidate(host, path)
+      routed(req, res, s, hasBody)
+    }
+    let r: Route | Promise<Route>
+    try {
+      r = replayTarget(d, e.origin, e.directive, clientOf(req))
+    } catch {
+      d.replayCache.invalidate(host, path)
+      return false
+    }
+    s.headers.push('fly-replay-cache-status', 'hit')
+    if (!(r instanceof Promise)) settled(req, res, r, s.id, s.headers, hasBody, { hops: 1, cache: 'hit' })
+    // The body has not been read yet: if the target cannot be had after all, the app gets the request as usual.
+    else r.then((route) => settled(req, res, route, s.id, s.headers, hasBody, { hops: 1, cache: 'hit' }), () => {
+      s.headers.length -= 2
+      dropAndRoute()
+    })
+    return true
+  }
+
+  function routed(req: FrontRequest, res: FrontResponse, s: Scanned, hasBody: boolean): void {
+    const id = s.id
     let r: Route | Promise<Route>
     try {
       r = target(d, s, req)
@@ -310,7 +354,22 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       return
     }
     // s.held is set by the time the route is known (type connections: the client connection holds it).
-    if (!(r instanceof Promise)) settled(req, res, r, id, s.headers, hasBody, s.held)
-    else r.then((route) => settled(req, res, route, id, s.headers, hasBody, s.held), (e: unknown) => failRequest(d, res, e, id, s.host, req.url))
+    if (!(r instanceof Promise)) settled(req, res, r, id, s.headers, hasBody, { hops: 0, held: s.held, cache: s.cache })
+    else r.then((route) => settled(req, res, route, id, s.headers, hasBody, { hops: 0, held: s.held, cache: s.cache }), (e: unknown) => failRequest(d, res, e, id, s.host, req.url))
   }
+
+  return function onRequest(req, res) {
+    const id = requestId(d.region)
+    const s = scanRequest(req.rawHeaders, front, { id, region: d.region, clientIp: clientIp(req.socket.remoteAddress), upgrade: false })
+    // h1 says whether a body follows in its head; an h2 stream says so by not ending with its HEADERS frame.
+    const hasBody = req.httpVersionMajor === 1 ? s.body : !(req as Http2ServerRequest).stream.endAfterHeaders
+    if (d.replayCache.size !== 0 && fromCache(req, res, s, hasBody)) return
+    routed(req, res, s, hasBody)
+  }
+}
+
+/** The Host a request came for (h2: its :authority). */
+function requestHost(req: FrontRequest): string | undefined {
+  const h = req.headers
+  return (h.host ?? h[':authority']) as string | undefined
 }

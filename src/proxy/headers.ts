@@ -23,14 +23,15 @@ const CHUNKED = 8
 const CONNECTION = 9
 const UPGRADE = 10
 const DROP = 11
+const CACHE_CONTROL = 12
 const requestAction = new Map<string, number>([
   ['host', HOST], ['x-forwarded-for', XFF], ['via', VIA_], ['fly-force-instance-id', FORCED], ['mcp-session-id', SESSION],
-  ['cookie', COOKIE], ['content-length', LENGTH], ['transfer-encoding', CHUNKED], ['connection', CONNECTION], ['upgrade', UPGRADE],
+  ['cookie', COOKIE], ['fly-replay-cache-control', CACHE_CONTROL], ['content-length', LENGTH], ['transfer-encoding', CHUNKED], ['connection', CONNECTION], ['upgrade', UPGRADE],
   // Hop-by-hop: they describe one connection, never the next one (RFC 9110 §7.6.1).
   // `expect` too: the front answers 100-continue itself, the machine gets the body.
   ...['keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'expect', 'http2-settings'].map((n) => [n, DROP] as [string, number]),
   // A client must not be able to forge what only the proxy says.
-  ...['fly-client-ip', 'fly-forwarded-port', 'fly-request-id', 'fly-replay-src', 'fly-region', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'x-forwarded-ssl'].map((n) => [n, DROP] as [string, number]),
+  ...['fly-client-ip', 'fly-forwarded-port', 'fly-request-id', 'fly-replay-src', 'fly-replay-cache-status', 'fly-region', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'x-forwarded-ssl'].map((n) => [n, DROP] as [string, number]),
 ])
 // The hop-by-hop response headers.
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'http2-settings'])
@@ -83,6 +84,10 @@ export interface Scanned {
   cookie: string | undefined
   /** The head announces a body (Content-Length or Transfer-Encoding). */
   body: boolean
+  /** `fly-replay-cache-control: skip`: the client asks to bypass a cached replay (honoured if the app allowed it). */
+  skipCache: boolean
+  /** Set by routing: the client skipped a cached replay (forward.ts), so a replay of this request says `bypass`. */
+  cache?: 'bypass'
   /** Flat [name, value, …] for the machine. */
   headers: string[]
   /** Set by routing: the machine is the client connection's slot (concurrency.type connections), not released per request. */
@@ -107,6 +112,7 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
   let connection: string | undefined
   let upgrade: string | undefined
   let body = false
+  let skipCache = false
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const v = raw[i + 1] as string
@@ -135,6 +141,9 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
         break
       case COOKIE:
         cookie = cookie === undefined ? v : `${cookie}; ${v}`
+        break
+      case CACHE_CONTROL:
+        skipCache = v.trim().toLowerCase() === 'skip'
         break
       case LENGTH:
         body = true
@@ -174,7 +183,7 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
     'fly-request-id', ctx.id,
     'via', via ? `${via}, ${VIA}` : VIA,
   )
-  return { id: ctx.id, host, forced, session, cookie, body, headers: out, held: false, client: undefined }
+  return { id: ctx.id, host, forced, session, cookie, body, skipCache, headers: out, held: false, client: undefined }
 }
 
 /**

@@ -13,6 +13,7 @@ import type { Front } from './headers.ts'
 import { createHttpsServer, withH2c } from './h2.ts'
 import { createForwarder } from './forward.ts'
 import { createHttp1Server, redirectToHttps } from './http1.ts'
+import { ReplayCache } from './replay-cache.ts'
 import { RouteTable, type ProxyPlatform } from './route-table.ts'
 import { Sessions, appForHost } from './target.ts'
 import { CertStore } from './tls.ts'
@@ -84,7 +85,7 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
   const tcp = new TcpListeners({ routes, waker, queues, logger, host: config.host, wakeTimeoutMs: config.wakeTimeoutMs })
   routes.onConfig = () => tcp.sync()
   const hostnames = new Map(Object.entries(config.hostnames ?? {}).map(([h, a]) => [h.toLowerCase(), a]))
-  const core = { routes, waker, sessions: new Sessions(), queues, conns: new Connections(routes), platform, domain: config.domain, hostnames, logger, region: config.region, upstreams }
+  const core = { routes, waker, sessions: new Sessions(), replayCache: new ReplayCache(), queues, conns: new Connections(routes), platform, domain: config.domain, hostnames, logger, region: config.region, upstreams }
   const front: Front = { proto: 'http', port: String(config.port) }
   const secure: Front = { proto: 'https', port: String(config.httpsPort ?? 0) }
   const https = config.httpsPort !== undefined

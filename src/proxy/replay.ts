@@ -10,6 +10,7 @@ import { once } from 'node:events'
 import { choose, pinned } from './balance.ts'
 import { RouteError, type Route } from './route-table.ts'
 import { appRoutes, settle, type Leaving, type TargetDeps } from './target.ts'
+import type { CacheRequest } from './replay-cache.ts'
 
 export const REPLAY_BODY_LIMIT = 1 << 20
 /** Replays one request may go through before the proxy calls it a loop. */
@@ -53,6 +54,8 @@ export interface ReplayDirective {
   fallback?: 'prefer_self' | 'force_self'
   /** JSON form only: how the replayed request differs from the original. */
   transform?: { path?: string; delete_headers?: string[]; set_headers?: { name: string; value: string }[] }
+  /** What the replay asks of the replay cache (replay-cache.ts): `fly-replay-cache*` headers, or the JSON form's `cache`. */
+  cache?: CacheRequest
 }
 
 /** The JSON form's content type; its body holds the directive. */
@@ -78,6 +81,17 @@ export function parseReplayJson(v: unknown): ReplayDirective {
   if (o.fallback !== undefined && o.fallback !== null) {
     if (o.fallback !== 'prefer_self' && o.fallback !== 'force_self') throw new Error('fallback must be "prefer_self" or "force_self"')
     d.fallback = o.fallback
+  }
+  const c = o.cache
+  if (c !== undefined && c !== null) {
+    if (typeof c !== 'object' || Array.isArray(c)) throw new Error('cache must be an object')
+    const cr = c as Record<string, unknown>
+    if (cr.prefix !== undefined && typeof cr.prefix !== 'string') throw new Error('cache.prefix must be a string like "/some/path/*"')
+    if (cr.ttl !== undefined && typeof cr.ttl !== 'number') throw new Error('cache.ttl must be a number of seconds')
+    if (cr.invalidate !== undefined && typeof cr.invalidate !== 'boolean') throw new Error('cache.invalidate must be a boolean')
+    const bypass = o.allow_bypass ?? cr.allow_bypass
+    if (bypass !== undefined && typeof bypass !== 'boolean') throw new Error('allow_bypass must be a boolean')
+    d.cache = cr.invalidate === true ? { invalidate: true } : { prefix: cr.prefix as string | undefined, ttl: cr.ttl as number | undefined, allowBypass: bypass === true }
   }
   const t = o.transform
   if (t !== undefined && t !== null) {
@@ -122,7 +136,7 @@ export function parseReplay(header: string): ReplayDirective {
 }
 
 /** The machine a replay goes to, already counted in flight (and woken if it slept); `client` leaving takes it out of a queue. */
-export function replayTarget(d: TargetDeps, src: Route, r: ReplayDirective, client?: Leaving): Route | Promise<Route> {
+export function replayTarget(d: TargetDeps, src: Pick<Route, 'id' | 'app'>, r: ReplayDirective, client?: Leaving): Route | Promise<Route> {
   const app = r.app ?? src.app
   if (r.instance) {
     const m = d.routes.machine(r.instance)

@@ -12,6 +12,7 @@ import { connectionOf, type Binding, type Connections } from './connections.ts'
 import { RouteError, type ProxyPlatform, type Route, type RouteTable } from './route-table.ts'
 import type { Queues } from './queue.ts'
 import type { Waker } from './wake.ts'
+import type { ReplayCache } from './replay-cache.ts'
 
 /** Session → machine, for MCP servers that keep session state in memory. Bounded; oldest forgotten first. */
 export class Sessions {
@@ -49,6 +50,8 @@ export interface TargetDeps {
   domain: string
   /** Custom hostnames (lowercase, no port) → app. */
   hostnames: ReadonlyMap<string, string>
+  /** fly-replay-cache entries: requests that skip their app and go straight to where it replays them. */
+  replayCache: ReplayCache
 }
 
 /** `myapp.localhost:4281` → `myapp`; null when the host is not a single label under the domain. */
