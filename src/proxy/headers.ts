@@ -11,27 +11,15 @@ import { STATUS_CODES } from 'node:http'
 import type { RouteKeys } from './target.ts'
 
 // What scanRequest does with a request header, by lowercase name; a name not here is passed on as it is.
-const PASS = 0
-const HOST = 1
-const XFF = 2
-const VIA_ = 3
-const FORCED = 4
-const SESSION = 5
-const COOKIE = 6
-const LENGTH = 7
-const CHUNKED = 8
-const CONNECTION = 9
-const UPGRADE = 10
-const DROP = 11
-const CACHE_CONTROL = 12
+const Act = { PASS: 0, HOST: 1, XFF: 2, VIA: 3, FORCED: 4, SESSION: 5, COOKIE: 6, LENGTH: 7, CHUNKED: 8, CONNECTION: 9, UPGRADE: 10, DROP: 11, CACHE_CONTROL: 12 } as const
 const requestAction = new Map<string, number>([
-  ['host', HOST], ['x-forwarded-for', XFF], ['via', VIA_], ['fly-force-instance-id', FORCED], ['mcp-session-id', SESSION],
-  ['cookie', COOKIE], ['fly-replay-cache-control', CACHE_CONTROL], ['content-length', LENGTH], ['transfer-encoding', CHUNKED], ['connection', CONNECTION], ['upgrade', UPGRADE],
+  ['host', Act.HOST], ['x-forwarded-for', Act.XFF], ['via', Act.VIA], ['fly-force-instance-id', Act.FORCED], ['mcp-session-id', Act.SESSION],
+  ['cookie', Act.COOKIE], ['fly-replay-cache-control', Act.CACHE_CONTROL], ['content-length', Act.LENGTH], ['transfer-encoding', Act.CHUNKED], ['connection', Act.CONNECTION], ['upgrade', Act.UPGRADE],
   // Hop-by-hop: they describe one connection, never the next one (RFC 9110 §7.6.1).
   // `expect` too: the front answers 100-continue itself, the machine gets the body.
-  ...['keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'expect', 'http2-settings'].map((n) => [n, DROP] as [string, number]),
+  ...['keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'expect', 'http2-settings'].map((n) => [n, Act.DROP] as [string, number]),
   // A client must not be able to forge what only the proxy says.
-  ...['fly-client-ip', 'fly-forwarded-port', 'fly-request-id', 'fly-replay-src', 'fly-replay-cache-status', 'fly-region', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'x-forwarded-ssl'].map((n) => [n, DROP] as [string, number]),
+  ...['fly-client-ip', 'fly-forwarded-port', 'fly-request-id', 'fly-replay-src', 'fly-replay-cache-status', 'fly-region', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'x-forwarded-ssl'].map((n) => [n, Act.DROP] as [string, number]),
 ])
 // The hop-by-hop response headers.
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'http2-settings'])
@@ -121,40 +109,40 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
       if (k === ':authority') host ??= v
       continue
     }
-    switch (requestAction.get(k) ?? PASS) {
-      case PASS:
+    switch (requestAction.get(k) ?? Act.PASS) {
+      case Act.PASS:
         break
-      case HOST:
+      case Act.HOST:
         host = v
         continue
-      case XFF:
+      case Act.XFF:
         xff = xff === undefined ? v : `${xff}, ${v}`
         continue
-      case VIA_:
+      case Act.VIA:
         via = via === undefined ? v : `${via}, ${v}`
         continue
-      case FORCED:
+      case Act.FORCED:
         forced = v
         break
-      case SESSION:
+      case Act.SESSION:
         session = v
         break
-      case COOKIE:
+      case Act.COOKIE:
         cookie = cookie === undefined ? v : `${cookie}; ${v}`
         break
-      case CACHE_CONTROL:
+      case Act.CACHE_CONTROL:
         skipCache = v.trim().toLowerCase() === 'skip'
         break
-      case LENGTH:
+      case Act.LENGTH:
         body = true
         break
-      case CHUNKED:
+      case Act.CHUNKED:
         body = true
         continue
-      case CONNECTION:
+      case Act.CONNECTION:
         connection = v
         continue
-      case UPGRADE:
+      case Act.UPGRADE:
         upgrade = v
         continue
       default:
