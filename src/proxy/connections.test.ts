@@ -306,3 +306,16 @@ test('each service counts its own load: open raw TCP connections do not fill the
   await until('every TCP slot to be released', () => r.tcp('m1', port) === 0)
   assert.equal(r.load('m1'), 0)
 })
+
+test('a TCP service counts its connections over all its ports against one hard_limit', async (t) => {
+  const [p1, p2] = [await freePort(), await freePort()]
+  const r = await rig(t, [{ id: 'm1', service: { ports: [{ port: p1 }, { port: p2 }], concurrency: { type: 'connections', hard_limit: 1 } } }])
+  const first = await openTcp(p1)
+  await until('the first connection to be counted', () => r.tcp('m1', p1) === 1)
+  const second = await openTcp(p2)
+  await until('the connection on the other port to queue', () => r.proxy.queued('a') === 1)
+  first.destroy()
+  await until('the queued connection to take the slot', () => r.proxy.queued('a') === 0 && r.tcp('m1', p1) === 1)
+  second.destroy()
+  await until('the slot to be released', () => r.tcp('m1', p1) === 0)
+})

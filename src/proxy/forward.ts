@@ -15,7 +15,7 @@ import { BodyCapture, MAX_REPLAYS, REPLAY_JSON, REPLAY_JSON_LIMIT, parseReplay, 
 import { pinned } from './balance.ts'
 import { cacheFromHeaders, cacheHost, cachePath } from './replay-cache.ts'
 import { RouteError, type Route } from './route-table.ts'
-import { clientOf, settle, stickyCookie, target, type TargetDeps } from './target.ts'
+import { appForHost, clientOf, settle, stickyCookie, target, type TargetDeps } from './target.ts'
 import type { Upstreams } from './upstream.ts'
 
 export type FrontRequest = IncomingMessage | Http2ServerRequest
@@ -58,6 +58,10 @@ interface Attempt {
   held?: boolean
   /** The replay cache's part in this attempt: it sent the request here (hit), or the client skipped an entry (bypass). */
   cache?: 'hit' | 'bypass'
+  /** The Host the request was routed by (the last one; a request with two is refused), which the replay cache keys on. */
+  host: string | undefined
+  /** A cache hit: the entry that sent it here, dropped when the target does not answer. */
+  dropCache?: () => void
 }
 
 // Headers a replay's transform may not touch: framing, routing and what the proxy itself vouches for.
@@ -217,6 +221,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.release()
     // Aborted on purpose: a replay took over, or the client left first.
     if (this.replaying || this.gone || this.done) return
+    this.x.dropCache?.()
     const r = this.route
     const err = new RouteError(502, `machine ${r.id} (${r.host}:${r.service.port}) did not answer: ${e.message}`)
     // A replayed request that its target did not answer may fall back to the origin.
@@ -263,7 +268,7 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       const back = directive.fallback === 'force_self' && src.state === 'started' && src.host && !src.draining ? src : undefined
       const next = back ? (d.routes.acquire(back), back) : settle(d, pinned(src), { app: src.app, attempt: () => pinned(src), client: clientOf(req) })
       Promise.resolve(next).then(
-        (r) => forward(req, res, r, id, h, body, hasBody, { hops: hops + 1, replayed: kept, fallback: true }),
+        (r) => forward(req, res, r, id, h, body, hasBody, { hops: hops + 1, replayed: kept, fallback: true, host: x.host }),
         (e2: unknown) => failRequest(d, res, e2, id, req.headers.host, req.url),
       )
       return true
@@ -272,7 +277,7 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       if (hops >= MAX_REPLAYS) throw new RouteError(502, `request was replayed ${hops} times (fly-replay); giving up on what looks like a loop`)
       if (body.overflow) throw new RouteError(502, `machine ${src.id} asked to replay this request (fly-replay) but its body is over 1 MB, which cannot be replayed`)
       if (directive.cache) {
-        const why = d.replayCache.apply(directive.cache, cacheHost(requestHost(req)), cachePath(req.url), directive, src)
+        const why = d.replayCache.apply(directive.cache, cacheHost(x.host), cachePath(req.url), directive, src)
         if (why) d.logger.info({ request_id: id, machine: src.id }, `proxy: ${why}; the replay goes ahead, uncached`)
       }
       bytes = await body.body(req)
@@ -296,7 +301,9 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       for (const s of set) h.push(s.name, s.value)
       h.push('fly-replay-src', replaySource(src, d.region, directive.state), 'fly-replay-cache-status', x.cache === 'bypass' ? 'bypass' : 'miss')
       if (bytes.length || hasBody) h.push('content-length', String(bytes.length))
-      forward(req, res, next, id, h, body, hasBody, { hops: hops + 1, replayed: bytes, path: t?.path ?? x.path, onFail: directive.fallback ? (e) => void fallBack(e) : undefined })
+      // Only a bypass carries on: a hit's target that replays again is an ordinary replay (miss).
+      const cache = x.cache === 'bypass' ? x.cache : undefined
+      forward(req, res, next, id, h, body, hasBody, { hops: hops + 1, replayed: bytes, path: t?.path ?? x.path, onFail: directive.fallback ? (e) => void fallBack(e) : undefined, host: x.host, cache })
     } catch (e) {
       failRequest(d, res, e, id, req.headers.host, req.url)
     }
@@ -311,7 +318,7 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
    * A request under a live fly-replay-cache entry goes straight to the replay's target, marked
    * `fly-replay-cache-status: hit`, without fly-replay-src. Returns false to route it as usual: no
    * entry, a machine named by the request itself (forced, or its MCP session's), a bypass the app
-   * allowed, or a target that is gone (the entry is dropped and the app asked again).
+   * allowed, or a target that is gone or cannot start (the entry is dropped and the app asked again).
    */
   function fromCache(req: FrontRequest, res: FrontResponse, s: Scanned, hasBody: boolean): boolean {
     if (s.forced !== undefined || (s.session !== undefined && d.sessions.get(s.session) !== undefined)) return false
@@ -319,28 +326,45 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
     const path = cachePath(req.url)
     const e = d.replayCache.lookup(host, path)
     if (!e) return false
+    const drop = (): void => d.replayCache.invalidate(host, path)
+    // Only the app this host routes to may have set its entries (a safeguard: entries are keyed by the routing host).
+    if (e.origin.app !== appForHost(d, s.host)) {
+      drop()
+      return false
+    }
     if (s.skipCache && e.allowBypass) {
       s.cache = 'bypass'
       return false
     }
-    const dropAndRoute = (): void => {
-      d.replayCache.invalidate(host, path)
-      routed(req, res, s, hasBody)
-    }
     let r: Route | Promise<Route>
     try {
       r = replayTarget(d, e.origin, e.directive, clientOf(req))
-    } catch {
-      d.replayCache.invalidate(host, path)
+    } catch (err) {
+      if (err instanceof RouteError && err.busy) {
+        failRequest(d, res, err, s.id, s.host, req.url)
+        return true
+      }
+      drop()
       return false
     }
     s.headers.push('fly-replay-cache-status', 'hit')
-    if (!(r instanceof Promise)) settled(req, res, r, s.id, s.headers, hasBody, { hops: 1, cache: 'hit' })
-    // The body has not been read yet: if the target cannot be had after all, the app gets the request as usual.
-    else r.then((route) => settled(req, res, route, s.id, s.headers, hasBody, { hops: 1, cache: 'hit' }), () => {
-      s.headers.length -= 2
-      dropAndRoute()
-    })
+    const x: Attempt = { hops: 1, cache: 'hit', host: s.host, dropCache: drop }
+    if (!(r instanceof Promise)) settled(req, res, r, s.id, s.headers, hasBody, x)
+    else {
+      r.then(
+        (route) => settled(req, res, route, s.id, s.headers, hasBody, x),
+        (err: unknown) => {
+          // The client left while the target woke or queued: nothing to answer, and the entry is still good.
+          if (res.destroyed || (err instanceof RouteError && err.status === 499)) return
+          // Busy is not gone: this request gets the 503, the entry stays.
+          if (err instanceof RouteError && err.busy) return failRequest(d, res, err, s.id, s.host, req.url)
+          // The target could not be started: the body has not been read yet, so the app gets the request as usual.
+          s.headers.length -= 2
+          drop()
+          routed(req, res, s, hasBody)
+        },
+      )
+    }
     return true
   }
 
@@ -354,8 +378,9 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       return
     }
     // s.held is set by the time the route is known (type connections: the client connection holds it).
-    if (!(r instanceof Promise)) settled(req, res, r, id, s.headers, hasBody, { hops: 0, held: s.held, cache: s.cache })
-    else r.then((route) => settled(req, res, route, id, s.headers, hasBody, { hops: 0, held: s.held, cache: s.cache }), (e: unknown) => failRequest(d, res, e, id, s.host, req.url))
+    const x: Attempt = { hops: 0, held: s.held, cache: s.cache, host: s.host }
+    if (!(r instanceof Promise)) settled(req, res, r, id, s.headers, hasBody, x)
+    else r.then((route) => settled(req, res, route, id, s.headers, hasBody, { ...x, held: s.held }), (e: unknown) => failRequest(d, res, e, id, s.host, req.url))
   }
 
   return function onRequest(req, res) {
@@ -363,13 +388,9 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
     const s = scanRequest(req.rawHeaders, front, { id, region: d.region, clientIp: clientIp(req.socket.remoteAddress), upgrade: false })
     // h1 says whether a body follows in its head; an h2 stream says so by not ending with its HEADERS frame.
     const hasBody = req.httpVersionMajor === 1 ? s.body : !(req as Http2ServerRequest).stream.endAfterHeaders
+    if (s.twoHosts) return failRequest(d, res, new RouteError(400, 'the request has more than one Host header; send one'), id, s.host, req.url)
     if (d.replayCache.size !== 0 && fromCache(req, res, s, hasBody)) return
     routed(req, res, s, hasBody)
   }
 }
 
-/** The Host a request came for (h2: its :authority). */
-function requestHost(req: FrontRequest): string | undefined {
-  const h = req.headers
-  return (h.host ?? h[':authority']) as string | undefined
-}

@@ -66,6 +66,8 @@ export interface Scanned {
   /** The request id (Fly-Request-Id), for logs and the events of a machine woken for it. */
   id: string
   host: string | undefined
+  /** More than one Host header: RFC 9112 §3.2 says such a request gets a 400 (they could route one way and be read another). */
+  twoHosts: boolean
   forced: string | undefined
   session: string | undefined
   /** The Cookie header(s), joined, for sticky_cookie. */
@@ -101,6 +103,8 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
   let upgrade: string | undefined
   let body = false
   let skipCache = false
+  let hostSeen = false
+  let twoHosts = false
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const v = raw[i + 1] as string
@@ -113,6 +117,8 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
       case Act.PASS:
         break
       case Act.HOST:
+        if (hostSeen) twoHosts = true
+        hostSeen = true
         host = v
         continue
       case Act.XFF:
@@ -171,7 +177,7 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
     'fly-request-id', ctx.id,
     'via', via ? `${via}, ${VIA}` : VIA,
   )
-  return { id: ctx.id, host, forced, session, cookie, body, skipCache, headers: out, held: false, client: undefined }
+  return { id: ctx.id, host, twoHosts, forced, session, cookie, body, skipCache, headers: out, held: false, client: undefined }
 }
 
 /**

@@ -36,13 +36,13 @@ export class Queues {
   wait(app: string, reason: string, attempt: () => Choice, deliver: (c: Choice) => void, fail: (e: Error) => void): () => void {
     let q = this.#apps.get(app)
     if (!q) this.#apps.set(app, (q = []))
-    if (q.length >= this.#limit) throw new RouteError(503, `${reason}, and ${q.length} requests are already queued for app ${app} (the limit)`)
+    if (q.length >= this.#limit) throw new RouteError(503, `${reason}, and ${q.length} requests are already queued for app ${app} (the limit)`, { busy: true })
     const w: Waiter = {
       attempt,
       deliver,
       timer: setTimeout(() => {
         this.#remove(app, w)
-        fail(new RouteError(503, `${reason}; waited ${this.#waitMs} ms in app ${app}'s queue and no slot freed`))
+        fail(new RouteError(503, `${reason}; waited ${this.#waitMs} ms in app ${app}'s queue and no slot freed`, { busy: true }))
       }, this.#waitMs),
     }
     q.push(w)

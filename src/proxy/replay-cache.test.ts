@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type http from 'node:http'
+import { connect } from 'node:net'
 import { ReplayCache, cacheFromHeaders, cacheHost, cachePath } from './replay-cache.ts'
 import { parseReplayJson } from './replay.ts'
 import { get, rig } from '../../test/support/proxy-rig.ts'
@@ -32,7 +33,12 @@ test('cache requests Fly refuses are refused with the reason, and nothing is kep
   assert.match(why({ prefix: 'a.localhost:8080/docs/*', ttl: 10 }) ?? '', /port/)
   assert.match(why({ prefix: '/docs/*', ttl: 10 }, { state: 's' }) ?? '', /state/)
   assert.match(why({ prefix: '/docs/*', ttl: 10 }, { transform: { path: '/y' } }) ?? '', /transform/)
+  assert.match(why({ prefix: '/docs/*', ttl: 10 }, { app: 'x'.repeat(200) }) ?? '', /at most 128/)
   assert.equal(c.size, 0)
+  // A TTL past a day is cut to a day.
+  assert.equal(c.apply({ prefix: '/docs/*', ttl: 1e12 }, 'a.localhost', '/docs/x', { app: 'b' }, origin, 0), undefined)
+  assert.equal(c.lookup('a.localhost', '/docs/x', 86_400_000 - 1)?.directive.app, 'b')
+  assert.equal(c.lookup('a.localhost', '/docs/x', 86_400_000), undefined)
 })
 
 test('the header and JSON forms of a cache request; hosts and paths as the cache keys them', () => {
@@ -76,6 +82,7 @@ test('through the proxy: the first request is replayed by its app and cached; la
       app: 'b',
       handler: (req, res) => {
         if (req.url === '/docs/invalidate') res.writeHead(200, { 'fly-replay': 'app=a', 'fly-replay-cache': 'invalidate' }).end()
+        else if (req.url === '/docs/die') req.socket.destroy()
         else report('m2')(req, res)
         return true
       },
@@ -97,6 +104,12 @@ test('through the proxy: the first request is replayed by its app and cached; la
   assert.equal(await body('/docs/five'), 'm2 miss src')
   assert.deepEqual(asked, ['/docs/invalidate', '/docs/five'])
 
+  // A hit whose target does not answer is a 502, and drops the entry: the next request asks the app.
+  asked.length = 0
+  assert.equal((await get(r, false, '/docs/die')).status, 502)
+  assert.equal(await body('/docs/six'), 'm2 miss src')
+  assert.deepEqual(asked, ['/docs/six'])
+
   // A bypass the app allowed: the client's skip reaches the app, and the target is told so.
   asked.length = 0
   assert.equal(await body('/skip/a'), 'm2 miss src')
@@ -115,4 +128,17 @@ test('through the proxy: the first request is replayed by its app and cached; la
 
   // A client cannot claim a cache hit of its own.
   assert.equal(await body('/claim', { 'fly-replay-cache-status': 'hit' }), 'm1 - nosrc')
+})
+
+test('a request with two Host headers is refused with a 400 before routing or the cache see it', async (t) => {
+  const r = await rig(t, [{ id: 'm1' }])
+  const answer = await new Promise<string>((resolve, reject) => {
+    const sock = connect(r.port, '127.0.0.1', () => sock.end('GET / HTTP/1.1\r\nHost: a.localhost\r\nHost: b.localhost\r\nConnection: close\r\n\r\n'))
+    let got = ''
+    sock.on('data', (c) => (got += String(c)))
+    sock.on('end', () => resolve(got))
+    sock.on('error', reject)
+  })
+  assert.match(answer, /^HTTP\/1\.1 400 /)
+  assert.match(answer, /more than one Host header/)
 })

@@ -36,6 +36,10 @@ export const MIN_TTL_S = 10
 /** Entries kept at most, all hosts together and per host. */
 const MAX_ENTRIES = 10_000
 const PER_HOST = 1_000
+/** The longest TTL honoured (a longer one is cut to it), and the longest prefix and target names kept. */
+const MAX_TTL_S = 86_400
+const MAX_PREFIX = 1_024
+const MAX_NAME = 128
 
 /** The cache part of a fly-replay answer in header form; undefined when it asks nothing. */
 export function cacheFromHeaders(h: IncomingHttpHeaders): CacheRequest | undefined {
@@ -59,6 +63,13 @@ export function cachePath(url: string | undefined): string {
   const u = url ?? '/'
   const q = u.indexOf('?')
   return q === -1 ? u : u.slice(0, q)
+}
+
+/** The index of the entry that expires first. */
+function soonest(list: readonly CachedReplay[]): number {
+  let at = 0
+  for (let i = 1; i < list.length; i++) if ((list[i] as CachedReplay).expires < (list[at] as CachedReplay).expires) at = i
+  return at
 }
 
 export class ReplayCache {
@@ -104,8 +115,12 @@ export class ReplayCache {
     if (!Number.isInteger(req.ttl) || (req.ttl as number) < MIN_TTL_S) return `fly-replay-cache-ttl-secs must be a whole number of seconds, at least ${MIN_TTL_S}`
     if (directive.state !== undefined) return 'a cached fly-replay cannot carry state'
     if (directive.transform) return 'a cached fly-replay cannot carry a transform'
-    const { state: _s, transform: _t, cache: _c, ...target } = directive
-    this.#put(host, { prefix, directive: target, origin: { id: origin.id, app: origin.app }, allowBypass: req.allowBypass === true, expires: now + (req.ttl as number) * 1000 })
+    if (prefix.length > MAX_PREFIX) return `fly-replay-cache patterns are at most ${MAX_PREFIX} characters`
+    // A hit's target that fails is a 502 that drops the entry: fallback is the app's to apply when it replays itself.
+    const { state: _s, transform: _t, cache: _c, fallback: _f, ...target } = directive
+    if (Object.values(target).some((v) => typeof v === 'string' && v.length > MAX_NAME)) return `a cached fly-replay names its target in at most ${MAX_NAME} characters`
+    const ttl = Math.min(req.ttl as number, MAX_TTL_S)
+    this.#put(host, { prefix, directive: target, origin: { id: origin.id, app: origin.app }, allowBypass: req.allowBypass === true, expires: now + ttl * 1000 })
     return undefined
   }
 
@@ -121,9 +136,11 @@ export class ReplayCache {
 
   #put(host: string, e: CachedReplay): void {
     const list = this.#byHost.get(host) ?? []
+    // Re-inserted below, so the Map's order is the order hosts were last cached.
+    this.#byHost.delete(host)
     const same = list.findIndex((x) => x.prefix === e.prefix)
     if (same !== -1) list.splice(same, 1)
-    else if (list.length >= PER_HOST) list.pop()
+    else if (list.length >= PER_HOST) list.splice(soonest(list), 1)
     else this.#count++
     // Past the bound, the hosts cached longest ago go first (a Map keeps insertion order).
     for (const [h, l] of this.#byHost) {

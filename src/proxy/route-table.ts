@@ -58,7 +58,7 @@ export interface Route {
    * connections). Raw TCP services count apart (`tcpOpen`), as Fly counts per service.
    */
   load: number
-  /** Open raw TCP connections by the external port they came in on (each TCP service's own load). */
+  /** Open raw TCP connections, each TCP service's own load, keyed by the service's first external port (tcp.ts). */
   tcpOpen: Map<number, number>
   /** How much of `load` is client connections bound to it (type connections; connections.ts). */
   holds: number
@@ -91,9 +91,12 @@ export const STICKY_COOKIE = 'hangar-instance'
 /** Why a request could not be given a machine: the status and the sentence the client sees. */
 export class RouteError extends Error {
   readonly status: number
-  constructor(status: number, message: string) {
+  /** The machines are there but busy (every hard_limit reached, the queue full or waited out): worth asking again, nothing is gone. */
+  readonly busy: boolean
+  constructor(status: number, message: string, o: { busy?: boolean } = {}) {
     super(message)
     this.status = status
+    this.busy = o.busy === true
   }
 }
 
@@ -231,15 +234,15 @@ export class RouteTable {
     this.onChange?.(r.app)
   }
 
-  /** Counts a raw TCP connection that came in on `port` against that service of the machine; pair with closeTcp(). */
-  openTcp(r: Route, port: number): void {
-    r.tcpOpen.set(port, (r.tcpOpen.get(port) ?? 0) + 1)
+  /** Counts a raw TCP connection against the machine's TCP service `key` (tcp.ts); pair with closeTcp(). */
+  openTcp(r: Route, key: number): void {
+    r.tcpOpen.set(key, (r.tcpOpen.get(key) ?? 0) + 1)
   }
 
-  closeTcp(r: Route, port: number): void {
-    const n = (r.tcpOpen.get(port) ?? 1) - 1
-    if (n > 0) r.tcpOpen.set(port, n)
-    else r.tcpOpen.delete(port)
+  closeTcp(r: Route, key: number): void {
+    const n = (r.tcpOpen.get(key) ?? 1) - 1
+    if (n > 0) r.tcpOpen.set(key, n)
+    else r.tcpOpen.delete(key)
     r.lastActive = Date.now()
     this.onChange?.(r.app)
   }

@@ -258,7 +258,7 @@ export interface Counter {
 export function settle(d: Pick<TargetDeps, 'routes' | 'waker' | 'queues'>, choice: Choice, again?: { app: string; attempt: () => Choice; requestId?: string | undefined; client?: Leaving | undefined }, counter: Counter = d.routes): Route | Promise<Route> {
   if (choice.kind === 'unavailable') throw new RouteError(503, choice.reason)
   if (choice.kind === 'full') {
-    if (!again) throw new RouteError(503, choice.reason)
+    if (!again) throw new RouteError(503, choice.reason, { busy: true })
     const client = again.client
     if (client?.destroyed) throw new RouteError(499, `the client closed the connection before its request could be queued for app ${again.app}`)
     return new Promise<Route>((resolve, reject) => {

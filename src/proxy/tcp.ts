@@ -23,8 +23,8 @@ export function tcpChoice(all: readonly Route[], app: string, port: number): Cho
   const routes = all.filter((r) => serviceOn(r, port))
   if (routes.length === 0) return { kind: 'unavailable', reason: `no machine of app ${app} serves TCP port ${port}` }
   const up = (r: Route): boolean => r.state === 'started' && !r.draining && r.host !== null
-  // Each TCP service counts its own connections (Route.tcpOpen), apart from the machine's HTTP load.
-  const open = (r: Route): number => r.tcpOpen.get(port) ?? 0
+  // Each TCP service counts its own connections, on all its ports (Route.tcpOpen), apart from the machine's HTTP load.
+  const open = (r: Route): number => r.tcpOpen.get(serviceKey(r, port)) ?? 0
   const under = leastLoaded(routes, (r) => up(r) && open(r) < (serviceOn(r, port) as TcpService).hardLimit, undefined, open)
   if (under) return { kind: 'route', route: under }
   // wakeable() reads the HTTP service's autostart; the TCP service's own flag decides here.
@@ -44,6 +44,11 @@ interface Listener {
 /** The TCP service of `r` exposed on external port `port`, if any. */
 function serviceOn(r: Route, port: number): TcpService | undefined {
   return r.tcp?.find((s) => s.ports.includes(port))
+}
+
+/** What a TCP service's connections are counted under in Route.tcpOpen: its first external port (a port belongs to one service). */
+function serviceKey(r: Route, port: number): number {
+  return serviceOn(r, port)?.ports[0] ?? port
 }
 
 export class TcpListeners {
@@ -117,19 +122,22 @@ export class TcpListeners {
    * it slept; past every machine's hard_limit the connection waits (paused) in the app's queue, as HTTP
    * requests do, and leaves it if the client hangs up.
    */
-  async #pick(port: number, app: string, client: Socket): Promise<{ route: Route; svc: TcpService }> {
+  async #pick(port: number, app: string, client: Socket): Promise<{ route: Route; svc: TcpService; key: number }> {
     const routes = this.#o.routes
     const attempt = (): Choice => tcpChoice(routes.app(app) ?? [], app, port)
-    const route = await settle(this.#o, attempt(), { app, attempt, client }, { acquire: (r) => routes.openTcp(r, port), release: (r) => routes.closeTcp(r, port) })
+    // The key is fixed when the connection is counted: a config change while it is open must not move its release.
+    let key = port
+    const count = { acquire: (r: Route) => routes.openTcp(r, (key = serviceKey(r, port))), release: (r: Route) => routes.closeTcp(r, key) }
+    const route = await settle(this.#o, attempt(), { app, attempt, client }, count)
     const svc = serviceOn(route, port) as TcpService
     try {
       // The machine is started (woken if it slept); its TCP port may open a moment after its HTTP one.
       await waitForPort(route.host as string, svc.internalPort, Date.now() + this.#o.wakeTimeoutMs)
     } catch (e) {
-      routes.closeTcp(route, port)
+      routes.closeTcp(route, key)
       throw e
     }
-    return { route, svc }
+    return { route, svc, key }
   }
 
   #accept(port: number, app: string, client: Socket): void {
@@ -137,10 +145,10 @@ export class TcpListeners {
     client.once('close', () => this.#sockets.delete(client))
     client.on('error', () => client.destroy())
     this.#pick(port, app, client).then(
-      ({ route, svc }) => {
+      ({ route, svc, key }) => {
         let released = false
         const release = (): void => {
-          if (!released) this.#o.routes.closeTcp(route, port)
+          if (!released) this.#o.routes.closeTcp(route, key)
           released = true
         }
         if (client.destroyed) return release()
