@@ -291,7 +291,7 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       }
       // The same headers, with the replay source and the exact length of the kept body, transformed as the directive asks.
       const t = directive.transform
-      const drop = new Set(['fly-replay-src', 'fly-replay-cache-status', 'content-length', ...(t?.delete_headers ?? []).map((n) => n.toLowerCase()).filter((n) => !fixed.has(n))])
+      const drop = new Set(['fly-replay-src', 'fly-replay-cache-status', 'fly-preferred-instance-unavailable', 'content-length', ...(t?.delete_headers ?? []).map((n) => n.toLowerCase()).filter((n) => !fixed.has(n))])
       const set = (t?.set_headers ?? []).filter((s) => !fixed.has(s.name.toLowerCase()))
       for (const s of set) drop.add(s.name.toLowerCase())
       const h: string[] = []
@@ -300,6 +300,7 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       }
       for (const s of set) h.push(s.name, s.value)
       h.push('fly-replay-src', replaySource(src, d.region, directive.state), 'fly-replay-cache-status', x.cache === 'bypass' ? 'bypass' : 'miss')
+      if (directive.prefer_instance && next.id !== directive.prefer_instance) h.push('fly-preferred-instance-unavailable', directive.prefer_instance)
       if (bytes.length || hasBody) h.push('content-length', String(bytes.length))
       // Only a bypass carries on: a hit's target that replays again is an ordinary replay (miss).
       const cache = x.cache === 'bypass' ? x.cache : undefined
@@ -317,11 +318,11 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
   /**
    * A request under a live fly-replay-cache entry goes straight to the replay's target, marked
    * `fly-replay-cache-status: hit`, without fly-replay-src. Returns false to route it as usual: no
-   * entry, a machine named by the request itself (forced, or its MCP session's), a bypass the app
+   * entry, a machine named by the request itself (forced, preferred, or its MCP session's), a bypass the app
    * allowed, or a target that is gone or cannot start (the entry is dropped and the app asked again).
    */
   function fromCache(req: FrontRequest, res: FrontResponse, s: Scanned, hasBody: boolean): boolean {
-    if (s.forced !== undefined || (s.session !== undefined && d.sessions.get(s.session) !== undefined)) return false
+    if (s.forced !== undefined || s.prefer !== undefined || (s.session !== undefined && d.sessions.get(s.session) !== undefined)) return false
     const host = cacheHost(s.host)
     const path = cachePath(req.url)
     const e = d.replayCache.lookup(host, path)
@@ -378,9 +379,11 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       return
     }
     // s.held is set by the time the route is known (type connections: the client connection holds it).
+    // Known by the time the route is (fly-prefer-instance-id that could not be honoured): the machine is told.
+    const missed = (): string[] => (s.preferMissed === undefined ? s.headers : [...s.headers, 'fly-preferred-instance-unavailable', s.preferMissed])
     const x: Attempt = { hops: 0, held: s.held, cache: s.cache, host: s.host }
-    if (!(r instanceof Promise)) settled(req, res, r, id, s.headers, hasBody, x)
-    else r.then((route) => settled(req, res, route, id, s.headers, hasBody, { ...x, held: s.held }), (e: unknown) => failRequest(d, res, e, id, s.host, req.url))
+    if (!(r instanceof Promise)) settled(req, res, r, id, missed(), hasBody, x)
+    else r.then((route) => settled(req, res, route, id, missed(), hasBody, { ...x, held: s.held }), (e: unknown) => failRequest(d, res, e, id, s.host, req.url))
   }
 
   return function onRequest(req, res) {

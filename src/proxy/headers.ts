@@ -11,15 +11,15 @@ import { STATUS_CODES } from 'node:http'
 import type { RouteKeys } from './target.ts'
 
 // What scanRequest does with a request header, by lowercase name; a name not here is passed on as it is.
-const Act = { PASS: 0, HOST: 1, XFF: 2, VIA: 3, FORCED: 4, SESSION: 5, COOKIE: 6, LENGTH: 7, CHUNKED: 8, CONNECTION: 9, UPGRADE: 10, DROP: 11, CACHE_CONTROL: 12 } as const
+const Act = { PASS: 0, HOST: 1, XFF: 2, VIA: 3, FORCED: 4, SESSION: 5, COOKIE: 6, LENGTH: 7, CHUNKED: 8, CONNECTION: 9, UPGRADE: 10, DROP: 11, CACHE_CONTROL: 12, PREFER: 13 } as const
 const requestAction = new Map<string, number>([
-  ['host', Act.HOST], ['x-forwarded-for', Act.XFF], ['via', Act.VIA], ['fly-force-instance-id', Act.FORCED], ['mcp-session-id', Act.SESSION],
+  ['host', Act.HOST], ['x-forwarded-for', Act.XFF], ['via', Act.VIA], ['fly-force-instance-id', Act.FORCED], ['fly-prefer-instance-id', Act.PREFER], ['mcp-session-id', Act.SESSION],
   ['cookie', Act.COOKIE], ['fly-replay-cache-control', Act.CACHE_CONTROL], ['content-length', Act.LENGTH], ['transfer-encoding', Act.CHUNKED], ['connection', Act.CONNECTION], ['upgrade', Act.UPGRADE],
   // Hop-by-hop: they describe one connection, never the next one (RFC 9110 §7.6.1).
   // `expect` too: the front answers 100-continue itself, the machine gets the body.
   ...['keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'expect', 'http2-settings'].map((n) => [n, Act.DROP] as [string, number]),
   // A client must not be able to forge what only the proxy says.
-  ...['fly-client-ip', 'fly-forwarded-port', 'fly-request-id', 'fly-replay-src', 'fly-replay-cache-status', 'fly-region', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'x-forwarded-ssl'].map((n) => [n, Act.DROP] as [string, number]),
+  ...['fly-client-ip', 'fly-forwarded-port', 'fly-request-id', 'fly-replay-src', 'fly-replay-cache-status', 'fly-preferred-instance-unavailable', 'fly-region', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host', 'x-forwarded-ssl'].map((n) => [n, Act.DROP] as [string, number]),
 ])
 // The hop-by-hop response headers.
 const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'http2-settings'])
@@ -69,6 +69,10 @@ export interface Scanned {
   /** More than one Host header: RFC 9112 §3.2 says such a request gets a 400 (they could route one way and be read another). */
   twoHosts: boolean
   forced: string | undefined
+  /** `fly-prefer-instance-id`: this machine if it can take the request, else any. */
+  prefer: string | undefined
+  /** Set by routing (target.ts RouteKeys.preferMissed). */
+  preferMissed?: string
   session: string | undefined
   /** The Cookie header(s), joined, for sticky_cookie. */
   cookie: string | undefined
@@ -95,6 +99,7 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
   const out: string[] = []
   let host: string | undefined
   let forced: string | undefined
+  let prefer: string | undefined
   let session: string | undefined
   let cookie: string | undefined
   let xff: string | undefined
@@ -129,6 +134,9 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
         continue
       case Act.FORCED:
         forced = v
+        break
+      case Act.PREFER:
+        prefer = v
         break
       case Act.SESSION:
         session = v
@@ -177,7 +185,7 @@ export function scanRequest(raw: string[], front: Front, ctx: { id: string; regi
     'fly-request-id', ctx.id,
     'via', via ? `${via}, ${VIA}` : VIA,
   )
-  return { id: ctx.id, host, twoHosts, forced, session, cookie, body, skipCache, headers: out, held: false, client: undefined }
+  return { id: ctx.id, host, twoHosts, forced, prefer, session, cookie, body, skipCache, headers: out, held: false, client: undefined }
 }
 
 /**

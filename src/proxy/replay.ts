@@ -147,7 +147,8 @@ export function replayTarget(d: TargetDeps, src: Pick<Route, 'id' | 'app'>, r: R
   if (r.prefer_instance) {
     const m = d.routes.machine(r.prefer_instance)
     const choice = m && m.app === app ? pinned(m) : undefined
-    if (choice && choice.kind !== 'unavailable') return settle(d, choice)
+    // At its hard_limit or unable to start, the preferred machine is passed over (the target is told: fly-preferred-instance-unavailable).
+    if (choice && (choice.kind === 'route' || choice.kind === 'wake')) return settle(d, choice)
   }
   // One host is one region: region= replays land on any machine of the app, the source included unless elsewhere=true.
   const exclude = r.elsewhere ? src.id : undefined

@@ -117,6 +117,9 @@ export interface RouteKeys {
   id?: string
   host: string | undefined
   forced: string | undefined
+  /** `fly-prefer-instance-id`; when that machine cannot take the request, routing sets `preferMissed` to it. */
+  prefer?: string | undefined
+  preferMissed?: string
   session: string | undefined
   cookie: string | undefined
   /** Set by target(): the machine returned is the client connection's slot, not a count the request must release. */
@@ -191,6 +194,14 @@ function named(d: TargetDeps, app: string, routes: readonly Route[], keys: Route
     const r = d.routes.machine(forced)
     if (!r || r.app !== app) throw new RouteError(503, `fly-force-instance-id: ${forced} is not a machine of app ${app}`)
     return r
+  }
+  const prefer = keys.prefer
+  if (prefer) {
+    const r = d.routes.machine(prefer)
+    // Taken if it can serve now or be woken; missing, busy or not startable, the request goes elsewhere and says so.
+    const kind = r && r.app === app ? pinned(r).kind : 'unavailable'
+    if (r && (kind === 'route' || kind === 'wake')) return r
+    keys.preferMissed = prefer
   }
   const session = keys.session
   if (session !== undefined) {
