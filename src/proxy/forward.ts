@@ -378,12 +378,14 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
       failRequest(d, res, e, id, s.host, req.url)
       return
     }
-    // s.held is set by the time the route is known (type connections: the client connection holds it).
-    // Known by the time the route is (fly-prefer-instance-id that could not be honoured): the machine is told.
-    const missed = (): string[] => (s.preferMissed === undefined ? s.headers : [...s.headers, 'fly-preferred-instance-unavailable', s.preferMissed])
-    const x: Attempt = { hops: 0, held: s.held, cache: s.cache, host: s.host }
-    if (!(r instanceof Promise)) settled(req, res, r, id, missed(), hasBody, x)
-    else r.then((route) => settled(req, res, route, id, missed(), hasBody, { ...x, held: s.held }), (e: unknown) => failRequest(d, res, e, id, s.host, req.url))
+    // Routing has set s.held (type connections: the client connection holds the machine) and s.preferMissed
+    // (a fly-prefer-instance-id it could not honour, which the machine is told) by the time the route is known.
+    const go = (route: Route): void => {
+      if (s.preferMissed !== undefined) s.headers.push('fly-preferred-instance-unavailable', s.preferMissed)
+      settled(req, res, route, id, s.headers, hasBody, { hops: 0, held: s.held, cache: s.cache, host: s.host })
+    }
+    if (!(r instanceof Promise)) go(r)
+    else r.then(go, (e: unknown) => failRequest(d, res, e, id, s.host, req.url))
   }
 
   return function onRequest(req, res) {
