@@ -1,6 +1,6 @@
 /**
  * Which machine a request goes to: the app from the Host header, then, in
- * order, fly-force-instance-id, Mcp-Session-Id affinity, the sticky cookie, or
+ * order, fly-force-instance-id, fly-prefer-instance-id, Mcp-Session-Id affinity, the sticky cookie, or
  * the balancer; a sleeping machine is woken first. The machine returned is
  * already counted in the machine's load: the caller releases it exactly once,
  * unless `keys.held` says the client connection holds it (type connections).
@@ -187,7 +187,7 @@ function balanced(d: TargetDeps, app: string, routes: readonly Route[], keys: Ro
   return settle(d, c, { app, attempt: () => choose(app, d.routes.app(app) ?? []), requestId: keys.id, client: keys.client })
 }
 
-/** The machine the request names: fly-force-instance-id, else its Mcp-Session-Id's, else the sticky cookie's; undefined to balance. */
+/** The machine the request names: fly-force-instance-id, else fly-prefer-instance-id (if it can take it), else its Mcp-Session-Id's, else the sticky cookie's; undefined to balance. */
 function named(d: TargetDeps, app: string, routes: readonly Route[], keys: RouteKeys): Route | undefined {
   const forced = keys.forced
   if (forced) {
