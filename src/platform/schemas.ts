@@ -43,6 +43,22 @@ export const stopConfig = z.looseObject({
 })
 
 /**
+ * A service's health check, in Fly's shape: a TCP connect to the service's
+ * internal port, or an HTTP request whose answer must be 2xx/3xx. The edge
+ * proxy sends no traffic to a started machine whose check fails (proxy/health.ts).
+ */
+export const serviceCheck = z.looseObject({
+  type: z.enum(['tcp', 'http']).default('tcp'),
+  interval: duration.optional(),
+  timeout: duration.optional(),
+  grace_period: duration.optional(),
+  method: z.string().regex(/^[A-Za-z]{1,16}$/, 'checks[].method is an HTTP method like "get"').optional(),
+  path: z.string().regex(/^\/[^\s]*$/, 'checks[].path is a path starting with /').optional(),
+  protocol: z.enum(['http', 'https']).optional(),
+  headers: z.array(z.looseObject({ name: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/), values: z.array(z.string().regex(/^[^\r\n\0]*$/)) })).optional(),
+})
+
+/**
  * One entry of `services[]`, in Fly's shape; the edge proxy sends HTTP to the
  * first service with an `http` handler. Defaults are Fly's (autostart true,
  * concurrency by connections, soft_limit 20). Autostop accepts Fly's strings and
@@ -62,6 +78,7 @@ export const service = z.looseObject({
       hard_limit: z.number().int().min(1).optional(),
     })
     .optional(),
+  checks: z.array(serviceCheck).max(10, 'at most 10 checks per service').optional(),
 })
 export type Service = z.infer<typeof service>
 

@@ -7,7 +7,7 @@ import { appFromHost } from './target.ts'
 
 const svc = (o: Record<string, unknown> = {}) => httpService({ services: [{ internal_port: 8080, ports: [{ handlers: ['http'] }], concurrency: { soft_limit: 2, hard_limit: 3 }, ...o }] })
 function route(id: string, state: string, load = 0, o: Record<string, unknown> = {}): Route {
-  return { id, app: 'a', state, host: '10.0.0.1', service: svc(o), load, tcpOpen: new Map(), holds: 0, epoch: 0, lastActive: 0, draining: false, version: 'v' }
+  return { id, app: 'a', state, host: '10.0.0.1', service: svc(o), load, tcpOpen: new Map(), holds: 0, health: null, epoch: 0, lastActive: 0, draining: false, version: 'v' }
 }
 
 test('the least loaded started machine under its soft limit wins; ties go either way', () => {
@@ -39,7 +39,7 @@ test('autostart false never wakes; a draining machine is not routed to; exclude 
 })
 
 test('services: first http handler, Fly defaults, autostop spellings, no services means 8080 and no autostart', () => {
-  assert.deepEqual(httpService({}), { port: 8080, type: 'connections', autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity, stickyCookie: null })
+  assert.deepEqual(httpService({}), { port: 8080, type: 'connections', autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity, stickyCookie: null, checks: [] })
   const s = httpService({ services: [{ internal_port: 9000 }, { internal_port: 3000, ports: [{ handlers: ['tls', 'http'] }], autostop: true }] })
   assert.deepEqual([s.port, s.autostart, s.autostop], [3000, true, 'stop'])
   assert.equal(httpService({ services: [{ internal_port: 1, autostop: 'suspend' }] }).autostop, 'suspend')

@@ -56,7 +56,10 @@ export function wakeable(routes: readonly Route[], exclude?: string): Route | un
   return best
 }
 
-const underSoft = (r: Route): boolean => ready(r) && r.load < r.service.softLimit
+/** Not failing its service's health checks (a machine without checks, or not checked yet, is healthy). */
+export const healthy = (r: Route): boolean => r.health === null || r.health.passing
+const usable = (r: Route): boolean => ready(r) && healthy(r)
+const underSoft = (r: Route): boolean => usable(r) && r.load < r.service.softLimit
 
 /** Picks a machine among the app's; `exclude` skips one (fly-replay elsewhere=true). No arrays are built on the common path. */
 export function choose(app: string, routes: readonly Route[], exclude?: string): Choice {
@@ -66,7 +69,7 @@ export function choose(app: string, routes: readonly Route[], exclude?: string):
   if (pool.length === 0) return { kind: 'unavailable', reason: exclude ? `app ${app} has no other machine to replay to` : `app ${app} has no machines` }
   const sleeper = wakeable(pool)
   if (sleeper) return { kind: 'wake', route: sleeper }
-  const over = leastLoaded(pool, ready)
+  const over = leastLoaded(pool, usable)
   if (over) return { kind: 'route', route: over }
   if (pool.some((r) => r.state === 'started' && !r.draining && r.load >= r.service.hardLimit)) return { kind: 'full', reason: `every started machine of app ${app} is at its hard_limit` }
   return { kind: 'unavailable', reason: whyNone(app, pool) }
@@ -82,6 +85,8 @@ export function pinned(r: Route): Choice {
 }
 
 function whyNone(app: string, routes: readonly Route[]): string {
+  const sick = routes.filter((r) => ready(r) && !healthy(r))
+  if (sick.length) return `every started machine of app ${app} fails its health checks (${sick.map((r) => `${r.id}: ${r.health?.output}`).join('; ')})`
   const states = [...new Set(routes.map((r) => r.state))].join(', ')
   return `no machine of app ${app} is started (${states}) and autostart is off`
 }

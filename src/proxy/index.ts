@@ -14,6 +14,7 @@ import { createHttpsServer, withH2c } from './h2.ts'
 import { createForwarder } from './forward.ts'
 import { createHttp1Server, redirectToHttps } from './http1.ts'
 import { ReplayCache } from './replay-cache.ts'
+import { HealthChecks } from './health.ts'
 import { RouteTable, type ProxyPlatform } from './route-table.ts'
 import { Sessions, appForHost } from './target.ts'
 import { CertStore } from './tls.ts'
@@ -78,6 +79,7 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
   const routes = new RouteTable(platform)
   const waker = new Waker({ platform, routes, logger, wakeTimeoutMs: config.wakeTimeoutMs, idleMs: config.idleMs })
   const upstreams = new Upstreams()
+  const health = new HealthChecks({ routes, logger })
   // Past every hard limit a request waits (100 per app, at most the wake timeout) for a slot.
   const queues = new Queues({ waitMs: config.wakeTimeoutMs })
   routes.onChange = (app) => queues.kick(app)
@@ -138,6 +140,7 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
     },
     async close() {
       waker.close()
+      health.close()
       queues.close()
       tcp.close()
       routes.close()

@@ -4,6 +4,7 @@
  * current only from its change feed, so routing a request never touches the store.
  */
 import type { MachineRow } from '../store/index.ts'
+import { parseDurationMs } from '../lib/duration.ts'
 
 /** The part of the platform the proxy uses; the daemon passes the real one. */
 export interface ProxyPlatform {
@@ -34,6 +35,20 @@ export interface HttpService {
   hardLimit: number
   /** `http_options.sticky_cookie`: the cookie that pins a client to the machine that answered it, or null. */
   stickyCookie: string | null
+  /** `checks[]`: the balancer passes over a started machine failing any of them (health.ts). */
+  checks: HealthCheck[]
+}
+
+/** A service health check, normalised (Fly's defaults: every 15 s, 2 s to answer, counted from 1 s after start). */
+export interface HealthCheck {
+  type: 'tcp' | 'http'
+  intervalMs: number
+  timeoutMs: number
+  graceMs: number
+  method: string
+  path: string
+  https: boolean
+  headers: [string, string][]
 }
 
 /** A raw TCP service (ports without handlers): the proxy pipes bytes from `ports` on its host to `internalPort`. */
@@ -62,6 +77,8 @@ export interface Route {
   tcpOpen: Map<number, number>
   /** How much of `load` is client connections bound to it (type connections; connections.ts). */
   holds: number
+  /** Its service's health checks, as last run since it started (health.ts): failing ones keep the balancer away. */
+  health: { passing: boolean; output: string } | null
   /** Bumped when the machine leaves 'started': every connection bound before then has had its slot released. */
   epoch: number
   /** When load last dropped to zero or the machine last started (ms). */
@@ -83,6 +100,7 @@ type ServiceConfig = {
   min_machines_running?: number
   concurrency?: { type?: string; soft_limit?: number; hard_limit?: number }
   http_options?: { sticky_cookie?: boolean | string }
+  checks?: { type?: string; interval?: string | number; timeout?: string | number; grace_period?: string | number; method?: string; path?: string; protocol?: string; headers?: { name?: string; values?: string[] }[] }[]
 }
 
 /** The cookie `http_options.sticky_cookie: true` sets; a string names another. */
@@ -114,7 +132,7 @@ export function httpService(config: Record<string, unknown>, imageRef: Record<st
   const fallbackPort = Number.isInteger(exposed) && exposed > 0 ? exposed : DEFAULT_PORT
   const services = (Array.isArray(config.services) ? config.services : []) as ServiceConfig[]
   const s = services.find((x) => x.ports?.some((p) => p.handlers?.includes('http'))) ?? services[0]
-  if (!s) return { port: fallbackPort, type: 'connections', autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity, stickyCookie: null }
+  if (!s) return { port: fallbackPort, type: 'connections', autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: 20, hardLimit: Infinity, stickyCookie: null, checks: [] }
   const stop = s.autostop
   return {
     port: s.internal_port ?? fallbackPort,
@@ -126,6 +144,22 @@ export function httpService(config: Record<string, unknown>, imageRef: Record<st
     softLimit: s.concurrency?.soft_limit ?? 20,
     hardLimit: s.concurrency?.hard_limit ?? Infinity,
     stickyCookie: stickyName(s.http_options?.sticky_cookie),
+    checks: (Array.isArray(s.checks) ? s.checks : []).map(healthCheck),
+  }
+}
+
+function healthCheck(c: NonNullable<ServiceConfig['checks']>[number]): HealthCheck {
+  const ms = (v: string | number | undefined, fallback: number): number => (v === undefined ? fallback : (parseDurationMs(v) ?? fallback))
+  return {
+    type: c.type === 'http' ? 'http' : 'tcp',
+    // At least 100 ms between runs and to answer: a zero would spin.
+    intervalMs: Math.max(100, ms(c.interval, 15_000)),
+    timeoutMs: Math.max(100, ms(c.timeout, 2_000)),
+    graceMs: ms(c.grace_period, 1_000),
+    method: (c.method ?? 'GET').toUpperCase(),
+    path: c.path ?? '/',
+    https: c.protocol === 'https',
+    headers: (c.headers ?? []).flatMap((h) => (h.values ?? []).map((v): [string, string] => [h.name ?? '', v])).filter(([n]) => n !== ''),
   }
 }
 
@@ -186,7 +220,7 @@ export class RouteTable {
     }
     let r = this.#byId.get(m.id)
     if (!r) {
-      r = { id: m.id, app: m.app_name, state: m.state, host: m.private_ip, service: httpService(m.config, m.image_ref), tcp: tcpServices(m.config), load: 0, tcpOpen: new Map(), holds: 0, epoch: 0, lastActive: Date.now(), draining: false, version: m.instance_id }
+      r = { id: m.id, app: m.app_name, state: m.state, host: m.private_ip, service: httpService(m.config, m.image_ref), tcp: tcpServices(m.config), load: 0, tcpOpen: new Map(), holds: 0, health: null, epoch: 0, lastActive: Date.now(), draining: false, version: m.instance_id }
       this.#byId.set(m.id, r)
       let app = this.#apps.get(m.app_name)
       if (!app) this.#apps.set(m.app_name, (app = new Map()))
@@ -203,7 +237,10 @@ export class RouteTable {
     // A machine that just started gets a full idle period before autostop may take it.
     if (m.state === 'started' && r.state !== 'started') r.lastActive = Date.now()
     // One that stops (or restarts, or is replaced) no longer serves the client connections bound to it.
-    if (m.state !== 'started' && r.state === 'started') this.#dropHolds(r)
+    if (m.state !== 'started' && r.state === 'started') {
+      this.#dropHolds(r)
+      r.health = null
+    }
     r.state = m.state
     r.host = m.private_ip
     this.onChange?.(m.app_name)
@@ -294,8 +331,8 @@ export class RouteTable {
   addUpstream(app: string, upstream: { host: string; port: number }): Route {
     const id = `upstream-${++this.#upstreams}`
     const r: Route = {
-      id, app, state: 'started', host: upstream.host, load: 0, tcpOpen: new Map(), holds: 0, epoch: 0, lastActive: Date.now(), draining: false, version: id,
-      service: { port: upstream.port, type: 'requests', autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: Infinity, hardLimit: Infinity, stickyCookie: null },
+      id, app, state: 'started', host: upstream.host, load: 0, tcpOpen: new Map(), holds: 0, health: null, epoch: 0, lastActive: Date.now(), draining: false, version: id,
+      service: { port: upstream.port, type: 'requests', autostart: false, autostop: 'off', minMachinesRunning: 0, softLimit: Infinity, hardLimit: Infinity, stickyCookie: null, checks: [] },
     }
     this.#byId.set(id, r)
     let a = this.#apps.get(app)
