@@ -53,9 +53,10 @@ export const serviceCheck = z.looseObject({
   timeout: duration.optional(),
   grace_period: duration.optional(),
   method: z.string().regex(/^[A-Za-z]{1,16}$/, 'checks[].method is an HTTP method like "get"').optional(),
-  path: z.string().regex(/^\/[^\s]*$/, 'checks[].path is a path starting with /').optional(),
+  // What node:http sends as it is: visible ASCII and Latin-1, no spaces or controls.
+  path: z.string().regex(/^\/[\x21-\x7e\x80-\xff]*$/, 'checks[].path is a path starting with /, without spaces or control characters (percent-encode them)').optional(),
   protocol: z.enum(['http', 'https']).optional(),
-  headers: z.array(z.looseObject({ name: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/), values: z.array(z.string().regex(/^[^\r\n\0]*$/)) })).optional(),
+  headers: z.array(z.looseObject({ name: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'checks[].headers[].name is a header name'), values: z.array(z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'checks[].headers[].values hold no control characters')) })).optional(),
 })
 
 /**

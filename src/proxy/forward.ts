@@ -381,7 +381,8 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
     // Routing has set s.held (type connections: the client connection holds the machine) and s.preferMissed
     // (a fly-prefer-instance-id it could not honour, which the machine is told) by the time the route is known.
     const go = (route: Route): void => {
-      if (s.preferMissed !== undefined) s.headers.push('fly-preferred-instance-unavailable', s.preferMissed)
+      // A connection bound to the preferred machine lands there anyway: nothing was missed then.
+      if (s.preferMissed !== undefined && route.id !== s.preferMissed) s.headers.push('fly-preferred-instance-unavailable', s.preferMissed)
       settled(req, res, route, id, s.headers, hasBody, { hops: 0, held: s.held, cache: s.cache, host: s.host })
     }
     if (!(r instanceof Promise)) go(r)

@@ -1,7 +1,10 @@
 /** Service health checks (health.ts), in process (test/support/proxy-rig.ts): loopback servers standing in for machines. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { httpService } from './route-table.ts'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { probe } from './health.ts'
+import { httpService, type HealthCheck } from './route-table.ts'
 import { freePort } from '../../test/support/net.ts'
 import { get, rig, until } from '../../test/support/proxy-rig.ts'
 
@@ -36,6 +39,7 @@ test('a machine failing its HTTP check gets no balanced traffic until it passes 
   assert.equal(health('m1')?.output, 'HTTP GET /health answered 500')
   assert.deepEqual([...(await answers(20))], ['m2'])
   assert.equal((await get(r, false, '/', { 'fly-force-instance-id': 'm1' })).body, 'm1', 'a forced request still goes where it asks')
+  assert.equal((await get(r, false, '/', { 'fly-prefer-instance-id': 'm1' })).body, 'm2', 'a preference falls back')
 
   status.m2 = 503
   await until('m2 to fail too', () => health('m2')?.passing === false)
@@ -55,4 +59,32 @@ test('a TCP check on a port nobody listens on fails with what it saw; stopping t
   assert.match(r.proxy.routes.machine('m1')?.health?.output ?? '', /^TCP connect to port \d+: connect ECONNREFUSED/)
   r.set('m1', 'stopped')
   assert.equal(r.proxy.routes.machine('m1')?.health, null)
+})
+
+test('checks stored before the API validated them are read without throwing', () => {
+  const s = httpService({ services: [{ internal_port: 80, ports: [{ handlers: ['http'] }], checks: [null, { interval: true, method: 1, headers: 'x', path: 7 }, 'tcp'] }] })
+  assert.deepEqual(s.checks, [{ type: 'tcp', intervalMs: 15000, timeoutMs: 2000, graceMs: 1000, method: 'GET', path: '/', https: false, headers: [] }])
+})
+
+test('a probe never rejects, and lets go of the machine once it has its answer', async (t) => {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/stream') res.writeHead(200).write('tick')
+    else res.writeHead(200).end()
+  })
+  let open = 0
+  server.on('connection', (sock) => {
+    open++
+    sock.on('close', () => open--)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  const port = (server.address() as AddressInfo).port
+  const check = (o: Partial<HealthCheck>): HealthCheck => ({ type: 'http', intervalMs: 1000, timeoutMs: 1000, graceMs: 0, method: 'GET', path: '/', https: false, headers: [], ...o })
+  assert.equal(await probe('127.0.0.1', port, check({ path: '/stream' })).result, null)
+  await until('the streaming answer\'s connection to be closed', () => open === 0)
+  assert.match((await probe('127.0.0.1', port, check({ path: '/h\u2713' })).result) ?? '', /could not be sent/)
+  assert.match((await probe('127.0.0.1', port, check({ headers: [['x', 'a\x01b']] })).result) ?? '', /could not be sent/)
 })

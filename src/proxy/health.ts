@@ -28,6 +28,8 @@ const TICK_MS = 100
 export class HealthChecks {
   readonly #o: { routes: RouteTable; logger: Logger }
   readonly #probing = new Map<string, Probing>()
+  /** Probes under way, each with its abort: close() ends them. */
+  readonly #inFlight = new Set<() => void>()
   readonly #timer: NodeJS.Timeout
 
   constructor(o: { routes: RouteTable; logger: Logger }) {
@@ -39,6 +41,8 @@ export class HealthChecks {
   close(): void {
     clearInterval(this.#timer)
     this.#probing.clear()
+    for (const abort of this.#inFlight) abort()
+    this.#inFlight.clear()
   }
 
   #tick(): void {
@@ -46,7 +50,11 @@ export class HealthChecks {
     const seen = new Set<string>()
     for (const r of this.#o.routes.all()) {
       const checks = r.service.checks
-      if (checks.length === 0 || r.state !== 'started' || r.host === null) continue
+      if (checks.length === 0 || r.state !== 'started' || r.host === null) {
+        // Checks removed by an update (or a result that landed as it stopped): nothing holds it out any more.
+        if (r.health !== null) r.health = null
+        continue
+      }
       seen.add(r.id)
       let p = this.#probing.get(r.id)
       // A restart (the epoch moves when it leaves 'started') or a new config starts the checks over.
@@ -62,11 +70,14 @@ export class HealthChecks {
 
   #run(r: Route, p: Probing, i: number, check: HealthCheck): void {
     p.running[i] = true
-    void probe(r.host as string, r.service.port, check).then((failure) => {
+    const { result, abort } = probe(r.host as string, r.service.port, check)
+    this.#inFlight.add(abort)
+    void result.then((failure) => {
+      this.#inFlight.delete(abort)
       p.running[i] = false
       p.due[i] = Date.now() + check.intervalMs
-      // The machine stopped or changed meanwhile: this result is about a machine that is gone.
-      if (this.#probing.get(r.id) !== p) return
+      // The machine stopped, restarted or changed meanwhile: this result is about a machine that is gone.
+      if (this.#probing.get(r.id) !== p || r.state !== 'started' || r.epoch !== p.epoch || r.version !== p.version) return
       p.failing[i] = failure
       const failed = p.failing.find((f) => f !== null) ?? null
       const was = r.health
@@ -82,39 +93,45 @@ export class HealthChecks {
   }
 }
 
-/** Runs one check: null when it passes, else what it saw. */
-export function probe(host: string, port: number, c: HealthCheck): Promise<string | null> {
-  return new Promise((resolve) => {
-    let settled = false
-    const done = (failure: string | null): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resolve(failure)
-    }
-    const timer = setTimeout(() => {
-      done(`${c.type === 'tcp' ? `TCP connect to port ${port}` : `HTTP ${c.method} ${c.path}`} got no answer within ${c.timeoutMs} ms`)
-      cleanup()
-    }, c.timeoutMs)
-    let cleanup = (): void => {}
+/** Runs one check: `result` is null when it passes, else what it saw; it never rejects. `abort` ends it at once. */
+export function probe(host: string, port: number, c: HealthCheck): { result: Promise<string | null>; abort: () => void } {
+  let end = (_failure: string | null): void => {}
+  const result = new Promise<string | null>((resolve) => {
+    end = resolve
+  })
+  let settled = false
+  let cleanup = (): void => {}
+  const done = (failure: string | null): void => {
+    if (settled) return
+    settled = true
+    clearTimeout(timer)
+    // The answer is known: whatever the machine still sends is not wanted (a streaming endpoint would hold the socket).
+    cleanup()
+    end(failure)
+  }
+  const what = c.type === 'tcp' ? `TCP connect to port ${port}` : `HTTP ${c.method} ${c.path}`
+  const timer = setTimeout(() => done(`${what} got no answer within ${c.timeoutMs} ms`), c.timeoutMs)
+  try {
     if (c.type === 'tcp') {
       const s = connect({ host, port })
       cleanup = () => s.destroy()
-      s.once('connect', () => {
-        s.destroy()
-        done(null)
+      s.once('connect', () => done(null))
+      s.once('error', (e) => done(`${what}: ${e.message}`))
+    } else {
+      // A repeated header name is sent once, its values joined, as HTTP allows.
+      const headers: Record<string, string> = {}
+      for (const [n, v] of c.headers) headers[n] = n in headers ? `${headers[n]}, ${v}` : v
+      const req = (c.https ? https : http).request({ host, port, method: c.method, path: c.path, headers, agent: false, rejectUnauthorized: false }, (res) => {
+        const status = res.statusCode ?? 0
+        done(status >= 200 && status < 400 ? null : `${what} answered ${status}`)
       })
-      s.once('error', (e) => done(`TCP connect to port ${port}: ${e.message}`))
-      return
+      cleanup = () => req.destroy()
+      req.once('error', (e) => done(`${what}: ${e.message}`))
+      req.end()
     }
-    const headers = Object.fromEntries(c.headers)
-    const req = (c.https ? https : http).request({ host, port, method: c.method, path: c.path, headers, agent: false, rejectUnauthorized: false }, (res) => {
-      res.resume()
-      const status = res.statusCode ?? 0
-      done(status >= 200 && status < 400 ? null : `HTTP ${c.method} ${c.path} answered ${status}`)
-    })
-    cleanup = () => req.destroy()
-    req.once('error', (e) => done(`HTTP ${c.method} ${c.path}: ${e.message}`))
-    req.end()
-  })
+  } catch (e) {
+    // node:http refuses some paths and header values outright (a config stored before the API checked them).
+    done(`${what} could not be sent: ${(e as Error).message}`)
+  }
+  return { result, abort: () => done('aborted: the proxy is closing') }
 }

@@ -49,6 +49,7 @@ export function handleUpgrades(server: http.Server | HttpsServer | Http2SecureSe
       return
     }
     if (!s.held) socket.once('close', () => d.routes.release(route))
+    if (s.preferMissed !== undefined && route.id !== s.preferMissed) s.headers.push('fly-preferred-instance-unavailable', s.preferMissed)
     // A dedicated connection: an upgraded socket never goes back to a pool.
     const up = http.request({ host: route.host as string, port: route.service.port, method: req.method, path: req.url, headers: s.headers, agent: false, setHost: false, ...lenient })
     up.on('upgrade', (upRes, upSocket, upHead) => {

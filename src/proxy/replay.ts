@@ -7,7 +7,7 @@
  */
 import type { Readable } from 'node:stream'
 import { once } from 'node:events'
-import { choose, pinned } from './balance.ts'
+import { choose, healthy, pinned } from './balance.ts'
 import { RouteError, type Route } from './route-table.ts'
 import { appRoutes, settle, type Leaving, type TargetDeps } from './target.ts'
 import type { CacheRequest } from './replay-cache.ts'
@@ -146,8 +146,8 @@ export function replayTarget(d: TargetDeps, src: Pick<Route, 'id' | 'app'>, r: R
   const routes = appRoutes(d, app)
   if (r.prefer_instance) {
     const m = d.routes.machine(r.prefer_instance)
-    const choice = m && m.app === app ? pinned(m) : undefined
-    // At its hard_limit or unable to start, the preferred machine is passed over (the target is told: fly-preferred-instance-unavailable).
+    const choice = m && m.app === app && healthy(m) ? pinned(m) : undefined
+    // At its hard_limit, failing its checks or unable to start, the preferred machine is passed over (the target is told: fly-preferred-instance-unavailable).
     if (choice && (choice.kind === 'route' || choice.kind === 'wake')) return settle(d, choice)
   }
   // One host is one region: region= replays land on any machine of the app, the source included unless elsewhere=true.

@@ -100,7 +100,8 @@ type ServiceConfig = {
   min_machines_running?: number
   concurrency?: { type?: string; soft_limit?: number; hard_limit?: number }
   http_options?: { sticky_cookie?: boolean | string }
-  checks?: { type?: string; interval?: string | number; timeout?: string | number; grace_period?: string | number; method?: string; path?: string; protocol?: string; headers?: { name?: string; values?: string[] }[] }[]
+  // Read defensively: configs stored before the API validated checks may hold anything here.
+  checks?: unknown
 }
 
 /** The cookie `http_options.sticky_cookie: true` sets; a string names another. */
@@ -144,23 +145,33 @@ export function httpService(config: Record<string, unknown>, imageRef: Record<st
     softLimit: s.concurrency?.soft_limit ?? 20,
     hardLimit: s.concurrency?.hard_limit ?? Infinity,
     stickyCookie: stickyName(s.http_options?.sticky_cookie),
-    checks: (Array.isArray(s.checks) ? s.checks : []).map(healthCheck),
+    checks: (Array.isArray(s.checks) ? s.checks : []).flatMap(healthCheck),
   }
 }
 
-function healthCheck(c: NonNullable<ServiceConfig['checks']>[number]): HealthCheck {
-  const ms = (v: string | number | undefined, fallback: number): number => (v === undefined ? fallback : (parseDurationMs(v) ?? fallback))
-  return {
+/** One check, or none when the entry is not an object. */
+function healthCheck(v: unknown): HealthCheck[] {
+  if (typeof v !== 'object' || v === null) return []
+  const c = v as Record<string, unknown>
+  const ms = (x: unknown, fallback: number): number => (typeof x === 'string' || typeof x === 'number' ? (parseDurationMs(x) ?? fallback) : fallback)
+  const str = (x: unknown, fallback: string): string => (typeof x === 'string' ? x : fallback)
+  const headers: [string, string][] = []
+  for (const h of Array.isArray(c.headers) ? c.headers : []) {
+    const name = (h as { name?: unknown })?.name
+    const values = (h as { values?: unknown })?.values
+    if (typeof name === 'string' && name && Array.isArray(values)) for (const x of values) if (typeof x === 'string') headers.push([name, x])
+  }
+  return [{
     type: c.type === 'http' ? 'http' : 'tcp',
     // At least 100 ms between runs and to answer: a zero would spin.
     intervalMs: Math.max(100, ms(c.interval, 15_000)),
     timeoutMs: Math.max(100, ms(c.timeout, 2_000)),
     graceMs: ms(c.grace_period, 1_000),
-    method: (c.method ?? 'GET').toUpperCase(),
-    path: c.path ?? '/',
+    method: str(c.method, 'GET').toUpperCase(),
+    path: str(c.path, '/'),
     https: c.protocol === 'https',
-    headers: (c.headers ?? []).flatMap((h) => (h.values ?? []).map((v): [string, string] => [h.name ?? '', v])).filter(([n]) => n !== ''),
-  }
+    headers,
+  }]
 }
 
 /** Services whose ports have no handlers at all: raw TCP, piped as bytes. (`tls`-only handlers are not served.) */

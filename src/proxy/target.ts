@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { Http2ServerRequest } from 'node:http2'
-import { choose, pinned, type Choice } from './balance.ts'
+import { choose, healthy, pinned, type Choice } from './balance.ts'
 import { connectionOf, type Binding, type Connections } from './connections.ts'
 import { RouteError, type ProxyPlatform, type Route, type RouteTable } from './route-table.ts'
 import type { Queues } from './queue.ts'
@@ -198,8 +198,8 @@ function named(d: TargetDeps, app: string, routes: readonly Route[], keys: Route
   const prefer = keys.prefer
   if (prefer) {
     const r = d.routes.machine(prefer)
-    // Taken if it can serve now or be woken; missing, busy or not startable, the request goes elsewhere and says so.
-    const kind = r && r.app === app ? pinned(r).kind : 'unavailable'
+    // Taken if it can serve now or be woken; missing, busy, failing its checks or not startable, the request goes elsewhere and says so.
+    const kind = r && r.app === app && healthy(r) ? pinned(r).kind : 'unavailable'
     if (r && (kind === 'route' || kind === 'wake')) return r
     keys.preferMissed = prefer
   }
