@@ -11,7 +11,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { closeIdleSessions } from './h2.ts'
 import { freePort } from '../../test/support/net.ts'
-import { client, get, h2client, openTcp, rig, until } from '../../test/support/proxy-rig.ts'
+import { client, get, h2client, openTcp, rig, until, type Rig } from '../../test/support/proxy-rig.ts'
 
 test('two keep-alive connections bind to different machines, stay there, and free their slots when they close', async (t) => {
   const r = await rig(t, [{ id: 'm1' }, { id: 'm2' }])
@@ -298,12 +298,7 @@ test('each service counts its own load: open raw TCP connections do not fill the
   r.held.get('m1')!.shift()!.end('done')
   assert.equal((await held).status, 200)
   // And the TCP service's hard_limit 1 is full with its one connection, whatever HTTP does: a second one queues.
-  const second = await openTcp(port)
-  await until('the second TCP connection to queue', () => r.proxy.queued('a') === 1)
-  s.destroy()
-  await until('the queued TCP connection to take the slot', () => r.proxy.queued('a') === 0 && r.tcp('m1', port) === 1)
-  second.destroy()
-  await until('every TCP slot to be released', () => r.tcp('m1', port) === 0)
+  await handOver(r, s, () => openTcp(port), () => r.tcp('m1', port))
   assert.equal(r.load('m1'), 0)
 })
 
@@ -312,10 +307,15 @@ test('a TCP service counts its connections over all its ports against one hard_l
   const r = await rig(t, [{ id: 'm1', service: { ports: [{ port: p1 }, { port: p2 }], concurrency: { type: 'connections', hard_limit: 1 } } }])
   const first = await openTcp(p1)
   await until('the first connection to be counted', () => r.tcp('m1', p1) === 1)
-  const second = await openTcp(p2)
-  await until('the connection on the other port to queue', () => r.proxy.queued('a') === 1)
-  first.destroy()
-  await until('the queued connection to take the slot', () => r.proxy.queued('a') === 0 && r.tcp('m1', p1) === 1)
-  second.destroy()
-  await until('the slot to be released', () => r.tcp('m1', p1) === 0)
+  await handOver(r, first, () => openTcp(p2), () => r.tcp('m1', p1))
 })
+
+/** A second raw TCP connection queues behind `first`, takes its slot when `first` closes, and leaves the count at 0 when it closes too. */
+async function handOver(r: Rig, first: Socket, open: () => Promise<Socket>, count: () => number): Promise<void> {
+  const second = await open()
+  await until('the second connection to queue', () => r.proxy.queued('a') === 1)
+  first.destroy()
+  await until('the queued connection to take the slot', () => r.proxy.queued('a') === 0 && count() === 1)
+  second.destroy()
+  await until('the slot to be released', () => count() === 0)
+}
