@@ -69,6 +69,8 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
     logger,
     config: { ...config.proxy, dir: join(config.dataDir, 'proxy'), region: config.region, idleMs: config.proxy.autostopIdle, wakeTimeoutMs: config.proxy.wakeTimeout },
   })
+  // Machine views (REST, MCP) report the health checks the proxy runs.
+  platform.reportChecks((id) => proxy.checks(id))
   const listening = await proxy.listen().catch((e: unknown) => {
     throw listenError(e, `the proxy's ports (${config.proxy.port}, https ${config.proxy.httpsPort})`, '--proxy-port / --proxy-https-port')
   })

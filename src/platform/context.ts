@@ -1,4 +1,5 @@
 /** What every service in the platform shares: the store, the runtime, and the per-machine lock. */
+import type { CheckView } from './view.ts'
 import type { Logger } from 'pino'
 import type { Store, MachineRow } from '../store/index.ts'
 import type { Driver } from '../runtime/types.ts'
@@ -26,10 +27,12 @@ export interface Ctx extends PlatformDeps {
   pendingRestarts: Map<string, NodeJS.Timeout>
   /** The base-image build that will produce a local ref, if one runs (set once the images service exists). */
   imageBuilding: (ref: string) => Promise<unknown> | undefined
+  /** A machine's health checks as last run (set by the daemon once the edge proxy runs them); undefined when it has none. */
+  checks: (machineId: string) => CheckView[] | undefined
 }
 
 export function createCtx(deps: PlatformDeps): Ctx {
-  return { ...deps, events: new MachineEvents(deps.store), leases: new Leases(deps.store), queue: new KeyedQueue(), pendingRestarts: new Map(), imageBuilding: () => undefined }
+  return { ...deps, events: new MachineEvents(deps.store), leases: new Leases(deps.store), queue: new KeyedQueue(), pendingRestarts: new Map(), imageBuilding: () => undefined, checks: () => undefined }
 }
 
 /** The machine, which must belong to `app` and not be destroyed unless `allowDestroyed`. */

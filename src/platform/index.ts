@@ -14,7 +14,8 @@ import { machinesService } from './machines.ts'
 import { tokensService } from './tokens.ts'
 
 export type { PlatformDeps } from './context.ts'
-export type { MachineView } from './view.ts'
+export type { CheckView, MachineView } from './view.ts'
+import type { CheckView } from './view.ts'
 export type { AppView } from './apps.ts'
 export type { ExecOutput } from './machine-ops.ts'
 export type { LeaseView } from './leases.ts'
@@ -57,6 +58,10 @@ export async function createPlatform(deps: PlatformDeps) {
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },
     capabilities: deps.driver.capabilities,
     reconciled,
+    /** Where machine views get their health checks from (the edge proxy runs them). */
+    reportChecks(source: (machineId: string) => CheckView[] | undefined): void {
+      ctx.checks = source
+    },
     /** Stops listening; machines keep running. */
     close(): void {
       stopExitFeed()

@@ -23,6 +23,16 @@ export interface MachineView {
   restart_count: number
   nonce?: string
   lease?: LeaseView | null
+  /** Its services' health checks, as Fly reports them (absent when it declares none). */
+  checks?: CheckView[]
+}
+
+/** One health check's latest result, in Fly's Machine `checks[]` shape. */
+export interface CheckView {
+  name: string
+  status: 'passing' | 'warning' | 'critical'
+  output: string
+  updated_at: string
 }
 
 export function machineView(ctx: Ctx, m: MachineRow, opts: { events?: number; nonce?: string; includeLease?: boolean } = {}): MachineView {
@@ -43,6 +53,8 @@ export function machineView(ctx: Ctx, m: MachineRow, opts: { events?: number; no
     host_status: 'ok',
     restart_count: m.restart_count,
   }
+  const checks = ctx.checks(m.id)
+  if (checks) view.checks = checks
   if (opts.nonce) view.nonce = opts.nonce
   if (opts.includeLease) {
     try {

@@ -37,6 +37,12 @@ test('a machine failing its HTTP check gets no balanced traffic until it passes 
   status.m1 = 500
   await until('m1 to fail its check', () => health('m1')?.passing === false)
   assert.equal(health('m1')?.output, 'HTTP GET /health answered 500')
+  const [check] = r.proxy.checks('m1') ?? []
+  assert.equal(check?.status, 'critical')
+  assert.equal(check?.output, 'HTTP GET /health answered 500')
+  assert.match(check?.name ?? '', /^servicecheck-00-http-\d+$/)
+  assert.ok(Date.parse(check?.updated_at ?? '') > Date.now() - 5000)
+  assert.deepEqual(r.proxy.checks('m2')?.map((c) => [c.status, c.output]), [['passing', 'HTTP GET /health passed']])
   assert.deepEqual([...(await answers(20))], ['m2'])
   assert.equal((await get(r, false, '/', { 'fly-force-instance-id': 'm1' })).body, 'm1', 'a forced request still goes where it asks')
   assert.equal((await get(r, false, '/', { 'fly-prefer-instance-id': 'm1' })).body, 'm2', 'a preference falls back')
@@ -59,6 +65,7 @@ test('a TCP check on a port nobody listens on fails with what it saw; stopping t
   assert.match(r.proxy.routes.machine('m1')?.health?.output ?? '', /^TCP connect to port \d+: connect ECONNREFUSED/)
   r.set('m1', 'stopped')
   assert.equal(r.proxy.routes.machine('m1')?.health, null)
+  assert.deepEqual(r.proxy.checks('m1')?.map((c) => [c.status, c.output]), [['warning', 'not running: the machine is stopped, and checks run while it is started']])
 })
 
 test('checks stored before the API validated them are read without throwing', () => {

@@ -21,6 +21,21 @@ interface Probing {
   running: boolean[]
   /** What each check saw last time: null when it passed. */
   failing: (string | null)[]
+  /** When each check last finished (ms), null before its first run. */
+  at: (number | null)[]
+}
+
+/** One check's latest result, in the shape of Fly's Machine `checks[]`. */
+export interface CheckStatus {
+  name: string
+  status: 'passing' | 'warning' | 'critical'
+  output: string
+  updated_at: string
+}
+
+/** Fly names service checks by position, type and port: `servicecheck-00-http-8080`. */
+function checkName(i: number, c: HealthCheck, port: number): string {
+  return `servicecheck-${String(i).padStart(2, '0')}-${c.type}-${port}`
 }
 
 const TICK_MS = 100
@@ -45,6 +60,24 @@ export class HealthChecks {
     this.#inFlight.clear()
   }
 
+  /** Machine `id`'s checks as last run, for its API view; undefined when its service declares none. */
+  status(id: string): CheckStatus[] | undefined {
+    const r = this.#o.routes.machine(id)
+    if (!r || r.service.checks.length === 0) return undefined
+    const p = r.state === 'started' ? this.#probing.get(id) : undefined
+    return r.service.checks.map((c, i) => {
+      const name = checkName(i, c, r.service.port)
+      const at = p?.at[i]
+      if (!p || at === null || at === undefined) {
+        const output = r.state === 'started' ? 'not run yet: the first run comes after the grace period' : `not running: the machine is ${r.state}, and checks run while it is started`
+        return { name, status: 'warning', output, updated_at: new Date(at ?? Date.now()).toISOString() }
+      }
+      const failure = p.failing[i]
+      const what = c.type === 'tcp' ? `TCP connect to port ${r.service.port}` : `HTTP ${c.method} ${c.path}`
+      return { name, status: failure ? 'critical' : 'passing', output: failure ?? `${what} passed`, updated_at: new Date(at).toISOString() }
+    })
+  }
+
   #tick(): void {
     const now = Date.now()
     const seen = new Set<string>()
@@ -59,7 +92,7 @@ export class HealthChecks {
       let p = this.#probing.get(r.id)
       // A restart (the epoch moves when it leaves 'started') or a new config starts the checks over.
       if (!p || p.epoch !== r.epoch || p.version !== r.version) {
-        p = { epoch: r.epoch, version: r.version, due: checks.map((c) => now + c.graceMs), running: checks.map(() => false), failing: checks.map(() => null) }
+        p = { epoch: r.epoch, version: r.version, due: checks.map((c) => now + c.graceMs), running: checks.map(() => false), failing: checks.map(() => null), at: checks.map(() => null) }
         this.#probing.set(r.id, p)
         r.health = null
       }
@@ -79,6 +112,7 @@ export class HealthChecks {
       // The machine stopped, restarted or changed meanwhile: this result is about a machine that is gone.
       if (this.#probing.get(r.id) !== p || r.state !== 'started' || r.epoch !== p.epoch || r.version !== p.version) return
       p.failing[i] = failure
+      p.at[i] = Date.now()
       const failed = p.failing.find((f) => f !== null) ?? null
       const was = r.health
       r.health = { passing: failed === null, output: failed ?? 'passing' }

@@ -14,7 +14,7 @@ import { createHttpsServer, withH2c } from './h2.ts'
 import { createForwarder } from './forward.ts'
 import { createHttp1Server, redirectToHttps } from './http1.ts'
 import { ReplayCache } from './replay-cache.ts'
-import { HealthChecks } from './health.ts'
+import { HealthChecks, type CheckStatus } from './health.ts'
 import { RouteTable, type ProxyPlatform } from './route-table.ts'
 import { Sessions, appForHost } from './target.ts'
 import { CertStore } from './tls.ts'
@@ -70,6 +70,8 @@ export interface Proxy {
   routes: RouteTable
   /** Requests of `app` waiting past every hard limit. */
   queued(app: string): number
+  /** A machine's service health checks as last run (health.ts); undefined when it declares none. */
+  checks(machineId: string): CheckStatus[] | undefined
 }
 
 /** Builds the route table from the platform now; serves once listen() is called. */
@@ -119,6 +121,7 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
   return {
     routes,
     queued: (app) => queues.length(app),
+    checks: (id) => health.status(id),
     async listen() {
       const out: Listening = { url: '', port: 0 }
       if (https) {

@@ -93,15 +93,17 @@ export const machineTools = [
   defineTool({
     name: 'machine_status',
     title: 'Machine status',
-    description: "One machine's state, address, URL and latest events (starts, exits with their codes, failures). Use it when something did not work, before reading logs.",
+    description: "One machine's state, address, URL, health checks and latest events (starts, exits with their codes, failures). Use it when something did not work, before reading logs.",
     input: z.object({ ...machineRef, events: z.number().int().min(0).max(20).default(5).meta({ description: 'How many recent events (default 5).' }) }),
-    output: placed.extend({ restart_count: z.number().int(), updated_at: z.string(), events: z.array(z.string()) }),
+    output: placed.extend({ restart_count: z.number().int(), updated_at: z.string(), events: z.array(z.string()), checks: z.array(z.string()).optional() }),
     annotations: readOnly,
     async run({ app, id, events }, { backend }) {
       const m = await backend.machines.get(app, id)
       const recent = events ? (await backend.machines.events(app, id, events)).map(eventLine) : []
-      const view = { ...(await placedView(backend, app, m)), restart_count: m.restart_count, updated_at: m.updated_at, events: recent }
-      return { structured: view, text: `machine ${m.id} (${m.name}) is ${m.state} at ${m.private_ip ?? 'no address'}${view.url ? `; url ${view.url}` : ''}\n${recent.join('\n')}` }
+      // A failing check is why a started machine gets no traffic: say so next to its state.
+      const checks = (m.checks ?? []).map((c) => `${c.name} ${c.status}: ${c.output}`)
+      const view = { ...(await placedView(backend, app, m)), restart_count: m.restart_count, updated_at: m.updated_at, events: recent, ...(checks.length ? { checks } : {}) }
+      return { structured: view, text: `machine ${m.id} (${m.name}) is ${m.state} at ${m.private_ip ?? 'no address'}${view.url ? `; url ${view.url}` : ''}\n${[...checks, ...recent].join('\n')}` }
     },
   }),
 
