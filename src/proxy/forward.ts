@@ -318,11 +318,11 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
   /**
    * A request under a live fly-replay-cache entry goes straight to the replay's target, marked
    * `fly-replay-cache-status: hit`, without fly-replay-src. Returns false to route it as usual: no
-   * entry, a machine named by the request itself (forced, preferred, or its MCP session's), a bypass the app
+   * entry, two Host headers (target() refuses them), a machine named by the request itself (forced, preferred, or its MCP session's), a bypass the app
    * allowed, or a target that is gone or cannot start (the entry is dropped and the app asked again).
    */
   function fromCache(req: FrontRequest, res: FrontResponse, s: Scanned, hasBody: boolean): boolean {
-    if (s.forced !== undefined || s.prefer !== undefined || (s.session !== undefined && d.sessions.get(s.session) !== undefined)) return false
+    if (s.twoHosts || s.forced !== undefined || s.prefer !== undefined || (s.session !== undefined && d.sessions.get(s.session) !== undefined)) return false
     const host = cacheHost(s.host)
     const path = cachePath(req.url)
     const e = d.replayCache.lookup(host, path)
@@ -394,7 +394,6 @@ export function createForwarder(d: ForwardDeps, front: Front): (req: FrontReques
     const s = scanRequest(req.rawHeaders, front, { id, region: d.region, clientIp: clientIp(req.socket.remoteAddress), upgrade: false })
     // h1 says whether a body follows in its head; an h2 stream says so by not ending with its HEADERS frame.
     const hasBody = req.httpVersionMajor === 1 ? s.body : !(req as Http2ServerRequest).stream.endAfterHeaders
-    if (s.twoHosts) return failRequest(d, res, new RouteError(400, 'the request has more than one Host header; send one'), id, s.host, req.url)
     if (d.replayCache.size !== 0 && fromCache(req, res, s, hasBody)) return
     routed(req, res, s, hasBody)
   }

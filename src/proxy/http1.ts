@@ -34,7 +34,6 @@ export function handleUpgrades(server: http.Server | HttpsServer | Http2SecureSe
     const id = requestId(d.region)
     socket.on('error', () => socket.destroy())
     const s = scanRequest(req.rawHeaders, front, { id, region: d.region, clientIp: clientIp(socket.remoteAddress), upgrade: true })
-    if (s.twoHosts) return fail(socket, new RouteError(400, 'the request has more than one Host header; send one'), id, req)
     let route: Route
     try {
       route = await target(d, s, req)

@@ -117,6 +117,8 @@ export interface RouteKeys {
   id?: string
   host: string | undefined
   forced: string | undefined
+  /** More than one Host header (headers.ts Scanned.twoHosts): refused with a 400 before anything routes on either. */
+  twoHosts?: boolean
   /** `fly-prefer-instance-id`; when that machine cannot take the request, routing sets `preferMissed` to it. */
   prefer?: string | undefined
   preferMissed?: string
@@ -162,6 +164,7 @@ export function cookieValue(header: string, name: string): string | undefined {
  * connection's slot (the caller must not release it).
  */
 export function target(d: TargetDeps, keys: RouteKeys, req?: IncomingMessage | Http2ServerRequest): Route | Promise<Route> {
+  if (keys.twoHosts) throw new RouteError(400, 'the request has more than one Host header; send one')
   const app = appForHost(d, keys.host)
   if (!app) throw new RouteError(404, `no app at host ${JSON.stringify(keys.host ?? '')}; apps are served at <app>.${d.domain}${d.hostnames.size ? ' and at the hostnames given with --proxy-hostname' : ''}`)
   const routes = appRoutes(d, app)
