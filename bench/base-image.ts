@@ -16,9 +16,8 @@ import { openImageStore } from '../src/images/index.ts'
 import { hostSources, imageSources } from '../src/images/apt-sources.ts'
 import { mmdebstrapRootfs } from '../src/images/base.ts'
 import { writeRootfsLayout } from '../src/images/base-layout.ts'
-import { percentile, verdict } from './stats.ts'
+import { median, verdict } from './stats.ts'
 
-const median = (xs: number[]): number => percentile(xs, 50)
 
 const suite = process.env.BENCH_SUITE ?? 'bookworm'
 const roundCount = Number(process.env.BENCH_ROUNDS ?? 3)

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { benchDaemon } from './bench-daemon.ts'
-import { ms, percentile, summary, verdict } from './stats.ts'
+import { median, ms, summary, verdict } from './stats.ts'
 import { freePort } from '../test/support/net.ts'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 4)
@@ -93,7 +93,6 @@ async function wrk(port: number, host: string, opts: { conns: number; script?: s
 }
 
 const roundCount = Number(process.env.BENCH_ROUNDS ?? 3)
-const median = (xs: number[]): number => percentile(xs, 50)
 const med = (rs: WrkResult[], k: keyof WrkResult): number => median(rs.map((r) => r[k]))
 
 /** Each target measured once per round, in an order that rotates so none always goes first. */
@@ -148,7 +147,7 @@ export async function benchProxy(): Promise<void> {
 
     // A quarter of nginx's max: `delayMs` per connection, as many connections as that rate needs. The think
     // time is drawn uniformly from 1..2·delayMs−1 ms (mean delayMs): with a fixed one, connections answered in
-    // the same batch move in lockstep, and the bench measured its own bursts (and reached ~70 % of the rate, ~85 % now).
+    // the same batch move in lockstep, and the bench measured its own bursts (one run, back to back: 73 % of the rate reached, 83 % now).
     const rate = med(runs.get('nginx (1 worker)')!, 'rps') / 4
     const delayMs = 4
     const paced = Math.max(1, Math.round((rate * delayMs) / 1000))

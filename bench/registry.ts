@@ -28,6 +28,7 @@ import { join } from 'node:path'
 // Only the push client's own modules load statically: the child that pushes imports this file, and
 // loading the daemon's code (bench-daemon.ts) there would add a third of a second to every push timed.
 import { pushImage } from '../src/images/push.ts'
+import { median, verdict } from './stats.ts'
 import { openImageStore } from '../src/images/store.ts'
 
 const layers = Number(process.env.BENCH_REGISTRY_LAYERS ?? 4)
@@ -95,15 +96,8 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return (performance.now() - t0) / 1000
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = s.length >> 1
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
-}
-
 export async function benchRegistry(): Promise<void> {
   const { benchDaemon } = await import('./bench-daemon.ts')
-  const { verdict } = await import('./stats.ts')
   const rounds = Math.max(1, Number(process.env.BENCH_REGISTRY_ROUNDS ?? 3))
   const work = await mkdtemp(join(tmpdir(), 'hangar-bench-registry-'))
   const d = await benchDaemon()

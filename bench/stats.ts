@@ -8,6 +8,13 @@ export function summary(samples: number[]): { p50: number; p99: number; min: num
   return { p50: percentile(samples, 50), p99: percentile(samples, 99), min: Math.min(...samples), n: samples.length }
 }
 
+/** The middle value (the mean of the two middle ones for an even count): what every bench's verdict is on. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+}
+
 export const ms = (n: number): string => `${n.toFixed(1)} ms`
 
 export function verdict(ok: boolean): string {

@@ -34,7 +34,7 @@ export function clientIp(a: string | undefined): string {
 }
 
 /** Logs (502/503 at warn, the rest at debug) and answers with the proxy's error page. */
-export function failRequest(d: ForwardDeps, res: FrontResponse, e: unknown, id: string, host: string | undefined, path: string | undefined): void {
+function failRequest(d: ForwardDeps, res: FrontResponse, e: unknown, id: string, host: string | undefined, path: string | undefined): void {
   const status = e instanceof RouteError ? e.status : 502
   const message = e instanceof Error ? e.message : String(e)
   if (status >= 502) d.logger.warn({ request_id: id, status, host, path }, `proxy: ${message}`)

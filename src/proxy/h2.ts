@@ -15,7 +15,7 @@ import { handleUpgrades, type ClientTimeouts, type RequestHandler } from './http
 import type { CertStore } from './tls.ts'
 
 /** How long an h2 session with no open stream stays: node:http's keep-alive time for an idle HTTP/1.1 connection. */
-export const IDLE_SESSION_MS = 5000
+const IDLE_SESSION_MS = 5000
 
 /**
  * Idle h2 sessions (no open stream for `idleMs`) get a GOAWAY, as node:http
@@ -42,7 +42,7 @@ export function closeIdleSessions(server: http2.Http2SecureServer | http2.Http2S
 }
 
 /** Streams per h2 session (nginx's http2_max_concurrent_streams); node:http2 would allow 2^32 − 1. */
-export const MAX_STREAMS = 128
+const MAX_STREAMS = 128
 
 /**
  * HTTP/1.1's requestTimeout for h2: a stream whose client has not finished
@@ -50,7 +50,7 @@ export const MAX_STREAMS = 128
  * so a client trickling bodies cannot hold streams, machines' slots and memory.
  * A session that never sends a complete head is the idle-session GOAWAY's business.
  */
-export function limitSlowStreams(server: http2.Http2SecureServer | http2.Http2Server, requestTimeout: number | undefined): void {
+function limitSlowStreams(server: http2.Http2SecureServer | http2.Http2Server, requestTimeout: number | undefined): void {
   if (!requestTimeout) return
   server.on('stream', (stream: http2.ServerHttp2Stream) => {
     if (stream.endAfterHeaders) return

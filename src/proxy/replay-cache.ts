@@ -32,7 +32,7 @@ export interface CachedReplay {
 }
 
 /** Fly's floor for a cache TTL. */
-export const MIN_TTL_S = 10
+const MIN_TTL_S = 10
 /** Entries kept at most, all hosts together and per host. */
 const MAX_ENTRIES = 10_000
 const PER_HOST = 1_000

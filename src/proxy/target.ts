@@ -149,7 +149,7 @@ export function stickyCookie(route: Route): string | undefined {
 }
 
 /** The value of cookie `name` in a Cookie header. */
-export function cookieValue(header: string, name: string): string | undefined {
+function cookieValue(header: string, name: string): string | undefined {
   for (const part of header.split(';')) {
     const eq = part.indexOf('=')
     if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()

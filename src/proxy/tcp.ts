@@ -19,7 +19,7 @@ import { waitForPort, type Waker } from './wake.ts'
  * service's hard_limit, else one to wake (the TCP service's own autostart), else
  * 'full' (wait in the queue) or 'unavailable' (refused).
  */
-export function tcpChoice(all: readonly Route[], app: string, port: number): Choice {
+function tcpChoice(all: readonly Route[], app: string, port: number): Choice {
   const routes = all.filter((r) => serviceOn(r, port))
   if (routes.length === 0) return { kind: 'unavailable', reason: `no machine of app ${app} serves TCP port ${port}` }
   const up = (r: Route): boolean => r.state === 'started' && !r.draining && r.host !== null
