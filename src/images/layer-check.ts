@@ -33,7 +33,7 @@ const allowedTypes = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 
  * first bad entry. `extract` (GNU tar's stdin) gets the same decompressed bytes;
  * it is ended when the layer is read whole, destroyed when the check fails.
  */
-export async function checkLayer(path: string, expectedDiffId?: string, extract?: Writable): Promise<LayerCheck> {
+export async function checkLayer(path: string, expectedDiffId: string | undefined, extract: Writable): Promise<LayerCheck> {
   const symlinks = new Set<string>()
   const result: LayerCheck = { diffId: '', whiteouts: [], opaque: [] }
   let failure: Error | null = null
@@ -115,12 +115,12 @@ export async function checkLayer(path: string, expectedDiffId?: string, extract?
 
   const hash = createHash('sha256')
   const tarStream = createReadStream(path, { highWaterMark: LAYER_CHUNK }).pipe(decompressor(await sniffFile(path)))
-  // GNU tar's listing, and its extraction when asked: both read every byte the check reads.
-  const sinks: Writable[] = extract ? [listing.child.stdin, extract] : [listing.child.stdin]
-  extract?.on('error', () => {})
+  // GNU tar's listing and its extraction both read every byte the check reads.
+  const sinks: Writable[] = [listing.child.stdin, extract]
+  extract.on('error', () => {})
   const abort = (): void => {
     listing.child.kill()
-    extract?.destroy()
+    extract.destroy()
     tarStream.destroy()
   }
   try {
