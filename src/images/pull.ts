@@ -47,6 +47,7 @@ export function pullImage(store: ImageStore, ref: string, opts: PullOptions = {}
 
 async function pull(store: ImageStore, ref: string, opts: PullOptions): Promise<ImageRecord> {
   const p = parseImageRef(ref)
+  if (store.own.has(p.registry)) return ownImage(store, ref)
   const remote = new RemoteRepository(p, opts)
   const say = opts.onProgress ?? (() => {})
   say({ phase: 'manifest', message: `resolving ${ref} on ${remote.host}` })
@@ -153,4 +154,16 @@ async function download(store: ImageStore, remote: RemoteRepository, desc: Descr
   // adopt() hashes the file and renames it into blobs/ only if it matches; a bad file is removed.
   const staged = await store.content.adopt(file, desc.digest, desc.size)
   await staged.commit()
+}
+
+/** A reference on our own registry is already here, or nowhere: no request goes out, not even to ourselves. */
+async function ownImage(store: ImageStore, ref: string): Promise<ImageRecord> {
+  try {
+    return await store.resolve(ref)
+  } catch (e) {
+    if (!isHangarError(e) || e.code !== 'image_not_found') throw e
+    throw new HangarError('image_not_found', `image ${ref} is not in this Hangar's registry`, {
+      hint: `${ref.slice(0, ref.indexOf('/'))} is this Hangar: push the image there first (skopeo copy … docker://${ref}), or import it`,
+    })
+  }
 }

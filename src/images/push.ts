@@ -45,6 +45,7 @@ export async function pushImage(store: ImageStore, src: string, dest: string = s
   }
   if (to.tag === '') throw new HangarError('invalid_image_ref', `"${dest}" has no tag to push under`)
   const img = await store.resolve(src)
+  if (store.own.has(to.registry)) return tagHere(store, img, dest)
   const say = opts.onProgress ?? (() => {})
   let digest = img.digest
   let bytes = await store.content.read(digest)
@@ -120,4 +121,12 @@ export async function pushImage(store: ImageStore, src: string, dest: string = s
 function typeOf(bytes: Buffer): string {
   const doc = JSON.parse(bytes.toString()) as { mediaType?: string; manifests?: unknown }
   return doc.mediaType ?? (Array.isArray(doc.manifests) ? mediaTypes.index : mediaTypes.manifest)
+}
+
+/** Pushing to our own registry is a new local tag for the same manifest: nothing crosses a socket. */
+async function tagHere(store: ImageStore, img: { digest: string }, dest: string): Promise<PushResult> {
+  const bytes = await store.content.read(img.digest)
+  const name = formatRef({ ...store.own.local(parseImageRef(dest)), digest: null })
+  await store.tags.set(name, { digest: img.digest, size: bytes.length, mediaType: typeOf(bytes) })
+  return { ref: dest, digest: img.digest }
 }

@@ -8,7 +8,8 @@ import type { ParsedRef } from './types.ts'
 
 // From distribution/reference's regexp.go, anchored piece by piece.
 const component = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
-const domain = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?$/
+// A host name, or an IPv6 address in brackets ("[::1]:4280") as distribution/reference now allows.
+const domain = /^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$/
 const tagRe = /^[\w][\w.-]{0,127}$/
 const digestRe = /^sha256:[a-f0-9]{64}$/
 const maxNameLength = 255

@@ -12,12 +12,15 @@ import { planImport } from './import.ts'
 import { configSchema, imageConfigOf, indexSchema, isIndex, manifestSchema, parseDocument, refNameAnnotation, type Descriptor } from './oci.ts'
 import { formatRef, isDigest, parseImageRef, repositoryName } from './ref.ts'
 import { TagIndex, importedAnnotation } from './tag-index.ts'
-import type { GcOptions, GcResult, ImageRecord, ImageStore } from './types.ts'
+import type { GcOptions, GcResult, ImageRecord, ImageStore, ParsedRef } from './types.ts'
 import { LayerCache } from './unpack.ts'
+import { OwnHosts } from './own-hosts.ts'
 
 export interface ImageStoreOptions {
   /** Directory of the store; it becomes an OCI image layout. */
   root: string
+  /** This Hangar's own registry addresses: references on them name the local store. Filled in once the API listens. */
+  own?: OwnHosts
 }
 
 /** What a manifest says, read once: manifests and configs never change under their digest. */
@@ -42,18 +45,20 @@ export async function openImageStore(opts: ImageStoreOptions): Promise<ImageStor
   const layers = new LayerCache(content)
   await layers.init()
   await pruneIngest(content.ingestDir)
-  return new LocalImageStore(content, new TagIndex(opts.root), layers)
+  return new LocalImageStore(content, new TagIndex(opts.root), layers, opts.own ?? new OwnHosts())
 }
 
 class LocalImageStore implements ImageStore {
   readonly content: ContentStore
   readonly tags: TagIndex
+  readonly own: OwnHosts
   #content: ContentStore
   #tags: TagIndex
   #layers: LayerCache
   #facts = new Map<string, ImageFacts>()
 
-  constructor(content: ContentStore, tags: TagIndex, layers: LayerCache) {
+  constructor(content: ContentStore, tags: TagIndex, layers: LayerCache, own: OwnHosts) {
+    this.own = own
     this.content = this.#content = content
     this.tags = this.#tags = tags
     this.#layers = layers
@@ -71,7 +76,7 @@ class LocalImageStore implements ImageStore {
         throw new HangarError('invalid_argument', `${path} holds ${plan.images.length} images; a tag can name only one`)
       }
       const named = plan.images.map((img) => {
-        const names = (opts.tag !== undefined ? [opts.tag] : img.names).map(tagName)
+        const names = (opts.tag !== undefined ? [opts.tag] : img.names).map((n) => tagName(n, this.own))
         if (names.length === 0) throw new HangarError('invalid_argument', `image ${img.manifest.digest} in ${path} has no name`, { hint: 'pass a tag, e.g. `hangar image import FILE --tag name:1`' })
         return { names, manifest: img.manifest }
       })
@@ -98,11 +103,16 @@ class LocalImageStore implements ImageStore {
     if (isDigest(ref)) {
       match = entries.find((d) => d.digest === ref)
     } else {
+      const find = (p: ParsedRef): Descriptor | undefined => {
+        const repo = repositoryName(p)
+        return p.digest
+          ? entries.find((d) => d.digest === p.digest && nameOf(d)?.startsWith(`${repo}:`))
+          : entries.find((d) => nameOf(d) === `${repo}:${p.tag}`)
+      }
+      // On our own registry's address: the local name, else one stored under the full name (pulled from ourselves before).
       const p = parseImageRef(ref)
-      const repo = repositoryName(p)
-      match = p.digest
-        ? entries.find((d) => d.digest === p.digest && nameOf(d)?.startsWith(`${repo}:`))
-        : entries.find((d) => nameOf(d) === `${repo}:${p.tag}`)
+      const local = this.own.local(p)
+      match = find(local) ?? (local !== p ? find(p) : undefined)
     }
     if (!match) throw new HangarError('image_not_found', `image ${ref} not found`)
     return this.#record(match)
@@ -124,7 +134,7 @@ class LocalImageStore implements ImageStore {
   async remove(ref: string): Promise<void> {
     if (isDigest(ref) || parseImageRef(ref).tag === '') {
       // By digest: every tag of that image (of that repository, when one is named).
-      const p = isDigest(ref) ? null : parseImageRef(ref)
+      const p = isDigest(ref) ? null : this.own.local(parseImageRef(ref))
       const digest = p ? p.digest : ref
       const tagged = (await this.#tags.entries())
         .filter((d) => d.digest === digest && (p === null || nameOf(d)?.startsWith(`${repositoryName(p)}:`)))
@@ -132,7 +142,7 @@ class LocalImageStore implements ImageStore {
       for (const d of tagged) await this.#tags.remove(d.annotations![refNameAnnotation]!)
       return
     }
-    if (!(await this.#tags.remove(tagName(ref)))) throw new HangarError('image_not_found', `image ${ref} not found`)
+    if (!(await this.#tags.remove(tagName(ref, this.own))) && !(await this.#tags.remove(tagName(ref)))) throw new HangarError('image_not_found', `image ${ref} not found`)
   }
 
   async gc(opts?: GcOptions): Promise<GcResult> {
@@ -205,9 +215,10 @@ class LocalImageStore implements ImageStore {
   }
 }
 
-/** "busybox" → "busybox:latest"; a name with only a digest cannot be a tag. */
-function tagName(name: string): string {
-  const p = parseImageRef(name)
+/** "busybox" → "busybox:latest"; a name with only a digest cannot be a tag. On our own address, the local name. */
+function tagName(name: string, own?: OwnHosts): string {
+  const parsed = parseImageRef(name)
+  const p = own ? own.local(parsed) : parsed
   if (p.tag === '') throw new HangarError('invalid_image_ref', `"${name}" has no tag to store the image under`)
   return formatRef({ ...p, digest: null })
 }

@@ -1,5 +1,6 @@
 import type { ContentStore } from './content-store.ts'
 import type { TagIndex } from './tag-index.ts'
+import type { OwnHosts } from './own-hosts.ts'
 
 /** What the rest of Hangar sees of an image: the parts of its OCI config a machine uses. */
 export interface ImageConfig {
@@ -73,4 +74,6 @@ export interface ImageStore {
   /** The blobs and tags underneath, for the /v2 registry and the pull and push clients, which speak OCI directly. */
   readonly content: ContentStore
   readonly tags: TagIndex
+  /** This Hangar's registry addresses: a reference on one of them is a local name. */
+  readonly own: OwnHosts
 }

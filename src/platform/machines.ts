@@ -55,7 +55,7 @@ async function resolveOrPull(ctx: Ctx, ref: string, log: PullLog = []): Promise<
     return await ctx.images.resolve(ref)
   } catch (e) {
     if (!isHangarError(e) || e.code !== 'image_not_found') throw e
-    if (parseImageRef(ref).registry === null) {
+    if (ctx.images.own.local(parseImageRef(ref)).registry === null) {
       // "debian" during the first start's base build: wait for it instead of failing.
       const building = ctx.imageBuilding(ref)
       if (!building) throw e
