@@ -18,10 +18,17 @@ export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('/var/lib/hangar'),
   api: z.strictObject({ host: z.string().default('127.0.0.1'), port: port.default(4280) }).prefault({}),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** json: one JSON object a line; pretty: time, level, message and fields; auto: pretty on a terminal, else json. */
+  logFormat: z.enum(['auto', 'json', 'pretty']).default('auto'),
   region: z.string().default('local'),
   driver: z.enum(['runc']).default('runc'),
   /** Build the Debian base image in the background on a start that finds no `debian` image. */
   baseImage: z.union([z.boolean(), z.stringbool()]).default(true),
+  /**
+   * Names the API (and so /v2 and /mcp) is reached at besides loopback, `host` or `host:port` as an image
+   * reference spells it: references on them name the local store, and /mcp trusts browser origins on them.
+   */
+  publicHosts: z.array(z.string().regex(/^(?:[a-z0-9.-]+|\[[0-9a-f:]+\])(?::[0-9]{1,5})?$/i, 'expected host or host:port')).default([]),
   /** The edge proxy: apps at http://<app>.<domain>:<port>. Port 0 picks a free one (daemon.json says which). */
   proxy: z
     .strictObject({
@@ -67,6 +74,7 @@ const knobs: Record<string, [string[], string]> = {
   'api-host': [['api', 'host'], 'HANGAR_API_HOST'],
   'api-port': [['api', 'port'], 'HANGAR_API_PORT'],
   'log-level': [['logLevel'], 'HANGAR_LOG_LEVEL'],
+  'log-format': [['logFormat'], 'HANGAR_LOG_FORMAT'],
   region: [['region'], 'HANGAR_REGION'],
   'proxy-host': [['proxy', 'host'], 'HANGAR_PROXY_HOST'],
   'proxy-port': [['proxy', 'port'], 'HANGAR_PROXY_PORT'],
@@ -92,6 +100,7 @@ const switches: Record<string, [string[], string]> = {
 /** Repeatable flags; the environment variable holds a comma-separated list. */
 const lists: Record<string, [string[], string]> = {
   'proxy-hostname': [['proxy', 'hostnames'], 'HANGAR_PROXY_HOSTNAMES'],
+  'public-host': [['publicHosts'], 'HANGAR_PUBLIC_HOSTS'],
 }
 
 export const configFlags: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {

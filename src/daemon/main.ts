@@ -6,10 +6,11 @@ import { chmod, mkdir, writeFile, rm, readFile, rename } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { serve, type ServerType } from '@hono/node-server'
-import pino, { type Logger } from 'pino'
+import type { Logger } from 'pino'
+import { createLogger } from './logger.ts'
 import { openStore } from '../store/index.ts'
 import { DRIVERS } from '../runtime/index.ts'
-import { openImageStore } from '../images/index.ts'
+import { OwnHosts, openImageStore } from '../images/index.ts'
 import { createPlatform, type Platform } from '../platform/index.ts'
 import { createRestApp } from '../api/rest/index.ts'
 import { attachConsole } from '../api/rest/console.ts'
@@ -44,17 +45,20 @@ async function ensureRootToken(platform: Platform, dataDir: string): Promise<str
 }
 
 export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
-  const logger = pino({ level: config.logLevel, base: { svc: 'hangard' } })
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat })
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
   // mkdir's mode only applies to a new directory: the layer cache holds setuid binaries
   // and device nodes from images, so no other host user may reach into the data dir.
   await chmod(config.dataDir, 0o700)
   const store = openStore({ path: join(config.dataDir, 'hangar.db') })
   const driver = await DRIVERS[config.driver]({ stateDir: join(config.dataDir, 'runtime'), network: config.network, logger })
-  const images = await openImageStore({ root: join(config.dataDir, 'images') })
+  // Our own addresses are known once the API listens; until then no reference can name them anyway.
+  const own = new OwnHosts()
+  own.add(...config.publicHosts)
+  const images = await openImageStore({ root: join(config.dataDir, 'images'), own })
   const platform = await createPlatform({ store, driver, images, logger, region: config.region })
   const tokenFile = await ensureRootToken(platform, config.dataDir)
-  const api = createRestApp({ platform, logger, version })
+  const api = createRestApp({ platform, logger, version, ownHosts: own })
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: api.app.fetch, hostname: config.api.host, port: config.api.port }, () => resolve(s))
     s.once('error', (e) => reject(listenError(e, `${config.api.host}:${config.api.port}`, '--api-port / HANGAR_API_PORT')))
@@ -64,6 +68,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const port = typeof addr === 'object' && addr ? addr.port : config.api.port
   const host = config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host
   const url = `http://${host}:${port}`
+  own.addListener(config.api.host, port)
   const proxy = createProxy({
     platform,
     logger,

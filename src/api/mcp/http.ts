@@ -17,8 +17,10 @@ import { createMcpServer } from './server.ts'
 export interface McpHttpOptions {
   logger?: Logger
   version?: string
-  /** Origins allowed besides localhost ones, exactly as browsers send them: "https://tools.example.com". */
+  /** Origins allowed besides the daemon's own names, exactly as browsers send them: "https://tools.example.com". */
   allowedOrigins?: string[]
+  /** The daemon's own host names (loopback and the operator's --public-host); default loopback only. */
+  ownHosts?: { hasName(hostname: string): boolean }
   /** Sessions idle this long are closed (default 30 minutes). */
   idleMs?: number
   /** Most open sessions; the least recently used goes first (default 256). */
@@ -32,15 +34,19 @@ interface Session {
   lastSeen: number
 }
 
-const loopbackHosts = new Set(['localhost', '127.0.0.1', '[::1]'])
+const loopbackNames = new Set(['localhost', '127.0.0.1', '[::1]'])
+const loopbackOnly = { hasName: (h: string) => loopbackNames.has(h) }
 
-/** No Origin (not a browser) or a localhost one passes; others only when listed. */
-export function originAllowed(origin: string | undefined, allowed: readonly string[] = []): boolean {
+/**
+ * No Origin (not a browser) passes, and so does a page on one of the daemon's own host names or a
+ * listed origin. Not `<app>.localhost`: those pages are the apps robots run, and must not drive /mcp
+ * from a visitor's browser.
+ */
+export function originAllowed(origin: string | undefined, allowed: readonly string[] = [], own: { hasName(hostname: string): boolean } = loopbackOnly): boolean {
   if (!origin) return true
   if (allowed.includes(origin)) return true
   try {
-    const host = new URL(origin).hostname
-    return loopbackHosts.has(host) || host.endsWith('.localhost')
+    return own.hasName(new URL(origin).hostname)
   } catch {
     return false
   }
@@ -68,7 +74,7 @@ export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: 
 
   app.all('/mcp', async (c) => {
     const origin = c.req.header('origin')
-    if (!originAllowed(origin, opts.allowedOrigins)) {
+    if (!originAllowed(origin, opts.allowedOrigins, opts.ownHosts)) {
       opts.logger?.warn({ origin }, 'mcp: refused a request from a non-local Origin')
       return c.json(rpcError(-32000, `forbidden: Origin ${origin} is not allowed. Next: use a local client, or add the origin to the daemon's allowed MCP origins`), 403)
     }

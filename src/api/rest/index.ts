@@ -7,7 +7,7 @@ import { Hono, type Context } from 'hono'
 import type { Logger } from 'pino'
 import type { Platform } from '../../platform/index.ts'
 import { HangarError } from '../../errors.ts'
-import { createRegistry } from '../../images/index.ts'
+import { createRegistry, type OwnHosts } from '../../images/index.ts'
 import { mountMcp } from '../mcp/index.ts'
 import { appRoutes } from './apps.ts'
 import { errorBody, onError } from './errors.ts'
@@ -21,6 +21,8 @@ export interface RestOptions {
   platform: Platform
   logger: Logger
   version: string
+  /** The daemon's own addresses: /mcp trusts browser origins only on these names. */
+  ownHosts?: OwnHosts
 }
 
 type Env = { Variables: { tokenName: string } }
@@ -40,7 +42,7 @@ export function createRestApp(opts: RestOptions): { app: Hono<Env>; close(): Pro
   app.get('/v1/openapi.json', (c) => c.json(openapi))
   app.get('/healthz', (c) => c.json({ ok: true }))
   // MCP shares the port and the tokens; it checks them itself (it is not under /v1).
-  const mcp = mountMcp(app, opts.platform, { logger: opts.logger, version: opts.version })
+  const mcp = mountMcp(app, opts.platform, { logger: opts.logger, version: opts.version, ...(opts.ownHosts ? { ownHosts: opts.ownHosts } : {}) })
   // The OCI registry speaks its own protocol and errors, and takes the same tokens (Bearer, or Basic with the token as password).
   const verifyToken = (t: string): string | null => opts.platform.tokens.verify(`Bearer ${t}`)?.name ?? null
   const registry = createRegistry({ store: opts.platform.images.store, verifyToken })
