@@ -8,14 +8,19 @@ import type { MachineSpec } from '../types.ts'
 import type { OciSeccomp } from './seccomp.ts'
 import type { OciUser } from './users.ts'
 
-/** Docker's default capability set; everything else is dropped. */
+/**
+ * Podman's default capability set (Docker's without CAP_MKNOD, CAP_NET_RAW and CAP_AUDIT_WRITE):
+ * no device nodes, no raw or packet sockets to spoof neighbours with (ping uses ICMP sockets,
+ * see cni.ts), no audit records. Everything else is dropped.
+ */
 export const DEFAULT_CAPS = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
-  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL',
 ]
 
+/** Docker's masked paths (moby's oci/defaults.go) and the thermal and powercap knobs it added later. */
 const MASKED = [
-  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
   '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
 ]
 const READONLY = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']
@@ -27,7 +32,7 @@ export interface BundleInput {
   user: OciUser
   netnsPath: string
   cgroupsPath: string
-  seccomp: OciSeccomp | null
+  seccomp: OciSeccomp
   /** Host files bind-mounted over the machine's /etc/resolv.conf and /etc/hosts. */
   resolvConf: string
   hosts: string
@@ -102,7 +107,7 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
       },
       maskedPaths: MASKED,
       readonlyPaths: READONLY,
-      ...(input.seccomp ? { seccomp: input.seccomp } : {}),
+      seccomp: input.seccomp,
     },
   }
 }

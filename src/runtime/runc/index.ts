@@ -72,7 +72,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
   if (!init) opts.logger?.warn({}, 'no /usr/bin/tini-static (Debian package tini): apps run as PID 1 and may ignore SIGTERM')
   const capabilities = {
     memorySnapshots: false,
-    seccomp: seccomp !== null,
+    seccomp: true,
     init: init !== null,
     // A getter: the first create that finds IPv6 refused by the kernel turns it off.
     get ipv6(): boolean {

@@ -26,7 +26,7 @@ export interface ProvisionDeps {
   layout: Layout
   runc: Runc
   cni: Cni
-  seccomp: OciSeccomp | null
+  seccomp: OciSeccomp
   netnsPrefix: string
   cgroupParent: string
   swapAccounting: boolean

@@ -7,6 +7,8 @@
  */
 import { readFile } from 'node:fs/promises'
 import { release } from 'node:os'
+import { HangarError } from '../../errors.ts'
+import { hardenProfile } from './syscall-policy.ts'
 
 interface ProfileRule {
   names?: string[]
@@ -84,13 +86,18 @@ export function convertProfile(profile: Profile, caps: string[], arch = process.
   }
 }
 
-/** Reads and converts a profile file; null when it is missing (capabilities.seccomp = false). */
-export async function loadProfile(path: string, caps: string[]): Promise<OciSeccomp | null> {
+/**
+ * Reads and converts a profile file, with Hangar's refusals on top. A missing or unreadable
+ * profile is an error: a machine never runs without its filter.
+ */
+export async function loadProfile(path: string, caps: string[]): Promise<OciSeccomp> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
-  } catch {
-    return null
+  } catch (e) {
+    throw new HangarError('unavailable', `cannot read the seccomp profile ${path}: ${(e as Error).message}`, {
+      hint: 'install it (apt-get install golang-github-containers-common) or name another with the driver\'s seccompProfile; machines never run unfiltered',
+    })
   }
-  return convertProfile(JSON.parse(text) as Profile, caps)
+  return hardenProfile(convertProfile(JSON.parse(text) as Profile, caps))
 }

@@ -87,7 +87,7 @@ describe('runc driver specifics', () => {
     const status = await run('cat /proc/self/status')
     assert.match(status, /^Seccomp:\s+2$/m)
     assert.match(status, /^NoNewPrivs:\s+1$/m)
-    assert.match(status, /^CapBnd:\s+00000000a80425fb$/m)
+    assert.match(status, /^CapBnd:\s+00000000800405fb$/m)
     assert.equal(await run('hostname'), `${spec.id}\n`)
     assert.equal(await run('cat /sys/fs/cgroup/memory/memory.limit_in_bytes'), `${64 * 1024 * 1024}\n`)
     assert.equal(await run('cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us'), '50000\n')
