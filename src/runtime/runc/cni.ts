@@ -90,7 +90,7 @@ export class Cni {
    */
   async add(id: string, netns: string, ipv6: boolean, want: string[] = []): Promise<Attachment> {
     if (!existsSync(this.netnsPath(netns))) await run('ip', ['netns', 'add', netns], { step: 'ip netns add' })
-    await this.#harden(netns)
+    await this.harden(netns)
     await this.#exec('ADD', id, netns, 'lo', { cniVersion: '1.0.0', name: this.#network.name, type: 'loopback' })
     let config = this.#bridgeConfig(ipv6)
     let out: string
@@ -124,7 +124,7 @@ export class Cni {
    * write /proc/sys: no router advertisements accepted (a rogue RA would reroute the machine), and ICMP
    * echo through unprivileged ping sockets for the machine's groups, since CAP_NET_RAW is not granted.
    */
-  async #harden(netns: string): Promise<void> {
+  async harden(netns: string): Promise<void> {
     const writes = ['net/ipv4/ping_group_range=0 65535']
     if (existsSync('/proc/sys/net/ipv6')) writes.push('net/ipv6/conf/all/accept_ra=0', 'net/ipv6/conf/default/accept_ra=0')
     const script = 'for kv in "$@"; do printf %s "${kv#*=}" > "/proc/sys/${kv%%=*}" || exit 1; done'

@@ -101,6 +101,7 @@ export class RuncDriver implements Driver {
     }
     await ensureMounted(paths)
     if (this.#d.netnsMissing(id)) await this.#d.provisioner.reattach(id)
+    await this.#d.provisioner.refresh(id)
     await Promise.all([rm(paths.exitFile, { force: true }), rm(`${paths.persist}/oom`, { force: true }), rm(`${paths.persist}/exit`, { force: true })])
     this.#exits.reset(id)
     const pid = await conmonCreate(id, paths, this.#d.conmon)

@@ -32,6 +32,8 @@ export interface MachinePaths {
   /** conmon's --persist-dir: it writes `exit` and (cgroup v1) `oom` here. */
   persist: string
   exitFile: string
+  /** The WALLS_VERSION the bundle was written under. */
+  walls: string
 }
 
 export class Layout {
@@ -71,6 +73,7 @@ export class Layout {
       conmonPidFile: join(dir, 'conmon.pid'),
       persist: join(dir, 'persist'),
       exitFile: join(this.exitsDir, id),
+      walls: join(dir, 'walls'),
     }
   }
 }

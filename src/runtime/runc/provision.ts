@@ -22,6 +22,13 @@ interface StoredNetwork extends Attachment {
   netns: string
 }
 
+/**
+ * The confinement a bundle was written with. Bump it whenever bundle.ts, the seccomp policy or the
+ * netns settings change: a machine made under an older one gets its bundle rewritten (and its
+ * netns re-hardened) at its next start, so no machine keeps running behind yesterday's walls.
+ */
+export const WALLS_VERSION = '2'
+
 export interface ProvisionDeps {
   layout: Layout
   runc: Runc
@@ -90,6 +97,20 @@ export class Provisioner {
     })
     await writeFile(paths.config, JSON.stringify(config, null, 1))
     await writeFile(paths.spec, JSON.stringify(spec))
+    await writeFile(paths.walls, WALLS_VERSION)
+  }
+
+  /** Before a start: rewrites the bundle of a machine made under older walls. Cheap when current (one small read). */
+  async refresh(id: string): Promise<boolean> {
+    const paths = this.#d.layout.machine(id)
+    const version = await readFile(paths.walls, 'utf8').catch(() => null)
+    if (version === WALLS_VERSION) return false
+    const net = await this.#network(id)
+    if (!net) throw new HangarError('machine_not_found', `machine ${id} has no network record`)
+    await this.#d.cni.harden(net.netns)
+    await this.#writeBundle(JSON.parse(await readFile(paths.spec, 'utf8')) as MachineSpec, net)
+    this.#d.logger?.warn({ machine: id, was: version, now: WALLS_VERSION }, 'machine bundle rewritten under the current walls')
+    return true
   }
 
   async #network(id: string): Promise<StoredNetwork | null> {

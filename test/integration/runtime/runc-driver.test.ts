@@ -6,10 +6,13 @@
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
 import { createRuncDriver, type Driver, type NetworkOptions } from '../../../src/runtime/index.ts'
 import { driverSuite } from '../../contract/driver.suite.ts'
+import { WALLS_VERSION } from '../../../src/runtime/runc/provision.ts'
 import { busyboxLayer, cleanupList, hostTraces, machineSpec, testNetwork, useTmp } from '../../support/runtime.ts'
 
 // One network per stateDir: a "restarted" driver must find the same bridge and subnet.
@@ -92,6 +95,24 @@ describe('runc driver specifics', () => {
     assert.equal(await run('cat /sys/fs/cgroup/memory/memory.limit_in_bytes'), `${64 * 1024 * 1024}\n`)
     assert.equal(await run('cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us'), '50000\n')
     assert.match(await run('cat /etc/hosts'), new RegExp(spec.id))
+  })
+
+  test('a machine made under older walls gets the current bundle at its next start', { timeout: 30_000 }, async (t) => {
+    const spec = machineSpec(layer, ['sleep', '1000'])
+    t.after(() => driver.destroy(spec.id))
+    await driver.create(spec)
+    // As a machine from before the seccomp policy and capability change: no marker, Docker's caps, no filter.
+    const paths = { config: join(stateDir, 'machines', spec.id, 'config.json'), walls: join(stateDir, 'machines', spec.id, 'walls') }
+    const old = JSON.parse(readFileSync(paths.config, 'utf8'))
+    old.process.capabilities = Object.fromEntries(['bounding', 'effective', 'permitted'].map((k) => [k, [...old.process.capabilities[k], 'CAP_NET_RAW', 'CAP_MKNOD']]))
+    delete old.linux.seccomp
+    writeFileSync(paths.config, JSON.stringify(old))
+    rmSync(paths.walls)
+    await driver.start(spec.id)
+    const status = (await driver.exec(spec.id, { cmd: ['cat', '/proc/self/status'], timeoutMs: 5000, maxBytes: 65536 })).stdout
+    assert.match(status, /^Seccomp:\s+2$/m)
+    assert.match(status, /^CapBnd:\s+00000000800405fb$/m)
+    assert.equal(readFileSync(paths.walls, 'utf8'), WALLS_VERSION)
   })
 
   test('destroy leaves no mount, netns, veth, iptables rule or runc state', { timeout: 30_000 }, async () => {
