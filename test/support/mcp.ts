@@ -7,10 +7,22 @@ import type { TestContext } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
-import type { Progress } from '@modelcontextprotocol/sdk/types.js'
+import type { Progress, Tool } from '@modelcontextprotocol/sdk/types.js'
 import { cliMain, nodeBin, type TestDaemon } from './daemon.ts'
 
 export type Connect = (t: TestContext, d: TestDaemon) => Promise<Client>
+
+/** tools/list is paginated: every page, following nextCursor until there is none. */
+export async function listAllTools(client: Client): Promise<Tool[]> {
+  const tools: Tool[] = []
+  let cursor: string | undefined
+  do {
+    const page = await client.listTools(cursor ? { cursor } : {})
+    tools.push(...page.tools)
+    cursor = page.nextCursor
+  } while (cursor)
+  return tools
+}
 
 export const connectHttp: Connect = async (t, d) => {
   const client = new Client({ name: 'hangar-test', version: '0' })

@@ -6,7 +6,7 @@
  */
 import { HangarError } from '../../errors.ts'
 import { openAsBlob } from 'node:fs'
-import type { AppView, BuildBaseInput, BuildProgress, ExecOutput, MachineEventView, MachineView, Platform, WaitResult } from '../../platform/index.ts'
+import type { AppView, BuildBaseInput, BuildProgress, ExecOutput, MachineEventView, MachineView, Platform, PullProgress, WaitResult } from '../../platform/index.ts'
 import type { ImageRecord } from '../../images/types.ts'
 import type { LogLine } from '../../runtime/types.ts'
 import type { Hangar } from '../../sdk/index.ts'
@@ -54,6 +54,8 @@ export interface Backend {
     importFile(path: string, opts: { tag?: string }): Promise<ImageRecord[]>
     /** Builds the Debian base image (returns it at once when it exists, unless force). */
     buildBase(opts: BuildBaseInput, onProgress: (p: BuildProgress) => void): Promise<ImageRecord>
+    /** Pulls `ref` from the registry it names, anonymously, and tags it locally. */
+    pull(ref: string, onProgress: (p: PullProgress) => void): Promise<ImageRecord>
   }
 }
 
@@ -96,6 +98,7 @@ export function platformBackend(platform: Platform): Backend {
         })
       },
       buildBase: (o, onProgress) => platform.images.buildBase(o, onProgress),
+      pull: (ref, onProgress) => platform.images.pull({ ref }, onProgress),
     },
   }
 }
@@ -129,6 +132,7 @@ export function sdkBackend(hangar: Hangar): Backend {
       get: (ref) => hangar.images.get(ref),
       importFile: async (path, o) => hangar.images.import(await openAsBlob(path), o),
       buildBase: (o, onProgress) => hangar.images.buildBase(o, onProgress),
+      pull: (ref, onProgress) => hangar.images.pull(ref, { onProgress }),
     },
   }
 }

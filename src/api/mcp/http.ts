@@ -12,6 +12,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { Platform } from '../../platform/index.ts'
 import { codes } from '../../errors.ts'
 import { platformBackend } from './backend.ts'
+import { endCancelledStreams } from './cancelled-streams.ts'
 import { createMcpServer } from './server.ts'
 
 export interface McpHttpOptions {
@@ -118,6 +119,7 @@ export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: 
       if (transport.sessionId) sessions.delete(transport.sessionId)
     }
     await server.connect(transport)
+    endCancelledStreams(transport)
     const res = await transport.handleRequest(c.req.raw)
     // Anything but an initialize leaves no session behind to keep.
     if (!transport.sessionId) await server.close()

@@ -7,6 +7,7 @@ import { HangarError } from '../../errors.ts'
 import type { MachineView } from '../../platform/index.ts'
 import type { Backend } from './backend.ts'
 import { createMcpServer } from './server.ts'
+import { listAllTools } from '../../../test/support/mcp.ts'
 
 function machine(state: string): MachineView {
   return {
@@ -30,7 +31,7 @@ function fakeBackend(state = 'started'): Backend {
       logs: async () => [1, 2, 3].map((n) => ({ timestamp: `2024-01-01T00:00:0${n}Z`, stream: 'stdout' as const, message: `line ${n}` })),
     },
     images: {
-      list: async () => [], get: no, importFile: no,
+      list: async () => [], get: no, importFile: no, pull: no,
       buildBase: async (_opts, onProgress) => {
         onProgress({ phase: 'downloading', percent: 50, message: 'Get: 12 libc6' })
         onProgress({ phase: 'installing', message: 'Setting up tini' })
@@ -50,14 +51,14 @@ async function connect(backend: Backend): Promise<Client> {
 }
 
 test('every tool has a description, input and output schemas and annotations', async () => {
-  const { tools } = await (await connect(fakeBackend())).listTools()
+  const tools = await listAllTools(await connect(fakeBackend()))
   assert.ok(tools.length >= 15)
   for (const t of tools) {
     assert.ok(t.description && t.description.length > 40, t.name)
     assert.equal(t.inputSchema.type, 'object', t.name)
     assert.equal(t.outputSchema?.type, 'object', t.name)
     assert.equal(typeof t.annotations?.readOnlyHint, 'boolean', t.name)
-    assert.equal(t.annotations?.openWorldHint, t.name === 'image_build_base', t.name)
+    assert.equal(t.annotations?.openWorldHint, t.name === 'image_build_base' || t.name === 'image_pull', t.name)
   }
 })
 

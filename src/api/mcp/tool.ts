@@ -4,23 +4,31 @@
  * text, turn every failure into an error result.
  *   export const tools = [defineTool({ name: 'app_list', …, run: async (args, { backend }) => … })]
  */
-import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js'
-import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js'
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import type { Logger } from 'pino'
 import type { z } from 'zod'
 import { isHangarError } from '../../errors.ts'
 import type { Backend } from './backend.ts'
 import { budgets, clipEnd } from './budget.ts'
 import { errorResult, invalidArguments } from './errors.ts'
+import { callLog, type CallLog, type SessionLog } from './logging.ts'
+import type { Extra } from './requests.ts'
 
 export interface ToolContext {
   backend: Backend
-  /** Aborts when the client cancels the call or goes away. */
+  /** Aborts when the client cancels the call (notifications/cancelled) or its session closes; pass it to whatever can stop. */
   signal: AbortSignal
   /** True when the client sent a progressToken, so progress() reaches it. */
   wantsProgress: boolean
-  /** notifications/progress for this call; a no-op without a progressToken, never throws. */
+  /** notifications/progress for this call; a no-op without a progressToken or once over, never throws. */
   progress(progress: number, total?: number, message?: string): Promise<void>
+  /** notifications/message under the tool's logger (hangar.machines, hangar.images…), at the session's level or above. */
+  log: CallLog
+}
+
+/** What callTool needs besides the tool's view: ending the call stops its notifications. */
+export interface CallContext extends ToolContext {
+  end(): void
 }
 
 export interface ToolOutput<O> {
@@ -33,7 +41,7 @@ export interface ToolAnnotations {
   readOnlyHint: boolean
   destructiveHint: boolean
   idempotentHint: boolean
-  /** True only where Hangar reaches outside itself (downloading Debian packages); the rest touch only this Hangar. */
+  /** True only where Hangar reaches outside itself (the Debian archive, a registry); the rest touch only this Hangar. */
   openWorldHint: boolean
 }
 
@@ -59,22 +67,35 @@ export const creates: ToolAnnotations = { readOnlyHint: false, destructiveHint: 
 export const changes: ToolAnnotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false }
 export const destroys: ToolAnnotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false }
 
-export function toolContext(backend: Backend, extra: RequestHandlerExtra<ServerRequest, ServerNotification>): ToolContext {
+/** hangar.machines for machine_*, hangar.images for image_*, hangar.apps for app_*: one logger per resource. */
+export const loggerName = (tool: string): string => `hangar.${tool.split('_')[0]}s`
+
+export function toolContext(backend: Backend, extra: Extra, session: SessionLog, tool: string): CallContext {
   const token = extra._meta?.progressToken
+  let running = true
+  let last = Number.NEGATIVE_INFINITY
+  // Once answered or cancelled, a call sends nothing more (the spec: progress stops at completion).
+  const live = (): boolean => running && !extra.signal.aborted
   return {
     backend,
     signal: extra.signal,
     wantsProgress: token !== undefined,
+    log: callLog(extra, session, loggerName(tool), live),
     async progress(progress, total, message) {
-      if (token === undefined || extra.signal.aborted) return
+      // The spec wants each value above the last; a repeat or a step back is dropped, not sent.
+      if (token === undefined || !live() || !(progress > last)) return
+      last = progress
       const params = { progressToken: token, progress, ...(total !== undefined ? { total } : {}), ...(message ? { message } : {}) }
       // A client that went away must not fail the call (or the server) over a progress note.
       await extra.sendNotification({ method: 'notifications/progress', params }).catch(() => {})
     },
+    end() {
+      running = false
+    },
   }
 }
 
-export async function callTool(tool: ToolDef, args: unknown, ctx: ToolContext, logger?: Logger): Promise<CallToolResult> {
+export async function callTool(tool: ToolDef, args: unknown, ctx: CallContext, logger?: Logger): Promise<CallToolResult> {
   const parsed = tool.input.safeParse(args ?? {})
   if (!parsed.success) return invalidArguments(tool.name, parsed.error.issues)
   try {
@@ -86,5 +107,7 @@ export async function callTool(tool: ToolDef, args: unknown, ctx: ToolContext, l
   } catch (e) {
     if (!isHangarError(e) || e.status >= 500) logger?.error({ tool: tool.name, err: String(e), stack: (e as Error)?.stack }, 'mcp tool failed')
     return errorResult(e)
+  } finally {
+    ctx.end()
   }
 }

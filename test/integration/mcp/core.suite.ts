@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import type { TestContext } from 'node:test'
 import { daemonWithBusybox, httpGet } from '../../support/machines.ts'
-import { ToolMeter, type Connect } from '../../support/mcp.ts'
+import { listAllTools, ToolMeter, type Connect } from '../../support/mcp.ts'
 import type { TestDaemon } from '../../support/daemon.ts'
 
 const expectedTools = [
@@ -23,7 +23,7 @@ export async function coreToolsSuite(t: TestContext, connect: Connect): Promise<
   const app = 'mcpcore'
 
   await t.test('tools/list: every tool has a description, input and output schemas, annotations', async () => {
-    const { tools } = await client.listTools()
+    const tools = await listAllTools(client)
     for (const name of expectedTools) assert.ok(tools.some((x) => x.name === name), `missing ${name}`)
     for (const x of tools) {
       assert.ok((x.description ?? '').length > 40, x.name)

@@ -1,10 +1,11 @@
-/** Image tools: list the local images, import an archive, build the Debian base image. */
+/** Image tools: list the local images, import an archive, build the Debian base image, pull from a registry. */
 import { stat } from 'node:fs/promises'
 import { z } from 'zod'
 import { HangarError } from '../../../errors.ts'
 import type { BuildProgress } from '../../../platform/index.ts'
 import type { ImageRecord } from '../../../images/types.ts'
 import { pageItems } from '../budget.ts'
+import type { CallLog } from '../logging.ts'
 import { creates, defineTool, readOnly } from '../tool.ts'
 import { limit, offset } from './fields.ts'
 
@@ -82,12 +83,59 @@ export const imageTools = [
     }),
     output: z.object({ image: imageLine }),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-    async run({ suite, tag, force }, { backend, progress }) {
+    async run({ suite, tag, force }, { backend, progress, log }) {
       const total = (phases.length - 1) * 100
+      const logStep = phaseLog(log)
       const img = await backend.images.buildBase({ suite, ...(tag ? { tag } : {}), ...(force ? { force } : {}) }, (p) => {
         void progress(overallProgress(p), total, `${p.phase}${p.percent !== undefined ? ` ${p.percent}%` : ''}: ${p.message}`)
+        logStep(p.phase, p.message, p.percent)
       })
+      await log.send('info', `${img.ref} is ready (${mb(img.size)})`, { ref: img.ref, digest: img.digest })
       return { structured: { image: line(img) }, text: `built ${img.ref} (${mb(img.size)}); next: machine_run with image "${img.ref}"` }
     },
   }),
+
+  defineTool({
+    name: 'image_pull',
+    title: 'Pull an image from a registry',
+    description:
+      'Pull an image from the registry its reference names (anonymously) so machines can run it, or refresh a tag. machine_run pulls a missing remote image by itself; use this to fetch ahead of time. Big images take a while: sends progress notifications and log messages.',
+    input: z.object({
+      ref: z.string().min(1).max(512).meta({ description: 'Image reference naming its registry host.', examples: ['ghcr.io/org/app:1', 'docker.io/library/alpine:3.20'] }),
+    }),
+    output: z.object({ image: imageLine }),
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+    async run({ ref }, { backend, progress, log }) {
+      const logStep = phaseLog(log)
+      // Bytes per blob, kept at their highest: a retried blob restarts its count, and progress must never go back.
+      const received = new Map<string, number>()
+      const img = await backend.images.pull(ref, (p) => {
+        if (p.digest && p.bytes !== undefined) received.set(p.digest, Math.max(received.get(p.digest) ?? 0, p.bytes))
+        const bytes = [...received.values()].reduce((a, b) => a + b, 0)
+        void progress(bytes, undefined, p.message)
+        const percent = p.bytes !== undefined && p.total ? Math.floor((p.bytes / p.total) * 100) : undefined
+        logStep(p.phase === 'blob' ? `blob ${p.digest?.slice(0, 19) ?? ''}` : p.phase, p.message, percent)
+      })
+      return { structured: { image: line(img) }, text: `pulled ${img.ref} (${mb(img.size)}); next: machine_run with image "${img.ref}"` }
+    },
+  }),
 ]
+
+/**
+ * Log lines for a long job that reports steps with percentages: each new step at info, and
+ * within a step a debug line per tenth done, so a build or a pull logs tens of lines, not hundreds.
+ */
+function phaseLog(log: CallLog): (step: string, message: string, percent?: number) => void {
+  let current = ''
+  let tenth = -1
+  return (step, message, percent) => {
+    if (step !== current) {
+      current = step
+      tenth = percent === undefined ? -1 : Math.floor(percent / 10)
+      void log.send('info', message, { step, ...(percent !== undefined ? { percent } : {}) })
+    } else if (percent !== undefined && Math.floor(percent / 10) > tenth) {
+      tenth = Math.floor(percent / 10)
+      void log.send('debug', message, { step, percent })
+    }
+  }
+}

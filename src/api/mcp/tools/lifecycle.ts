@@ -1,6 +1,7 @@
-/** Machine lifecycle tools: start, stop, restart, and wait for a state (with progress notifications). */
+/** Machine lifecycle tools: start, stop, restart, and wait for a state (with progress notifications and log messages). */
 import { z } from 'zod'
 import { isHangarError } from '../../../errors.ts'
+import { heartbeat } from '../heartbeat.ts'
 import { changes, defineTool, readOnly } from '../tool.ts'
 import { machineRef } from './fields.ts'
 import { urlOf } from './machines.ts'
@@ -8,9 +9,6 @@ import { urlOf } from './machines.ts'
 const stateView = z.object({ id: z.string(), state: z.string(), previous_state: z.string().optional(), url: z.string().nullable() })
 
 const waitStates = ['started', 'stopped', 'suspended', 'destroyed', 'failed', 'settled'] as const
-
-/** Slice length of a wait while reporting progress: short enough to feel alive, long enough to be cheap. */
-const progressSliceS = 2
 
 export const lifecycleTools = [
   defineTool({
@@ -65,7 +63,7 @@ export const lifecycleTools = [
     name: 'machine_wait',
     title: 'Wait for a machine state',
     description:
-      'Block until a machine reaches a state (e.g. "stopped" after its job exits, or "settled" after any change), instead of polling machine_status. Sends progress notifications while waiting when the client asks for them.',
+      'Block until a machine reaches a state (e.g. "stopped" after its job exits, or "settled" after any change), instead of polling machine_status. While waiting it sends progress notifications (with a progressToken) and debug log messages saying the current state.',
     input: z.object({
       ...machineRef,
       state: z.enum(waitStates).default('started').meta({ description: '"settled" means any state at rest.' }),
@@ -73,21 +71,27 @@ export const lifecycleTools = [
     }),
     output: z.object({ id: z.string(), state: z.string(), waited_ms: z.number().int() }),
     annotations: readOnly,
-    async run({ app, id, state, timeout_s }, { backend, wantsProgress, progress, signal }) {
+    async run({ app, id, state, timeout_s }, ctx) {
+      const { backend, log, signal } = ctx
       const began = Date.now()
-      const done = (s: string) => ({ structured: { id, state: s, waited_ms: Date.now() - began }, text: `machine ${id} is ${s} (waited ${Date.now() - began} ms)` })
-      if (!wantsProgress) return done((await backend.machines.wait(app, id, [state], timeout_s, signal)).state)
-      // With a progress token: wait in short slices and report the state between them.
-      const deadline = began + timeout_s * 1000
-      for (;;) {
-        const left = Math.ceil((deadline - Date.now()) / 1000)
-        try {
-          return done((await backend.machines.wait(app, id, [state], Math.max(1, Math.min(progressSliceS, left)), signal)).state)
-        } catch (e) {
-          if (!isHangarError(e) || e.code !== 'wait_timeout' || left <= progressSliceS || signal.aborted) throw e
-        }
+      const seconds = (): number => Math.round((Date.now() - began) / 100) / 10
+      await log.send('info', `waiting up to ${timeout_s} s for machine ${id} to be ${state}`, { app, id, state })
+      // One wait, which the platform ends at the state, the timeout or the cancellation; the beats only look.
+      const stop = heartbeat(ctx, async () => {
         const now = (await backend.machines.get(app, id)).state
-        await progress(Math.round((Date.now() - began) / 1000), timeout_s, `machine ${id} is ${now}, waiting for ${state}`)
+        return { progress: seconds(), total: timeout_s, message: `machine ${id} is ${now}, waiting for ${state}`, fields: { app, id, state: now, waited_s: seconds() } }
+      })
+      try {
+        const reached = (await backend.machines.wait(app, id, [state], timeout_s, signal)).state
+        await log.send('info', `machine ${id} is ${reached} after ${seconds()} s`, { app, id, state: reached })
+        return { structured: { id, state: reached, waited_ms: Date.now() - began }, text: `machine ${id} is ${reached} (waited ${Date.now() - began} ms)` }
+      } catch (e) {
+        if (isHangarError(e) && e.code === 'wait_timeout' && !signal.aborted) {
+          await log.send('warning', `machine ${id} did not become ${state} within ${timeout_s} s`, { app, id, wanted: state, ...(e.details?.state ? { state: e.details.state } : {}) })
+        }
+        throw e
+      } finally {
+        stop()
       }
     },
   }),

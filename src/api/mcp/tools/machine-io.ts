@@ -1,6 +1,7 @@
 /** Looking inside a machine: run a command in it, read its output log. Both bounded by budget.ts. */
 import { z } from 'zod'
 import { budgets, clipMiddle, pageLines } from '../budget.ts'
+import { heartbeat } from '../heartbeat.ts'
 import { defineTool, readOnly } from '../tool.ts'
 import { machineRef } from './fields.ts'
 
@@ -41,14 +42,20 @@ export const machineIoTools = [
       stderr_omitted_bytes: z.number().int(),
     }),
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
-    async run({ app, id, command, stdin, timeout_s, max_output_bytes }, { backend }) {
+    async run({ app, id, command, stdin, timeout_s, max_output_bytes }, ctx) {
+      const { backend, log } = ctx
       const fetchBytes = Math.min(max_output_bytes * fetchFactor, maxFetch)
-      const r = await backend.machines.exec(app, id, {
-        ...(typeof command === 'string' ? { cmd: command } : { command }),
-        ...(stdin !== undefined ? { stdin } : {}),
-        timeout: timeout_s,
-        max_output_bytes: fetchBytes,
-      })
+      const began = Date.now()
+      const seconds = (): number => Math.round((Date.now() - began) / 100) / 10
+      // Not the command itself: it may carry a secret, and clients may keep their logs (the spec forbids secrets in them).
+      await log.send('debug', `running a command in machine ${id}, timeout ${timeout_s} s`, { app, id, timeout_s })
+      // The exec returns only at its end: a long one shows it is alive by the time it has taken.
+      const stop = heartbeat(ctx, async () => ({ progress: seconds(), total: timeout_s, message: `still running in machine ${id} after ${seconds()} s`, fields: { app, id } }))
+      const r = await backend.machines
+        .exec(app, id, { ...(typeof command === 'string' ? { cmd: command } : { command }), ...(stdin !== undefined ? { stdin } : {}), timeout: timeout_s, max_output_bytes: fetchBytes })
+        .finally(stop)
+      if (r.timed_out) await log.send('warning', `the command in machine ${id} was killed at its ${timeout_s} s timeout`, { app, id })
+      else await log.send('debug', `exit_code ${r.exit_code} after ${seconds()} s in machine ${id}`, { app, id, exit_code: r.exit_code })
       const clip = (text: string, capped: boolean) =>
         clipMiddle(text, max_output_bytes, (n) => {
           const more = Math.min(maxFetch, Math.max(max_output_bytes * 4, n + max_output_bytes))
