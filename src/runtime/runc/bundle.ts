@@ -9,12 +9,13 @@ import type { OciSeccomp } from './seccomp.ts'
 import type { OciUser } from './users.ts'
 
 /**
- * Podman's default capability set (Docker's without CAP_MKNOD, CAP_NET_RAW and CAP_AUDIT_WRITE):
- * no device nodes, no raw or packet sockets to spoof neighbours with (ping uses ICMP sockets,
- * see cni.ts), no audit records. Everything else is dropped.
+ * Capabilities within the machine's own user namespace: Docker's set without CAP_MKNOD (no device
+ * nodes) and CAP_AUDIT_WRITE. CAP_NET_RAW stays so that programs carrying it as a file capability
+ * (Debian's ping) can be executed at all; the raw and packet sockets it would open are refused by
+ * the seccomp policy (syscall-policy.ts), and ping uses ICMP datagram sockets (see cni.ts).
  */
 export const DEFAULT_CAPS = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_SETGID',
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_NET_RAW', 'CAP_SETGID',
   'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL',
 ]
 
@@ -29,8 +30,12 @@ const CPU_PERIOD = 100_000
 
 export interface BundleInput {
   spec: MachineSpec
+  /** Absolute path of the mounted root filesystem. */
+  rootfs: string
   user: OciUser
   netnsPath: string
+  /** The machine's user namespace (it owns the netns) and the host ids its 0..size-1 map to. */
+  userns: { path: string; base: number; size: number }
   cgroupsPath: string
   seccomp: OciSeccomp
   /** Host files bind-mounted over the machine's /etc/resolv.conf and /etc/hosts. */
@@ -51,7 +56,7 @@ function mount(destination: string, type: string, source: string, options: strin
   return { destination, type, source, options }
 }
 
-/** The config.json object; rootfs is the `rootfs` dir beside it. */
+/** The config.json object. */
 export function buildConfig(input: BundleInput): Record<string, unknown> {
   const { spec } = input
   const named = new Set(spec.addressEnv ?? [])
@@ -63,7 +68,7 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
   return {
     ociVersion: '1.0.2',
     hostname: spec.id,
-    root: { path: 'rootfs', readonly: false },
+    root: { path: input.rootfs, readonly: false },
     process: {
       terminal: false,
       user: input.user,
@@ -74,7 +79,9 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
       env: [...env, `HOSTNAME=${spec.id}`],
       cwd: spec.process.cwd || '/',
       capabilities: { bounding: DEFAULT_CAPS, effective: DEFAULT_CAPS, permitted: DEFAULT_CAPS },
-      noNewPrivileges: true,
+      // setuid programs (su, sudo) must work as on a VM; inside its user namespace the most they
+      // reach is the machine's own root, which the filter and the capability set still bound.
+      noNewPrivileges: false,
       oomScoreAdj: 0,
     },
     mounts: [
@@ -95,8 +102,12 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
         { type: 'ipc' },
         { type: 'uts' },
         { type: 'mount' },
+        { type: 'user', path: input.userns.path },
         { type: 'network', path: input.netnsPath },
       ],
+      // runc 1.1 wants the maps even when joining a user namespace, and does not check them: keep them its own.
+      uidMappings: [{ containerID: 0, hostID: input.userns.base, size: input.userns.size }],
+      gidMappings: [{ containerID: 0, hostID: input.userns.base, size: input.userns.size }],
       cgroupsPath: input.cgroupsPath,
       resources: {
         // Deny all devices; runc adds its standard allowlist (null, zero, tty, …) on top.

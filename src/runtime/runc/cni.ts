@@ -85,12 +85,10 @@ export class Cni {
   }
 
   /**
-   * Creates the namespace and attaches it. With ipv6 it asks for both ranges;
-   * if that fails (kernel without IPv6) it undoes and retries IPv4-only.
+   * Attaches the namespace (made beforehand, owned by the machine's user namespace). With ipv6 it
+   * asks for both ranges; if that fails (kernel without IPv6) it undoes and retries IPv4-only.
    */
   async add(id: string, netns: string, ipv6: boolean, want: string[] = []): Promise<Attachment> {
-    if (!existsSync(this.netnsPath(netns))) await run('ip', ['netns', 'add', netns], { step: 'ip netns add' })
-    await this.harden(netns)
     await this.#exec('ADD', id, netns, 'lo', { cniVersion: '1.0.0', name: this.#network.name, type: 'loopback' })
     let config = this.#bridgeConfig(ipv6)
     let out: string
@@ -122,10 +120,11 @@ export class Cni {
   /**
    * Set from the host, before eth0 exists (it inherits `default`), because the machine's root may not
    * write /proc/sys: no router advertisements accepted (a rogue RA would reroute the machine), and ICMP
-   * echo through unprivileged ping sockets for the machine's groups, since CAP_NET_RAW is not granted.
+   * echo through unprivileged ping sockets for all the machine's groups (host gids: the writer's view
+   * counts), since raw sockets are refused.
    */
-  async harden(netns: string): Promise<void> {
-    const writes = ['net/ipv4/ping_group_range=0 65535']
+  async harden(netns: string, gids: { first: number; last: number }): Promise<void> {
+    const writes = [`net/ipv4/ping_group_range=${gids.first} ${gids.last}`]
     if (existsSync('/proc/sys/net/ipv6')) writes.push('net/ipv6/conf/all/accept_ra=0', 'net/ipv6/conf/default/accept_ra=0')
     const script = 'for kv in "$@"; do printf %s "${kv#*=}" > "/proc/sys/${kv%%=*}" || exit 1; done'
     await run('ip', ['netns', 'exec', netns, 'sh', '-c', script, 'sh', ...writes], { step: 'netns sysctls' })

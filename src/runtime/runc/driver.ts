@@ -1,9 +1,9 @@
 /**
  * The runc Driver: machines as OCI containers under conmon. create/reconfigure
  * /destroy live in provision.ts; this file holds the run-time verbs. start is
- * the hot path and does only: remount check, netns check, clear old exit
- * files, conmon + runc create, runc start — no image store, no CNI, no config
- * rebuild.
+ * the hot path and does only: the provisioner's checks (namespaces, mount,
+ * walls version), clear old exit files, conmon + runc create, runc start — no
+ * image store, no CNI, no config rebuild unless the walls changed.
  */
 import { existsSync } from 'node:fs'
 import { readdir, readFile, readlink, rm, rmdir } from 'node:fs/promises'
@@ -21,7 +21,6 @@ import { runcConsole } from './console.ts'
 import { ExitWatcher, readExit } from './exits.ts'
 import { isMachineId, type Layout } from './layout.ts'
 import { readLogs } from './logs.ts'
-import { ensureMounted } from './overlay.ts'
 import type { Provisioner } from './provision.ts'
 import type { Runc } from './runc.ts'
 
@@ -31,7 +30,6 @@ export interface RuncDriverDeps {
   provisioner: Provisioner
   conmon: ConmonOptions
   capabilities: DriverCapabilities
-  netnsMissing: (id: string) => boolean
   logger: { warn: (obj: object, msg: string) => void }
 }
 
@@ -99,9 +97,7 @@ export class RuncDriver implements Driver {
       if (st?.status === 'running' || st?.status === 'paused') throw new HangarError('invalid_state', `machine ${id} is already ${st.status}`)
       await this.#d.runc.delete(id, true)
     }
-    await ensureMounted(paths)
-    if (this.#d.netnsMissing(id)) await this.#d.provisioner.reattach(id)
-    await this.#d.provisioner.refresh(id)
+    await this.#d.provisioner.prepare(id)
     await Promise.all([rm(paths.exitFile, { force: true }), rm(`${paths.persist}/oom`, { force: true }), rm(`${paths.persist}/exit`, { force: true })])
     this.#exits.reset(id)
     const pid = await conmonCreate(id, paths, this.#d.conmon)

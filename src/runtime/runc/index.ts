@@ -15,7 +15,10 @@ import { DEFAULT_CAPS } from './bundle.ts'
 import { Cni, type NetworkOptions } from './cni.ts'
 import { RuncDriver } from './driver.ts'
 import { Layout } from './layout.ts'
+import { IdRanges } from './id-ranges.ts'
+import { buildNsHelper } from './native.ts'
 import { Provisioner } from './provision.ts'
+import { Namespaces } from './userns.ts'
 import { Runc } from './runc.ts'
 import { loadProfile } from './seccomp.ts'
 
@@ -92,6 +95,8 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     swapAccounting: existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),
     init,
     ipv6,
+    ranges: await IdRanges.load(layout),
+    namespaces: new Namespaces(await buildNsHelper(), layout),
     ...(opts.logger ? { logger: opts.logger } : {}),
   })
   const driver = new RuncDriver({
@@ -100,7 +105,6 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     provisioner,
     conmon: { conmonPath, runcPath, runcRoot: layout.runcRoot, exitsDir: layout.exitsDir, socketDir: layout.socketDir },
     capabilities,
-    netnsMissing: (id) => cni.missing(netnsPrefix + id),
     logger: opts.logger ?? { warn: () => {} },
   })
   await driver.open()

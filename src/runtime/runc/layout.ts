@@ -19,7 +19,15 @@ export interface MachinePaths {
   spec: string
   /** CNI config and result, needed again for DEL. */
   network: string
+  /**
+   * Where the machine's root filesystem is mounted: outside the data dir (which stays 0700, for
+   * the layer cache's setuid files), under /run/hangar/<tag>/roots/<id>/fs. The container's root,
+   * an unprivileged host uid, must be able to walk there while runc sets up, so the parents are
+   * 0711 and `<id>` belongs to the machine's range, 0700: no other host user gets in.
+   */
   rootfs: string
+  /** `roots/<id>`, the rootfs mount point's parent, owned by the machine's range. */
+  rootDir: string
   upper: string
   work: string
   /** Short symlinks to the layer dirs, so the overlay option stays small. */
@@ -34,6 +42,10 @@ export interface MachinePaths {
   exitFile: string
   /** The WALLS_VERSION the bundle was written under. */
   walls: string
+  /** The base of the machine's id range (id-ranges.ts); absent on machines from before user namespaces. */
+  idmap: string
+  /** The machine's user namespace, an nsfs bind mount (userns.ts). */
+  userns: string
 }
 
 export class Layout {
@@ -43,6 +55,8 @@ export class Layout {
   readonly runcRoot: string
   readonly cniDataDir: string
   readonly socketDir: string
+  /** Mount points of the machines' root filesystems (see MachinePaths.rootfs). */
+  readonly rootsDir: string
 
   constructor(stateDir: string) {
     this.stateDir = stateDir
@@ -53,6 +67,7 @@ export class Layout {
     // A hash of the stateDir keeps sockets of different instances apart and short.
     const tag = createHash('sha256').update(stateDir).digest('hex').slice(0, 12)
     this.socketDir = join('/run/hangar', tag)
+    this.rootsDir = join(this.socketDir, 'roots')
   }
 
   machine(id: string): MachinePaths {
@@ -62,7 +77,8 @@ export class Layout {
       config: join(dir, 'config.json'),
       spec: join(dir, 'spec.json'),
       network: join(dir, 'network.json'),
-      rootfs: join(dir, 'rootfs'),
+      rootfs: join(this.rootsDir, id, 'fs'),
+      rootDir: join(this.rootsDir, id),
       upper: join(dir, 'upper'),
       work: join(dir, 'work'),
       lowers: join(dir, 'l'),
@@ -74,6 +90,8 @@ export class Layout {
       persist: join(dir, 'persist'),
       exitFile: join(this.exitsDir, id),
       walls: join(dir, 'walls'),
+      idmap: join(dir, 'idmap'),
+      userns: join(this.socketDir, 'userns', id),
     }
   }
 }

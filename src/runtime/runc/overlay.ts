@@ -4,15 +4,17 @@
  * mounted while the machine exists, so start only pays a stat to check it is
  * still there (after a host reboot it is not, and start remounts it).
  *
- * Layers get one-character-ish symlinks in `<machine>/l/` and the mount runs
- * with cwd = the machine dir, so the lowerdir option holds `l/3:l/2:…`
- * instead of long absolute paths: a page-sized option fits ~1000 layers.
+ * Layers get short symlinks in `<machine>/l/`, the record of the stack that a
+ * remount after a reboot reads; the helper opens them relative to the machine
+ * dir and hands each to overlay on its own (`lowerdir+`), so the stack has no
+ * page-sized option limit.
  */
-import { lstat, mkdir, readdir, rm, stat, symlink } from 'node:fs/promises'
+import { chmod, chown, lstat, mkdir, readdir, rm, rmdir, stat, symlink } from 'node:fs/promises'
 import { statSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { MachinePaths } from './layout.ts'
 import { run, tryRun } from './proc.ts'
+import type { Idmap } from './userns.ts'
 
 /** Points `l/0 … l/N-1` at the layer dirs (bottom first), replacing old links. */
 async function linkLayers(paths: MachinePaths, layers: string[]): Promise<void> {
@@ -26,54 +28,76 @@ async function linkLayers(paths: MachinePaths, layers: string[]): Promise<void> 
 
 /** True when something (our overlay) is mounted on rootfs: it then has its own device. */
 export function isMounted(paths: MachinePaths): boolean {
+  return mountedOn(paths.rootfs, paths.rootDir)
+}
+
+function mountedOn(mountPoint: string, parent: string): boolean {
   try {
-    return statSync(paths.rootfs).dev !== statSync(paths.dir).dev
+    return statSync(mountPoint).dev !== statSync(parent).dev
   } catch {
     return false
   }
 }
 
-async function mountLinked(paths: MachinePaths): Promise<void> {
+/** The mount point and its parent, which only the machine's range may enter (layout.ts says why). */
+async function makeMountPoint(paths: MachinePaths, idmap: Idmap): Promise<void> {
+  await mkdir(dirname(paths.rootDir), { recursive: true, mode: 0o711 })
+  await chmod(dirname(paths.rootDir), 0o711)
+  await mkdir(paths.rootDir, { recursive: true, mode: 0o700 })
+  await chown(paths.rootDir, idmap.base, idmap.base)
+  await mkdir(paths.rootfs, { recursive: true })
+}
+
+/**
+ * Mounts the linked stack as the machine sees it: every layer and the upper through an idmapped
+ * mount into its user namespace (native/hangar-ns.c), so nothing on disk is chowned or copied.
+ */
+async function mountLinked(paths: MachinePaths, idmap: Idmap): Promise<void> {
   const count = (await readdir(paths.lowers)).length
   if (count === 0) throw new Error('machine has no layers')
+  await makeMountPoint(paths, idmap)
   // Overlay lists the top layer first.
-  const lower = Array.from({ length: count }, (_, i) => `l/${count - 1 - i}`).join(':')
-  await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=upper,workdir=work,index=off`, paths.rootfs], {
-    step: 'mount overlay',
-    cwd: paths.dir,
-  })
+  const lowers = Array.from({ length: count }, (_, i) => `l/${count - 1 - i}`)
+  await run(idmap.helper, ['mount', String(idmap.base), idmap.usernsFile, paths.rootfs, paths.dir, ...lowers], { step: 'mount overlay' })
 }
 
 /** Creates upper/work/rootfs and mounts the stack. */
-export async function mountOverlay(paths: MachinePaths, layers: string[]): Promise<void> {
-  for (const d of [paths.upper, paths.work, paths.rootfs]) await mkdir(d, { recursive: true })
+export async function mountOverlay(paths: MachinePaths, layers: string[], idmap: Idmap): Promise<void> {
+  for (const d of [paths.upper, paths.work]) await mkdir(d, { recursive: true })
   await linkLayers(paths, layers)
-  await mountLinked(paths)
+  await mountLinked(paths, idmap)
 }
 
 /** Remounts with the links already on disk (after a reboot); no-op if mounted. */
-export async function ensureMounted(paths: MachinePaths): Promise<void> {
-  if (!isMounted(paths)) await mountLinked(paths)
+export async function ensureMounted(paths: MachinePaths, idmap: Idmap): Promise<void> {
+  if (!isMounted(paths)) await mountLinked(paths, idmap)
 }
 
 /** Swaps the lower layers of an unused machine, keeping its upper dir. */
-export async function relayer(paths: MachinePaths, layers: string[]): Promise<void> {
+export async function relayer(paths: MachinePaths, layers: string[], idmap: Idmap): Promise<void> {
   await unmountOverlay(paths)
   await linkLayers(paths, layers)
-  await mountLinked(paths)
+  await mountLinked(paths, idmap)
 }
 
-/** Unmounts rootfs if mounted; lazily if something still holds it, so destroy never sticks. */
+/**
+ * Unmounts rootfs if mounted; lazily if something still holds it, so destroy never sticks. Also
+ * the mount of a machine from before user namespaces, which sat at `<machine>/rootfs`.
+ */
 export async function unmountOverlay(paths: MachinePaths): Promise<void> {
-  try {
-    await lstat(paths.rootfs)
-  } catch {
-    return
-  }
-  // A loop because mounts can stack (a remount raced a reboot); bounded so it cannot spin.
-  for (let i = 0; i < 5 && isMounted(paths); i++) {
-    if (!(await tryRun('umount', [paths.rootfs], { step: 'umount overlay' }))) {
-      await run('umount', ['-l', paths.rootfs], { step: 'umount overlay' })
+  const legacy = join(paths.dir, 'rootfs')
+  for (const [mountPoint, parent] of [[paths.rootfs, paths.rootDir], [legacy, paths.dir]] as const) {
+    try {
+      await lstat(mountPoint)
+    } catch {
+      continue
+    }
+    // A loop because mounts can stack (a remount raced a reboot); bounded so it cannot spin.
+    for (let i = 0; i < 5 && mountedOn(mountPoint, parent); i++) {
+      if (!(await tryRun('umount', [mountPoint], { step: 'umount overlay' }))) {
+        await run('umount', ['-l', mountPoint], { step: 'umount overlay' })
+      }
     }
   }
+  await rmdir(legacy).catch(() => {})
 }

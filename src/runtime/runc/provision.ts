@@ -5,7 +5,7 @@
  * whatever was made); teardown is idempotent and leaves no mount, netns,
  * veth, iptables rule or runc state behind.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { HangarError, toHangarError } from '../../errors.ts'
 import type { MachineSpec, NetworkInfo } from '../types.ts'
 import { buildConfig } from './bundle.ts'
@@ -13,10 +13,12 @@ import type { Attachment, Cni } from './cni.ts'
 import { writeEtc } from './etc.ts'
 import type { Layout } from './layout.ts'
 import { isMachineId } from './layout.ts'
-import { mountOverlay, relayer, unmountOverlay } from './overlay.ts'
+import { IdRanges, RANGE_SIZE, readBase } from './id-ranges.ts'
+import { ensureMounted, mountOverlay, relayer, unmountOverlay } from './overlay.ts'
 import type { Runc } from './runc.ts'
 import type { OciSeccomp } from './seccomp.ts'
 import { resolveUser } from './users.ts'
+import type { Namespaces } from './userns.ts'
 
 interface StoredNetwork extends Attachment {
   netns: string
@@ -27,7 +29,7 @@ interface StoredNetwork extends Attachment {
  * netns settings change: a machine made under an older one gets its bundle rewritten (and its
  * netns re-hardened) at its next start, so no machine keeps running behind yesterday's walls.
  */
-export const WALLS_VERSION = '2'
+export const WALLS_VERSION = '3'
 
 export interface ProvisionDeps {
   layout: Layout
@@ -41,6 +43,8 @@ export interface ProvisionDeps {
   logger?: { warn: (obj: object, msg: string) => void }
   /** Read at each create: whether to ask CNI for an IPv6 address; set false once the kernel refuses. */
   ipv6: { value: boolean }
+  ranges: IdRanges
+  namespaces: Namespaces
 }
 
 export class Provisioner {
@@ -60,9 +64,12 @@ export class Provisioner {
     }
     try {
       await mkdir(paths.persist)
-      await mountOverlay(paths, spec.layers)
-      const net = await this.#attach(spec.id)
-      await this.#writeBundle(spec, net)
+      const base = this.#d.ranges.allocate()
+      await writeFile(paths.idmap, String(base))
+      // The namespaces first: the overlay is mounted through the user namespace's eyes.
+      const net = await this.#attach(spec.id, base)
+      await mountOverlay(paths, spec.layers, this.#d.namespaces.idmap(spec.id, base))
+      await this.#writeBundle(spec, net, base)
       return { ipv4: net.ipv4, ipv6: net.ipv6, hostVeth: net.hostVeth }
     } catch (e) {
       await this.teardown(spec.id)
@@ -70,23 +77,30 @@ export class Provisioner {
     }
   }
 
-  async #attach(id: string, want: string[] = []): Promise<StoredNetwork> {
+  /** Makes the user namespace and the netns it owns, hardens and attaches the netns, writes /etc files the machine's root owns. */
+  async #attach(id: string, base: number, want: string[] = []): Promise<StoredNetwork> {
     const paths = this.#d.layout.machine(id)
     const netns = this.#d.netnsPrefix + id
+    await this.#d.namespaces.create(id, base, this.#d.cni.netnsPath(netns))
+    await this.#d.cni.harden(netns, { first: base, last: base + RANGE_SIZE - 1 })
     const att = await this.#d.cni.add(id, netns, this.#d.ipv6.value, want)
     if (this.#d.ipv6.value && !att.ipv6) this.#d.ipv6.value = false
     const net: StoredNetwork = { ...att, netns }
     await writeFile(paths.network, JSON.stringify(net))
     await writeEtc(paths, id, net.ipv4, net.ipv6)
+    // Root inside may edit its own /etc/hosts and resolv.conf, as on a VM.
+    for (const f of [paths.resolvConf, paths.hosts]) await chown(f, base, base)
     return net
   }
 
-  async #writeBundle(spec: MachineSpec, net: StoredNetwork): Promise<void> {
+  async #writeBundle(spec: MachineSpec, net: StoredNetwork, base: number): Promise<void> {
     const paths = this.#d.layout.machine(spec.id)
     const config = buildConfig({
       spec,
+      rootfs: paths.rootfs,
       user: await resolveUser(paths.rootfs, spec.process.user),
       netnsPath: this.#d.cni.netnsPath(net.netns),
+      userns: { path: paths.userns, base, size: RANGE_SIZE },
       cgroupsPath: `${this.#d.cgroupParent}/${spec.id}`,
       seccomp: this.#d.seccomp,
       resolvConf: paths.resolvConf,
@@ -100,17 +114,31 @@ export class Provisioner {
     await writeFile(paths.walls, WALLS_VERSION)
   }
 
-  /** Before a start: rewrites the bundle of a machine made under older walls. Cheap when current (one small read). */
-  async refresh(id: string): Promise<boolean> {
+  /**
+   * Everything start needs on disk, cheaply when all is in place (a few stats and one small
+   * read): after a reboot the namespaces and the mount are made again; a machine from before
+   * the current walls gets them now (one from before user namespaces gets a range, its
+   * namespaces and an idmapped mount, keeping its address and its disk, which is already
+   * uid-0 based as the idmap expects).
+   */
+  async prepare(id: string): Promise<void> {
     const paths = this.#d.layout.machine(id)
+    let base = await readBase(paths.idmap)
+    if (base === null) {
+      base = this.#d.ranges.allocate()
+      await unmountOverlay(paths)
+      await this.#reattach(id, base)
+      await writeFile(paths.idmap, String(base))
+      this.#d.logger?.warn({ machine: id, base }, 'machine moved into a user namespace of its own')
+    } else if (this.#d.cni.missing(this.#d.netnsPrefix + id) || this.#d.namespaces.missing(id)) {
+      await unmountOverlay(paths)
+      await this.#reattach(id, base)
+    }
+    await ensureMounted(paths, this.#d.namespaces.idmap(id, base))
     const version = await readFile(paths.walls, 'utf8').catch(() => null)
-    if (version === WALLS_VERSION) return false
-    const net = await this.#network(id)
-    if (!net) throw new HangarError('machine_not_found', `machine ${id} has no network record`)
-    await this.#d.cni.harden(net.netns)
-    await this.#writeBundle(JSON.parse(await readFile(paths.spec, 'utf8')) as MachineSpec, net)
+    if (version === WALLS_VERSION) return
+    await this.#writeBundle(JSON.parse(await readFile(paths.spec, 'utf8')) as MachineSpec, (await this.#network(id))!, base)
     this.#d.logger?.warn({ machine: id, was: version, now: WALLS_VERSION }, 'machine bundle rewritten under the current walls')
-    return true
   }
 
   async #network(id: string): Promise<StoredNetwork | null> {
@@ -128,23 +156,25 @@ export class Provisioner {
 
   /** New layers/process/limits for a machine that is not running; rootfs changes and address stay. */
   async reconfigure(spec: MachineSpec): Promise<void> {
+    await this.prepare(spec.id)
     const paths = this.#d.layout.machine(spec.id)
     const net = await this.#network(spec.id)
-    if (!net) throw new HangarError('machine_not_found', `machine ${spec.id} not found`)
-    await relayer(paths, spec.layers)
-    await this.#writeBundle(spec, net)
+    const base = await readBase(paths.idmap)
+    if (!net || base === null) throw new HangarError('machine_not_found', `machine ${spec.id} not found`)
+    await relayer(paths, spec.layers, this.#d.namespaces.idmap(spec.id, base))
+    await this.#writeBundle(spec, net, base)
   }
 
   /**
-   * After a host reboot the netns (a bind mount under /run) is gone; start
-   * calls this only then. The old attachment is released first, so IPAM and
-   * iptables hold nothing stale, and the same addresses are asked for again:
-   * the platform, the proxy and the machine's env all know the machine by them.
+   * New namespaces for a machine (after a host reboot they are gone; a machine from before user
+   * namespaces has a host-owned netns). The old attachment is released first, so IPAM and
+   * iptables hold nothing stale, and the same addresses are asked for again: the platform, the
+   * proxy and the machine's env all know the machine by them.
    */
-  async reattach(id: string): Promise<void> {
+  async #reattach(id: string, base: number): Promise<void> {
     const old = await this.#network(id)
-    if (old) await this.#d.cni.del(id, old.netns, old.config)
-    const net = await this.#attach(id, old ? [old.ipv4, ...(old.ipv6 ? [old.ipv6] : [])] : [])
+    await this.#d.cni.del(id, old?.netns ?? this.#d.netnsPrefix + id, old?.config ?? null)
+    const net = await this.#attach(id, base, old ? [old.ipv4, ...(old.ipv6 ? [old.ipv6] : [])] : [])
     if (old && net.ipv4 !== old.ipv4) this.#d.logger?.warn({ machine: id, was: old.ipv4, now: net.ipv4 }, 'machine address changed on reattach')
   }
 
@@ -153,10 +183,15 @@ export class Provisioner {
     const paths = this.#d.layout.machine(id)
     await this.#d.runc.delete(id, true)
     await unmountOverlay(paths)
+    await rm(paths.rootDir, { recursive: true, force: true })
     const net = await this.#network(id)
     await this.#d.cni.del(id, net?.netns ?? this.#d.netnsPrefix + id, net?.config ?? null)
+    await this.#d.namespaces.remove(id)
+    const base = await readBase(paths.idmap)
     await rm(paths.exitFile, { force: true })
     await rm(`${this.#d.layout.socketDir}/${id}`, { force: true, recursive: true })
     await rm(paths.dir, { recursive: true, force: true })
+    // Last: the range is free only once nothing of the machine is left.
+    if (base !== null) this.#d.ranges.release(base)
   }
 }

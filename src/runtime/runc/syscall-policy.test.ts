@@ -46,3 +46,17 @@ test('a missing profile is an error naming the package, never a machine without 
     return true
   })
 })
+
+test('socket: raw and packet sockets are refused, the everyday families allowed, and no profile rule for socket survives', () => {
+  const withSocket: OciSeccomp = { ...podmanLike, syscalls: [...podmanLike.syscalls, { names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 2, value: 9, valueTwo: 0, op: 'SCMP_CMP_NE' }] }] }
+  const rules = hardenProfile(withSocket).syscalls.filter((r) => r.names.includes('socket'))
+  assert.ok(rules.every((r) => r.names.length === 1 && r.args?.length), 'only Hangar\'s own, conditional, rules')
+  const family = (r: (typeof rules)[number]) => r.args![0]!.value
+  const type = (r: (typeof rules)[number]) => r.args![1]?.valueTwo
+  const refused = rules.filter((r) => r.action === 'SCMP_ACT_ERRNO' && r.errnoRet === 1)
+  assert.deepEqual(refused.map((r) => [family(r), type(r)]), [[17, undefined], [2, 3], [2, 10], [10, 3], [10, 10]])
+  const allowed = rules.filter((r) => r.action === 'SCMP_ACT_ALLOW')
+  assert.deepEqual([...new Set(allowed.map(family))].sort((a, b) => a - b), [1, 2, 10, 16, 38])
+  // Disjoint from the refusals: libseccomp lets an overlapping allow win.
+  for (const a of allowed) for (const r of refused) assert.ok(family(a) !== family(r) || (type(a) !== undefined && type(a) !== type(r)))
+})

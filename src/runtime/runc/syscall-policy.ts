@@ -13,6 +13,11 @@ import type { OciSeccomp } from './seccomp.ts'
 const EPERM = 1
 const ENOSYS = 38
 
+const EINVAL = 22
+const [AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_ALG] = [1, 2, 10, 16, 17, 38]
+const [SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET, SOCK_DCCP, SOCK_PACKET] = [1, 2, 3, 5, 6, 10]
+const NETLINK_AUDIT = 9
+
 /** CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET, as Docker's profile masks them. */
 export const NAMESPACE_FLAGS = 0x7e020000
 
@@ -31,6 +36,37 @@ export const DENIED = [
   'vm86', 'vm86old', 'uselib', 'pivot_root',
 ]
 
+const eq = (index: number, value: number) => ({ index, value, valueTwo: 0, op: 'SCMP_CMP_EQ' })
+const masked = (index: number, mask: number, value: number) => ({ index, value: mask, valueTwo: value, op: 'SCMP_CMP_MASKED_EQ' })
+const SOCK_TYPE_MASK = 0xf
+
+/**
+ * socket(2) by family, as disjoint rules (libseccomp lets an overlapping allow win over a refusal,
+ * so the profile's own socket rules are replaced, not added to). Allowed: unix, netlink (but the
+ * audit protocol, EINVAL as the profile has it), the kernel crypto API, and IPv4/IPv6 streams,
+ * datagrams (ICMP echo included), SCTP-style seqpacket and DCCP. Refused with EPERM: raw and packet
+ * sockets (ARP/NDP spoofing, forged router advertisements). CAP_NET_RAW stays in the set only so
+ * that programs carrying it as a file capability (Debian's ping) can be executed; it opens nothing.
+ * Every other family (TIPC, RDS, CAN, XDP, Bluetooth, …: old, rarely used, often exploited code)
+ * gets the profile's default, ENOSYS.
+ */
+function socketRules(): OciSeccomp['syscalls'] {
+  const allow = (...args: ReturnType<typeof eq>[]) => ({ names: ['socket'], action: 'SCMP_ACT_ALLOW', args })
+  const refuse = (errnoRet: number, ...args: ReturnType<typeof eq>[]) => ({ names: ['socket'], action: 'SCMP_ACT_ERRNO', errnoRet, args })
+  const rules: OciSeccomp['syscalls'] = [
+    allow(eq(0, AF_UNIX)),
+    allow(eq(0, AF_ALG)),
+    allow(eq(0, AF_NETLINK), { index: 2, value: NETLINK_AUDIT, valueTwo: 0, op: 'SCMP_CMP_NE' }),
+    refuse(EINVAL, eq(0, AF_NETLINK), eq(2, NETLINK_AUDIT)),
+    refuse(EPERM, eq(0, AF_PACKET)),
+  ]
+  for (const family of [AF_INET, AF_INET6]) {
+    for (const type of [SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_DCCP]) rules.push(allow(eq(0, family), masked(1, SOCK_TYPE_MASK, type)))
+    for (const type of [SOCK_RAW, SOCK_PACKET]) rules.push(refuse(EPERM, eq(0, family), masked(1, SOCK_TYPE_MASK, type)))
+  }
+  return rules
+}
+
 /** Which argument holds clone's flags: s390 swaps the first two. */
 function cloneFlagsArg(arch: string): number {
   return arch === 's390x' ? 1 : 0
@@ -42,17 +78,14 @@ function cloneFlagsArg(arch: string): number {
  * ENOSYS, since its flags live in memory seccomp cannot read, and glibc then falls back to clone.
  */
 export function hardenProfile(profile: OciSeccomp, arch = process.arch): OciSeccomp {
-  const denied = new Set([...DENIED, 'clone', 'clone3', 'unshare'])
+  // Rules for these are replaced by Hangar's own below, whatever their action in the profile.
+  const replaced = new Set(['clone', 'clone3', 'unshare', 'socket'])
+  const denied = new Set([...DENIED, ...replaced])
   const syscalls: OciSeccomp['syscalls'] = []
   for (const rule of profile.syscalls) {
-    if (rule.action !== 'SCMP_ACT_ALLOW') {
-      syscalls.push(rule)
-      continue
-    }
-    const names = rule.names.filter((n) => !denied.has(n))
+    const names = rule.names.filter((n) => !(rule.action === 'SCMP_ACT_ALLOW' ? denied : replaced).has(n))
     if (names.length > 0) syscalls.push({ ...rule, names })
   }
-  const masked = (index: number, mask: number, value: number) => ({ index, value: mask, valueTwo: value, op: 'SCMP_CMP_MASKED_EQ' })
   // One EPERM rule per namespace flag (a flag set is refused), so the refusal reads "Operation not
   // permitted" rather than the profile's default ENOSYS.
   const flags = Array.from({ length: 32 }, (_, bit) => 2 ** bit).filter((f) => (NAMESPACE_FLAGS & f) !== 0)
@@ -60,6 +93,7 @@ export function hardenProfile(profile: OciSeccomp, arch = process.arch): OciSecc
     syscalls.push({ names: [name], action: 'SCMP_ACT_ALLOW', args: [masked(index, NAMESPACE_FLAGS, 0)] })
     for (const f of flags) syscalls.push({ names: [name], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [masked(index, f, f)] })
   }
+  syscalls.push(...socketRules())
   syscalls.push(
     { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
     { names: DENIED, action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },

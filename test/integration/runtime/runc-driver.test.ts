@@ -6,13 +6,14 @@
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
 import { createRuncDriver, type Driver, type NetworkOptions } from '../../../src/runtime/index.ts'
 import { driverSuite } from '../../contract/driver.suite.ts'
 import { WALLS_VERSION } from '../../../src/runtime/runc/provision.ts'
+import { Layout } from '../../../src/runtime/runc/layout.ts'
 import { busyboxLayer, cleanupList, hostTraces, machineSpec, testNetwork, useTmp } from '../../support/runtime.ts'
 
 // One network per stateDir: a "restarted" driver must find the same bridge and subnet.
@@ -71,7 +72,13 @@ describe('runc driver specifics', () => {
     const net = await driver.create(spec)
     const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '').find((n) => n.endsWith(spec.id))
     assert.ok(netns, 'the machine has a netns')
+    // What a reboot takes: the netns, the user namespace file and the mount (all in /run or the kernel).
+    const paths = new Layout(stateDir).machine(spec.id)
     execFileSync('ip', ['netns', 'del', netns])
+    execFileSync('umount', [paths.userns])
+    rmSync(paths.userns)
+    execFileSync('umount', [paths.rootfs])
+    rmSync(paths.rootDir, { recursive: true })
     await driver.start(spec.id)
     let body = ''
     for (let i = 0; i < 200 && !body; i++) {
@@ -89,8 +96,9 @@ describe('runc driver specifics', () => {
     const run = async (cmd: string): Promise<string> => (await driver.exec(spec.id, { cmd: ['sh', '-c', cmd], timeoutMs: 5000, maxBytes: 65536 })).stdout
     const status = await run('cat /proc/self/status')
     assert.match(status, /^Seccomp:\s+2$/m)
-    assert.match(status, /^NoNewPrivs:\s+1$/m)
-    assert.match(status, /^CapBnd:\s+00000000800405fb$/m)
+    assert.match(status, /^NoNewPrivs:\s+0$/m, 'setuid programs work, as on a VM')
+    assert.match(status, /^CapBnd:\s+00000000800425fb$/m)
+    assert.match(await run('cat /proc/self/uid_map'), /^\s+0\s+(\d+)\s+65536\n$/, 'root inside is an unprivileged host uid')
     assert.equal(await run('hostname'), `${spec.id}\n`)
     assert.equal(await run('cat /sys/fs/cgroup/memory/memory.limit_in_bytes'), `${64 * 1024 * 1024}\n`)
     assert.equal(await run('cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us'), '50000\n')
@@ -101,7 +109,7 @@ describe('runc driver specifics', () => {
     const spec = machineSpec(layer, ['sleep', '1000'])
     t.after(() => driver.destroy(spec.id))
     await driver.create(spec)
-    // As a machine from before the seccomp policy and capability change: no marker, Docker's caps, no filter.
+    // As a machine from before the seccomp policy and capability change: no marker, more caps, no filter.
     const paths = { config: join(stateDir, 'machines', spec.id, 'config.json'), walls: join(stateDir, 'machines', spec.id, 'walls') }
     const old = JSON.parse(readFileSync(paths.config, 'utf8'))
     old.process.capabilities = Object.fromEntries(['bounding', 'effective', 'permitted'].map((k) => [k, [...old.process.capabilities[k], 'CAP_NET_RAW', 'CAP_MKNOD']]))
@@ -111,8 +119,38 @@ describe('runc driver specifics', () => {
     await driver.start(spec.id)
     const status = (await driver.exec(spec.id, { cmd: ['cat', '/proc/self/status'], timeoutMs: 5000, maxBytes: 65536 })).stdout
     assert.match(status, /^Seccomp:\s+2$/m)
-    assert.match(status, /^CapBnd:\s+00000000800405fb$/m)
+    assert.match(status, /^CapBnd:\s+00000000800425fb$/m)
     assert.equal(readFileSync(paths.walls, 'utf8'), WALLS_VERSION)
+  })
+
+  test('a machine from before user namespaces moves into one at its next start, keeping its address and its files', { timeout: 30_000 }, async (t) => {
+    const spec = machineSpec(layer, ['httpd', '-f', '-p', '8080', '-h', '/www'])
+    t.after(() => driver.destroy(spec.id))
+    const net = await driver.create(spec)
+    const paths = new Layout(stateDir).machine(spec.id)
+    mkdirSync(join(paths.upper, 'www'))
+    writeFileSync(join(paths.upper, 'www', 'kept.html'), 'kept\n')
+    // Made into what such a machine looked like: a host-owned netns, a plain overlay at <machine>/rootfs, no range.
+    const netns = JSON.parse(readFileSync(paths.network, 'utf8')).netns as string
+    execFileSync('umount', [paths.rootfs])
+    rmSync(paths.rootDir, { recursive: true })
+    execFileSync('umount', [paths.userns])
+    rmSync(paths.userns)
+    execFileSync('ip', ['netns', 'del', netns])
+    execFileSync('ip', ['netns', 'add', netns])
+    for (const f of [paths.idmap, paths.walls]) rmSync(f)
+    mkdirSync(join(paths.dir, 'rootfs'))
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', 'lowerdir=l/0,upperdir=upper,workdir=work', 'rootfs'], { cwd: paths.dir })
+
+    await driver.start(spec.id)
+    assert.match((await driver.exec(spec.id, { cmd: ['cat', '/proc/self/uid_map'], timeoutMs: 5000, maxBytes: 4096 })).stdout, /^\s+0\s+\d{9,}\s+65536\n$/)
+    let body = ''
+    for (let i = 0; i < 200 && !body; i++) {
+      body = await fetch(`http://${net.ipv4}:8080/kept.html`).then((r) => (r.ok ? r.text() : ''), () => '')
+      if (!body) await new Promise((r) => setTimeout(r, 10))
+    }
+    assert.equal(body, 'kept\n', 'same address, same disk')
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(join(paths.dir, 'rootfs')), 'the old mount is gone')
   })
 
   test('destroy leaves no mount, netns, veth, iptables rule or runc state', { timeout: 30_000 }, async () => {
