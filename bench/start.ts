@@ -27,7 +27,8 @@ async function floorCycles(machineDir: string, url: string): Promise<number[]> {
   const bundle = await mkdtemp(join(tmpdir(), 'hangar-floor-'))
   const root = join(bundle, 'runc-root')
   const config = JSON.parse(await readFile(join(machineDir, 'config.json'), 'utf8'))
-  config.root.path = join(machineDir, 'rootfs')
+  // The rootfs is mounted outside the bundle (an absolute path): the floor starts the very same mount.
+  if (!String(config.root.path).startsWith('/')) config.root.path = join(machineDir, config.root.path)
   config.linux.cgroupsPath = '/hangar-bench-floor'
   // Same mounts, but by absolute path since the bundle moved.
   for (const m of config.mounts) if (typeof m.source === 'string' && !m.source.startsWith('/') && m.type === 'bind') m.source = join(machineDir, m.source)
