@@ -2,7 +2,7 @@
  * An MCP Backend in memory, for unit tests of the MCP server on a linked
  * in-memory transport with the official client: apps and machines from a plain
  * table, every other call refused unless a test overrides it.
- *   const client = await connectInMemory(t, fakeBackend({ demo: ['m1', 'm2'] }))
+ *   const client = await connectInMemory(t, fakeBackend({ demo: ['m1', 'm2'] }), { pageSize: 4 })
  */
 import type { TestContext } from 'node:test'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
@@ -10,7 +10,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
 import { HangarError } from '../../src/errors.ts'
 import type { AppView, MachineView } from '../../src/platform/index.ts'
 import type { Backend } from '../../src/api/mcp/backend.ts'
-import { createMcpServer } from '../../src/api/mcp/server.ts'
+import { createMcpServer, type McpServerOptions } from '../../src/api/mcp/server.ts'
 
 export function machineView(id: string, state = 'started', name = `m-${id}`): MachineView {
   return {
@@ -50,9 +50,9 @@ export function fakeBackend(apps: Record<string, string[]> = {}): Backend {
 }
 
 /** The official client on one end of a linked in-memory pair, the server on the other; both closed after the test. */
-export async function connectInMemory(t: TestContext, backend: Backend): Promise<Client> {
+export async function connectInMemory(t: TestContext, backend: Backend, opts: McpServerOptions = {}): Promise<Client> {
   const [serverSide, clientSide] = InMemoryTransport.createLinkedPair()
-  const server = createMcpServer(backend)
+  const server = createMcpServer(backend, opts)
   await server.connect(serverSide)
   const client = new Client({ name: 'test', version: '0' })
   await client.connect(clientSide)

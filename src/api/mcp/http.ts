@@ -6,18 +6,17 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Env, Hono } from 'hono'
-import type { Logger } from 'pino'
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import type { Platform } from '../../platform/index.ts'
 import { codes } from '../../errors.ts'
 import { platformBackend } from './backend.ts'
 import { endCancelledStreams } from './cancelled-streams.ts'
-import { createMcpServer } from './server.ts'
+import { checkPageSize } from './pagination.ts'
+import { createMcpServer, type McpServerOptions } from './server.ts'
 
-export interface McpHttpOptions {
-  logger?: Logger
-  version?: string
+/** The server's own options (logger, version, pageSize) apply to every session's server. */
+export interface McpHttpOptions extends McpServerOptions {
   /** Origins allowed besides the daemon's own names, exactly as browsers send them: "https://tools.example.com". */
   allowedOrigins?: string[]
   /** The daemon's own host names (loopback and the operator's --public-host); default loopback only. */
@@ -61,6 +60,10 @@ export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: 
   const idleMs = opts.idleMs ?? 30 * 60_000
   const maxSessions = opts.maxSessions ?? 256
   const maxSessionsPerToken = Math.max(1, Math.floor(maxSessions / 4))
+  // A bad page size fails here, at mount, not in the first session's initialize.
+  const serverOptions: McpServerOptions = {
+    ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.version ? { version: opts.version } : {}), ...(opts.pageSize !== undefined ? { pageSize: checkPageSize(opts.pageSize) } : {}),
+  }
 
   const drop = (id: string): void => {
     const s = sessions.get(id)
@@ -100,7 +103,7 @@ export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: 
     }
     if (c.req.method !== 'POST') return c.json(rpcError(-32000, 'bad request: no Mcp-Session-Id. Next: start a session with an initialize POST'), 400)
 
-    const server = createMcpServer(backend, { ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.version ? { version: opts.version } : {}) })
+    const server = createMcpServer(backend, serverOptions)
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {

@@ -7,6 +7,7 @@
  */
 export { createMcpServer, tools } from './server.ts'
 export type { McpServerOptions } from './server.ts'
+export { defaultPageSize } from './pagination.ts'
 export { mountMcp, originAllowed } from './http.ts'
 export type { McpHttpOptions } from './http.ts'
 export { platformBackend, sdkBackend } from './backend.ts'

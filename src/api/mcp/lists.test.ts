@@ -7,8 +7,8 @@ import assert from 'node:assert/strict'
 import { CallToolResultSchema, EmptyResultSchema, ListToolsResultSchema, McpError, ReadResourceResultSchema } from '@modelcontextprotocol/sdk/types.js'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { connectInMemory, fakeBackend } from '../../../test/support/mcp-backend.ts'
-import { cursorAfter, pageSize } from './pagination.ts'
-import { tools } from './server.ts'
+import { cursorAfter, defaultPageSize } from './pagination.ts'
+import { createMcpServer, tools } from './server.ts'
 
 const code = (n: number) => (e: unknown): boolean => e instanceof McpError && e.code === n
 
@@ -25,13 +25,25 @@ test('ping answers an empty result', async (t) => {
 })
 
 test('a request without params is fine where the spec makes them optional', async (t) => {
-  const client = await connectInMemory(t, fakeBackend())
+  const client = await connectInMemory(t, fakeBackend(), { pageSize: 4 })
   const page = await client.request({ method: 'tools/list' } as never, ListToolsResultSchema)
-  assert.equal(page.tools.length, pageSize)
+  assert.equal(page.tools.length, 4)
 })
 
-test('tools/list pages through every tool with cursors, the everyday tools on page one', async (t) => {
+test('by default tools/list is one page with every tool, for clients that read only the first page', async (t) => {
   const client = await connectInMemory(t, fakeBackend())
+  const page = await client.listTools()
+  assert.deepEqual(page.tools.map((x) => x.name), tools.map((x) => x.name))
+  assert.equal(page.nextCursor, undefined, `${tools.length} tools, default page size ${defaultPageSize}`)
+})
+
+test('a page size below 1 is refused when the server is made', () => {
+  assert.throws(() => createMcpServer(fakeBackend(), { pageSize: 0 }), (e) => (e as { code?: string }).code === 'invalid_argument')
+})
+
+test('with a small page size tools/list pages through every tool with cursors, the everyday tools on page one', async (t) => {
+  const pageSize = 4
+  const client = await connectInMemory(t, fakeBackend(), { pageSize })
   const pages: string[][] = []
   let cursor: string | undefined
   do {
@@ -39,14 +51,14 @@ test('tools/list pages through every tool with cursors, the everyday tools on pa
     pages.push(page.tools.map((x) => x.name))
     cursor = page.nextCursor
   } while (cursor)
-  assert.ok(pages.length >= 2, 'more tools than a page')
+  assert.ok(pages.length >= 4, 'more tools than a few pages')
   assert.ok(pages.slice(0, -1).every((p) => p.length === pageSize))
   assert.deepEqual(pages.flat(), tools.map((x) => x.name), 'every tool once, in order')
-  for (const name of ['image_list', 'machine_run', 'machine_exec', 'machine_logs', 'machine_status']) assert.ok(pages[0]?.includes(name), name)
+  assert.deepEqual(pages[0], ['image_list', 'machine_run', 'machine_exec', 'machine_logs'], 'the start of the everyday loop')
 })
 
 test('a cursor that is not ours, belongs to another list or names no item is -32602', async (t) => {
-  const client = await connectInMemory(t, fakeBackend({ demo: ['m1'] }))
+  const client = await connectInMemory(t, fakeBackend({ demo: ['m1'] }), { pageSize: 4 })
   await assert.rejects(client.listTools({ cursor: 'garbage' }), code(-32602))
   await assert.rejects(client.listTools({ cursor: cursorAfter('tools', 'no_such_tool') }), code(-32602))
   const toolsCursor = (await client.listTools()).nextCursor as string
@@ -59,9 +71,9 @@ test('resources/list pages in URI order, and its cursor survives an app going aw
   const apps: Record<string, string[]> = {}
   for (let i = 0; i < 12; i++) apps[`app${i}`] = [`m${i}`]
   apps['app1-x'] = ['mx'] // "app1-x/" sorts before "app1/": the order is the URIs', not the names'
-  const client = await connectInMemory(t, fakeBackend(apps))
+  const client = await connectInMemory(t, fakeBackend(apps), { pageSize: 10 })
   const first = await client.listResources()
-  assert.equal(first.resources.length, pageSize)
+  assert.equal(first.resources.length, 10)
   delete apps.app0 // gone between pages: the next page starts after the last URI seen, all the same
   const uris = first.resources.map((r) => r.uri)
   for (let cursor = first.nextCursor; cursor; ) {

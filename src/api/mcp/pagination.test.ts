@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { after, cursorAfter, firstPage, readCursor } from './pagination.ts'
+import { after, checkPageSize, cursorAfter, firstPage, readCursor } from './pagination.ts'
 import { RpcError } from './requests.ts'
 
 const invalidParams = (e: unknown): boolean => e instanceof RpcError && e.code === -32602
@@ -11,7 +11,7 @@ test('a page holds the first items after the cursor; the cursor names its last i
   let cursor: string | undefined
   let pages = 0
   do {
-    const page = await firstPage('tools', after('tools', all, (t) => t, cursor), (t) => t)
+    const page = await firstPage('tools', after('tools', all, (t) => t, cursor), (t) => t, 10)
     seen.push(...page.items)
     cursor = page.nextCursor
     pages++
@@ -45,4 +45,9 @@ test('cursors this server did not make, made for another list, or naming a missi
   assert.throws(() => readCursor('tools', cursorAfter('resources', 'hangar://apps/a/status')), (e) => invalidParams(e) && /belongs to resources\/list/.test((e as Error).message))
   assert.throws(() => after('tools', ['a', 'b'], (t) => t, cursorAfter('tools', 'zzz')), invalidParams)
   assert.equal(readCursor('tools', undefined), undefined)
+})
+
+test('a page size below 1 or fractional is refused', () => {
+  assert.equal(checkPageSize(1), 1)
+  for (const bad of [0, -3, 2.5, Number.NaN]) assert.throws(() => checkPageSize(bad), (e) => (e as { code?: string }).code === 'invalid_argument')
 })

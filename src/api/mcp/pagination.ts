@@ -4,16 +4,25 @@
  * the key of the last item sent, so the next page starts right after that item
  * and a deleted item shifts nothing. A cursor this server did not make, or one
  * made for another list, is -32602 (Invalid params), as the spec says.
- *   const { items, nextCursor } = firstPage('tools', after('tools', all, (t) => t.name, cursor), (t) => t.name)
+ *   const { items, nextCursor } = firstPage('tools', after('tools', all, (t) => t.name, cursor), (t) => t.name, pageSize)
  */
+import { HangarError } from '../../errors.ts'
 import { invalidParams, type RpcError } from './requests.ts'
 
 /**
- * Items per page. Below Hangar's tool count, so every client walks the cursor from its
- * first session instead of on an install with many machines; the tool table puts the
- * everyday tools first, so a client that reads only page one still has the core loop.
+ * Items per page unless createMcpServer is given another size. Above Hangar's tool count
+ * (18 today), so the whole tool table is one page: several real clients read only the
+ * first page of tools/list and would silently lose the rest. resources/list, which grows
+ * with apps and machines, still pages on an install of any size. Tests of the cursor
+ * walk pass a small size instead of relying on the tool count.
  */
-export const pageSize = 10
+export const defaultPageSize = 50
+
+/** A page size given to createMcpServer: a whole number of items, at least one. */
+export function checkPageSize(size: number): number {
+  if (!Number.isInteger(size) || size < 1) throw new HangarError('invalid_argument', `MCP page size must be a whole number of at least 1, got ${size}`)
+  return size
+}
 
 export type ListName = 'tools' | 'resources' | 'resourceTemplates'
 
@@ -59,7 +68,7 @@ export function after<T>(list: ListName, items: readonly T[], key: (t: T) => str
  * when more follow. Reads one item past the page only to know whether there is more,
  * so a lazy source does no more work than a page needs.
  */
-export async function firstPage<T>(list: ListName, rest: Iterable<T> | AsyncIterable<T>, key: (t: T) => string, size: number = pageSize): Promise<Page<T>> {
+export async function firstPage<T>(list: ListName, rest: Iterable<T> | AsyncIterable<T>, key: (t: T) => string, size: number): Promise<Page<T>> {
   const items: T[] = []
   for await (const t of rest) {
     if (items.length === size) return { items, nextCursor: cursorAfter(list, key(items[size - 1] as T)) }

@@ -4,7 +4,7 @@
  *   hangar://apps/{app}/machines/{id}/logs     the newest log lines (text)
  * Listed a page at a time in URI order (so a cursor survives apps coming and going),
  * read by URI; completion.ts completes their arguments.
- *   handleResources(server.server, backend)
+ *   handleResources(server.server, backend, pageSize)
  */
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js'
@@ -77,16 +77,16 @@ async function* resourcesAfter(backend: Backend, afterUri: string | undefined): 
   }
 }
 
-/** resources/list, resources/templates/list (both paginated) and resources/read. */
-export function handleResources(server: Server, backend: Backend): void {
+/** resources/list, resources/templates/list (both paginated, `pageSize` items a page) and resources/read. */
+export function handleResources(server: Server, backend: Backend, pageSize: number): void {
   handle(server, ListResourcesRequestSchema, async (params) => {
-    const page = await firstPage('resources', resourcesAfter(backend, readCursor('resources', params?.cursor)), (r) => r.uri)
+    const page = await firstPage('resources', resourcesAfter(backend, readCursor('resources', params?.cursor)), (r) => r.uri, pageSize)
     return { resources: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) }
   })
 
   handle(server, ListResourceTemplatesRequestSchema, async (params) => {
     const rest = after('resourceTemplates', templates, (t) => t.name, params?.cursor)
-    const page = await firstPage('resourceTemplates', rest, (t) => t.name)
+    const page = await firstPage('resourceTemplates', rest, (t) => t.name, pageSize)
     const resourceTemplates = page.items.map((t) => ({ name: t.name, uriTemplate: t.uriTemplate, title: t.title, description: t.description, mimeType: t.mimeType }))
     return { resourceTemplates, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) }
   })

@@ -11,7 +11,7 @@ import { z } from 'zod'
 import type { Backend } from './backend.ts'
 import { handleCompletion } from './completion.ts'
 import { handleSetLevel, SessionLog } from './logging.ts'
-import { after, firstPage } from './pagination.ts'
+import { after, checkPageSize, defaultPageSize, firstPage } from './pagination.ts'
 import { handle, invalidParams } from './requests.ts'
 import { handleResources } from './resources.ts'
 import { callTool, toolContext, type ToolDef } from './tool.ts'
@@ -25,7 +25,7 @@ import { machineTools } from './tools/machines.ts'
 const everyday = ['image_list', 'machine_run', 'machine_exec', 'machine_logs', 'machine_update', 'machine_restart', 'machine_stop', 'machine_destroy', 'machine_status', 'machine_list']
 const rank = (name: string): number => (everyday.includes(name) ? everyday.indexOf(name) : everyday.length)
 
-/** Everyday tools first (a client that reads only the first page still gets them), the rest in table order. */
+/** Everyday tools first (with a page size below the tool count, a client that reads only page one still gets them), the rest in table order. */
 export const tools: readonly ToolDef[] = [...machineTools, ...machineIoTools, ...lifecycleTools, ...imageTools, ...appTools].sort((a, b) => rank(a.name) - rank(b.name))
 
 const instructions = `Hangar runs Linux machines (containers) for you.
@@ -45,6 +45,8 @@ const listed: Tool[] = tools.map((t) => ({
 export interface McpServerOptions {
   logger?: Logger
   version?: string
+  /** Items per page of tools/list, resources/list and resources/templates/list (default 50: every tool on one page). */
+  pageSize?: number
 }
 
 /**
@@ -60,9 +62,10 @@ export function createMcpServer(backend: Backend, opts: McpServerOptions = {}): 
   s.registerCapabilities({ tools: {}, resources: {}, completions: {}, logging: {} })
   const session = new SessionLog()
   const byName = new Map(tools.map((t) => [t.name, t]))
+  const pageSize = checkPageSize(opts.pageSize ?? defaultPageSize)
 
   handle(s, ListToolsRequestSchema, async (params) => {
-    const page = await firstPage('tools', after('tools', listed, (t) => t.name, params?.cursor), (t) => t.name)
+    const page = await firstPage('tools', after('tools', listed, (t) => t.name, params?.cursor), (t) => t.name, pageSize)
     return { tools: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) }
   })
   // A tool's bad arguments are a tool result naming the fields (the spec's "tool execution error",
@@ -72,7 +75,7 @@ export function createMcpServer(backend: Backend, opts: McpServerOptions = {}): 
     if (!t) throw invalidParams(`unknown tool: ${name}. Next: call one of ${[...byName.keys()].join(', ')}`)
     return callTool(t, args, toolContext(backend, extra, session, t.name), opts.logger)
   })
-  handleResources(s, backend)
+  handleResources(s, backend, pageSize)
   handleCompletion(s, backend)
   handleSetLevel(s, session)
   return server

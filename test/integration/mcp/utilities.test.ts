@@ -1,6 +1,7 @@
 /**
  * The MCP server utilities against a real daemon over Streamable HTTP, with the
- * official client: ping, tools/list pages, logging/setLevel filtering (per
+ * official client: ping, tools/list in one page, resources/list pages over 50 apps,
+ * logging/setLevel filtering (per
  * session), a long machine_wait whose progress arrives as log messages and which
  * a cancellation stops, completion from the real apps and machines; and, in raw
  * HTTP, that a cancelled call's SSE stream ends with no response in it.
@@ -11,7 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { LoggingMessageNotificationSchema, McpError, type LoggingMessageNotification } from '@modelcontextprotocol/sdk/types.js'
 import { daemonWithBusybox } from '../../support/machines.ts'
-import { connectHttp, listAllTools, ToolMeter } from '../../support/mcp.ts'
+import { defaultPageSize, tools } from '../../../src/api/mcp/index.ts'
+import { connectHttp, ToolMeter } from '../../support/mcp.ts'
 
 type Message = LoggingMessageNotification['params']
 const text = (m: Message): string => (m.data as { message: string }).message
@@ -45,14 +47,27 @@ test('MCP server utilities over Streamable HTTP', async (t) => {
     assert.deepEqual(await client.ping(), {})
   })
 
-  await t.test('tools/list comes in pages joined by cursors; a bad cursor is -32602', async () => {
+  await t.test('tools/list is one full page (for clients that read no further); a bad cursor is -32602', async () => {
     const first = await client.listTools()
-    assert.ok(first.nextCursor, 'more than one page')
-    const all = await listAllTools(client)
-    assert.ok(all.length > first.tools.length)
-    assert.equal(new Set(all.map((x) => x.name)).size, all.length)
-    for (const name of ['machine_run', 'machine_exec', 'machine_wait', 'image_list', 'image_pull', 'app_destroy']) assert.ok(all.some((x) => x.name === name), name)
+    assert.equal(first.nextCursor, undefined, 'every tool on the first page')
+    assert.deepEqual(first.tools.map((x) => x.name), tools.map((x) => x.name))
+    for (const name of ['machine_run', 'machine_exec', 'machine_wait', 'image_list', 'image_pull', 'app_destroy']) assert.ok(first.tools.some((x) => x.name === name), name)
     await assert.rejects(client.listTools({ cursor: 'not-a-cursor' }), (e) => e instanceof McpError && e.code === -32602)
+  })
+
+  await t.test('resources/list pages with cursors once apps outnumber a page', async () => {
+    // Apps are rows, no machines: 50 of them plus this app's status and web's logs make 52 resources.
+    for (let i = 0; i < 50; i++) await d.client.apps.create(`page-${String(i).padStart(2, '0')}`)
+    const first = await client.listResources()
+    assert.equal(first.resources.length, defaultPageSize)
+    assert.ok(first.nextCursor)
+    const second = await client.listResources({ cursor: first.nextCursor })
+    assert.equal(second.nextCursor, undefined)
+    const uris = [...first.resources, ...second.resources].map((r) => r.uri)
+    assert.equal(uris.length, 52)
+    assert.equal(new Set(uris).size, 52)
+    assert.ok(uris.includes(`hangar://apps/${d.app}/machines/${id}/logs`))
+    await assert.rejects(client.listResources({ cursor: 'not-a-cursor' }), (e) => e instanceof McpError && e.code === -32602)
   })
 
   await t.test('setLevel filters: at warning only the timeout arrives; at debug the beats while waiting too', async () => {
