@@ -81,6 +81,8 @@ export function appsService(ctx: Ctx) {
       const late = store.machines.list({ app: name })
       if (late.length) throw new HangarError('app_not_empty', `app ${name} got ${late.length} new machine(s) while being destroyed: ${late.map((m) => m.id).join(', ')}`)
       store.apps.delete(name)
+      // Its egress rules go with it (the row went by cascade): a new app of that name starts on the defaults.
+      await ctx.driver.setEgressPolicy?.(name, [])
     },
   }
 }

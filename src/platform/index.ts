@@ -12,6 +12,7 @@ import { idempotencyService } from './idempotency.ts'
 import { machineOpsService } from './machine-ops.ts'
 import { machinesService } from './machines.ts'
 import { tokensService } from './tokens.ts'
+import { networkPolicyService } from './network-policy.ts'
 
 export type { PlatformDeps } from './context.ts'
 export type { CheckView, MachineView } from './view.ts'
@@ -23,6 +24,8 @@ export type { MachineEventView, StateChange } from './events.ts'
 export type { WaitResult } from './waits.ts'
 export type { Guard } from './machines.ts'
 export { buildBaseSchema, pullSchema, pushSchema } from './images.ts'
+export { networkPolicySchema } from './network-policy.ts'
+export type { NetworkPolicyView } from './network-policy.ts'
 export type { BuildBaseInput, ImagesService } from './images.ts'
 export type { BuildProgress, PullProgress, PushProgress, PushResult } from '../images/index.ts'
 export * as schemas from './schemas.ts'
@@ -42,6 +45,8 @@ export async function createPlatform(deps: PlatformDeps) {
   const idempotency = idempotencyService(deps.store)
   const apps = appsService(ctx)
   const machines = machinesService(ctx)
+  const networkPolicy = networkPolicyService(ctx)
+  await networkPolicy.pushAll()
   return {
     apps: {
       ...apps,
@@ -53,6 +58,7 @@ export async function createPlatform(deps: PlatformDeps) {
       create: (app: string, input: unknown, o: { owner?: string; idempotencyKey?: string } = {}) =>
         idempotency.run(`machines.create:${app}`, o.idempotencyKey, input, () => machines.create(app, input, o)),
     },
+    networkPolicy,
     tokens: tokensService(deps.store),
     images,
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },

@@ -33,6 +33,8 @@ async function buildSpec(ctx: Ctx, id: string, app: string, name: string, versio
     guest: { cpus: guest.cpus ?? 1, memoryMb: guest.memory_mb ?? 256 },
     stopSignal: (typeof config.stop_config?.signal === 'string' ? config.stop_config.signal : null) ?? image.config.stopSignal ?? 'SIGTERM',
     addressEnv: ['FLY_PRIVATE_IP'],
+    // Fly's 6PN idea, per app: machines of one app reach each other, no other app's.
+    group: app,
   }
 }
 

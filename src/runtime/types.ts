@@ -27,6 +27,17 @@ export interface MachineSpec {
    * one (e.g. FLY_PRIVATE_IP): the address is known only inside create.
    */
   addressEnv?: string[]
+  /**
+   * The machine's network group (its app): machines of one group reach each other on their private
+   * addresses and share one egress policy; no machine reaches another group's. Default: its own.
+   */
+  group?: string
+}
+
+/** One egress rule of a group's policy; the first rule whose CIDR holds the destination decides. */
+export interface EgressRule {
+  cidr: string
+  action: 'allow' | 'deny'
 }
 
 export interface NetworkInfo {
@@ -140,6 +151,8 @@ export interface Driver {
   list(): Promise<string[]>
   /** The image layer directories every machine on disk (even a half-created one) mounts, which image gc must keep. */
   layersInUse?(): Promise<string[]>
+  /** Puts a group's egress rules in force (an empty list restores the defaults); kept across restarts. */
+  setEgressPolicy?(group: string, rules: EgressRule[]): Promise<void>
   /** Stops if needed and removes everything: mounts, network, state, files. Idempotent. */
   destroy(id: string): Promise<void>
   /** Called once per process exit, whether Hangar stopped it or it exited by itself. */

@@ -26,6 +26,17 @@ export type ImageGcResult = GcResult
 export type { PullProgress, PushProgress, PushResult }
 export type { BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, WaitResult, LogLine }
 
+/** One egress rule: the first whose block holds a destination decides. */
+export interface NetworkRule {
+  cidr: string
+  action: 'allow' | 'deny'
+}
+
+export interface NetworkPolicy {
+  rules: NetworkRule[]
+  updated_at: string | null
+}
+
 export class Hangar {
   readonly machines: Machines
   readonly apps: {
@@ -34,6 +45,13 @@ export class Hangar {
     create(name: string, org?: string, opts?: { idempotencyKey?: string }): Promise<App>
     get(name: string): Promise<App>
     destroy(name: string, opts?: { force?: boolean }): Promise<void>
+    /** The app's egress rules (empty: the defaults). */
+    networkPolicy(name: string): Promise<NetworkPolicy>
+    /**
+     * Replaces the app's egress rules; first match wins, then the defaults.
+     *   await hangar.apps.setNetworkPolicy('myapp', [{ cidr: '10.0.5.0/24', action: 'allow' }])
+     */
+    setNetworkPolicy(name: string, rules: NetworkRule[]): Promise<NetworkPolicy>
   }
   readonly images: {
     list(): Promise<Image[]>
@@ -71,6 +89,8 @@ export class Hangar {
         http.json('POST', '/v1/apps', { body: { app_name: name, org_slug: org }, ...(o.idempotencyKey ? { headers: { 'idempotency-key': o.idempotencyKey } } : {}) }),
       get: (name) => http.json('GET', app(name)),
       destroy: (name, o = {}) => http.json('DELETE', app(name), { query: { force: o.force || undefined } }),
+      networkPolicy: (name) => http.json('GET', `${app(name)}/policy/network`),
+      setNetworkPolicy: (name, rules) => http.json('POST', `${app(name)}/policy/network`, { body: { rules } }),
     }
     const img = (ref: string): string => `/v1/images/${encodeURIComponent(ref)}`
     this.images = {

@@ -58,6 +58,10 @@ export function openSqliteStore(path: string): Store {
       get: (name) => q('SELECT * FROM apps WHERE name = ?').get(name) as AppRow | undefined,
       list: (org) => (org ? q('SELECT * FROM apps WHERE org_slug = ? ORDER BY name').all(org) : q('SELECT * FROM apps ORDER BY name').all()) as unknown as AppRow[],
       delete: (name) => void q('DELETE FROM apps WHERE name = ?').run(name),
+      networkPolicy: (name) => q('SELECT rules, updated_at FROM app_network_policies WHERE app_name = ?').get(name) as { rules: string; updated_at: string } | undefined,
+      setNetworkPolicy: (name, rules, at) =>
+        void q('INSERT INTO app_network_policies (app_name, rules, updated_at) VALUES (?, ?, ?) ON CONFLICT(app_name) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at').run(name, rules, at),
+      networkPolicies: () => q('SELECT app_name, rules FROM app_network_policies').all() as unknown as { app_name: string; rules: string }[],
     },
     machines: {
       insert: (m: MachineRow) =>

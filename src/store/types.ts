@@ -78,6 +78,11 @@ export interface Store {
   apps: {
     insert(row: AppRow): void
     get(name: string): AppRow | undefined
+    /** The app's egress rules as JSON, if it has any. */
+    networkPolicy(name: string): { rules: string; updated_at: string } | undefined
+    setNetworkPolicy(name: string, rules: string, updatedAt: string): void
+    /** Every app's rules, for pushing to the runtime at start. */
+    networkPolicies(): { app_name: string; rules: string }[]
     list(org?: string): AppRow[]
     delete(name: string): void
   }

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { TestContext } from 'node:test'
 import { Hangar } from '../../src/sdk/index.ts'
+import { removeFirewallTables } from './runtime.ts'
 
 const root = new URL('../../', import.meta.url).pathname
 export const nodeBin = process.execPath
@@ -119,6 +120,7 @@ export async function startDaemon(t: TestContext, extraArgs: string[] = []): Pro
     } catch {
       /* never created */
     }
+    removeFirewallTables(args[args.indexOf('--network-name') + 1] as string)
     await rm(dataDir, { recursive: true, force: true })
   })
   return d

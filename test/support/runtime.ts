@@ -69,8 +69,15 @@ export function testNetwork(t: Cleanup): NetworkOptions {
     } catch {
       // never created
     }
+    removeFirewallTables(net.name)
   })
   return net
+}
+
+/** The nftables tables a driver keeps for its network (they outlive the daemon on purpose; tests clean them). */
+export function removeFirewallTables(network: string): void {
+  const t = `hangar_${network.replace(/[^A-Za-z0-9_]/g, '_')}`
+  execFileSync('nft', ['-f', '-'], { input: `add table bridge ${t}\ndelete table bridge ${t}\nadd table inet ${t}\ndelete table inet ${t}\n`, stdio: ['pipe', 'ignore', 'ignore'] })
 }
 
 /** A spec running args over the given layer; small and quick to stop. */

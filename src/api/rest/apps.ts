@@ -1,6 +1,6 @@
 /** /v1/apps: list, create, get, delete. */
 import type { Platform } from '../../platform/index.ts'
-import { schemas } from '../../platform/index.ts'
+import { networkPolicySchema, schemas } from '../../platform/index.ts'
 import { boolQuery, readJson, type RouteDef } from './route.ts'
 
 export function appRoutes(platform: Platform): RouteDef[] {
@@ -20,6 +20,15 @@ export function appRoutes(platform: Platform): RouteDef[] {
     {
       method: 'get', path: '/v1/apps/:app', tag: 'apps', summary: 'Get an app',
       handler: (c) => c.json(platform.apps.get(c.req.param('app') as string)),
+    },
+    {
+      method: 'get', path: '/v1/apps/:app/policy/network', tag: 'apps', summary: 'Get the app\'s egress policy (Sprites\' network-policy shape; an empty list means the defaults)',
+      handler: (c) => c.json(platform.networkPolicy.get(c.req.param('app') as string)),
+    },
+    {
+      method: 'post', path: '/v1/apps/:app/policy/network', tag: 'apps', body: networkPolicySchema,
+      summary: 'Replace the app\'s egress policy: ordered {cidr, action: allow|deny} rules, first match wins, then the defaults (internet allowed; private, link-local and loopback ranges refused)',
+      handler: async (c) => c.json(await platform.networkPolicy.set(c.req.param('app') as string, await readJson(c))),
     },
     {
       method: 'delete', path: '/v1/apps/:app', tag: 'apps', summary: 'Delete an app and its machines', status: 202,

@@ -26,10 +26,12 @@ export interface Attachment {
   ipv4: string
   ipv6: string | null
   hostVeth: string | null
+  /** The machine's eth0 MAC, which the firewall holds its frames to. */
+  mac: string | null
 }
 
 interface CniResult {
-  interfaces?: { name: string; sandbox?: string }[]
+  interfaces?: { name: string; sandbox?: string; mac?: string }[]
   ips?: { address: string; interface?: number }[]
 }
 
@@ -142,6 +144,7 @@ export class Cni {
       ipv4: v4.address.split('/')[0] ?? '',
       ipv6: v6 ? (v6.address.split('/')[0] ?? null) : null,
       hostVeth: veth?.name ?? null,
+      mac: result.interfaces?.find((i) => i.sandbox)?.mac ?? null,
     }
   }
 

@@ -12,7 +12,7 @@ import { constants } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
 import { HangarError } from '../../errors.ts'
 import type {
-  ConsoleOptions, ConsoleSession, Driver, DriverCapabilities, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions, MachineSpec,
+  ConsoleOptions, ConsoleSession, Driver, DriverCapabilities, EgressRule, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions, MachineSpec,
   NetworkInfo,
 } from '../types.ts'
 import { conmonCreate, type ConmonOptions } from './conmon.ts'
@@ -21,6 +21,7 @@ import { runcConsole } from './console.ts'
 import { ExitWatcher, readExit } from './exits.ts'
 import { isMachineId, type Layout } from './layout.ts'
 import { readLogs } from './logs.ts'
+import type { MachineFirewall } from './machine-firewall.ts'
 import type { Provisioner } from './provision.ts'
 import type { Runc } from './runc.ts'
 
@@ -30,6 +31,7 @@ export interface RuncDriverDeps {
   provisioner: Provisioner
   conmon: ConmonOptions
   capabilities: DriverCapabilities
+  firewall: MachineFirewall
   logger: { warn: (obj: object, msg: string) => void }
 }
 
@@ -67,9 +69,14 @@ export class RuncDriver implements Driver {
     })
   }
 
-  /** Begins watching exits; called once by createRuncDriver. */
+  /** Begins watching exits and puts the firewall back in step with the machines on disk; called once by createRuncDriver. */
   async open(): Promise<void> {
     await this.#exits.start()
+    await this.#d.firewall.refresh()
+  }
+
+  setEgressPolicy(group: string, rules: EgressRule[]): Promise<void> {
+    return this.#d.firewall.setPolicy(group, rules)
   }
 
   #known(id: string): void {

@@ -17,6 +17,7 @@ import { RuncDriver } from './driver.ts'
 import { Layout } from './layout.ts'
 import { IdRanges } from './id-ranges.ts'
 import { buildNsHelper } from './native.ts'
+import { MachineFirewall } from './machine-firewall.ts'
 import { Provisioner } from './provision.ts'
 import { Namespaces } from './userns.ts'
 import { Runc } from './runc.ts'
@@ -63,6 +64,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
   const cniPluginDir = opts.cniPluginDir ?? '/usr/lib/cni'
   await need(runcPath, 'runc')
   await need(conmonPath, 'conmon')
+  await need('/usr/sbin/nft', 'nft (Debian package nftables), which holds each machine to its own addresses and app')
   for (const p of ['bridge', 'host-local', 'loopback']) await need(join(cniPluginDir, p), `CNI plugin ${p}`)
   if (!readFileSync('/proc/filesystems', 'utf8').includes('overlay')) throw new HangarError('unavailable', 'the kernel has no overlayfs')
 
@@ -85,6 +87,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
   const runc = new Runc({ path: runcPath, root: layout.runcRoot })
   const cni = new Cni({ pluginDir: cniPluginDir, network: opts.network, dataDir: layout.cniDataDir })
   const netnsPrefix = opts.netnsPrefix ?? 'hangar-'
+  const firewall = new MachineFirewall(layout, opts.network)
   const provisioner = new Provisioner({
     layout,
     runc,
@@ -95,6 +98,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     swapAccounting: existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),
     init,
     ipv6,
+    firewall,
     ranges: await IdRanges.load(layout),
     namespaces: new Namespaces(await buildNsHelper(), layout),
     ...(opts.logger ? { logger: opts.logger } : {}),
@@ -105,6 +109,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     provisioner,
     conmon: { conmonPath, runcPath, runcRoot: layout.runcRoot, exitsDir: layout.exitsDir, socketDir: layout.socketDir },
     capabilities,
+    firewall,
     logger: opts.logger ?? { warn: () => {} },
   })
   await driver.open()

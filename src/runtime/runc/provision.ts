@@ -19,6 +19,7 @@ import type { Runc } from './runc.ts'
 import type { OciSeccomp } from './seccomp.ts'
 import { resolveUser } from './users.ts'
 import type { Namespaces } from './userns.ts'
+import type { MachineFirewall } from './machine-firewall.ts'
 
 interface StoredNetwork extends Attachment {
   netns: string
@@ -45,6 +46,7 @@ export interface ProvisionDeps {
   ipv6: { value: boolean }
   ranges: IdRanges
   namespaces: Namespaces
+  firewall: MachineFirewall
 }
 
 export class Provisioner {
@@ -70,6 +72,8 @@ export class Provisioner {
       const net = await this.#attach(spec.id, base)
       await mountOverlay(paths, spec.layers, this.#d.namespaces.idmap(spec.id, base))
       await this.#writeBundle(spec, net, base)
+      // Before it can ever run: its port held to its own addresses and its app.
+      await this.#d.firewall.refresh()
       return { ipv4: net.ipv4, ipv6: net.ipv6, hostVeth: net.hostVeth }
     } catch (e) {
       await this.teardown(spec.id)
@@ -124,21 +128,27 @@ export class Provisioner {
   async prepare(id: string): Promise<void> {
     const paths = this.#d.layout.machine(id)
     let base = await readBase(paths.idmap)
+    let reattached = false
     if (base === null) {
       base = this.#d.ranges.allocate()
       await unmountOverlay(paths)
       await this.#reattach(id, base)
       await writeFile(paths.idmap, String(base))
+      reattached = true
       this.#d.logger?.warn({ machine: id, base }, 'machine moved into a user namespace of its own')
     } else if (this.#d.cni.missing(this.#d.netnsPrefix + id) || this.#d.namespaces.missing(id)) {
       await unmountOverlay(paths)
       await this.#reattach(id, base)
+      reattached = true
     }
     await ensureMounted(paths, this.#d.namespaces.idmap(id, base))
     const version = await readFile(paths.walls, 'utf8').catch(() => null)
-    if (version === WALLS_VERSION) return
-    await this.#writeBundle(JSON.parse(await readFile(paths.spec, 'utf8')) as MachineSpec, (await this.#network(id))!, base)
-    this.#d.logger?.warn({ machine: id, was: version, now: WALLS_VERSION }, 'machine bundle rewritten under the current walls')
+    if (version !== WALLS_VERSION) {
+      await this.#writeBundle(JSON.parse(await readFile(paths.spec, 'utf8')) as MachineSpec, (await this.#network(id))!, base)
+      this.#d.logger?.warn({ machine: id, was: version, now: WALLS_VERSION }, 'machine bundle rewritten under the current walls')
+    }
+    // A new veth and MAC: the firewall must know them before the machine runs.
+    if (reattached) await this.#d.firewall.refresh()
   }
 
   async #network(id: string): Promise<StoredNetwork | null> {
@@ -163,6 +173,7 @@ export class Provisioner {
     if (!net || base === null) throw new HangarError('machine_not_found', `machine ${spec.id} not found`)
     await relayer(paths, spec.layers, this.#d.namespaces.idmap(spec.id, base))
     await this.#writeBundle(spec, net, base)
+    await this.#d.firewall.refresh()
   }
 
   /**
@@ -193,5 +204,6 @@ export class Provisioner {
     await rm(paths.dir, { recursive: true, force: true })
     // Last: the range is free only once nothing of the machine is left.
     if (base !== null) this.#d.ranges.release(base)
+    await this.#d.firewall.refresh()
   }
 }
