@@ -47,6 +47,11 @@ export interface BundleInput {
   init: string | null
   /** The machine's private IPv4, for spec.addressEnv. */
   ipv4: string
+  /**
+   * systemd as PID 1 instead of tini (systemd.ts): what it needs to boot in a container, and a
+   * journald drop-in (a host file) that forwards the journal to the console, which conmon logs.
+   */
+  systemd: { journaldDropIn: string } | null
 }
 
 /** Where the init appears inside the machine. */
@@ -65,18 +70,21 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
     ? given
     : ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...given]
   const memory = Math.max(4, spec.guest.memoryMb) * 1024 * 1024
+  const sd = input.systemd
+  const args = sd ? spec.process.args : input.init ? [INIT_PATH, '-g', '--', ...spec.process.args] : spec.process.args
   return {
     ociVersion: '1.0.2',
     hostname: spec.id,
     root: { path: input.rootfs, readonly: false },
     process: {
-      terminal: false,
+      // systemd writes its status and (forwarded) journal to the console: a terminal conmon logs.
+      terminal: sd !== null,
       user: input.user,
       // As PID 1 the app would ignore SIGTERM unless it installs a handler, and
       // orphans would never be reaped; tini forwards signals (to the whole process
-      // group, -g) and reaps, as Fly's init does inside its VMs.
-      args: input.init ? [INIT_PATH, '-g', '--', ...spec.process.args] : spec.process.args,
-      env: [...env, `HOSTNAME=${spec.id}`],
+      // group, -g) and reaps, as Fly's init does inside its VMs. systemd does both itself.
+      args,
+      env: [...env, `HOSTNAME=${spec.id}`, ...(sd ? ['container=hangar'] : [])],
       cwd: spec.process.cwd || '/',
       capabilities: { bounding: DEFAULT_CAPS, effective: DEFAULT_CAPS, permitted: DEFAULT_CAPS },
       // setuid programs (su, sudo) must work as on a VM; inside its user namespace the most they
@@ -91,10 +99,19 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
       mount('/dev/shm', 'tmpfs', 'shm', ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k']),
       mount('/dev/mqueue', 'mqueue', 'mqueue', ['nosuid', 'noexec', 'nodev']),
       mount('/sys', 'sysfs', 'sysfs', ['nosuid', 'noexec', 'nodev', 'ro']),
-      mount('/sys/fs/cgroup', 'cgroup', 'cgroup', ['nosuid', 'noexec', 'nodev', 'relatime', 'ro']),
+      // systemd manages its own subtree (cgroup namespace; delegated by the driver at start).
+      mount('/sys/fs/cgroup', 'cgroup', 'cgroup', ['nosuid', 'noexec', 'nodev', 'relatime', sd ? 'rw' : 'ro']),
+      ...(sd
+        ? [
+          mount('/run', 'tmpfs', 'tmpfs', ['nosuid', 'nodev', 'mode=755', 'size=65536k']),
+          mount('/run/lock', 'tmpfs', 'tmpfs', ['nosuid', 'nodev', 'noexec', 'size=5120k']),
+          mount('/tmp', 'tmpfs', 'tmpfs', ['nosuid', 'nodev', 'mode=1777']),
+          mount('/etc/systemd/journald.conf.d/50-hangar-console.conf', 'bind', sd.journaldDropIn, ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev', 'noexec']),
+        ]
+        : []),
       mount('/etc/resolv.conf', 'bind', input.resolvConf, ['rbind', 'rprivate', 'nosuid', 'nodev', 'noexec']),
       mount('/etc/hosts', 'bind', input.hosts, ['rbind', 'rprivate', 'nosuid', 'nodev', 'noexec']),
-      ...(input.init ? [mount(INIT_PATH, 'bind', input.init, ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev'])] : []),
+      ...(input.init && !sd ? [mount(INIT_PATH, 'bind', input.init, ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev'])] : []),
     ],
     linux: {
       namespaces: [
@@ -103,6 +120,7 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
         { type: 'uts' },
         { type: 'mount' },
         { type: 'user', path: input.userns.path },
+        ...(sd ? [{ type: 'cgroup' }] : []),
         { type: 'network', path: input.netnsPath },
       ],
       // runc 1.1 wants the maps even when joining a user namespace, and does not check them: keep them its own.

@@ -25,8 +25,10 @@ export interface ConmonOptions {
 }
 
 /** Starts conmon + `runc create` for the bundle; resolves with the container's host pid. */
-export function conmonCreate(id: string, paths: MachinePaths, opts: ConmonOptions): Promise<number> {
+export function conmonCreate(id: string, paths: MachinePaths, opts: ConmonOptions, run: { terminal?: boolean } = {}): Promise<number> {
   const args = [
+    // On a terminal (systemd's console) conmon holds the pty's master and logs what the machine writes.
+    ...(run.terminal ? ['--terminal'] : []),
     '--api-version', '1',
     '-c', id, '-u', id, '-n', id,
     '-r', opts.runcPath,

@@ -23,6 +23,7 @@ import { isMachineId, type Layout } from './layout.ts'
 import { readLogs } from './logs.ts'
 import type { MachineFirewall } from './machine-firewall.ts'
 import type { Provisioner } from './provision.ts'
+import { SYSTEMD_STOP_SIGNAL, delegateCgroups } from './systemd.ts'
 import type { Runc } from './runc.ts'
 
 export interface RuncDriverDeps {
@@ -107,8 +108,11 @@ export class RuncDriver implements Driver {
     await this.#d.provisioner.prepare(id)
     await Promise.all([rm(paths.exitFile, { force: true }), rm(`${paths.persist}/oom`, { force: true }), rm(`${paths.persist}/exit`, { force: true })])
     this.#exits.reset(id)
-    const pid = await conmonCreate(id, paths, this.#d.conmon)
+    const init = await this.#d.provisioner.initOf(id)
+    const pid = await conmonCreate(id, paths, this.#d.conmon, { terminal: init.systemd })
     try {
+      // Its cgroup exists once runc has created the container, and must be its own before systemd runs.
+      if (init.systemd && init.base !== null) await delegateCgroups(this.#d.provisioner.cgroupsPath(id), init.base)
       await this.#d.runc.start(id)
     } catch (e) {
       await this.#d.runc.delete(id, true)
@@ -125,7 +129,8 @@ export class RuncDriver implements Driver {
     // One waiter for the whole stop, registered before any signal, so no exit can slip past.
     const exited = this.#exits.next(id, graceMs + KILL_WAIT_MS)
     if (st.status === 'paused') await this.#d.runc.resume(id)
-    const signal = normalizeSignal(opts.signal ?? (await this.#stopSignal(id)))
+    // systemd halts on SIGRTMIN+3 (SIGTERM would make it re-execute itself); runc takes it by number.
+    const signal = opts.signal === undefined && (await this.#d.provisioner.initOf(id)).systemd ? SYSTEMD_STOP_SIGNAL : normalizeSignal(opts.signal ?? (await this.#stopSignal(id)))
     const delivered = st.status !== 'created' && (await this.#d.runc.kill(id, signal))
     const grace = new AbortController()
     let exit = delivered ? await Promise.race([exited, delay(graceMs, null, { signal: grace.signal }).catch(() => null)]) : null

@@ -46,6 +46,10 @@ export interface MachinePaths {
   idmap: string
   /** The machine's user namespace, an nsfs bind mount (userns.ts). */
   userns: string
+  /** "systemd" when PID 1 is systemd (systemd.ts), else absent. */
+  initKind: string
+  /** journald's drop-in for a systemd machine, bind-mounted read-only. */
+  journald: string
 }
 
 export class Layout {
@@ -92,6 +96,8 @@ export class Layout {
       walls: join(dir, 'walls'),
       idmap: join(dir, 'idmap'),
       userns: join(this.socketDir, 'userns', id),
+      initKind: join(dir, 'init-kind'),
+      journald: join(dir, 'journald.conf'),
     }
   }
 }

@@ -14,7 +14,8 @@ class Parser {
   #partial: LogLine | null = null
 
   push(record: string): LogLine | null {
-    const m = /^(\S+) (stdout|stderr) ([PF]) ?(.*)$/.exec(record)
+    // A machine on a terminal (systemd's console) ends its lines with CR (the tty adds one more).
+    const m = /^(\S+) (stdout|stderr) ([PF]) ?(.*)$/.exec(record.replace(/\r+$/, ''))
     if (!m) return null
     const [, timestamp = '', stream, tag, message = ''] = m
     const line: LogLine = this.#partial

@@ -17,6 +17,7 @@ import { IdRanges, RANGE_SIZE, readBase } from './id-ranges.ts'
 import { ensureMounted, mountOverlay, relayer, unmountOverlay } from './overlay.ts'
 import type { Runc } from './runc.ts'
 import type { OciSeccomp } from './seccomp.ts'
+import { JOURNALD_DROP_IN, isSystemd } from './systemd.ts'
 import { resolveUser } from './users.ts'
 import type { Namespaces } from './userns.ts'
 import type { MachineFirewall } from './machine-firewall.ts'
@@ -30,7 +31,7 @@ interface StoredNetwork extends Attachment {
  * netns settings change: a machine made under an older one gets its bundle rewritten (and its
  * netns re-hardened) at its next start, so no machine keeps running behind yesterday's walls.
  */
-export const WALLS_VERSION = '3'
+export const WALLS_VERSION = '4'
 
 export interface ProvisionDeps {
   layout: Layout
@@ -99,13 +100,16 @@ export class Provisioner {
 
   async #writeBundle(spec: MachineSpec, net: StoredNetwork, base: number): Promise<void> {
     const paths = this.#d.layout.machine(spec.id)
+    const systemd = await isSystemd(paths.rootfs, spec.process.args[0])
+    if (systemd) await writeFile(paths.journald, JOURNALD_DROP_IN)
     const config = buildConfig({
+      systemd: systemd ? { journaldDropIn: paths.journald } : null,
       spec,
       rootfs: paths.rootfs,
       user: await resolveUser(paths.rootfs, spec.process.user),
       netnsPath: this.#d.cni.netnsPath(net.netns),
       userns: { path: paths.userns, base, size: RANGE_SIZE },
-      cgroupsPath: `${this.#d.cgroupParent}/${spec.id}`,
+      cgroupsPath: this.cgroupsPath(spec.id),
       seccomp: this.#d.seccomp,
       resolvConf: paths.resolvConf,
       hosts: paths.hosts,
@@ -115,7 +119,20 @@ export class Provisioner {
     })
     await writeFile(paths.config, JSON.stringify(config, null, 1))
     await writeFile(paths.spec, JSON.stringify(spec))
+    if (systemd) await writeFile(paths.initKind, 'systemd')
+    else await rm(paths.initKind, { force: true })
     await writeFile(paths.walls, WALLS_VERSION)
+  }
+
+  /** How a machine's PID 1 wants starting and stopping: systemd needs its cgroups and SIGRTMIN+3. */
+  async initOf(id: string): Promise<{ systemd: boolean; base: number | null }> {
+    const paths = this.#d.layout.machine(id)
+    const kind = await readFile(paths.initKind, 'utf8').catch(() => '')
+    return { systemd: kind === 'systemd', base: await readBase(paths.idmap) }
+  }
+
+  cgroupsPath(id: string): string {
+    return `${this.#d.cgroupParent}/${id}`
   }
 
   /**
