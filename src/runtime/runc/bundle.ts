@@ -4,6 +4,7 @@
  * no-new-privileges, masked and read-only /proc paths), the standard mounts,
  * cgroup limits from the guest size, and the network namespace CNI set up.
  */
+import { existsSync, readdirSync } from 'node:fs'
 import type { MachineSpec } from '../types.ts'
 import type { OciSeccomp } from './seccomp.ts'
 import type { OciUser } from './users.ts'
@@ -19,11 +20,24 @@ export const DEFAULT_CAPS = [
   'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL',
 ]
 
-/** Docker's masked paths (moby's oci/defaults.go) and the thermal and powercap knobs it added later. */
+/**
+ * Docker's masked paths (moby's oci/defaults.go), with the powercap and per-CPU thermal_throttle
+ * knobs it added later (the latter expanded here, as Docker does, from the host's CPUs).
+ */
 const MASKED = [
   '/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
   '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+  ...thermalThrottle(),
 ]
+
+function thermalThrottle(): string[] {
+  const cpus = '/sys/devices/system/cpu'
+  try {
+    return readdirSync(cpus).filter((d) => /^cpu\d+$/.test(d) && existsSync(`${cpus}/${d}/thermal_throttle`)).map((d) => `${cpus}/${d}/thermal_throttle`)
+  } catch {
+    return []
+  }
+}
 const READONLY = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']
 
 const CPU_PERIOD = 100_000
