@@ -221,6 +221,7 @@ export class Provisioner {
     await rm(paths.dir, { recursive: true, force: true })
     // Last: the range is free only once nothing of the machine is left.
     if (base !== null) this.#d.ranges.release(base)
-    await this.#d.firewall.refresh()
+    // Rules for a port that is gone are inert: a failed rebuild here must not fail the destroy.
+    await this.#d.firewall.refresh().catch((e: unknown) => this.#d.logger?.warn({ machine: id, err: String(e) }, 'firewall rebuild after teardown failed'))
   }
 }
