@@ -27,6 +27,8 @@ export interface MachineSpec {
    * one (e.g. FLY_PRIVATE_IP): the address is known only inside create.
    */
   addressEnv?: string[]
+  /** The limit on the machine's writable layer (its disk), in bytes; the driver's default when absent. */
+  diskBytes?: number
 }
 
 export interface NetworkInfo {
@@ -112,6 +114,8 @@ export interface DriverCapabilities {
   seccomp: boolean
   /** A signal-forwarding, zombie-reaping init runs as PID 1 in front of the app. */
   init: boolean
+  /** Each machine's disk has a limit the kernel enforces (MachineSpec.diskBytes); without it a size is refused. */
+  diskQuota: boolean
 }
 
 export type ExitListener = (id: string, exit: ExitInfo) => void

@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { machineId } from '../../src/lib/ids.ts'
-import type { MachineSpec } from '../../src/runtime/index.ts'
+import { unmountMachinesFs, type MachineSpec, type MachinesFsOptions } from '../../src/runtime/index.ts'
 import type { NetworkOptions } from '../../src/runtime/index.ts'
 
 /** Anything that runs cleanups later: a TestContext, or a suite's own list. */
@@ -108,4 +108,16 @@ export function hostTraces(opts: { id: string; stateDir: string; hostVeth: strin
     // gone
   }
   return found
+}
+
+export const MiB = 2 ** 20
+export const GiB = 2 ** 30
+
+/**
+ * A small machines filesystem (a btrfs image of `sizeBytes`) for a driver over stateDir, unmounted
+ * (which frees its loop device) when `t` cleans up: register it after the stateDir's own cleanup.
+ */
+export function testMachinesFs(t: Cleanup, stateDir: string, sizeBytes = GiB): MachinesFsOptions {
+  t.after(() => unmountMachinesFs(stateDir))
+  return { kind: 'image', sizeBytes }
 }
