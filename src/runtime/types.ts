@@ -125,6 +125,8 @@ export interface Driver {
   readonly capabilities: DriverCapabilities
   /** Sets up everything a start needs (rootfs, bundle, network); runs nothing. All-or-nothing. */
   create(spec: MachineSpec): Promise<NetworkInfo>
+  /** Throws, naming the limit, when the machine cannot have a disk of this many bytes (undefined: the default); create and reconfigure check again. */
+  admitDisk?(id: string, bytes: number | undefined): void
   /** Rewrites the process, limits and layers of a stopped machine; keeps its rootfs changes and address. */
   reconfigure(spec: MachineSpec): Promise<void>
   /** Runs the machine's process. Must not touch the image store. */

@@ -140,7 +140,8 @@ export class Disks {
     }
     await this.remove(id)
     const { stdout } = await run('du', ['-sb', legacy], { step: 'du the old upper' })
-    const held = Math.ceil((Number.parseInt(stdout, 10) * 1.25) / GiB) * GiB
+    // A quarter more than it holds: room for what btrfs counts beyond the bytes du sees.
+    const held = Math.ceil((Number.parseInt(stdout, 10) * 1.25) / 2 ** 20) * 2 ** 20
     await this.create(id, this.admit(id, Math.max(held, this.#o.defaultBytes)))
     await run('cp', ['-a', `${legacy}/.`, paths.upper], { step: 'copy the machine disk onto the machines filesystem' })
     await rm(legacy, { recursive: true, force: true })

@@ -164,6 +164,10 @@ export class Provisioner {
     return net && { ipv4: net.ipv4, ipv6: net.ipv6, hostVeth: net.hostVeth }
   }
 
+  admitDisk(id: string, bytes: number | undefined): void {
+    this.#d.disks.admit(id, bytes)
+  }
+
   /** New layers/process/limits (disk size included) for a machine that is not running; rootfs changes and address stay. */
   async reconfigure(spec: MachineSpec): Promise<void> {
     await this.prepare(spec.id)
