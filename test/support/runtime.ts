@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes, randomInt } from 'node:crypto'
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { machineId } from '../../src/lib/ids.ts'
@@ -101,6 +101,7 @@ export function hostTraces(opts: { id: string; stateDir: string; hostVeth: strin
   } catch {
     // gone, as it should be
   }
+  for (const disk of [join(opts.stateDir, 'disks', 'machines', opts.id)]) if (existsSync(disk)) found.push('machine disk')
   try {
     execFileSync('ls', [join(opts.stateDir, 'machines', opts.id)], { stdio: 'ignore' })
     found.push('machine dir')

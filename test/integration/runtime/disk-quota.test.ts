@@ -175,6 +175,43 @@ describe('machine disks with quotas on btrfs', () => {
     assert.deepEqual(await plain.list(), [])
   })
 
+  test('a device the operator names is used when it holds btrfs, refused with a hint when not; so is a btrfs path', T, async (t) => {
+    const mine = cleanupList()
+    t.after(() => mine.run())
+    const dir = useTmp(mine, 'hangar-device-')
+    const device = (name: string, mkfs: boolean): string => {
+      execFileSync('truncate', ['-s', '512M', join(dir, name)])
+      if (mkfs) execFileSync('mkfs.btrfs', ['-q', join(dir, name)])
+      const dev = execFileSync('losetup', ['--find', '--show', join(dir, name)], { encoding: 'utf8' }).trim()
+      mine.after(() => execFileSync('losetup', ['-d', dev]))
+      return dev
+    }
+    const blank = device('blank.img', false)
+    await assert.rejects(createRuncDriver({ stateDir: join(dir, 'a'), network, machinesFs: { kind: 'device', device: blank } }), (e: Error & { hint?: string }) => {
+      assert.match(e.message, new RegExp(`${blank} holds no btrfs filesystem`))
+      assert.match(e.hint ?? '', /mkfs\.btrfs/)
+      return true
+    })
+    const btrfs = device('btrfs.img', true)
+    for (const [stateDir, machinesFs] of [
+      [join(dir, 'b'), { kind: 'device', device: btrfs }],
+      [join(dir, 'c'), { kind: 'path', path: join(dir, 'b', 'disks') }],
+    ] as const) {
+      // Cleanups run last first: the machine goes before the filesystem it lives on.
+      if (machinesFs.kind === 'device') mine.after(() => unmountMachinesFs(stateDir))
+      const d = await createRuncDriver({ stateDir, network, machinesFs })
+      const spec = machineSpec(layer, ['sleep', '1000'], { diskBytes: 16 * MiB })
+      mine.after(async () => {
+        await d.destroy(spec.id)
+        await d.close()
+      })
+      await d.create(spec)
+      await d.start(spec.id)
+      const r = await d.exec(spec.id, { cmd: ['dd', 'if=/dev/zero', 'of=/fill', 'bs=1M', 'count=64'], timeoutMs: 10_000, maxBytes: 4096 })
+      assert.match(r.stderr, /Disk quota exceeded/, machinesFs.kind)
+    }
+  })
+
   test('a machine from before the machines filesystem moves its disk onto one at its next start, keeping its files', T, async (t) => {
     // Its own cleanup list: the disk is unmounted, and the machine destroyed, before the dir goes.
     const mine = cleanupList()
