@@ -30,6 +30,10 @@ export const codes = {
   invalid_image_ref: { class: 'invalid_argument', hint: 'use a reference like "debian", "busybox:latest" or "name@sha256:<64 hex>"' },
   // A size, count or duration outside what Hangar allows.
   out_of_range: { class: 'invalid_argument', hint: 'pick a value inside the range the message gives' },
+  // config.rootfs.size_gb (or the default rootfs size) is more than the host's machines filesystem holds.
+  rootfs_too_large: { class: 'invalid_argument', hint: 'ask for a smaller config.rootfs.size_gb; the message names the most this host can give' },
+  // config.rootfs.size_gb on a host that enforces no disk quotas (--machines-fs none).
+  disk_quota_unsupported: { class: 'invalid_argument', hint: 'leave config.rootfs.size_gb out, or run the daemon with a machines filesystem (--machines-fs)' },
   // No token, or a token Hangar did not issue.
   unauthenticated: { class: 'unauthenticated', hint: 'send Authorization: Bearer <token>; the root token is in <data-dir>/root-token' },
   // The app does not exist.
@@ -52,6 +56,8 @@ export const codes = {
   lease_conflict: { class: 'failed_precondition', hint: 'send the lease nonce in the fly-machine-lease-nonce header, or wait for the lease to expire' },
   // The app still has machines.
   app_not_empty: { class: 'failed_precondition', hint: 'destroy its machines first, or pass force=true' },
+  // The machines' disk limits together would pass what the machines filesystem gives out.
+  rootfs_no_room: { class: 'failed_precondition', hint: 'destroy machines you no longer need, ask for a smaller config.rootfs.size_gb, or give the host more disk (--machines-fs-size, --disk-overcommit)' },
   // A stale machine_version / current_version.
   version_mismatch: { class: 'precondition_failed', hint: 'read the machine again and send its current version' },
   // The name is already used.

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { parse } from '../platform/validate.ts'
 import { parseDurationMs } from '../lib/duration.ts'
+import type { MachinesFsOptions } from '../runtime/index.ts'
 
 const port = z.coerce.number().int().min(0).max(65535)
 /** A Go-style duration ("5m", "750ms") in, milliseconds out. */
@@ -13,6 +14,21 @@ const durationMs = z
   .union([z.string(), z.number()])
   .refine((v) => parseDurationMs(v) !== null, { message: 'expected a duration like "5m", "30s" or "750ms"' })
   .transform((v) => parseDurationMs(v) as number)
+
+/** A disk size in bytes: a number, or "512M" / "4G" / "1.5TB" (K, M, G, T count in 1024s, as size_gb does). */
+const diskSize = z
+  .union([z.number().int().positive(), z.string().regex(/^\s*\d+(?:\.\d+)?\s*(?:[kmgt]i?b?)?\s*$/i, 'expected a size like "512M", "4G" or bytes')])
+  .transform((v) => {
+    if (typeof v === 'number') return v
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)/i.exec(v) as RegExpExecArray
+    return Math.round(Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()))
+  })
+
+/** `image`, `none`, a block device (/dev/…) or a directory on a mounted btrfs: see runtime/runc/machines-fs.ts. */
+const machinesFs = z
+  .string()
+  .refine((v) => v === 'image' || v === 'none' || v.startsWith('/'), { message: 'expected image, none, a device like /dev/sdb1, or an absolute path on a btrfs' })
+  .transform((v): MachinesFsOptions => (v === 'image' || v === 'none' ? { kind: v } : v.startsWith('/dev/') ? { kind: 'device', device: v } : { kind: 'path', path: v }))
 
 export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('/var/lib/hangar'),
@@ -56,6 +72,18 @@ export const configSchema = z.strictObject({
         .transform((l) => Object.fromEntries(l.map((kv) => [kv.slice(kv.indexOf('=') + 1), kv.slice(0, kv.indexOf('='))]))),
     })
     .prefault({}),
+  /** Machines' disks: where they live and how large they may be (docs/operations.md, "Disks"). */
+  disks: z
+    .strictObject({
+      fs: machinesFs.default({ kind: 'image' }),
+      /** The size of the image `fs: image` makes (once); default half the data dir's free space, 2–100 GB. */
+      fsSize: diskSize.optional(),
+      /** The disk of a machine whose config.rootfs names no size. */
+      rootfsSize: diskSize.default(4 * 2 ** 30),
+      /** How far the machines' disk sizes together may exceed the machines filesystem: 1 = never. */
+      overcommit: z.coerce.number().min(1).max(100).default(1),
+    })
+    .prefault({}),
   network: z
     .strictObject({
       name: z.string().regex(/^[a-z0-9-]{1,20}$/).default('hangar'),
@@ -84,6 +112,10 @@ const knobs: Record<string, [string[], string]> = {
   'proxy-headers-timeout': [['proxy', 'headersTimeout'], 'HANGAR_PROXY_HEADERS_TIMEOUT'],
   'proxy-request-timeout': [['proxy', 'requestTimeout'], 'HANGAR_PROXY_REQUEST_TIMEOUT'],
   'proxy-https-port': [['proxy', 'httpsPort'], 'HANGAR_PROXY_HTTPS_PORT'],
+  'machines-fs': [['disks', 'fs'], 'HANGAR_MACHINES_FS'],
+  'machines-fs-size': [['disks', 'fsSize'], 'HANGAR_MACHINES_FS_SIZE'],
+  'rootfs-size': [['disks', 'rootfsSize'], 'HANGAR_ROOTFS_SIZE'],
+  'disk-overcommit': [['disks', 'overcommit'], 'HANGAR_DISK_OVERCOMMIT'],
   'network-name': [['network', 'name'], 'HANGAR_NETWORK_NAME'],
   bridge: [['network', 'bridge'], 'HANGAR_BRIDGE'],
   subnet: [['network', 'subnet'], 'HANGAR_SUBNET'],

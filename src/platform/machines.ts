@@ -14,7 +14,7 @@ import { type Ctx, cancelPendingRestart, loadMachine } from './context.ts'
 import { assertCan, type Action } from './machine-state.ts'
 import { runDestroy, runStart, runStop } from './lifecycle.ts'
 import { resolveProcess } from './process-spec.ts'
-import { createMachine, updateMachine, type MachineConfig } from './schemas.ts'
+import { createMachine, rootfsBytes, updateMachine, type MachineConfig } from './schemas.ts'
 import { parse } from './validate.ts'
 import { machineView, type MachineView } from './view.ts'
 
@@ -35,6 +35,7 @@ async function buildSpec(ctx: Ctx, id: string, app: string, name: string, versio
     addressEnv: ['FLY_PRIVATE_IP'],
     // Fly's 6PN idea, per app: machines of one app reach each other, no other app's.
     group: app,
+    ...(rootfsBytes(config.rootfs) ? { diskBytes: rootfsBytes(config.rootfs) as number } : {}),
   }
 }
 
@@ -229,6 +230,8 @@ export function machinesService(ctx: Ctx) {
         const version = ulid()
         const config: MachineConfig = { ...req.config, image: image.ref }
         const spec = await buildSpec(ctx, id, app, m.name, version, config, image, m.private_ip)
+        // A disk the host cannot give is refused while the machine still runs as it was.
+        driver.admitDisk?.(id, spec.diskBytes)
         const wasRunning = m.state === 'started' || m.state === 'suspended'
         if (wasRunning) await runStop(ctx, m, {}, 'user')
         const atRest = wasRunning ? 'stopped' : m.state

@@ -83,6 +83,24 @@ export const service = z.looseObject({
 })
 export type Service = z.infer<typeof service>
 
+const gbField = (name: string) =>
+  z.number().int(`rootfs.${name} is a whole number of GB`).min(0, `rootfs.${name} must not be negative`).max(65536, `rootfs.${name} must be at most 65536`).optional()
+
+/**
+ * Fly's rootfs: size_gb is the size of the machine's writable layer, a limit nothing inside can
+ * pass (runtime/runc/disks.ts); fs_size_gb, when given, is the filesystem's size inside it and so
+ * the limit. 0 or absent: the host's default (--rootfs-size). persist is kept and echoed.
+ */
+export const rootfs = z
+  .looseObject({ size_gb: gbField('size_gb'), fs_size_gb: gbField('fs_size_gb') })
+  .refine((v) => !(v.size_gb && v.fs_size_gb && v.fs_size_gb > v.size_gb), { message: 'rootfs.fs_size_gb must not exceed rootfs.size_gb', path: ['fs_size_gb'] })
+
+/** The disk limit in bytes a rootfs asks for, or undefined for the host's default. */
+export function rootfsBytes(r: z.infer<typeof rootfs> | undefined): number | undefined {
+  const gb = r?.fs_size_gb || r?.size_gb
+  return gb ? gb * 2 ** 30 : undefined
+}
+
 const envKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _ and may not start with a digit')
 
 export const machineConfig = z.looseObject({
@@ -95,6 +113,7 @@ export const machineConfig = z.looseObject({
   stop_config: stopConfig.optional(),
   auto_destroy: z.boolean().optional(),
   services: z.array(service).optional(),
+  rootfs: rootfs.optional(),
 })
 export type MachineConfig = z.infer<typeof machineConfig>
 

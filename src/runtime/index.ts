@@ -5,7 +5,7 @@
  *   const driver = await DRIVERS.runc({ stateDir, network })
  *   await driver.create(spec); await driver.start(spec.id)
  */
-import { createRuncDriver } from './runc/index.ts'
+import { createRuncDriver, unmountMachinesFs } from './runc/index.ts'
 
 /** Driver factories by name; a new driver is one folder and one line here. */
 export const DRIVERS = {
@@ -14,8 +14,8 @@ export const DRIVERS = {
 
 export type DriverName = keyof typeof DRIVERS
 
-export { createRuncDriver }
-export type { RuncDriverOptions } from './runc/index.ts'
+export { createRuncDriver, unmountMachinesFs }
+export type { MachinesFsOptions, RuncDriverOptions } from './runc/index.ts'
 export type { NetworkOptions } from './runc/cni.ts'
 export type {
   Driver, DriverCapabilities, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions,

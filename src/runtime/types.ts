@@ -27,6 +27,8 @@ export interface MachineSpec {
    * one (e.g. FLY_PRIVATE_IP): the address is known only inside create.
    */
   addressEnv?: string[]
+  /** The limit on the machine's writable layer (its disk), in bytes; the driver's default when absent. */
+  diskBytes?: number
   /**
    * The machine's network group (its app): machines of one group reach each other on their private
    * addresses and share one egress policy; no machine reaches another group's. Default: its own.
@@ -123,6 +125,8 @@ export interface DriverCapabilities {
   seccomp: boolean
   /** A signal-forwarding, zombie-reaping init runs as PID 1 in front of the app. */
   init: boolean
+  /** Each machine's disk has a limit the kernel enforces (MachineSpec.diskBytes); without it a size is refused. */
+  diskQuota: boolean
 }
 
 export type ExitListener = (id: string, exit: ExitInfo) => void
@@ -132,6 +136,8 @@ export interface Driver {
   readonly capabilities: DriverCapabilities
   /** Sets up everything a start needs (rootfs, bundle, network); runs nothing. All-or-nothing. */
   create(spec: MachineSpec): Promise<NetworkInfo>
+  /** Throws, naming the limit, when the machine cannot have a disk of this many bytes (undefined: the default); create and reconfigure check again. */
+  admitDisk?(id: string, bytes: number | undefined): void
   /** Rewrites the process, limits and layers of a stopped machine; keeps its rootfs changes and address. */
   reconfigure(spec: MachineSpec): Promise<void>
   /** Runs the machine's process. Must not touch the image store. */

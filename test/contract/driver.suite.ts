@@ -11,11 +11,12 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Driver, ExitInfo, MachineSpec, NetworkInfo } from '../../src/runtime/index.ts'
-import { busyboxLayer, cleanupList, machineSpec, useTmp } from '../support/runtime.ts'
+import { busyboxLayer, cleanupList, machineSpec, useTmp, type Cleanup } from '../support/runtime.ts'
 
 export interface DriverSuiteOptions {
   name: string
-  newDriver: (stateDir: string) => Promise<Driver>
+  /** `suite` runs its cleanups before the stateDir is removed (e.g. to unmount a filesystem the driver mounted there). */
+  newDriver: (stateDir: string, suite: Cleanup) => Promise<Driver>
 }
 
 const T = { timeout: 60_000 }
@@ -31,7 +32,7 @@ export function driverSuite(opts: DriverSuiteOptions): void {
       const suite = cleanup
       stateDir = useTmp(suite, 'hangar-contract-')
       layer = busyboxLayer(suite)
-      driver = await opts.newDriver(stateDir)
+      driver = await opts.newDriver(stateDir, suite)
     })
     after(async () => {
       for (const id of await driver.list()) await driver.destroy(id)
@@ -212,7 +213,7 @@ export function driverSuite(opts: DriverSuiteOptions): void {
       await driver.start(quitter.id)
       await driver.close() // the daemon goes away; machines keep running
       await sleep(1500)
-      driver = await opts.newDriver(stateDir)
+      driver = await opts.newDriver(stateDir, cleanup)
       assert.deepEqual(await driver.inspect(running.id), { status: 'running', pid, exit: null })
       const missed = await driver.inspect(quitter.id)
       assert.equal(missed.status, 'stopped')

@@ -74,7 +74,7 @@ test('a machine\'s root meets every wall, in machines of two apps, and ordinary 
     const chown = await hm.exec(app, m.id, { cmd: 'touch /owned && chown 1000:1000 /owned && stat -c %u:%g /owned' })
     assert.equal(chown.stdout.trim(), '1000:1000', chown.stderr)
     // On the host the upper layer holds the file as the image would: uid 1000, not base + 1000.
-    const upper = join(d.dataDir, 'runtime', 'machines', m.id, 'upper', 'owned')
+    const upper = join(d.dataDir, 'runtime', 'disks', 'machines', m.id, 'upper', 'owned')
     assert.equal(`${statSync(upper).uid}:${statSync(upper).gid}`, '1000:1000')
   })
 })

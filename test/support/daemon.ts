@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { TestContext } from 'node:test'
 import { Hangar } from '../../src/sdk/index.ts'
 import { removeFirewallTables } from './runtime.ts'
+import { unmountMachinesFs } from '../../src/runtime/index.ts'
 
 const root = new URL('../../', import.meta.url).pathname
 export const nodeBin = process.execPath
@@ -63,7 +64,9 @@ async function waitForFile(file: string, child: ChildProcess, stderr: () => stri
 export async function startDaemon(t: TestContext, extraArgs: string[] = []): Promise<TestDaemon> {
   const dataDir = await mkdtemp(join(tmpdir(), 'hangar-test-'))
   // --no-base-image: a test daemon must not start a minutes-long mmdebstrap build of its own.
-  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', ...extraArgs, '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
+  // A small machines filesystem of its own (a 2 GB btrfs image), thinly shared: tests run many daemons side by side.
+  const disks = ['--machines-fs-size', '2G', '--rootfs-size', '256M', '--disk-overcommit', '8']
+  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', ...disks, ...extraArgs, '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
   const bridge = args[args.indexOf('--bridge') + 1] as string
   let child!: ChildProcess
   let log = ''
@@ -121,6 +124,8 @@ export async function startDaemon(t: TestContext, extraArgs: string[] = []): Pro
       /* never created */
     }
     removeFirewallTables(args[args.indexOf('--network-name') + 1] as string)
+    // Frees the image's loop device; the machines, whose disks were on it, are gone.
+    await unmountMachinesFs(join(dataDir, 'runtime')).catch((e: unknown) => process.stderr.write(`cleanup: ${(e as Error).message}\n`))
     await rm(dataDir, { recursive: true, force: true })
   })
   return d

@@ -5,11 +5,11 @@
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes, randomInt } from 'node:crypto'
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { machineId } from '../../src/lib/ids.ts'
-import type { MachineSpec } from '../../src/runtime/index.ts'
+import { unmountMachinesFs, type MachineSpec, type MachinesFsOptions } from '../../src/runtime/index.ts'
 import type { NetworkOptions } from '../../src/runtime/index.ts'
 
 /** Anything that runs cleanups later: a TestContext, or a suite's own list. */
@@ -108,6 +108,7 @@ export function hostTraces(opts: { id: string; stateDir: string; hostVeth: strin
   } catch {
     // gone, as it should be
   }
+  for (const disk of [join(opts.stateDir, 'disks', 'machines', opts.id)]) if (existsSync(disk)) found.push('machine disk')
   try {
     execFileSync('ls', [join(opts.stateDir, 'machines', opts.id)], { stdio: 'ignore' })
     found.push('machine dir')
@@ -115,4 +116,16 @@ export function hostTraces(opts: { id: string; stateDir: string; hostVeth: strin
     // gone
   }
   return found
+}
+
+export const MiB = 2 ** 20
+export const GiB = 2 ** 30
+
+/**
+ * A small machines filesystem (a btrfs image of `sizeBytes`) for a driver over stateDir, unmounted
+ * (which frees its loop device) when `t` cleans up: register it after the stateDir's own cleanup.
+ */
+export function testMachinesFs(t: Cleanup, stateDir: string, sizeBytes = GiB): MachinesFsOptions {
+  t.after(() => unmountMachinesFs(stateDir))
+  return { kind: 'image', sizeBytes }
 }

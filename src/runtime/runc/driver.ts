@@ -88,6 +88,10 @@ export class RuncDriver implements Driver {
     return this.#d.provisioner.create(spec)
   }
 
+  admitDisk(id: string, bytes: number | undefined): void {
+    this.#d.provisioner.admitDisk(id, bytes)
+  }
+
   async reconfigure(spec: MachineSpec): Promise<void> {
     this.#known(spec.id)
     const st = await this.#d.runc.state(spec.id)

@@ -1,6 +1,7 @@
 /**
  * The runc driver: machines as OCI containers (runc under conmon, overlayfs
- * rootfs, CNI bridge networking). Probes the host once and reports what it found.
+ * rootfs on a disk with a quota, CNI bridge networking). Probes the host once
+ * and reports what it found.
  *
  *   const driver = await createRuncDriver({ stateDir: '/var/lib/hangar/runtime',
  *     network: { name: 'hangar', bridge: 'hangar0', subnet: '10.209.0.0/24', subnet6: 'fd00:4a:6e::/64' } })
@@ -14,8 +15,10 @@ import type { Driver } from '../types.ts'
 import { DEFAULT_CAPS } from './bundle.ts'
 import { Cni, type NetworkOptions } from './cni.ts'
 import { RuncDriver } from './driver.ts'
+import { Disks } from './disks.ts'
 import { Layout } from './layout.ts'
 import { IdRanges } from './id-ranges.ts'
+import { openMachinesFs, type MachinesFsOptions } from './machines-fs.ts'
 import { buildNsHelper } from './native.ts'
 import { MachineFirewall } from './machine-firewall.ts'
 import { Provisioner } from './provision.ts'
@@ -38,6 +41,12 @@ export interface RuncDriverOptions {
   seccompProfile?: string
   /** A static init run as every machine's PID 1; default Debian's tini-static when present, null for none. */
   init?: string | null
+  /** Where machines' disks live (machines-fs.ts); default `none`: no quotas. The daemon's default is an image. */
+  machinesFs?: MachinesFsOptions
+  /** The disk limit of a machine whose spec names none; default 4 GB. */
+  defaultDiskBytes?: number
+  /** How far the disk limits together may exceed the machines filesystem; default 1 (never). */
+  diskOvercommit?: number
   logger?: { warn: (obj: object, msg: string) => void }
 }
 
@@ -57,7 +66,9 @@ function ipv6Enabled(): boolean {
   }
 }
 
-/** Probes runc, conmon, CNI plugins, overlayfs, IPv6 and seccomp, then returns a watching driver. */
+/** Probes runc, conmon, CNI plugins, overlayfs, IPv6 and seccomp, opens the machines filesystem, then returns a watching driver. */
+export { unmountMachinesFs, type MachinesFsOptions } from './machines-fs.ts'
+
 export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver> {
   const runcPath = opts.runcPath ?? '/usr/sbin/runc'
   const conmonPath = opts.conmonPath ?? '/usr/bin/conmon'
@@ -68,7 +79,9 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
   for (const p of ['bridge', 'host-local', 'loopback']) await need(join(cniPluginDir, p), `CNI plugin ${p}`)
   if (!readFileSync('/proc/filesystems', 'utf8').includes('overlay')) throw new HangarError('unavailable', 'the kernel has no overlayfs')
 
-  const layout = new Layout(opts.stateDir)
+  await mkdir(opts.stateDir, { recursive: true })
+  const fs = await openMachinesFs(opts.stateDir, opts.machinesFs ?? { kind: 'none' })
+  const layout = new Layout(opts.stateDir, fs.quota ? fs.dir : null)
   for (const d of [layout.machinesDir, layout.exitsDir, layout.runcRoot, layout.cniDataDir, layout.socketDir]) await mkdir(d, { recursive: true })
 
   const seccomp = await loadProfile(opts.seccompProfile ?? '/usr/share/containers/seccomp.json', DEFAULT_CAPS)
@@ -79,6 +92,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     memorySnapshots: false,
     seccomp: true,
     init: init !== null,
+    diskQuota: fs.quota,
     // A getter: the first create that finds IPv6 refused by the kernel turns it off.
     get ipv6(): boolean {
       return ipv6.value
@@ -101,6 +115,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     firewall,
     ranges: await IdRanges.load(layout),
     namespaces: new Namespaces(await buildNsHelper(), layout),
+    disks: await Disks.load({ layout, fs, defaultBytes: opts.defaultDiskBytes ?? 4 * 2 ** 30, overcommit: opts.diskOvercommit ?? 1, ...(opts.logger ? { logger: opts.logger } : {}) }),
     ...(opts.logger ? { logger: opts.logger } : {}),
   })
   const driver = new RuncDriver({

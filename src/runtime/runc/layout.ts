@@ -5,6 +5,8 @@
  * sits under /run/hangar, because unix socket paths must stay under 108 bytes.
  *
  *   <stateDir>/machines/<id>/   the OCI bundle and everything else of one machine
+ *   <disksDir>/machines/<id>/    its disk: overlay upper + work, on the machines filesystem
+ *                                (machines-fs.ts); without one, upper + work sit in the machine dir
  *   <stateDir>/exits/<id>       conmon's exit file (exit code as text)
  *   <stateDir>/runc/            runc --root
  *   <stateDir>/cni/             host-local IPAM data
@@ -28,8 +30,12 @@ export interface MachinePaths {
   rootfs: string
   /** `roots/<id>`, the rootfs mount point's parent, owned by the machine's range. */
   rootDir: string
+  /** Holds upper and work: a btrfs subvolume with its limit on the machines filesystem, else the machine dir itself. */
+  disk: string
   upper: string
   work: string
+  /** The disk's limit in bytes, as text (disks.ts). */
+  diskLimit: string
   /** Short symlinks to the layer dirs, so the overlay option stays small. */
   lowers: string
   resolvConf: string
@@ -55,6 +61,8 @@ export interface MachinePaths {
 export class Layout {
   readonly stateDir: string
   readonly machinesDir: string
+  /** The machines filesystem (machines-fs.ts): disks are `<disksDir>/machines/<id>`; null without one. */
+  readonly disksDir: string | null
   readonly exitsDir: string
   readonly runcRoot: string
   readonly cniDataDir: string
@@ -62,9 +70,10 @@ export class Layout {
   /** Mount points of the machines' root filesystems (see MachinePaths.rootfs). */
   readonly rootsDir: string
 
-  constructor(stateDir: string) {
+  constructor(stateDir: string, disksDir: string | null = null) {
     this.stateDir = stateDir
     this.machinesDir = join(stateDir, 'machines')
+    this.disksDir = disksDir
     this.exitsDir = join(stateDir, 'exits')
     this.runcRoot = join(stateDir, 'runc')
     this.cniDataDir = join(stateDir, 'cni')
@@ -76,6 +85,7 @@ export class Layout {
 
   machine(id: string): MachinePaths {
     const dir = join(this.machinesDir, id)
+    const disk = this.disksDir === null ? dir : join(this.disksDir, 'machines', id)
     return {
       dir,
       config: join(dir, 'config.json'),
@@ -83,8 +93,10 @@ export class Layout {
       network: join(dir, 'network.json'),
       rootfs: join(this.rootsDir, id, 'fs'),
       rootDir: join(this.rootsDir, id),
-      upper: join(dir, 'upper'),
-      work: join(dir, 'work'),
+      disk,
+      upper: join(disk, 'upper'),
+      work: join(disk, 'work'),
+      diskLimit: join(dir, 'disk-limit'),
       lowers: join(dir, 'l'),
       resolvConf: join(dir, 'resolv.conf'),
       hosts: join(dir, 'hosts'),

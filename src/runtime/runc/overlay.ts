@@ -1,6 +1,6 @@
 /**
  * The machine's root filesystem: an overlayfs of the image layers (read-only,
- * shared) under the machine's own upper dir. Mounted at create and kept
+ * shared) under the machine's own upper dir, on its disk (disks.ts). Mounted at create and kept
  * mounted while the machine exists, so start only pays a stat to check it is
  * still there (after a host reboot it is not, and start remounts it).
  *
@@ -58,12 +58,11 @@ async function mountLinked(paths: MachinePaths, idmap: Idmap): Promise<void> {
   await makeMountPoint(paths, idmap)
   // Overlay lists the top layer first.
   const lowers = Array.from({ length: count }, (_, i) => `l/${count - 1 - i}`)
-  await run(idmap.helper, ['mount', String(idmap.base), idmap.usernsFile, paths.rootfs, paths.dir, ...lowers], { step: 'mount overlay' })
+  await run(idmap.helper, ['mount', String(idmap.base), idmap.usernsFile, paths.rootfs, paths.dir, paths.disk, ...lowers], { step: 'mount overlay' })
 }
 
-/** Creates upper/work/rootfs and mounts the stack. */
+/** Links the layers and mounts the stack over the machine's disk (disks.ts makes it). */
 export async function mountOverlay(paths: MachinePaths, layers: string[], idmap: Idmap): Promise<void> {
-  for (const d of [paths.upper, paths.work]) await mkdir(d, { recursive: true })
   await linkLayers(paths, layers)
   await mountLinked(paths, idmap)
 }

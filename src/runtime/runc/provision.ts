@@ -13,6 +13,7 @@ import type { Attachment, Cni } from './cni.ts'
 import { writeEtc } from './etc.ts'
 import type { Layout } from './layout.ts'
 import { isMachineId } from './layout.ts'
+import type { Disks } from './disks.ts'
 import { IdRanges, RANGE_SIZE, readBase } from './id-ranges.ts'
 import { ensureMounted, mountOverlay, relayer, unmountOverlay } from './overlay.ts'
 import type { Runc } from './runc.ts'
@@ -48,6 +49,7 @@ export interface ProvisionDeps {
   ranges: IdRanges
   namespaces: Namespaces
   firewall: MachineFirewall
+  disks: Disks
 }
 
 export class Provisioner {
@@ -60,12 +62,15 @@ export class Provisioner {
   async create(spec: MachineSpec): Promise<NetworkInfo> {
     if (!isMachineId(spec.id)) throw new HangarError('invalid_argument', `invalid machine id "${spec.id}"`)
     const paths = this.#d.layout.machine(spec.id)
+    // Before anything is made: a size the host cannot give fails here, naming the limit.
+    const diskBytes = this.#d.disks.admit(spec.id, spec.diskBytes)
     try {
       await mkdir(paths.dir)
     } catch (e) {
       throw new HangarError('runtime_error', `machine ${spec.id} already exists on this host`, { cause: e })
     }
     try {
+      await this.#d.disks.create(spec.id, diskBytes)
       await mkdir(paths.persist)
       const base = this.#d.ranges.allocate()
       await writeFile(paths.idmap, String(base))
@@ -146,6 +151,11 @@ export class Provisioner {
     const paths = this.#d.layout.machine(id)
     let base = await readBase(paths.idmap)
     let reattached = false
+    if (!this.#d.disks.present(id)) {
+      // From before the machines filesystem (its upper sits in the machine dir), or a disk lost.
+      await unmountOverlay(paths)
+      await this.#d.disks.restore(id)
+    }
     if (base === null) {
       base = this.#d.ranges.allocate()
       await unmountOverlay(paths)
@@ -181,13 +191,18 @@ export class Provisioner {
     return net && { ipv4: net.ipv4, ipv6: net.ipv6, hostVeth: net.hostVeth }
   }
 
-  /** New layers/process/limits for a machine that is not running; rootfs changes and address stay. */
+  admitDisk(id: string, bytes: number | undefined): void {
+    this.#d.disks.admit(id, bytes)
+  }
+
+  /** New layers/process/limits (disk size included) for a machine that is not running; rootfs changes and address stay. */
   async reconfigure(spec: MachineSpec): Promise<void> {
     await this.prepare(spec.id)
     const paths = this.#d.layout.machine(spec.id)
     const net = await this.#network(spec.id)
     const base = await readBase(paths.idmap)
     if (!net || base === null) throw new HangarError('machine_not_found', `machine ${spec.id} not found`)
+    await this.#d.disks.resize(spec.id, spec.diskBytes)
     await relayer(paths, spec.layers, this.#d.namespaces.idmap(spec.id, base))
     await this.#writeBundle(spec, net, base)
     await this.#d.firewall.refresh()
@@ -212,6 +227,7 @@ export class Provisioner {
     await this.#d.runc.delete(id, true)
     await unmountOverlay(paths)
     await rm(paths.rootDir, { recursive: true, force: true })
+    await this.#d.disks.remove(id)
     const net = await this.#network(id)
     await this.#d.cni.del(id, net?.netns ?? this.#d.netnsPrefix + id, net?.config ?? null)
     await this.#d.namespaces.remove(id)

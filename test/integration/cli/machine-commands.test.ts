@@ -87,7 +87,8 @@ test('hangar up on a port already in use says so, names the flag, and exits', as
   const port = (holder.address() as AddressInfo).port
   const dataDir = await mkdtemp(join(tmpdir(), 'hangar-port-'))
   t.after(() => rm(dataDir, { recursive: true, force: true }))
-  const r = await hangar(process.env, 'up', '--data-dir', dataDir, '--api-port', String(port), '--no-base-image', '--log-level', 'silent')
+  // --machines-fs none: this daemon never gets to run machines, so it makes no filesystem for them.
+  const r = await hangar(process.env, 'up', '--data-dir', dataDir, '--api-port', String(port), '--no-base-image', '--machines-fs', 'none', '--log-level', 'silent')
   assert.equal(r.code, 1)
   assert.match(r.stderr, new RegExp(`error: 127\\.0\\.0\\.1:${port} is already in use`))
   assert.match(r.stderr, /hint: .*--api-port/)

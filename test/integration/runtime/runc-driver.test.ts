@@ -14,7 +14,7 @@ import { createRuncDriver, type Driver, type NetworkOptions } from '../../../src
 import { driverSuite } from '../../contract/driver.suite.ts'
 import { WALLS_VERSION } from '../../../src/runtime/runc/provision.ts'
 import { Layout } from '../../../src/runtime/runc/layout.ts'
-import { busyboxLayer, cleanupList, hostTraces, machineSpec, testNetwork, useTmp } from '../../support/runtime.ts'
+import { busyboxLayer, cleanupList, hostTraces, machineSpec, MiB, testMachinesFs, testNetwork, useTmp } from '../../support/runtime.ts'
 
 // One network per stateDir: a "restarted" driver must find the same bridge and subnet.
 const networks = new Map<string, NetworkOptions>()
@@ -27,6 +27,10 @@ function networkFor(stateDir: string): NetworkOptions {
 }
 
 driverSuite({ name: 'runc', newDriver: (stateDir) => createRuncDriver({ stateDir, network: networkFor(stateDir) }) })
+driverSuite({
+  name: 'runc, disks with quotas on btrfs',
+  newDriver: (stateDir, suite) => createRuncDriver({ stateDir, network: networkFor(stateDir), machinesFs: testMachinesFs(suite, stateDir), defaultDiskBytes: 64 * MiB }),
+})
 
 describe('runc driver specifics', () => {
   let stateDir = ''
@@ -140,7 +144,7 @@ describe('runc driver specifics', () => {
     execFileSync('ip', ['netns', 'add', netns])
     for (const f of [paths.idmap, paths.walls]) rmSync(f)
     mkdirSync(join(paths.dir, 'rootfs'))
-    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', 'lowerdir=l/0,upperdir=upper,workdir=work', 'rootfs'], { cwd: paths.dir })
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=l/0,upperdir=${paths.upper},workdir=${paths.work}`, 'rootfs'], { cwd: paths.dir })
 
     await driver.start(spec.id)
     assert.match((await driver.exec(spec.id, { cmd: ['cat', '/proc/self/uid_map'], timeoutMs: 5000, maxBytes: 4096 })).stdout, /^\s+0\s+\d{9,}\s+65536\n$/)

@@ -8,9 +8,9 @@
 //     keeps one. No process is left behind. The netns must belong to the machine's user
 //     namespace: runc 1.1 joins the user namespace first and cannot enter a host-owned one.
 //
-//   hangar-ns mount BASE USERNS_FILE TARGET MACHINE_DIR LOWER_TOP ... LOWER_BOTTOM
+//   hangar-ns mount BASE USERNS_FILE TARGET MACHINE_DIR DISK_DIR LOWER_TOP ... LOWER_BOTTOM
 //     An overlay on TARGET whose layers (LOWERs, relative to MACHINE_DIR or absolute) and
-//     MACHINE_DIR/upper, /work are seen through an idmapped mount, so files stay owned as in
+//     DISK_DIR/upper, /work (the machine's disk) are seen through an idmapped mount, so files stay owned as in
 //     the image (uid 0 based) on disk while the machine sees them as its own. The staging
 //     mounts live in a private mount namespace and vanish with this process; only the overlay
 //     appears on the host.
@@ -96,7 +96,7 @@ static void set_option(int fs, const char *key, const char *value) {
   }
 }
 
-static int mount_overlay(const char *base_s, const char *userns_file, const char *target, const char *dir, int nlower, char **lowers) {
+static int mount_overlay(const char *base_s, const char *userns_file, const char *target, const char *dir, const char *disk, int nlower, char **lowers) {
   uid_t base = (uid_t)strtoul(base_s, NULL, 10);
   int userns = open(userns_file, O_RDONLY | O_CLOEXEC);
   int host_mnt = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
@@ -114,8 +114,8 @@ static int mount_overlay(const char *base_s, const char *userns_file, const char
     src[i] = open(lowers[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (src[i] < 0) die(lowers[i]);
   }
-  src[nlower] = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (src[nlower] < 0) die(dir);
+  src[nlower] = open(disk, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (src[nlower] < 0) die(disk);
   if (mount("hangar-stage", "/run", "tmpfs", 0, "size=64k,mode=700")) die("staging tmpfs");
   int fs = syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
   if (fs < 0) die("fsopen(overlay)");
@@ -159,8 +159,8 @@ static int mount_overlay(const char *base_s, const char *userns_file, const char
 
 int main(int argc, char **argv) {
   if (argc == 6 && strcmp(argv[1], "create") == 0) return create(argv[2], argv[3], argv[4], argv[5]);
-  if (argc >= 7 && strcmp(argv[1], "mount") == 0) return mount_overlay(argv[2], argv[3], argv[4], argv[5], argc - 6, argv + 6);
+  if (argc >= 8 && strcmp(argv[1], "mount") == 0) return mount_overlay(argv[2], argv[3], argv[4], argv[5], argv[6], argc - 7, argv + 7);
   fprintf(stderr, "usage: hangar-ns create BASE SIZE USERNS_FILE NETNS_FILE\n"
-                  "       hangar-ns mount BASE USERNS_FILE TARGET MACHINE_DIR LOWER_TOP ... LOWER_BOTTOM\n");
+                  "       hangar-ns mount BASE USERNS_FILE TARGET MACHINE_DIR DISK_DIR LOWER_TOP ... LOWER_BOTTOM\n");
   return 2;
 }

@@ -1,0 +1,184 @@
+/**
+ * Each machine's disk: its overlay upper and work dirs in a btrfs subvolume of
+ * its own on the machines filesystem, with a qgroup limit nothing inside can
+ * pass (writes fail with EDQUOT, "Disk quota exceeded"); inodes cost metadata
+ * bytes under the same limit, so a machine cannot exhaust anyone's inodes.
+ *
+ * Limits are reservations: the limits of all machines together stay within the
+ * filesystem's size (times `overcommit`), so a machine that fills its disk
+ * leaves every other machine its whole disk. A limit is recorded beside the
+ * machine (`disk-limit`) and read back at startup.
+ *
+ *   const disks = await Disks.load({ layout, fs, defaultBytes: 4 * 2 ** 30, overcommit: 1 })
+ *   const bytes = disks.admit(id, spec.diskBytes)   // throws, naming the limit, before anything is made
+ *   await disks.create(id, bytes)
+ */
+import { existsSync, statSync } from 'node:fs'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { HangarError } from '../../errors.ts'
+import { createSubvolume, deleteSubvolume, limitSubvolume, subvolumeUsage, type Usage } from './btrfs.ts'
+import type { Layout } from './layout.ts'
+import { gb, type MachinesFs } from './machines-fs.ts'
+import { run } from './proc.ts'
+
+export interface DisksOptions {
+  layout: Layout
+  fs: MachinesFs
+  /** The limit of a machine that asks for none. */
+  defaultBytes: number
+  /** How far the limits together may exceed the filesystem's size: 1 = never (no machine can fill another's disk). */
+  overcommit: number
+  logger?: { warn: (obj: object, msg: string) => void }
+}
+
+/** The root directory of every btrfs subvolume has this inode number. */
+const SUBVOLUME_INO = 256
+const GiB = 2 ** 30
+
+export class Disks {
+  #o: DisksOptions
+  /** Machine id → its limit, for every machine on disk. */
+  #limits = new Map<string, number>()
+
+  private constructor(o: DisksOptions) {
+    this.#o = o
+  }
+
+  static async load(o: DisksOptions): Promise<Disks> {
+    const disks = new Disks(o)
+    for (const id of await readdir(o.layout.machinesDir).catch(() => [] as string[])) {
+      const limit = await readLimit(o.layout.machine(id).diskLimit)
+      if (limit !== null) disks.#limits.set(id, limit)
+    }
+    return disks
+  }
+
+  get quota(): boolean {
+    return this.#o.fs.quota
+  }
+
+  /** The limit a machine gets for `requested` bytes (default when undefined); throws when it cannot have it. */
+  admit(id: string, requested: number | undefined): number {
+    if (!this.quota) {
+      if (requested !== undefined) {
+        throw new HangarError('disk_quota_unsupported', 'this host enforces no disk quotas (the daemon runs with --machines-fs none), so config.rootfs.size_gb cannot be honoured')
+      }
+      return 0
+    }
+    const bytes = requested ?? this.#o.defaultBytes
+    const capacity = this.#o.fs.capacity()
+    const what = requested === undefined ? `the default rootfs size (${gb(bytes)}, --rootfs-size)` : `a rootfs of ${gb(bytes)}`
+    if (bytes > capacity) {
+      throw new HangarError('rootfs_too_large', `${what} is larger than this host's machines filesystem (${gb(capacity)})`, {
+        hint: `ask for at most ${Math.floor(capacity / GiB)} GB in config.rootfs.size_gb, or give the host a larger machines filesystem (--machines-fs-size, --machines-fs)`,
+        details: { requested_bytes: bytes, limit_bytes: capacity },
+      })
+    }
+    const room = Math.floor(capacity * this.#o.overcommit) - this.#reservedBy(id)
+    if (bytes > room) {
+      throw new HangarError('rootfs_no_room', `${what} does not fit: the other machines on this host hold ${gb(this.#reservedBy(id))} of the ${gb(capacity * this.#o.overcommit)} its machines filesystem gives out, ${gb(Math.max(0, room))} is left`, {
+        details: { requested_bytes: bytes, available_bytes: Math.max(0, room) },
+      })
+    }
+    return bytes
+  }
+
+  /** What every machine but `id` has reserved. */
+  #reservedBy(id: string): number {
+    let sum = 0
+    for (const [other, bytes] of this.#limits) if (other !== id) sum += bytes
+    return sum
+  }
+
+  /** Makes the machine's disk with its limit (admit first). Reserved at once, so concurrent creates cannot both take the last room. */
+  async create(id: string, bytes: number): Promise<void> {
+    const paths = this.#o.layout.machine(id)
+    if (this.quota) {
+      this.admit(id, bytes)
+      this.#limits.set(id, bytes)
+      await writeFile(paths.diskLimit, String(bytes))
+      await createSubvolume(paths.disk)
+      await limitSubvolume(paths.disk, bytes)
+    }
+    for (const d of [paths.upper, paths.work]) await mkdir(d)
+  }
+
+  /** A new limit for a machine that is not running; refused below what it already holds. */
+  async resize(id: string, requested: number | undefined): Promise<void> {
+    const bytes = this.admit(id, requested)
+    if (!this.quota || bytes === this.#limits.get(id)) return
+    const paths = this.#o.layout.machine(id)
+    const { used } = await subvolumeUsage(paths.disk)
+    if (used > bytes) {
+      throw new HangarError('out_of_range', `machine ${id} already holds ${gb(used)} on its disk, more than a rootfs of ${gb(bytes)}`, {
+        hint: `ask for at least ${Math.ceil(used / GiB)} GB, or delete files in the machine first`,
+      })
+    }
+    await limitSubvolume(paths.disk, bytes)
+    this.#limits.set(id, bytes)
+    await writeFile(paths.diskLimit, String(bytes))
+  }
+
+  /** Whether the disk is in place: one stat on the start path. */
+  present(id: string): boolean {
+    return existsSync(this.#o.layout.machine(id).upper)
+  }
+
+  /**
+   * Moves the disk of a machine from before the machines filesystem (its upper in its machine dir)
+   * onto a disk of its own, its limit the default or what it holds, whichever is more. The overlay
+   * must be unmounted. A disk missing otherwise is an error, never silently an empty one.
+   */
+  async restore(id: string): Promise<void> {
+    const paths = this.#o.layout.machine(id)
+    const legacy = join(paths.dir, 'upper')
+    if (!existsSync(legacy) || paths.disk === paths.dir) {
+      throw new HangarError('runtime_error', `machine ${id}'s disk is missing: ${paths.upper} does not exist`, {
+        hint: 'was the daemon started with another --machines-fs than the one the machine was made on? Start it with that one again',
+      })
+    }
+    await this.remove(id)
+    const { stdout } = await run('du', ['-sb', legacy], { step: 'du the old upper' })
+    // A quarter more than it holds: room for what btrfs counts beyond the bytes du sees.
+    const held = Math.ceil((Number.parseInt(stdout, 10) * 1.25) / 2 ** 20) * 2 ** 20
+    await this.create(id, this.admit(id, Math.max(held, this.#o.defaultBytes)))
+    await run('cp', ['-a', `${legacy}/.`, paths.upper], { step: 'copy the machine disk onto the machines filesystem' })
+    await rm(legacy, { recursive: true, force: true })
+    await rm(join(paths.dir, 'work'), { recursive: true, force: true })
+    this.#o.logger?.warn({ machine: id, limit: this.#limits.get(id) }, 'machine disk moved onto the machines filesystem')
+  }
+
+  /** Removes the disk and frees its reservation. Idempotent. */
+  async remove(id: string): Promise<void> {
+    const paths = this.#o.layout.machine(id)
+    let ino: number | null = null
+    try {
+      ino = statSync(paths.disk).ino
+    } catch {
+      // never made
+    }
+    if (ino === SUBVOLUME_INO && this.quota) {
+      await deleteSubvolume(paths.disk).catch(async (e: unknown) => {
+        // Teardown must not stick: empty it instead (an empty subvolume goes with rmdir).
+        this.#o.logger?.warn({ machine: id, err: String(e) }, 'btrfs subvolume delete failed; removing the files')
+        await rm(paths.disk, { recursive: true, force: true })
+      })
+    } else if (ino !== null) {
+      // Without a machines filesystem the disk is the machine dir, whose other files teardown still needs.
+      for (const d of paths.disk === paths.dir ? [paths.upper, paths.work] : [paths.disk]) await rm(d, { recursive: true, force: true })
+    }
+    this.#limits.delete(id)
+  }
+
+  /** Bytes the machine's disk holds and its limit (null without quotas). */
+  usage(id: string): Promise<Usage> {
+    return subvolumeUsage(this.#o.layout.machine(id).disk)
+  }
+}
+
+async function readLimit(file: string): Promise<number | null> {
+  const text = await readFile(file, 'utf8').catch(() => null)
+  const n = text === null ? NaN : Number(text.trim())
+  return Number.isSafeInteger(n) && n > 0 ? n : null
+}
