@@ -42,7 +42,8 @@ export interface Backend {
     destroy(app: string, id: string, opts: { force: boolean }): Promise<unknown>
     /** Resolves at one of `states`; rejects with wait_timeout after `timeout` seconds. */
     wait(app: string, id: string, states: string[], timeout: number, signal?: AbortSignal): Promise<WaitResult>
-    exec(app: string, id: string, req: ExecRequest): Promise<ExecOutput>
+    /** `signal` aborts when the call is cancelled: the command is killed in the machine. */
+    exec(app: string, id: string, req: ExecRequest, signal?: AbortSignal): Promise<ExecOutput>
     /** The last `tail` lines, oldest first. */
     logs(app: string, id: string, tail: number): Promise<LogLine[]>
     events(app: string, id: string, limit: number): Promise<MachineEventView[]>
@@ -79,7 +80,7 @@ export function platformBackend(platform: Platform): Backend {
       restart: (app, id) => pm.restart(app, id),
       destroy: (app, id, o) => pm.destroy(app, id, o),
       wait: (app, id, state, timeout, signal) => pm.wait(app, id, { state, timeout }, signal),
-      exec: (app, id, req) => pm.exec(app, id, req),
+      exec: (app, id, req, signal) => pm.exec(app, id, req, {}, signal ? { signal } : {}),
       logs: async (app, id, tail) => {
         const lines: LogLine[] = []
         for await (const l of pm.logs(app, id, { tail })) lines.push(l)
@@ -123,7 +124,8 @@ export function sdkBackend(hangar: Hangar): Backend {
       restart: (app, id) => hm.restart(app, id),
       destroy: (app, id, o) => hm.destroy(app, id, o),
       wait: (app, id, state, timeout, signal) => hm.wait(app, id, { state, timeout, ...(signal ? { signal } : {}) }),
-      exec: (app, id, req) => hm.exec(app, id, req),
+      // Over stdio the daemon does the killing: aborting the request is what tells it to.
+      exec: (app, id, req, signal) => hm.exec(app, id, req, signal ? { signal } : {}),
       logs: (app, id, tail) => hm.logs(app, id, { tail }),
       events: (app, id, limit) => hm.events(app, id, limit),
     },
