@@ -55,8 +55,8 @@ export interface Backend {
     importFile(path: string, opts: { tag?: string }): Promise<ImageRecord[]>
     /** Builds the Debian base image (returns it at once when it exists, unless force). */
     buildBase(opts: BuildBaseInput, onProgress: (p: BuildProgress) => void): Promise<ImageRecord>
-    /** Pulls `ref` from the registry it names, anonymously, and tags it locally. */
-    pull(ref: string, onProgress: (p: PullProgress) => void): Promise<ImageRecord>
+    /** Pulls `ref` from the registry it names, anonymously, and tags it locally; `signal` stops the pull (nothing is tagged). */
+    pull(ref: string, onProgress: (p: PullProgress) => void, signal?: AbortSignal): Promise<ImageRecord>
   }
 }
 
@@ -99,7 +99,7 @@ export function platformBackend(platform: Platform): Backend {
         })
       },
       buildBase: (o, onProgress) => platform.images.buildBase(o, onProgress),
-      pull: (ref, onProgress) => platform.images.pull({ ref }, onProgress),
+      pull: (ref, onProgress, signal) => platform.images.pull({ ref }, onProgress, signal),
     },
   }
 }
@@ -134,7 +134,7 @@ export function sdkBackend(hangar: Hangar): Backend {
       get: (ref) => hangar.images.get(ref),
       importFile: async (path, o) => hangar.images.import(await openAsBlob(path), o),
       buildBase: (o, onProgress) => hangar.images.buildBase(o, onProgress),
-      pull: (ref, onProgress) => hangar.images.pull(ref, { onProgress }),
+      pull: (ref, onProgress, signal) => hangar.images.pull(ref, { onProgress, ...(signal ? { signal } : {}) }),
     },
   }
 }
