@@ -3,7 +3,8 @@
  * index resolves to its linux/amd64 manifest), then config and layers, each
  * downloaded into ingest/ and published only once its digest checks out, then
  * the tag. An interrupted layer resumes with a Range request from the bytes
- * already in ingest, on the next attempt or the next pull.
+ * already in ingest, on the next attempt or the next pull. opts.signal stops it: its
+ * requests end, and nothing is tagged.
  *
  *   const img = await pullImage(store, '127.0.0.1:4280/test/busybox:1', { onProgress: (p) => log(p.message) })
  */
@@ -34,8 +35,14 @@ const accept = [mediaTypes.index, mediaTypes.dockerList, mediaTypes.manifest, me
 const attempts = 5
 const parallel = 3
 
+/** A blob download and the signal of the pull that started it. */
+interface Download {
+  done: Promise<void>
+  signal: AbortSignal | undefined
+}
+
 /** Blob downloads in flight per store, so two pulls sharing a layer write one ingest file, not two into the same one. */
-const inflight = new WeakMap<object, Map<string, Promise<void>>>()
+const inflight = new WeakMap<object, Map<string, Download>>()
 
 /**
  * Pulls `ref` (which must name a registry, or means Docker Hub) and tags it in the store under that name.
@@ -65,9 +72,11 @@ async function pull(store: ImageStore, ref: string, opts: PullOptions): Promise<
   const blobs = [m.config, ...m.layers]
   let next = 0
   const worker = async (): Promise<void> => {
-    for (let i = next++; i < blobs.length; i = next++) await fetchBlob(store, remote, blobs[i]!, say)
+    for (let i = next++; i < blobs.length; i = next++) await fetchBlob(store, remote, blobs[i]!, say, opts.signal)
   }
   await Promise.all(Array.from({ length: Math.min(parallel, blobs.length) }, worker))
+  // Cancelled after the last blob: what came stays in the store for gc, but no tag points at it.
+  opts.signal?.throwIfAborted()
   parseDocument(configSchema, await store.content.read(m.config.digest), `image config ${m.config.digest}`)
   // Documents last: a manifest is in the store only once everything it names is.
   await store.content.putBytes(manifest.bytes, manifest.digest)
@@ -98,19 +107,37 @@ async function fetchDocument(remote: RemoteRepository, ref: string): Promise<{ b
   return { bytes, digest, mediaType }
 }
 
-function fetchBlob(store: ImageStore, remote: RemoteRepository, desc: Descriptor, say: (p: PullProgress) => void): Promise<void> {
+/**
+ * Downloads a blob, or joins the download another pull has running. A joined pull is not bound to
+ * the other's fate: its own cancel ends only its wait, and when the other is cancelled (an abort's
+ * reason can be anything, so its signal says so) it downloads the blob itself, from what is in ingest.
+ */
+function fetchBlob(store: ImageStore, remote: RemoteRepository, desc: Descriptor, say: (p: PullProgress) => void, signal: AbortSignal | undefined): Promise<void> {
   let running = inflight.get(store)
   if (!running) inflight.set(store, (running = new Map()))
-  let p = running.get(desc.digest)
-  if (!p) {
-    p = download(store, remote, desc, say).finally(() => running.delete(desc.digest))
-    running.set(desc.digest, p)
+  const other = running.get(desc.digest)
+  if (!other) {
+    const done = download(store, remote, desc, say, signal).finally(() => running.delete(desc.digest))
+    running.set(desc.digest, { done, signal })
+    return done
   }
-  return p
+  return untilAborted(other.done, signal).catch((e: unknown) => {
+    if (other.signal?.aborted && !signal?.aborted) return fetchBlob(store, remote, desc, say, signal)
+    throw e
+  })
+}
+
+/** `p`, or the signal's reason as soon as it aborts. */
+async function untilAborted(p: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return p
+  signal.throwIfAborted()
+  let onAbort!: () => void
+  const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', (onAbort = () => reject(signal.reason)), { once: true }))
+  return Promise.race([p, aborted]).finally(() => signal.removeEventListener('abort', onAbort))
 }
 
 /** Downloads into ingest/pull-<hex>, appending to what an earlier attempt left, then verifies and publishes. */
-async function download(store: ImageStore, remote: RemoteRepository, desc: Descriptor, say: (p: PullProgress) => void): Promise<void> {
+async function download(store: ImageStore, remote: RemoteRepository, desc: Descriptor, say: (p: PullProgress) => void, signal: AbortSignal | undefined): Promise<void> {
   if (await store.content.has(desc.digest)) return
   const file = join(store.content.ingestDir, `pull-${desc.digest.slice(7)}`)
   for (let attempt = 1; ; attempt++) {
@@ -146,7 +173,8 @@ async function download(store: ImageStore, remote: RemoteRepository, desc: Descr
       if (got === desc.size) break
       throw new HangarError('unavailable', `${remote.host} ended ${desc.digest} after ${got} of ${desc.size} bytes`)
     } catch (e) {
-      const retryable = isHangarError(e) ? e.code === 'unavailable' : (e as Error).name !== 'AbortError'
+      // Aborted is final whatever the reason it was given (a cancelled MCP call's is a plain string).
+      const retryable = !signal?.aborted && (isHangarError(e) ? e.code === 'unavailable' : (e as Error).name !== 'AbortError')
       if (!retryable || attempt >= attempts) throw e
       await sleep(200 * 2 ** attempt)
     }

@@ -77,10 +77,15 @@ export function imagesService(store: ImageStore, deps: ImagesDeps = {}) {
     /** The raw store, for the /v2 registry, which speaks OCI to it directly. */
     store,
 
-    /** Pulls `ref` from its registry and tags it locally (a bad body throws invalid_argument at once). */
-    pull(input: unknown, onProgress?: (p: PullProgress) => void): Promise<ImageRecord> {
+    /**
+     * Pulls `ref` from its registry and tags it locally (a bad body throws invalid_argument at once).
+     * `signal` is the caller's (a cancelled MCP call, a REST client that went away): when it aborts the
+     * pull's downloads end and nothing is tagged, as when the daemon closes.
+     */
+    pull(input: unknown, onProgress?: (p: PullProgress) => void, signal?: AbortSignal): Promise<ImageRecord> {
       const req = parse(pullSchema, input, 'pull request')
-      return pullImage(store, req.ref, { ...withCreds(req.credentials), signal: stop.signal, ...(onProgress ? { onProgress } : {}) })
+      const either = signal ? AbortSignal.any([stop.signal, signal]) : stop.signal
+      return pullImage(store, req.ref, { ...withCreds(req.credentials), signal: either, ...(onProgress ? { onProgress } : {}) })
     },
 
     /** Pushes a local image to a registry. */

@@ -42,14 +42,19 @@ export function machineOpsService(ctx: Ctx) {
   }
 
   return {
-    /** Runs a command in a started machine; output capped per stream, killed at the timeout. */
-    async exec(app: string, id: string, input: unknown, guard: Guard = {}): Promise<ExecOutput> {
+    /**
+     * Runs a command in a started machine; output capped per stream, killed at the timeout, or
+     * when `signal` aborts (the caller went away: a cancelled MCP call, a closed REST request).
+     */
+    async exec(app: string, id: string, input: unknown, guard: Guard = {}, opts: { signal?: AbortSignal } = {}): Promise<ExecOutput> {
       const req = parse(execMachine, input, 'exec request')
       const m = loadMachine(ctx, app, id)
       leases.check(id, guard.nonce)
       assertCan('exec', m.state, id)
       const cmd = req.command ?? ['/bin/sh', '-c', req.cmd as string]
-      const r = await driver.exec(id, { cmd, timeoutMs: req.timeout * 1000, maxBytes: req.max_output_bytes, ...(req.stdin !== undefined ? { stdin: req.stdin } : {}) })
+      const r = await driver.exec(id, {
+        cmd, timeoutMs: req.timeout * 1000, maxBytes: req.max_output_bytes, ...(req.stdin !== undefined ? { stdin: req.stdin } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
+      })
       return execView(r)
     },
 

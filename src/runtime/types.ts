@@ -75,6 +75,12 @@ export interface ExecOptions {
   timeoutMs: number
   /** Cap on each of stdout and stderr. */
   maxBytes: number
+  /**
+   * The caller gave up (a cancelled MCP call, a REST client that went away): the command is
+   * killed in the machine as at the timeout, and exec resolves with that exit (timedOut false).
+   * Already aborted: nothing runs, exec rejects with the signal's reason.
+   */
+  signal?: AbortSignal
 }
 
 export interface ExecResult {

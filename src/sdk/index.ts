@@ -71,10 +71,11 @@ export class Hangar {
      */
     buildBase(opts?: BuildBaseInput, onProgress?: (p: BuildProgress) => void): Promise<Image>
     /**
-     * The daemon pulls `ref` (which names its registry) into its store.
+     * The daemon pulls `ref` (which names its registry) into its store; aborting `signal` ends the
+     * request, and with it the daemon's pull (nothing is tagged).
      *   await hangar.images.pull('127.0.0.1:4280/robots/busybox:1', { credentials: { username: 'x', password: token } })
      */
-    pull(ref: string, opts?: { credentials?: RegistryCredentials; onProgress?: (p: PullProgress) => void }): Promise<Image>
+    pull(ref: string, opts?: { credentials?: RegistryCredentials; onProgress?: (p: PullProgress) => void; signal?: AbortSignal }): Promise<Image>
     /** The daemon pushes its image `ref` to `dest` (default `ref`), a reference naming a registry. */
     push(ref: string, dest?: string, opts?: { credentials?: RegistryCredentials; onProgress?: (p: PushProgress) => void }): Promise<PushResult>
   }
@@ -100,7 +101,7 @@ export class Hangar {
       remove: async (ref) => void (await http.json('DELETE', img(ref))),
       gc: () => http.json('POST', '/v1/images/gc'),
       buildBase: (o = {}, onProgress) => streamed(http, '/v1/images/build-base', o, onProgress),
-      pull: (ref, o = {}) => streamed(http, '/v1/images/pull', { ref, ...(o.credentials ? { credentials: o.credentials } : {}) }, o.onProgress),
+      pull: (ref, o = {}) => streamed(http, '/v1/images/pull', { ref, ...(o.credentials ? { credentials: o.credentials } : {}) }, o.onProgress, o.signal),
       push: (ref, dest, o = {}) =>
         streamed(http, '/v1/images/push', { ref, ...(dest ? { dest } : {}), ...(o.credentials ? { credentials: o.credentials } : {}) }, o.onProgress),
     }
@@ -136,8 +137,8 @@ export interface RegistryCredentials {
 }
 
 /** Always over Server-Sent Events: a build or pull outlasts fetch's header timeout, and events keep the connection busy. */
-async function streamed<T, P>(http: Http, path: string, body: unknown, onProgress?: (p: P) => void): Promise<T> {
-  const res = await http.fetch('POST', path, { body, headers: { accept: 'text/event-stream' } })
+async function streamed<T, P>(http: Http, path: string, body: unknown, onProgress?: (p: P) => void, signal?: AbortSignal): Promise<T> {
+  const res = await http.fetch('POST', path, { body, headers: { accept: 'text/event-stream' }, ...(signal ? { signal } : {}) })
   for await (const ev of parseSse(res)) {
     if (ev.event === 'progress') onProgress?.(JSON.parse(ev.data) as P)
     else if (ev.event === 'done') return JSON.parse(ev.data) as T

@@ -78,7 +78,8 @@ export class Machines {
     return this.#http.json('GET', this.#p(app, id, 'wait'), { query: { state: opts.state, timeout: opts.timeout, instance_id: opts.instanceId }, ...(opts.signal ? { signal: opts.signal } : {}) })
   }
 
-  exec(app: string, id: string, req: { command?: string[]; cmd?: string; stdin?: string; timeout?: number; max_output_bytes?: number }, opts: Lease = {}): Promise<ExecOutput> {
+  /** Aborting `signal` ends the request, and the daemon then kills the command in the machine. */
+  exec(app: string, id: string, req: { command?: string[]; cmd?: string; stdin?: string; timeout?: number; max_output_bytes?: number }, opts: Lease & { signal?: AbortSignal } = {}): Promise<ExecOutput> {
     return this.#http.json('POST', this.#p(app, id, 'exec'), { body: req, ...opts })
   }
 

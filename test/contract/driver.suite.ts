@@ -98,6 +98,33 @@ export function driverSuite(opts: DriverSuiteOptions): void {
       assert.doesNotMatch(ps.stdout, /sleep 77/)
     })
 
+    test('exec whose signal aborts kills the command and its children, even right at the start', T, async (t) => {
+      const m = await machine(t, ['sleep', '1000'])
+      await driver.start(m.id)
+      // 300 ms: the command runs. The shorter ones land before, during or just after its start:
+      // either nothing ran (AbortError) or it was killed; never is it left running.
+      for (const afterMs of [300, 0, 5, 20, 50]) {
+        const ac = new AbortController()
+        const t0 = Date.now()
+        const run = driver.exec(m.id, { cmd: ['sh', '-c', 'sleep 78; touch /root/late'], timeoutMs: 60_000, maxBytes: 1024, signal: ac.signal })
+        setTimeout(() => ac.abort(), afterMs)
+        const r = await run.catch((e: Error) => e)
+        if (r instanceof Error) assert.ok(afterMs < 300 && r.name === 'AbortError', `aborted after ${afterMs} ms: ${r.message}`)
+        else assert.deepEqual([r.timedOut, r.exitSignal], [false, 'SIGKILL'], `aborted after ${afterMs} ms`)
+        assert.ok(Date.now() - t0 < 5000)
+        const ps = await driver.exec(m.id, { cmd: ['ps'], timeoutMs: 5000, maxBytes: 65536 })
+        assert.doesNotMatch(ps.stdout, /sleep 78/, `aborted after ${afterMs} ms: neither the shell nor its sleep is left`)
+      }
+    })
+
+    test('exec with an already aborted signal runs nothing', T, async (t) => {
+      const m = await machine(t, ['sleep', '1000'])
+      await driver.start(m.id)
+      await assert.rejects(driver.exec(m.id, { cmd: ['touch', '/root/early'], timeoutMs: 5000, maxBytes: 1024, signal: AbortSignal.abort() }), { name: 'AbortError' })
+      const ls = await driver.exec(m.id, { cmd: ['ls', '/root'], timeoutMs: 5000, maxBytes: 1024 })
+      assert.doesNotMatch(ls.stdout, /early/)
+    })
+
     test('files written in the machine survive stop and start', T, async (t) => {
       const m = await machine(t, ['sleep', '1000'])
       await driver.start(m.id)

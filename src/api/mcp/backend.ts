@@ -42,7 +42,8 @@ export interface Backend {
     destroy(app: string, id: string, opts: { force: boolean }): Promise<unknown>
     /** Resolves at one of `states`; rejects with wait_timeout after `timeout` seconds. */
     wait(app: string, id: string, states: string[], timeout: number, signal?: AbortSignal): Promise<WaitResult>
-    exec(app: string, id: string, req: ExecRequest): Promise<ExecOutput>
+    /** `signal` aborts when the call is cancelled: the command is killed in the machine. */
+    exec(app: string, id: string, req: ExecRequest, signal?: AbortSignal): Promise<ExecOutput>
     /** The last `tail` lines, oldest first. */
     logs(app: string, id: string, tail: number): Promise<LogLine[]>
     events(app: string, id: string, limit: number): Promise<MachineEventView[]>
@@ -54,8 +55,8 @@ export interface Backend {
     importFile(path: string, opts: { tag?: string }): Promise<ImageRecord[]>
     /** Builds the Debian base image (returns it at once when it exists, unless force). */
     buildBase(opts: BuildBaseInput, onProgress: (p: BuildProgress) => void): Promise<ImageRecord>
-    /** Pulls `ref` from the registry it names, anonymously, and tags it locally. */
-    pull(ref: string, onProgress: (p: PullProgress) => void): Promise<ImageRecord>
+    /** Pulls `ref` from the registry it names, anonymously, and tags it locally; `signal` stops the pull (nothing is tagged). */
+    pull(ref: string, onProgress: (p: PullProgress) => void, signal?: AbortSignal): Promise<ImageRecord>
   }
 }
 
@@ -79,7 +80,7 @@ export function platformBackend(platform: Platform): Backend {
       restart: (app, id) => pm.restart(app, id),
       destroy: (app, id, o) => pm.destroy(app, id, o),
       wait: (app, id, state, timeout, signal) => pm.wait(app, id, { state, timeout }, signal),
-      exec: (app, id, req) => pm.exec(app, id, req),
+      exec: (app, id, req, signal) => pm.exec(app, id, req, {}, signal ? { signal } : {}),
       logs: async (app, id, tail) => {
         const lines: LogLine[] = []
         for await (const l of pm.logs(app, id, { tail })) lines.push(l)
@@ -98,7 +99,7 @@ export function platformBackend(platform: Platform): Backend {
         })
       },
       buildBase: (o, onProgress) => platform.images.buildBase(o, onProgress),
-      pull: (ref, onProgress) => platform.images.pull({ ref }, onProgress),
+      pull: (ref, onProgress, signal) => platform.images.pull({ ref }, onProgress, signal),
     },
   }
 }
@@ -123,7 +124,8 @@ export function sdkBackend(hangar: Hangar): Backend {
       restart: (app, id) => hm.restart(app, id),
       destroy: (app, id, o) => hm.destroy(app, id, o),
       wait: (app, id, state, timeout, signal) => hm.wait(app, id, { state, timeout, ...(signal ? { signal } : {}) }),
-      exec: (app, id, req) => hm.exec(app, id, req),
+      // Over stdio the daemon does the killing: aborting the request is what tells it to.
+      exec: (app, id, req, signal) => hm.exec(app, id, req, signal ? { signal } : {}),
       logs: (app, id, tail) => hm.logs(app, id, { tail }),
       events: (app, id, limit) => hm.events(app, id, limit),
     },
@@ -132,7 +134,7 @@ export function sdkBackend(hangar: Hangar): Backend {
       get: (ref) => hangar.images.get(ref),
       importFile: async (path, o) => hangar.images.import(await openAsBlob(path), o),
       buildBase: (o, onProgress) => hangar.images.buildBase(o, onProgress),
-      pull: (ref, onProgress) => hangar.images.pull(ref, { onProgress }),
+      pull: (ref, onProgress, signal) => hangar.images.pull(ref, { onProgress, ...(signal ? { signal } : {}) }),
     },
   }
 }

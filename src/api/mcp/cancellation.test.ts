@@ -87,3 +87,50 @@ test('the server sends no response for a cancelled request, and goes on answerin
   assert.equal(received.find((m) => 'id' in m && m.id === 2), undefined, 'no result and no error for the cancelled call')
   await clientSide.close()
 })
+
+test('a cancelled machine_exec aborts the signal its backend exec was given', async (t) => {
+  const backend = fakeBackend({ demo: ['m1'] })
+  let given: AbortSignal | undefined
+  let started!: () => void
+  const running = new Promise<void>((r) => (started = r))
+  // As the platform's exec: runs until killed, then resolves with the kill.
+  backend.machines.exec = (_app, _id, _req, signal) =>
+    new Promise((resolve) => {
+      given = signal
+      started()
+      const killed = { exit_code: 137, exit_signal: 'SIGKILL', stdout: '', stderr: '', stdout_truncated: false, stderr_truncated: false, timed_out: false }
+      signal?.addEventListener('abort', () => resolve(killed), { once: true })
+    })
+  const client = await connectInMemory(t, backend)
+  const cancel = new AbortController()
+  const call = client.callTool({ name: 'machine_exec', arguments: { app: 'demo', id: 'm1', command: 'sleep 30' } }, undefined, { signal: cancel.signal })
+  await running
+  assert.equal(given?.aborted, false)
+  cancel.abort('stop it')
+  await assert.rejects(call, /stop it/)
+  await sleep(50)
+  assert.equal(given?.aborted, true, 'the exec saw the cancellation')
+})
+
+test('a cancelled image_pull aborts the signal its backend pull was given', async (t) => {
+  const backend = fakeBackend()
+  let given: AbortSignal | undefined
+  let started!: () => void
+  const running = new Promise<void>((r) => (started = r))
+  // As the platform's pull: rejects with the abort's reason once its signal aborts.
+  backend.images.pull = (_ref, _onProgress, signal) =>
+    new Promise((_resolve, reject) => {
+      given = signal
+      started()
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true })
+    })
+  const client = await connectInMemory(t, backend)
+  const cancel = new AbortController()
+  const call = client.callTool({ name: 'image_pull', arguments: { ref: '127.0.0.1:5000/slow/img:1' } }, undefined, { signal: cancel.signal })
+  await running
+  assert.equal(given?.aborted, false)
+  cancel.abort('stop it')
+  await assert.rejects(call, /stop it/)
+  await sleep(50)
+  assert.equal(given?.aborted, true, 'the pull saw the cancellation')
+})

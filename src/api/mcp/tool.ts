@@ -105,7 +105,8 @@ export async function callTool(tool: ToolDef, args: unknown, ctx: CallContext, l
     const text = clipEnd(out.text, budgets.textBytes).text
     return { content: [{ type: 'text', text }], structuredContent: structured }
   } catch (e) {
-    if (!isHangarError(e) || e.status >= 500) logger?.error({ tool: tool.name, err: String(e), stack: (e as Error)?.stack }, 'mcp tool failed')
+    // A cancelled call failing (its request aborted, its command killed) is the cancellation working, not a fault.
+    if (!ctx.signal.aborted && (!isHangarError(e) || e.status >= 500)) logger?.error({ tool: tool.name, err: String(e), stack: (e as Error)?.stack }, 'mcp tool failed')
     return errorResult(e)
   } finally {
     ctx.end()

@@ -20,7 +20,8 @@ export function errorBody(e: HangarError): Record<string, unknown> {
 export function onError(logger: Logger) {
   return (err: Error, c: Context): Response => {
     const e = toHangarError(err)
-    if (e.status >= 500) logger.error({ err: err.message, stack: err.stack, path: c.req.path }, 'request failed')
+    // A request whose client went away fails by design (its exec killed, its pull stopped): nothing to report.
+    if (e.status >= 500 && !c.req.raw.signal.aborted) logger.error({ err: err.message, stack: err.stack, path: c.req.path }, 'request failed')
     return c.json(errorBody(e), e.status as 500)
   }
 }

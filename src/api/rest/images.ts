@@ -56,7 +56,8 @@ export function imageRoutes(platform: Platform): RouteDef[] {
     {
       method: 'post', path: '/v1/images/pull', tag: 'images', body: pullSchema,
       summary: 'Pull an image from a registry (e.g. another Hangar\'s /v2) into the store; with Accept: text/event-stream, streams progress events, then done or error',
-      handler: async (c) => progressOrJson(c, (body, onProgress) => platform.images.pull(body, onProgress)),
+      // A client that goes away stops its pull (build-base and push run on: others may share a build).
+      handler: async (c) => progressOrJson(c, (body, onProgress) => platform.images.pull(body, onProgress, c.req.raw.signal)),
     },
     {
       method: 'post', path: '/v1/images/push', tag: 'images', body: pushSchema,
@@ -90,7 +91,7 @@ async function progressOrJson<P>(c: Context, start: (body: unknown, onProgress?:
   let forward: ((p: P) => void) | null = null
   const done = start(body, (p) => (forward ? forward(p) : early.push(p)))
   return streamSSE(c, async (stream) => {
-    // Chained so events keep their order; a client that went away does not stop the work.
+    // Chained so events keep their order; a client that went away stops the work only where `start` was given the request's signal.
     let chain = Promise.resolve()
     const send = (event: string, data: unknown): Promise<void> =>
       (chain = chain.then(() => stream.writeSSE({ event, data: JSON.stringify(data) })).catch(() => {}))

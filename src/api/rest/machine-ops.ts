@@ -32,7 +32,8 @@ export function machineOpsRoutes(platform: Platform, owner: (c: Context) => stri
     },
     {
       method: 'post', path: `${M}/exec`, tag: 'machines', summary: 'Run a command in a started machine; bounded output', body: schemas.execMachine,
-      handler: async (c) => c.json(await pm.exec(...ids(c), await readJson(c), nonceOf(c))),
+      // A client that goes away takes its command with it: the request's signal kills it in the machine.
+      handler: async (c) => c.json(await pm.exec(...ids(c), await readJson(c), nonceOf(c), { signal: c.req.raw.signal })),
     },
     {
       method: 'get', path: `${M}/events`, tag: 'machines', summary: 'List machine events, newest first', query: { limit: 'default 20, max 50' },

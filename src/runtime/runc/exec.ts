@@ -2,14 +2,16 @@
  * Runs a command inside a running machine with `runc exec` in the foreground:
  * it inherits the machine's user, cwd, env and confinement from config.json.
  * Output is captured up to maxBytes per stream (the rest is drained and
- * dropped, marked truncated). On timeout we SIGKILL the exec'd process itself
- * — its host pid comes from --pid-file — because killing runc exec alone
- * would leave the command running inside the machine.
+ * dropped, marked truncated). On timeout, or when the caller's signal aborts, we
+ * SIGKILL the exec'd command's process group — its host pid comes from --pid-file,
+ * and runc makes it a session leader, so a shell's children go with it — because
+ * killing runc exec alone would leave the command running inside the machine.
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Readable } from 'node:stream'
 import { HangarError } from '../../errors.ts'
 import type { ExecOptions, ExecResult } from '../types.ts'
@@ -40,9 +42,22 @@ function capture(stream: Readable, maxBytes: number): { text: () => string; trun
   return { text: () => Buffer.concat(chunks).toString('utf8'), truncated: () => cut }
 }
 
+/** SIGKILL to the process group `pid` leads, or to `pid` alone should it lead none. */
+function killGroup(pid: number): void {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, 'SIGKILL')
+      return
+    } catch {
+      // Not a group leader, or already gone.
+    }
+  }
+}
+
 /** Runs opts.cmd in machine id; never throws for a non-zero exit, only for failing to run at all. */
 export async function runcExec(id: string, opts: ExecOptions, ctx: ExecContext): Promise<ExecResult> {
   if (opts.cmd.length === 0) throw new HangarError('invalid_argument', 'exec needs a command')
+  opts.signal?.throwIfAborted()
   const pidFile = join(ctx.dir, `exec-${randomBytes(4).toString('hex')}.pid`)
   const args = ['--root', ctx.runcRoot, 'exec', '--pid-file', pidFile]
   for (const e of opts.env ?? []) args.push('--env', e)
@@ -57,22 +72,35 @@ export async function runcExec(id: string, opts: ExecOptions, ctx: ExecContext):
   }
 
   let timedOut = false
-  const timer = setTimeout(() => {
-    timedOut = true
+  let closed = false
+  const kill = (): void => {
     void (async () => {
-      try {
-        process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL')
-      } catch {
-        // Not started yet or already gone: kill runc exec, which forwards to the process.
+      // runc writes the pid file (atomically) once the command runs: a cancel that comes
+      // sooner waits for it, since killing runc alone then would leave the command to run.
+      for (let tries = 0; !closed && tries < 100; tries++) {
+        const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim())
+        if (pid > 0) {
+          killGroup(pid)
+          break
+        }
+        await sleep(20)
       }
       child.kill('SIGKILL')
     })()
+  }
+  const timer = setTimeout(() => {
+    timedOut = true
+    kill()
   }, opts.timeoutMs)
+  opts.signal?.addEventListener('abort', kill, { once: true })
 
   try {
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
       child.on('error', (e) => reject(new HangarError('runtime_error', `runc exec: ${e.message}`, { cause: e })))
-      child.on('close', (c, s) => resolve([c, s]))
+      child.on('close', (c, s) => {
+        closed = true
+        resolve([c, s])
+      })
     })
     // runc exec reports a process killed by signal N as 128+N, like a shell.
     const exitCode = code ?? 128 + 9
@@ -88,6 +116,7 @@ export async function runcExec(id: string, opts: ExecOptions, ctx: ExecContext):
     }
   } finally {
     clearTimeout(timer)
+    opts.signal?.removeEventListener('abort', kill)
     await rm(pidFile, { force: true })
   }
 }

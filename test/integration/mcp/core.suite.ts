@@ -59,6 +59,27 @@ export async function coreToolsSuite(t: TestContext, connect: Connect): Promise<
     assert.ok(big.bytes < 12_000, `exec result is ${big.bytes} bytes`)
   })
 
+  await t.test('cancelling machine_exec kills the command in the machine, its children too', async () => {
+    const ps = async (): Promise<string> => (await mcp.call<{ stdout: string }>('machine_exec', { app, id: web.id, command: ['ps'] })).structured.stdout
+    /** Polls ps until `check` holds; a shell and its sleep both show "sleep 37" in their arguments. */
+    const until = async (check: (ps: string) => boolean, what: string): Promise<void> => {
+      let last = ''
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) if (check((last = await ps()))) return
+      assert.fail(`${what} within 10 s; ps:\n${last}`)
+    }
+    const cancel = new AbortController()
+    const call = client.callTool({ name: 'machine_exec', arguments: { app, id: web.id, command: 'sleep 37; touch /tmp/exec-not-cancelled', timeout_s: 120 } }, undefined, {
+      signal: cancel.signal,
+    })
+    call.catch(() => {})
+    await until((out) => /sh -c sleep 37/.test(out) && / sleep 37$/m.test(out), 'the shell and its sleep running')
+    cancel.abort('no longer needed')
+    await assert.rejects(call, /no longer needed/)
+    await until((out) => !/sleep 37/.test(out), 'neither the shell nor its sleep left')
+    const marker = await mcp.call<{ exit_code: number }>('machine_exec', { app, id: web.id, command: ['test', '-e', '/tmp/exec-not-cancelled'] })
+    assert.equal(marker.structured.exit_code, 1, 'the shell died before its next command')
+  })
+
   let ticker!: Placed
   await t.test('machine_logs returns a cursor; the next call returns only newer lines', async () => {
     const loop = 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done'

@@ -105,7 +105,7 @@ export const imageTools = [
     }),
     output: z.object({ image: imageLine }),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-    async run({ ref }, { backend, progress, log }) {
+    async run({ ref }, { backend, progress, log, signal }) {
       const logStep = phaseLog(log)
       // Bytes per blob, kept at their highest: a retried blob restarts its count, and progress must never go back.
       const received = new Map<string, number>()
@@ -115,7 +115,7 @@ export const imageTools = [
         void progress(bytes, undefined, p.message)
         const percent = p.bytes !== undefined && p.total ? Math.floor((p.bytes / p.total) * 100) : undefined
         logStep(p.phase === 'blob' ? `blob ${p.digest?.slice(0, 19) ?? ''}` : p.phase, p.message, percent)
-      })
+      }, signal) // a cancelled call stops the pull: its downloads end and nothing is tagged
       return { structured: { image: line(img) }, text: `pulled ${img.ref} (${mb(img.size)}); next: machine_run with image "${img.ref}"` }
     },
   }),

@@ -51,8 +51,9 @@ export const machineIoTools = [
       await log.send('debug', `running a command in machine ${id}, timeout ${timeout_s} s`, { app, id, timeout_s })
       // The exec returns only at its end: a long one shows it is alive by the time it has taken.
       const stop = heartbeat(ctx, async () => ({ progress: seconds(), total: timeout_s, message: `still running in machine ${id} after ${seconds()} s`, fields: { app, id } }))
+      // A cancelled call kills the command in the machine (the signal reaches runc exec).
       const r = await backend.machines
-        .exec(app, id, { ...(typeof command === 'string' ? { cmd: command } : { command }), ...(stdin !== undefined ? { stdin } : {}), timeout: timeout_s, max_output_bytes: fetchBytes })
+        .exec(app, id, { ...(typeof command === 'string' ? { cmd: command } : { command }), ...(stdin !== undefined ? { stdin } : {}), timeout: timeout_s, max_output_bytes: fetchBytes }, ctx.signal)
         .finally(stop)
       if (r.timed_out) await log.send('warning', `the command in machine ${id} was killed at its ${timeout_s} s timeout`, { app, id })
       else await log.send('debug', `exit_code ${r.exit_code} after ${seconds()} s in machine ${id}`, { app, id, exit_code: r.exit_code })
