@@ -51,7 +51,8 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   // and device nodes from images, so no other host user may reach into the data dir.
   await chmod(config.dataDir, 0o700)
   const store = openStore({ path: join(config.dataDir, 'hangar.db') })
-  const driver = await DRIVERS[config.driver]({ stateDir: join(config.dataDir, 'runtime'), network: config.network, logger })
+  const { dnsUpstreams, ...network } = config.network
+  const driver = await DRIVERS[config.driver]({ stateDir: join(config.dataDir, 'runtime'), network, dnsUpstreams, logger })
   // Our own addresses are known once the API listens; until then no reference can name them anyway.
   const own = new OwnHosts()
   own.add(...config.publicHosts)

@@ -113,7 +113,7 @@ test('apps apart at L2 and L3, no spoofing, no host services or LAN, the interne
 
   await t.test('an app\'s egress policy: first match wins, other apps keep the defaults, bad rules change nothing', async () => {
     const policy = await d.client.apps.setNetworkPolicy('net-a', [{ cidr: `${lanNet}.0/24`, action: 'allow' }, { cidr: '198.51.100.0/24', action: 'deny' }])
-    assert.deepEqual(policy.rules.map((r) => r.cidr), [`${lanNet}.0/24`, '198.51.100.0/24'])
+    assert.deepEqual(policy.rules.map((r) => ('cidr' in r ? r.cidr : r.domain)), [`${lanNet}.0/24`, '198.51.100.0/24'])
     await reaches(a1, `http://${lanNet}.2:8080/`, 'lan\n', 'allowed by its app')
     await reaches(a1, 'http://198.51.100.2:8080/', null, 'denied by its app')
     await reaches(b1, 'http://198.51.100.2:8080/', 'internet\n', 'another app keeps the defaults')
