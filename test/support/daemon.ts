@@ -63,7 +63,9 @@ async function waitForFile(file: string, child: ChildProcess, stderr: () => stri
 export async function startDaemon(t: TestContext, extraArgs: string[] = []): Promise<TestDaemon> {
   const dataDir = await mkdtemp(join(tmpdir(), 'hangar-test-'))
   // --no-base-image: a test daemon must not start a minutes-long mmdebstrap build of its own.
-  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', ...extraArgs, '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
+  // The DNS forwarder of domain-policy apps must never ask the host's real resolvers: a dead loopback port unless the test names one.
+  const dns = extraArgs.includes('--dns-upstream') ? [] : ['--dns-upstream', '127.0.0.1:9']
+  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', ...dns, ...extraArgs, '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
   const bridge = args[args.indexOf('--bridge') + 1] as string
   let child!: ChildProcess
   let log = ''
