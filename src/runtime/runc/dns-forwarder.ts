@@ -45,6 +45,9 @@ export class DnsForwarder {
   #udp = new Map<string, Socket>()
   #tcp = new Map<string, Server>()
   #closed = false
+  #retry: NodeJS.Timeout | null = null
+  #retries = 0
+  #warned = new Set<string>()
 
   constructor(opts: DnsForwarderOptions) {
     this.#o = opts
@@ -56,26 +59,41 @@ export class DnsForwarder {
    * first machine) is left for the next call; its machines' DNS fails meanwhile, which is closed.
    */
   async listen(addresses: string[]): Promise<void> {
+    const failed: string[] = []
     for (const a of addresses) {
       if (this.#closed || this.#udp.has(a)) continue
+      let udp: Socket | null = null
       try {
-        const udp = createSocket(isIP(a) === 6 ? 'udp6' : 'udp4')
-        await new Promise<void>((ok, fail) => udp.once('error', fail).bind(this.#o.port, a, () => ok()))
-        udp.on('error', (e) => this.#o.logger?.warn({ err: e }, 'dns forwarder socket error'))
-        udp.on('message', (msg, from) => void this.#answer(msg, from.address).then((r) => r && udp.send(r, from.port, from.address)))
+        const sock = (udp = createSocket(isIP(a) === 6 ? 'udp6' : 'udp4'))
+        await new Promise<void>((ok, fail) => sock.once('error', fail).bind(this.#o.port, a, () => ok()))
+        sock.on('error', (e) => this.#o.logger?.warn({ err: e }, 'dns forwarder socket error'))
+        sock.on('message', (msg, from) => void this.#answer(msg, from.address).then((r) => r && sock.send(r, from.port, from.address)))
         const tcp = createServer((sock) => this.#serveTcp(sock))
         await new Promise<void>((ok, fail) => tcp.once('error', fail).listen(this.#o.port, a, () => ok()))
-        this.#udp.set(a, udp)
+        this.#udp.set(a, sock)
         this.#tcp.set(a, tcp)
       } catch (e) {
-        this.#o.logger?.warn({ err: e, address: a, port: this.#o.port }, 'dns forwarder cannot listen yet; domain-policy DNS fails until it can')
-        this.#udp.get(a)?.close()
+        udp?.close()
+        // Once per address: a gateway that never comes (IPv6 off) should not fill the log.
+        if (!this.#warned.has(a)) this.#o.logger?.warn({ err: e, address: a, port: this.#o.port }, 'dns forwarder cannot listen yet; domain-policy DNS there fails until it can')
+        this.#warned.add(a)
+        failed.push(a)
       }
     }
+    // An IPv6 gateway is tentative for a second or two after the bridge comes up: try again soon, not only at the next rebuild.
+    if (failed.length && !this.#closed && !this.#retry && this.#retries < 5) {
+      this.#retries++
+      this.#retry = setTimeout(() => {
+        this.#retry = null
+        void this.listen(failed)
+      }, 2000).unref()
+    }
+    if (!failed.length) this.#retries = 0
   }
 
   close(): void {
     this.#closed = true
+    if (this.#retry) clearTimeout(this.#retry)
     for (const s of this.#udp.values()) s.close()
     for (const s of this.#tcp.values()) s.close()
     this.#udp.clear()
