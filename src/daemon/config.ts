@@ -90,6 +90,8 @@ export const configSchema = z.strictObject({
       bridge: z.string().regex(/^[a-z0-9-]{1,15}$/).default('hangar0'),
       subnet: z.string().default('10.209.0.0/20'),
       subnet6: z.string().default('fd68:616e:6761::/64'),
+      /** Resolvers the DNS forwarder of apps with domain rules asks; empty: the host's resolv.conf. */
+      dnsUpstreams: z.array(z.string().regex(/^(?:[0-9.]+|[0-9a-f:]+|\[[0-9a-f:]+\])(?::[0-9]{1,5})?$/i, 'expected ip, ip:port or [ip6]:port')).default([]),
     })
     .prefault({}),
 })
@@ -133,6 +135,7 @@ const switches: Record<string, [string[], string]> = {
 const lists: Record<string, [string[], string]> = {
   'proxy-hostname': [['proxy', 'hostnames'], 'HANGAR_PROXY_HOSTNAMES'],
   'public-host': [['publicHosts'], 'HANGAR_PUBLIC_HOSTS'],
+  'dns-upstream': [['network', 'dnsUpstreams'], 'HANGAR_DNS_UPSTREAMS'],
 }
 
 export const configFlags: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {

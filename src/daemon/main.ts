@@ -51,9 +51,11 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   // and device nodes from images, so no other host user may reach into the data dir.
   await chmod(config.dataDir, 0o700)
   const store = openStore({ path: join(config.dataDir, 'hangar.db') })
+  const { dnsUpstreams, ...network } = config.network
   const driver = await DRIVERS[config.driver]({
     stateDir: join(config.dataDir, 'runtime'),
-    network: config.network,
+    network,
+    dnsUpstreams,
     machinesFs: config.disks.fs.kind === 'image' && config.disks.fsSize ? { kind: 'image', sizeBytes: config.disks.fsSize } : config.disks.fs,
     defaultDiskBytes: config.disks.rootfsSize,
     diskOvercommit: config.disks.overcommit,

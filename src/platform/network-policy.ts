@@ -1,25 +1,29 @@
 /**
  * An app's egress policy, in the shape of Sprites' network policy (`{rules: [{domain, action}]}`)
- * with CIDR blocks beside domains: an ordered list, the first rule that holds a destination
- * decides (allow or deny); past the rules, the defaults (the internet through NAT; private,
- * link-local and loopback ranges refused). Stored in the state database, enforced on the host
- * by the runtime's firewall, which keeps its own copy so the rules hold while the daemon is down.
+ * with CIDR blocks beside domains: an ordered list, first match wins; past the rules, the
+ * defaults (the internet through NAT; private, link-local and loopback ranges refused). Domain
+ * rules (`example.com`, `*.example.com`, `*`) judge DNS names: a denied name does not resolve,
+ * an allowed name's addresses are reachable ahead of the CIDR rules, and `{domain: "*", action:
+ * "deny"}` also drops every address no earlier rule allowed. Stored in the state database,
+ * enforced on the host by the runtime, which keeps its own copy so the rules hold while the
+ * daemon is down.
  *
- *   await platform.networkPolicy.set('myapp', { rules: [{ cidr: '10.0.5.0/24', action: 'allow' }, { cidr: '0.0.0.0/0', action: 'deny' }] })
+ *   await platform.networkPolicy.set('myapp', { rules: [{ domain: 'api.github.com', action: 'allow' }, { domain: '*', action: 'deny' }] })
  */
 import { z } from 'zod'
 import { HangarError } from '../errors.ts'
 import { CidrError, parseCidr } from '../lib/cidr.ts'
+import { DomainPatternError, parseDomainPattern } from '../lib/domain-pattern.ts'
 import type { EgressRule } from '../runtime/types.ts'
 import type { Ctx } from './context.ts'
 import { parse } from './validate.ts'
 
 const action = z.enum(['allow', 'deny']).describe('what a matching destination gets')
-const domainRe = /^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i
 export const networkPolicySchema = z.strictObject({
   rules: z.array(z.union([
     z.strictObject({ cidr: z.string().min(1).max(64).describe('IPv4 or IPv6 address or CIDR block'), action }),
-    z.strictObject({ domain: z.string().regex(domainRe, 'a domain name such as example.com or *.example.com').describe('domain name'), action }),
+    z.strictObject({ domain: z.string().min(1).max(256).describe('example.com, *.example.com (names under it) or * (every name)'), action }),
+    z.strictObject({ include: z.string().describe('a Sprites preset; not supported: list its rules instead') }),
   ])).max(256, 'at most 256 rules').describe('first match wins; past the rules, the defaults'),
 })
 
@@ -48,10 +52,18 @@ export function networkPolicyService(ctx: Ctx) {
       load(app)
       const req = parse(networkPolicySchema, input, 'network policy')
       const rules: EgressRule[] = req.rules.map((r, i) => {
-        if ('domain' in r) {
-          throw new HangarError('invalid_argument', `rules[${i}]: domain rules (${r.domain}) are not enforced yet`, {
-            hint: 'give the addresses as cidr rules, e.g. {"cidr": "203.0.113.0/24", "action": "allow"}',
+        if ('include' in r) {
+          throw new HangarError('invalid_argument', `rules[${i}]: include presets ("${r.include}") are not supported`, {
+            hint: 'list the domains to allow, e.g. {"domain": "*.npmjs.org", "action": "allow"}',
           })
+        }
+        if ('domain' in r) {
+          try {
+            return { domain: parseDomainPattern(r.domain), action: r.action }
+          } catch (e) {
+            if (e instanceof DomainPatternError) throw new HangarError('invalid_argument', `rules[${i}].domain: ${e.message}`)
+            throw e
+          }
         }
         try {
           return { cidr: parseCidr(r.cidr).cidr, action: r.action }

@@ -36,11 +36,12 @@ export interface MachineSpec {
   group?: string
 }
 
-/** One egress rule of a group's policy; the first rule whose CIDR holds the destination decides. */
-export interface EgressRule {
-  cidr: string
-  action: 'allow' | 'deny'
-}
+/**
+ * One egress rule of a group's policy, in order, first match wins: a CIDR rule judges packets by
+ * destination; a domain rule (`example.com`, `*.example.com`, or `*` for every name) judges DNS
+ * queries by name, and the addresses an allowed name resolves to are accepted before any CIDR rule.
+ */
+export type EgressRule = { cidr: string; action: 'allow' | 'deny' } | { domain: string; action: 'allow' | 'deny' }
 
 export interface NetworkInfo {
   ipv4: string

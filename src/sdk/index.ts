@@ -26,11 +26,11 @@ export type ImageGcResult = GcResult
 export type { PullProgress, PushProgress, PushResult }
 export type { BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, WaitResult, LogLine }
 
-/** One egress rule: the first whose block holds a destination decides. */
-export interface NetworkRule {
-  cidr: string
-  action: 'allow' | 'deny'
-}
+/**
+ * One egress rule; first match wins. `cidr` judges destinations; `domain` (`example.com`, `*.example.com`, `*`)
+ * judges DNS names, and an allowed name's addresses are reachable ahead of the CIDR rules.
+ */
+export type NetworkRule = { cidr: string; action: 'allow' | 'deny' } | { domain: string; action: 'allow' | 'deny' }
 
 export interface NetworkPolicy {
   rules: NetworkRule[]

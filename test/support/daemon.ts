@@ -66,7 +66,9 @@ export async function startDaemon(t: TestContext, extraArgs: string[] = []): Pro
   // --no-base-image: a test daemon must not start a minutes-long mmdebstrap build of its own.
   // A small machines filesystem of its own (a 2 GB btrfs image), thinly shared: tests run many daemons side by side.
   const disks = ['--machines-fs-size', '2G', '--rootfs-size', '256M', '--disk-overcommit', '8']
-  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', ...disks, ...extraArgs, '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
+  // The DNS forwarder of domain-policy apps must never ask the host's real resolvers: a dead loopback port unless the test names one.
+  const dns = extraArgs.includes('--dns-upstream') ? [] : ['--dns-upstream', '127.0.0.1:9']
+  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', ...disks, ...dns, ...extraArgs, '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
   const bridge = args[args.indexOf('--bridge') + 1] as string
   let child!: ChildProcess
   let log = ''

@@ -27,7 +27,7 @@ export function appRoutes(platform: Platform): RouteDef[] {
     },
     {
       method: 'post', path: '/v1/apps/:app/policy/network', tag: 'apps', body: networkPolicySchema,
-      summary: 'Replace the app\'s egress policy: ordered {cidr, action: allow|deny} rules, first match wins, then the defaults (internet allowed; private, link-local and loopback ranges refused)',
+      summary: 'Replace the app\'s egress policy: ordered {cidr|domain, action: allow|deny} rules, first match wins, then the defaults (internet allowed; private, link-local and loopback ranges refused). Domain rules judge DNS names; an allowed name\'s addresses are reachable ahead of the CIDR rules',
       handler: async (c) => c.json(await platform.networkPolicy.set(c.req.param('app') as string, await readJson(c))),
     },
     {

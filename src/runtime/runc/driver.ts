@@ -241,6 +241,7 @@ export class RuncDriver implements Driver {
 
   async close(): Promise<void> {
     this.#exits.close()
+    this.#d.firewall.close()
     this.#listeners.clear()
     // The attach-socket dir under /run/hangar goes once no machine links into it.
     await rmdir(this.#d.layout.socketDir).catch(() => {})

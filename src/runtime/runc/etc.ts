@@ -10,9 +10,10 @@ import { readFile, writeFile } from 'node:fs/promises'
  * at a resolver on the host's own loopback (systemd-resolved, dnsmasq) that a
  * machine in its own network namespace cannot reach. If nothing is left the
  * machine has no resolver; that is reported rather than guessed at — Hangar
- * never sends traffic to a public resolver on its own.
+ * never sends traffic to a public resolver on its own. `withLoopback` keeps them, for
+ * the daemon's own DNS forwarder, which runs on the host and can reach them.
  */
-export async function resolvConf(hostFile = '/etc/resolv.conf'): Promise<string> {
+export async function resolvConf(hostFile = '/etc/resolv.conf', withLoopback = false): Promise<string> {
   let text = ''
   try {
     text = await readFile(hostFile, 'utf8')
@@ -21,7 +22,7 @@ export async function resolvConf(hostFile = '/etc/resolv.conf'): Promise<string>
   }
   const kept = text.split('\n').filter((line) => {
     const m = /^\s*nameserver\s+(\S+)/.exec(line)
-    return !m || !(m[1]?.startsWith('127.') || m[1] === '::1')
+    return !m || withLoopback || !(m[1]?.startsWith('127.') || m[1] === '::1')
   })
   return kept.join('\n').trimEnd() + '\n'
 }

@@ -12,11 +12,18 @@
  *   its nameservers, then its app's egress rules (first match wins), then the
  *   defaults: private, link-local, loopback, multicast and reserved ranges are
  *   dropped, the rest of the internet goes out through CNI's NAT.
+ * - Apps with domain rules: their DNS (port 53, to any address) is redirected
+ *   to the daemon's forwarder (dns-forwarder.ts), which judges each name; the
+ *   addresses an allowed name resolves to join the app's `allowed4_`/`allowed6_`
+ *   sets for the record's TTL, accepted ahead of its CIDR rules (but never into
+ *   the default-refused ranges). The live elements are written into every
+ *   rebuild, so a swap keeps them.
  *
  *   await applyFirewall(firewallScript({ name: 'hangar', bridge: 'hangar0', machines, policies, nameservers }))
  */
 import { isIP } from 'node:net'
 import type { EgressRule } from '../types.ts'
+import { hasDomainRules } from './domain-rules.ts'
 import { run } from './proc.ts'
 
 export interface FirewallMachine {
@@ -42,6 +49,15 @@ export interface FirewallState {
   nameservers: string[]
   /** The bridge's subnets and the host's address (the gateway) in each. */
   subnets: { cidr: string; gateway: string }[]
+  /** Where the DNS forwarder listens on each gateway (UDP and TCP). */
+  dnsPort: number
+  /** Addresses learned from allowed names, per group (keyed by groupIdent), with the seconds each has left. */
+  learned: Map<string, LearnedAddress[]>
+}
+
+export interface LearnedAddress {
+  addr: string
+  seconds: number
 }
 
 /** Never reachable from a machine unless its app's rules allow it: not the internet. */
@@ -53,6 +69,8 @@ const BLOCKED6 = ['::1/128', '::ffff:0:0/96', '64:ff9b:1::/48', 'fc00::/7', 'fe8
 
 /** nft identifiers: letters, digits, underscore. Group names are app names ([a-z0-9-]). */
 const ident = (s: string): string => s.replace(/[^A-Za-z0-9_]/g, '_')
+/** A group's name as its chains and sets carry it. */
+export const groupIdent = ident
 /** An interface name or other string, quoted for nft. */
 const q = (s: string): string => `"${s.replace(/[^A-Za-z0-9_.:@-]/g, '')}"`
 
@@ -112,17 +130,31 @@ function inetTable(s: FirewallState): string[] {
   const t = tableName(s.name)
   const dns4 = s.nameservers.filter((a) => isIP(a) === 4)
   const dns6 = s.nameservers.filter((a) => isIP(a) === 6)
+  const gw4 = s.subnets.find((n) => !n.cidr.includes(':'))?.gateway
+  const gw6 = s.subnets.find((n) => n.cidr.includes(':'))?.gateway
   const out = [`add table inet ${t}`, `delete table inet ${t}`, `table inet ${t} {`]
   const v4 = s.machines.map((m) => `${m.ipv4} : jump egress_${ident(m.group)}`)
   const v6 = s.machines.filter((m) => m.ipv6).map((m) => `${m.ipv6} : jump egress_${ident(m.group)}`)
+  const byDomain = s.machines.filter((m) => hasDomainRules(s.policies.get(m.group)))
   for (const g of new Set(s.machines.map((m) => m.group))) {
+    const rules = s.policies.get(g) ?? []
+    const domains = hasDomainRules(rules)
+    if (domains) out.push(...learnedSets(g, s.learned.get(ident(g)) ?? []))
     out.push(`  chain egress_${ident(g)} {`)
-    for (const r of s.policies.get(g) ?? []) {
-      const family = r.cidr.includes(':') ? 'ip6' : 'ip'
-      out.push(`    ${family} daddr ${r.cidr} ${r.action === 'allow' ? 'accept' : 'drop'}`)
+    if (domains) {
+      // Ahead of the CIDR rules, but a name never opens what the defaults refuse (DNS rebinding onto the LAN or metadata).
+      out.push(`    ip daddr @allowed4_${ident(g)} ip daddr != { ${BLOCKED4.join(', ')} } accept`)
+      out.push(`    ip6 daddr @allowed6_${ident(g)} ip6 daddr != { ${BLOCKED6.join(', ')} } accept`)
+    }
+    for (const r of rules) {
+      if ('cidr' in r) out.push(`    ${r.cidr.includes(':') ? 'ip6' : 'ip'} daddr ${r.cidr} ${r.action === 'allow' ? 'accept' : 'drop'}`)
+      // "Every other name is denied" holds for addresses too: what no earlier rule allowed is dropped, as Sprites' allowlists mean.
+      else if (r.domain === '*' && r.action === 'deny') out.push('    counter drop')
     }
     out.push('  }')
   }
+  const clients4 = byDomain.map((m) => m.ipv4)
+  const clients6 = byDomain.map((m) => m.ipv6).filter((a): a is string => a !== null)
   out.push(
     '  chain input {',
     '    type filter hook input priority filter - 10; policy accept;',
@@ -132,8 +164,18 @@ function inetTable(s: FirewallState): string[] {
     '    ct state established,related accept',
     '    icmp type echo-request accept',
     '    icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept',
+    // Only DNS redirected below reaches the forwarder; a machine cannot aim at its port directly.
+    ...(byDomain.length ? [`    meta l4proto { tcp, udp } th dport ${s.dnsPort} ct status dnat accept`] : []),
     '    counter drop',
     '  }',
+    // Port 53 to any address, so a machine cannot skip the forwarder by naming another resolver.
+    ...(byDomain.length ? [
+      '  chain dns_redirect {',
+      '    type nat hook prerouting priority dstnat - 10; policy accept;',
+      ...(gw4 && clients4.length ? [`    iifname ${q(s.bridge)} ip saddr { ${clients4.join(', ')} } meta l4proto { tcp, udp } th dport 53 dnat ip to ${gw4}:${s.dnsPort}`] : []),
+      ...(gw6 && clients6.length ? [`    iifname ${q(s.bridge)} ip6 saddr { ${clients6.join(', ')} } meta l4proto { tcp, udp } th dport 53 dnat ip6 to [${gw6}]:${s.dnsPort}`] : []),
+      '  }',
+    ] : []),
     '  chain forward {',
     '    type filter hook forward priority filter - 10; policy accept;',
     `    iifname ${q(s.bridge)} jump egress`,
@@ -156,6 +198,26 @@ function inetTable(s: FirewallState): string[] {
   return out
 }
 
+/** A group's sets of addresses learned from allowed names, holding the live elements with the time each has left. */
+function learnedSets(group: string, learned: LearnedAddress[]): string[] {
+  return ([[4, 'ipv4_addr'], [6, 'ipv6_addr']] as const).map(([family, type]) => {
+    const els = learned.filter((l) => isIP(l.addr) === family && l.seconds > 0).map((l) => `${l.addr} timeout ${Math.ceil(l.seconds)}s`)
+    return `  set allowed${family}_${ident(group)} { type ${type}; flags timeout;${els.length ? ` elements = { ${els.join(', ')} }` : ''} }`
+  })
+}
+
+/** The commands that allow each address for a group for its seconds (re-adding an element resets its timeout). */
+export function learnScript(network: string, group: string, addrs: LearnedAddress[]): string {
+  const t = tableName(network)
+  const lines: string[] = []
+  for (const { addr, seconds } of addrs) {
+    const set = `inet ${t} allowed${isIP(addr) === 6 ? 6 : 4}_${ident(group)}`
+    // add (so it exists), delete, add: the one way to set a fresh timeout on an element that may exist, in one transaction.
+    lines.push(`add element ${set} { ${addr} }`, `delete element ${set} { ${addr} }`, `add element ${set} { ${addr} timeout ${Math.ceil(seconds)}s }`)
+  }
+  return lines.join('\n') + '\n'
+}
+
 /** The whole ruleset for one network, as one nft transaction. */
 export function firewallScript(s: FirewallState): string {
   return [...bridgeTable(s), ...inetTable(s)].join('\n') + '\n'
@@ -163,6 +225,24 @@ export function firewallScript(s: FirewallState): string {
 
 export async function applyFirewall(script: string): Promise<void> {
   await run('nft', ['-f', '-'], { step: 'nft (machine firewall)', stdin: script })
+}
+
+/** The addresses in each group's learned sets now (keyed by groupIdent), with the seconds each has left; none when the table is not there. */
+export async function liveLearned(network: string): Promise<Map<string, LearnedAddress[]>> {
+  const out = new Map<string, LearnedAddress[]>()
+  let listing: { nftables?: { set?: { name: string; elem?: { elem?: { val: string; expires?: number } }[] } }[] }
+  try {
+    listing = JSON.parse((await run('nft', ['-j', 'list', 'table', 'inet', tableName(network)], { step: 'nft (list learned)' })).stdout)
+  } catch {
+    return out
+  }
+  for (const { set } of listing.nftables ?? []) {
+    const m = set ? /^allowed[46]_(.+)$/.exec(set.name) : null
+    if (!set || !m) continue
+    const els = (set.elem ?? []).flatMap((e) => (e.elem?.val && e.elem.expires ? [{ addr: e.elem.val, seconds: e.elem.expires }] : []))
+    out.set(m[1]!, [...(out.get(m[1]!) ?? []), ...els])
+  }
+  return out
 }
 
 /** Removes both tables (a driver whose network goes away). */

@@ -47,6 +47,11 @@ export interface RuncDriverOptions {
   defaultDiskBytes?: number
   /** How far the disk limits together may exceed the machines filesystem; default 1 (never). */
   diskOvercommit?: number
+  /**
+   * Resolvers the DNS forwarder of apps with domain rules asks (`ip`, `ip:port`, `[ip6]:port`);
+   * default (empty or absent): the host's /etc/resolv.conf nameservers, loopback ones included.
+   */
+  dnsUpstreams?: string[]
   logger?: { warn: (obj: object, msg: string) => void }
 }
 
@@ -101,7 +106,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
   const runc = new Runc({ path: runcPath, root: layout.runcRoot })
   const cni = new Cni({ pluginDir: cniPluginDir, network: opts.network, dataDir: layout.cniDataDir })
   const netnsPrefix = opts.netnsPrefix ?? 'hangar-'
-  const firewall = new MachineFirewall(layout, opts.network)
+  const firewall = new MachineFirewall(layout, opts.network, { upstreams: opts.dnsUpstreams?.length ? opts.dnsUpstreams : null }, opts.logger)
   const provisioner = new Provisioner({
     layout,
     runc,
