@@ -3,7 +3,7 @@
  * nothing more, and no response ever comes for it. With the official client, and
  * with raw JSON-RPC to see exactly what the server writes.
  */
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
@@ -101,15 +101,7 @@ test('a cancelled machine_exec aborts the signal its backend exec was given', as
       const killed = { exit_code: 137, exit_signal: 'SIGKILL', stdout: '', stderr: '', stdout_truncated: false, stderr_truncated: false, timed_out: false }
       signal?.addEventListener('abort', () => resolve(killed), { once: true })
     })
-  const client = await connectInMemory(t, backend)
-  const cancel = new AbortController()
-  const call = client.callTool({ name: 'machine_exec', arguments: { app: 'demo', id: 'm1', command: 'sleep 30' } }, undefined, { signal: cancel.signal })
-  await running
-  assert.equal(given?.aborted, false)
-  cancel.abort('stop it')
-  await assert.rejects(call, /stop it/)
-  await sleep(50)
-  assert.equal(given?.aborted, true, 'the exec saw the cancellation')
+  await cancelMidCall(t, backend, { name: 'machine_exec', arguments: { app: 'demo', id: 'm1', command: 'sleep 30' } }, running, () => given)
 })
 
 test('a cancelled image_pull aborts the signal its backend pull was given', async (t) => {
@@ -124,13 +116,18 @@ test('a cancelled image_pull aborts the signal its backend pull was given', asyn
       started()
       signal?.addEventListener('abort', () => reject(signal.reason), { once: true })
     })
+  await cancelMidCall(t, backend, { name: 'image_pull', arguments: { ref: '127.0.0.1:5000/slow/img:1' } }, running, () => given)
+})
+
+/** Calls the tool, cancels it once the backend runs, and checks the backend's signal saw the cancellation. */
+async function cancelMidCall(t: TestContext, backend: Backend, call: { name: string; arguments: Record<string, unknown> }, running: Promise<void>, given: () => AbortSignal | undefined): Promise<void> {
   const client = await connectInMemory(t, backend)
   const cancel = new AbortController()
-  const call = client.callTool({ name: 'image_pull', arguments: { ref: '127.0.0.1:5000/slow/img:1' } }, undefined, { signal: cancel.signal })
+  const result = client.callTool(call, undefined, { signal: cancel.signal })
   await running
-  assert.equal(given?.aborted, false)
+  assert.equal(given()?.aborted, false)
   cancel.abort('stop it')
-  await assert.rejects(call, /stop it/)
+  await assert.rejects(result, /stop it/)
   await sleep(50)
-  assert.equal(given?.aborted, true, 'the pull saw the cancellation')
-})
+  assert.equal(given()?.aborted, true, `the backend saw ${call.name} cancelled`)
+}
