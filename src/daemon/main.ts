@@ -44,8 +44,26 @@ async function ensureRootToken(platform: Platform, dataDir: string): Promise<str
   return file
 }
 
+/**
+ * Under memory pressure the kernel kills the process with the highest score: machines
+ * (+500, from their bundle) go first, the daemon that writes down their state (−500) last.
+ * Its children inherit the value; conmon, which must outlive its machine to record the exit,
+ * lowers its own to −1000 where it may.
+ */
+export const daemonOomScoreAdj = -500
+
+async function rankForOomKiller(logger: Logger): Promise<void> {
+  try {
+    await writeFile('/proc/self/oom_score_adj', String(daemonOomScoreAdj))
+  } catch (e) {
+    // Lowering a score needs CAP_SYS_RESOURCE, which root lacks in some containers: then machines still rank above the daemon's 0.
+    logger.warn({ err: (e as Error).message }, 'could not lower the daemon\'s oom_score_adj; under memory pressure it may be killed before machines')
+  }
+}
+
 export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const logger = createLogger({ level: config.logLevel, format: config.logFormat })
+  await rankForOomKiller(logger)
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
   // mkdir's mode only applies to a new directory: the layer cache holds setuid binaries
   // and device nodes from images, so no other host user may reach into the data dir.

@@ -27,6 +27,8 @@ export interface TestDaemon {
   /** Environment that points the CLI at this daemon. */
   env: NodeJS.ProcessEnv
   pid(): number
+  /** What the daemon printed (stdout and stderr) since it last started. */
+  log(): string
   /** kill -9 the daemon (machines must survive). */
   crash(): Promise<void>
   /** A clean SIGTERM shutdown (machines must keep running). */
@@ -59,8 +61,9 @@ async function waitForFile(file: string, child: ChildProcess, stderr: () => stri
   throw new Error(`daemon did not start in 15s:\n${stderr()}`)
 }
 
-export async function startDaemon(t: TestContext, extraArgs: string[] = []): Promise<TestDaemon> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'hangar-test-'))
+/** `opts.dataDir`: an existing directory to use instead of a fresh temp one (e.g. on a small filesystem the test made). */
+export async function startDaemon(t: TestContext, extraArgs: string[] = [], opts: { dataDir?: string } = {}): Promise<TestDaemon> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'hangar-test-')))
   // --no-base-image: a test daemon must not start a minutes-long mmdebstrap build of its own.
   const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', ...extraArgs, '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
   const bridge = args[args.indexOf('--bridge') + 1] as string
@@ -86,6 +89,7 @@ export async function startDaemon(t: TestContext, extraArgs: string[] = []): Pro
     client: new Hangar({ baseUrl: (await info()).url, token }),
     env: { ...process.env, HANGAR_DATA_DIR: dataDir, HANGAR_API_URL: '', HANGAR_TOKEN: token },
     pid: () => child.pid!,
+    log: () => log,
     async crash() {
       child.kill('SIGKILL')
       await new Promise((r) => child.once('exit', r))
