@@ -14,6 +14,8 @@ const classes = {
   failed_precondition: 409,
   precondition_failed: 412,
   already_exists: 422,
+  // Fly answers a host without room for a machine with a 4xx the client can act on, not a 5xx.
+  resource_exhausted: 422,
   payload_too_large: 413,
   internal: 500,
   unavailable: 503,
@@ -58,6 +60,8 @@ export const codes = {
   name_taken: { class: 'already_exists', hint: 'choose another name, or omit it to get a generated one' },
   // A request body over the limit.
   payload_too_large: { class: 'payload_too_large', hint: 'send a smaller body' },
+  // Starting the machine would reserve more memory or CPUs than the host allows machines.
+  capacity_exceeded: { class: 'resource_exhausted', hint: 'stop or destroy machines you do not need, ask for a smaller guest, or raise --max-memory-share / --cpu-overcommit' },
   // The runtime (runc, conmon, CNI, mount) failed.
   runtime_error: { class: 'internal', hint: 'see the machine events and the daemon log; the message names the failing step' },
   // An unexpected failure inside Hangar.

@@ -29,6 +29,15 @@ export const configSchema = z.strictObject({
    * reference spells it: references on them name the local store, and /mcp trusts browser origins on them.
    */
   publicHosts: z.array(z.string().regex(/^(?:[a-z0-9.-]+|\[[0-9a-f:]+\])(?::[0-9]{1,5})?$/i, 'expected host or host:port')).default([]),
+  /** Admission control: what running machines may reserve together (a stopped machine reserves nothing). */
+  capacity: z
+    .strictObject({
+      /** The share of the host's memory (MemTotal) the guests of running machines may add up to; above 1 overcommits. */
+      maxMemoryShare: z.coerce.number().positive().max(4).default(0.9),
+      /** Guest CPUs each host CPU may carry: CPU time is shared, so running machines may ask for more than the host has. */
+      cpuOvercommit: z.coerce.number().positive().max(64).default(4),
+    })
+    .prefault({}),
   /** The edge proxy: apps at http://<app>.<domain>:<port>. Port 0 picks a free one (daemon.json says which). */
   proxy: z
     .strictObject({
@@ -84,6 +93,8 @@ const knobs: Record<string, [string[], string]> = {
   'proxy-headers-timeout': [['proxy', 'headersTimeout'], 'HANGAR_PROXY_HEADERS_TIMEOUT'],
   'proxy-request-timeout': [['proxy', 'requestTimeout'], 'HANGAR_PROXY_REQUEST_TIMEOUT'],
   'proxy-https-port': [['proxy', 'httpsPort'], 'HANGAR_PROXY_HTTPS_PORT'],
+  'max-memory-share': [['capacity', 'maxMemoryShare'], 'HANGAR_MAX_MEMORY_SHARE'],
+  'cpu-overcommit': [['capacity', 'cpuOvercommit'], 'HANGAR_CPU_OVERCOMMIT'],
   'network-name': [['network', 'name'], 'HANGAR_NETWORK_NAME'],
   bridge: [['network', 'bridge'], 'HANGAR_BRIDGE'],
   subnet: [['network', 'subnet'], 'HANGAR_SUBNET'],

@@ -4,6 +4,7 @@
  */
 import { chmod, mkdir, writeFile, rm, readFile, rename } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { serve, type ServerType } from '@hono/node-server'
 import type { Logger } from 'pino'
@@ -74,7 +75,10 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const own = new OwnHosts()
   own.add(...config.publicHosts)
   const images = await openImageStore({ root: join(config.dataDir, 'images'), own })
-  const platform = await createPlatform({ store, driver, images, logger, region: config.region })
+  const platform = await createPlatform({
+    store, driver, images, logger, region: config.region,
+    capacity: { hostMemoryMb: Math.floor(totalmem() / 2 ** 20), memoryShare: config.capacity.maxMemoryShare, hostCpus: cpus().length, cpuOvercommit: config.capacity.cpuOvercommit },
+  })
   const tokenFile = await ensureRootToken(platform, config.dataDir)
   const api = createRestApp({ platform, logger, version, ownHosts: own })
   const server: ServerType = await new Promise((resolve, reject) => {
@@ -102,7 +106,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   // Written then renamed: a reader (the CLI, a test) never sees half a file.
   await writeFile(join(config.dataDir, 'daemon.json.tmp'), JSON.stringify({ pid: process.pid, url, proxyUrl, proxyHttpsUrl, version }) + '\n')
   await rename(join(config.dataDir, 'daemon.json.tmp'), join(config.dataDir, 'daemon.json'))
-  logger.info({ url, proxy: proxyUrl, proxy_https: proxyHttpsUrl, proxy_ca: listening.caCertPath, token_file: tokenFile, driver: driver.name, capabilities: driver.capabilities }, 'hangard listening')
+  logger.info({ url, proxy: proxyUrl, proxy_https: proxyHttpsUrl, proxy_ca: listening.caCertPath, token_file: tokenFile, driver: driver.name, capabilities: driver.capabilities, capacity: platform.capacity() }, 'hangard listening')
   if (config.baseImage) void ensureBaseImage(platform, logger)
   return {
     url,

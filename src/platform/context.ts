@@ -6,6 +6,7 @@ import type { Driver } from '../runtime/types.ts'
 import type { ImageStore } from '../images/types.ts'
 import { KeyedQueue } from '../lib/keyed-queue.ts'
 import { HangarError } from '../errors.ts'
+import { Capacity, type CapacityLimits } from './capacity.ts'
 import { MachineEvents } from './events.ts'
 import { Leases } from './leases.ts'
 
@@ -16,9 +17,12 @@ export interface PlatformDeps {
   logger: Logger
   /** Region name reported on machines; one host is one region. */
   region: string
+  /** How much of the host running machines may reserve together. */
+  capacity: CapacityLimits
 }
 
-export interface Ctx extends PlatformDeps {
+export interface Ctx extends Omit<PlatformDeps, 'capacity'> {
+  capacity: Capacity
   events: MachineEvents
   leases: Leases
   /** Serialises every operation on one machine id. */
@@ -32,7 +36,16 @@ export interface Ctx extends PlatformDeps {
 }
 
 export function createCtx(deps: PlatformDeps): Ctx {
-  return { ...deps, events: new MachineEvents(deps.store), leases: new Leases(deps.store), queue: new KeyedQueue(), pendingRestarts: new Map(), imageBuilding: () => undefined, checks: () => undefined }
+  return {
+    ...deps,
+    capacity: new Capacity(deps.store, deps.capacity),
+    events: new MachineEvents(deps.store),
+    leases: new Leases(deps.store),
+    queue: new KeyedQueue(),
+    pendingRestarts: new Map(),
+    imageBuilding: () => undefined,
+    checks: () => undefined,
+  }
 }
 
 /** The machine, which must belong to `app` and not be destroyed unless `allowDestroyed`. */

@@ -57,6 +57,8 @@ export async function createPlatform(deps: PlatformDeps) {
     images,
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },
     capabilities: deps.driver.capabilities,
+    /** What running machines may reserve together, and what they reserve now. */
+    capacity: () => ({ limit: { memory_mb: ctx.capacity.memoryMb, cpus: ctx.capacity.cpus }, reserved: ctx.capacity.reserved() }),
     reconciled,
     /** Where machine views get their health checks from (the edge proxy runs them). */
     reportChecks(source: (machineId: string) => CheckView[] | undefined): void {

@@ -7,6 +7,7 @@ import type { MachineRow } from '../store/index.ts'
 import type { ExitInfo } from '../runtime/types.ts'
 import { HangarError, toHangarError } from '../errors.ts'
 import { parseDurationMs } from '../lib/duration.ts'
+import { guestOf } from './capacity.ts'
 import type { Ctx } from './context.ts'
 import type { EventSource } from './events.ts'
 import type { MachineConfig } from './schemas.ts'
@@ -26,8 +27,12 @@ export function exitRequest(exit: ExitInfo, requestedStop: boolean): Record<stri
 /**
  * `note` (e.g. the proxy request that woke the machine) goes into the start event, whether it
  * succeeds or fails; `fresh` resets the restart count in the same write (a user's start).
+ * Refused with capacity_exceeded before anything changes; a suspended machine
+ * thaws without asking, since it never gave its memory back.
  */
 export async function runStart(ctx: Ctx, m: MachineRow, source: EventSource, type = 'start', note?: Record<string, unknown>, fresh = false): Promise<MachineRow> {
+  if (m.state !== 'suspended') ctx.capacity.check(m.id, guestOf(m.config))
+  // No await between the check and this write, so two starts cannot both take the last room.
   ctx.events.transition(m.id, 'starting', undefined, fresh ? { restart_count: 0 } : {})
   try {
     if (m.state === 'suspended') await ctx.driver.thaw(m.id)
