@@ -14,6 +14,16 @@ const durationMs = z
   .refine((v) => parseDurationMs(v) !== null, { message: 'expected a duration like "5m", "30s" or "750ms"' })
   .transform((v) => parseDurationMs(v) as number)
 
+const units: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }
+/** A size in bytes: a number, or "256MB" / "1.5G" / "512MiB" (K, M, G, T count in 1024s, as memory_mb does). */
+const sizeBytes = z
+  .union([z.number().int().min(0), z.string().regex(/^\s*\d+(?:\.\d+)?\s*(?:[kmgt](?:i?b)?|b)?\s*$/i, 'expected a size like "256MB", "2GB" or bytes')])
+  .transform((v) => {
+    if (typeof v === 'number') return v
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)/i.exec(v) as RegExpExecArray
+    return Math.round(Number(m[1]) * (units[(m[2] as string).toLowerCase()] as number))
+  })
+
 export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('/var/lib/hangar'),
   api: z.strictObject({ host: z.string().default('127.0.0.1'), port: port.default(4280) }).prefault({}),
@@ -38,6 +48,8 @@ export const configSchema = z.strictObject({
       cpuOvercommit: z.coerce.number().positive().max(64).default(4),
     })
     .prefault({}),
+  /** Free space the data dir's filesystem keeps for the daemon's own state: below it creates, updates and starts are refused (0 = off). */
+  minFreeDisk: sizeBytes.default(256 * 2 ** 20),
   /** The edge proxy: apps at http://<app>.<domain>:<port>. Port 0 picks a free one (daemon.json says which). */
   proxy: z
     .strictObject({
@@ -95,6 +107,7 @@ const knobs: Record<string, [string[], string]> = {
   'proxy-https-port': [['proxy', 'httpsPort'], 'HANGAR_PROXY_HTTPS_PORT'],
   'max-memory-share': [['capacity', 'maxMemoryShare'], 'HANGAR_MAX_MEMORY_SHARE'],
   'cpu-overcommit': [['capacity', 'cpuOvercommit'], 'HANGAR_CPU_OVERCOMMIT'],
+  'min-free-disk': [['minFreeDisk'], 'HANGAR_MIN_FREE_DISK'],
   'network-name': [['network', 'name'], 'HANGAR_NETWORK_NAME'],
   bridge: [['network', 'bridge'], 'HANGAR_BRIDGE'],
   subnet: [['network', 'subnet'], 'HANGAR_SUBNET'],

@@ -64,6 +64,11 @@ async function rankForOomKiller(logger: Logger): Promise<void> {
 
 export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const logger = createLogger({ level: config.logLevel, format: config.logFormat })
+  // A promise nobody awaited must not take every API client (and the exit feed) down with it.
+  const onRejection = (reason: unknown): void => {
+    logger.error({ err: reason instanceof Error ? reason.message : String(reason), stack: reason instanceof Error ? reason.stack : undefined }, 'unhandled promise rejection (a bug in Hangar); the daemon carries on')
+  }
+  process.on('unhandledRejection', onRejection)
   await rankForOomKiller(logger)
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
   // mkdir's mode only applies to a new directory: the layer cache holds setuid binaries
@@ -78,6 +83,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const platform = await createPlatform({
     store, driver, images, logger, region: config.region,
     capacity: { hostMemoryMb: Math.floor(totalmem() / 2 ** 20), memoryShare: config.capacity.maxMemoryShare, hostCpus: cpus().length, cpuOvercommit: config.capacity.cpuOvercommit },
+    disk: { dir: config.dataDir, minFreeBytes: config.minFreeDisk },
   })
   const tokenFile = await ensureRootToken(platform, config.dataDir)
   const api = createRestApp({ platform, logger, version, ownHosts: own })
@@ -126,6 +132,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
       await driver.close()
       store.close()
       await rm(join(config.dataDir, 'daemon.json'), { force: true })
+      process.off('unhandledRejection', onRejection)
       logger.info('hangard stopped; machines keep running')
     },
   }

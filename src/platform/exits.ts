@@ -5,7 +5,7 @@
  */
 import type { ExitInfo } from '../runtime/types.ts'
 import type { MachineRow } from '../store/index.ts'
-import { toHangarError } from '../errors.ts'
+import { isDiskFull, toHangarError } from '../errors.ts'
 import type { Ctx } from './context.ts'
 import { exitRequest, runDestroy, runStart, runStop } from './lifecycle.ts'
 import { decideRestart } from './restart-policy.ts'
@@ -38,20 +38,22 @@ async function recordExit(ctx: Ctx, id: string, exit: ExitInfo): Promise<void> {
 /**
  * Restarts a stopped machine after `delayMs`. Each attempt that fails to start
  * counts as a restart and is retried with the policy's backoff, so `always`
- * keeps trying; a user action on the machine cancels the timer.
+ * keeps trying; a user action on the machine cancels the timer. Whatever goes
+ * wrong inside, the daemon stays up and the machine is looked at again.
  */
 function scheduleRestart(ctx: Ctx, id: string, delayMs: number): void {
   const timer = setTimeout(() => {
     if (ctx.pendingRestarts.get(id) !== timer) return
     ctx.queue.run(id, () => restartNow(ctx, id, timer)).catch((e) => {
-      ctx.logger.error({ machine: id, err: toHangarError(e).message }, 'restart failed')
+      ctx.logger.error({ machine: id, err: toHangarError(e).message }, 'restart failed; the machine is looked at again in a few seconds')
+      ctx.resettle(id)
     })
   }, delayMs)
   timer.unref()
   ctx.pendingRestarts.set(id, timer)
 }
 
-/** How long a restart waits when the host has no room: that spends none of the machine's retries. */
+/** How long a restart waits when the disk is full or the host has no room: neither spends one of the machine's retries. */
 export const waitForRoomMs = 5000
 
 async function restartNow(ctx: Ctx, id: string, timer: NodeJS.Timeout): Promise<void> {
@@ -64,7 +66,7 @@ async function restartNow(ctx: Ctx, id: string, timer: NodeJS.Timeout): Promise<
     await runStart(ctx, restarted, 'flyd', 'restart')
   } catch (e) {
     const err = toHangarError(e)
-    if (err.code === 'capacity_exceeded') {
+    if (err.code === 'disk_full' || err.code === 'capacity_exceeded') {
       ctx.logger.warn({ machine: id, code: err.code, err: err.message }, `restart postponed by ${waitForRoomMs} ms`)
       notePostponed(ctx, m, err.code, err.message)
       scheduleRestart(ctx, id, waitForRoomMs)
@@ -79,7 +81,7 @@ async function restartNow(ctx: Ctx, id: string, timer: NodeJS.Timeout): Promise<
   }
 }
 
-/** Puts the retry back and says why the machine waits, once per wait. */
+/** Puts the retry back and says why the machine waits, once per wait; on a full disk the log line has to do. */
 function notePostponed(ctx: Ctx, m: MachineRow, code: string, message: string): void {
   try {
     const last = ctx.store.events.list(m.id, 1)[0]
@@ -87,7 +89,8 @@ function notePostponed(ctx: Ctx, m: MachineRow, code: string, message: string): 
     const event = said ? undefined : { type: 'restart', source: 'flyd' as const, request: { error: message, code, restarting: true } }
     ctx.events.transition(m.id, 'stopped', event, { restart_count: m.restart_count })
   } catch (e) {
-    ctx.logger.warn({ machine: m.id, err: toHangarError(e).message }, 'could not record the postponed restart')
+    // On a full disk the 'restart postponed' log line has to do.
+    if (!isDiskFull(e)) ctx.logger.warn({ machine: m.id, err: toHangarError(e).message }, 'could not record the postponed restart')
   }
 }
 
@@ -119,7 +122,8 @@ export async function reconcile(ctx: Ctx): Promise<{ adopted: number; exited: nu
   return out
 }
 
-async function reconcileOne(ctx: Ctx, id: string, out: { adopted: number; exited: number }): Promise<void> {
+/** One machine's row brought in line with the runtime; the caller holds its lock. Also run after a failed write (settle.ts). */
+export async function reconcileOne(ctx: Ctx, id: string, out: { adopted: number; exited: number }): Promise<void> {
   const m = ctx.store.machines.get(id)
   if (!m) return
   if (m.state === 'creating' || m.state === 'destroying') {

@@ -9,7 +9,7 @@ import { HangarError, toHangarError } from '../errors.ts'
 import { machineId, machineName, ulid } from '../lib/ids.ts'
 import { type Ctx, cancelPendingRestart, loadMachine } from './context.ts'
 import { guestOf } from './capacity.ts'
-import { assertCan, type Action } from './machine-state.ts'
+import { assertCan, transientStates, type Action } from './machine-state.ts'
 import { runDestroy, runStart, runStop } from './lifecycle.ts'
 import { buildSpec, imageRef, resolveOrPull, type PullLog } from './machine-spec.ts'
 import { createMachine, updateMachine, type CreateMachineInput, type MachineConfig, type UpdateMachineInput } from './schemas.ts'
@@ -20,6 +20,8 @@ export interface Guard {
   /** The lease nonce the caller holds, from fly-machine-lease-nonce. */
   nonce?: string
 }
+
+const isTransient = (state: string | undefined): boolean => (transientStates as readonly (string | undefined)[]).includes(state)
 
 export function machinesService(ctx: Ctx) {
   const { store, events, leases, queue, driver } = ctx
@@ -36,7 +38,13 @@ export function machinesService(ctx: Ctx) {
       leases.check(id, guard.nonce)
       assertCan(action, m.state, id)
       cancelPendingRestart(ctx, id)
-      return fn(m)
+      try {
+        return await fn(m)
+      } catch (e) {
+        // A write that failed half-way (a full disk) can leave the row mid-operation: read it back later.
+        if (isTransient(store.machines.get(id)?.state)) ctx.resettle(id)
+        throw ctx.disk.asDiskFull(e, `machine ${id}: ${action.replace('_', ' ')} failed`) ?? e
+      }
     })
   }
 
@@ -124,11 +132,14 @@ export function machinesService(ctx: Ctx) {
       if (!store.apps.get(app)) throw new HangarError('app_not_found', `app not found: ${app}`)
       const name = req.name ?? machineName()
       if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
+      ctx.disk.assertRoom()
       const id = machineId()
       // Held until the row says 'starting' or the create fails: two creates racing for the last room cannot both get it.
       const release = req.skip_launch ? () => {} : ctx.capacity.hold(id, guestOf(req.config))
       try {
         return await createHeld(app, req, id, name, opts)
+      } catch (e) {
+        throw ctx.disk.asDiskFull(e, `machine ${id} could not be created`) ?? e
       } finally {
         release()
       }
@@ -215,6 +226,7 @@ export function machinesService(ctx: Ctx) {
           throw new HangarError('version_mismatch', `machine ${id} is at version ${m.instance_id}, not ${req.current_version}`)
         }
         if (req.name && req.name !== m.name) throw new HangarError('invalid_argument', `a machine's name cannot change (${m.name})`)
+        ctx.disk.assertRoom()
         // Refused before the running machine is touched; its new size stays held until it starts again.
         const release = req.skip_launch ? () => {} : ctx.capacity.hold(id, guestOf(req.config))
         try {
