@@ -14,9 +14,12 @@ const classes = {
   failed_precondition: 409,
   precondition_failed: 412,
   already_exists: 422,
+  // Fly answers a host without room for a machine with a 4xx the client can act on, not a 5xx.
+  resource_exhausted: 422,
   payload_too_large: 413,
   internal: 500,
   unavailable: 503,
+  insufficient_storage: 507,
 } as const
 
 type ErrorClass = keyof typeof classes
@@ -64,6 +67,10 @@ export const codes = {
   name_taken: { class: 'already_exists', hint: 'choose another name, or omit it to get a generated one' },
   // A request body over the limit.
   payload_too_large: { class: 'payload_too_large', hint: 'send a smaller body' },
+  // Starting the machine would reserve more memory or CPUs than the host allows machines.
+  capacity_exceeded: { class: 'resource_exhausted', hint: 'stop or destroy machines you do not need, ask for a smaller guest, or raise --max-memory-share / --cpu-overcommit' },
+  // The filesystem holding the data dir is full: the state database or a machine's files could not be written.
+  disk_full: { class: 'insufficient_storage', hint: 'free space on the filesystem holding the data dir (df <data-dir>); Hangar carries on by itself once there is room' },
   // The runtime (runc, conmon, CNI, mount) failed.
   runtime_error: { class: 'internal', hint: 'see the machine events and the daemon log; the message names the failing step' },
   // An unexpected failure inside Hangar.
@@ -106,9 +113,27 @@ export function isHangarError(e: unknown): e is HangarError {
   return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[brand] === true
 }
 
-/** Wraps anything thrown into a HangarError, keeping the original as cause. */
+/**
+ * Whether `e`, or anything in its cause chain, says the disk is full: ENOSPC, SQLite's
+ * SQLITE_FULL, or a child process's "No space left on device" carried in a message.
+ */
+export function isDiskFull(e: unknown): boolean {
+  let x = e
+  for (let depth = 0; x !== null && typeof x === 'object' && depth < 8; depth++) {
+    if (isHangarError(x) && x.code === 'disk_full') return true
+    const o = x as { code?: unknown; errcode?: unknown; message?: unknown; cause?: unknown }
+    if (o.code === 'ENOSPC') return true
+    // node:sqlite reports SQLite's extended code; its low byte is the primary code (13 = SQLITE_FULL).
+    if (o.code === 'ERR_SQLITE_ERROR' && typeof o.errcode === 'number' && (o.errcode & 0xff) === 13) return true
+    if (typeof o.message === 'string' && /no space left on device|database or disk is full/i.test(o.message)) return true
+    x = o.cause
+  }
+  return false
+}
+
+/** Wraps anything thrown into a HangarError, keeping the original as cause; a full disk becomes disk_full. */
 export function toHangarError(e: unknown, fallback: Code = 'internal'): HangarError {
   if (isHangarError(e)) return e
   const message = e instanceof Error ? e.message : String(e)
-  return new HangarError(fallback, message, { cause: e })
+  return new HangarError(isDiskFull(e) ? 'disk_full' : fallback, message, { cause: e })
 }

@@ -15,20 +15,23 @@ const durationMs = z
   .refine((v) => parseDurationMs(v) !== null, { message: 'expected a duration like "5m", "30s" or "750ms"' })
   .transform((v) => parseDurationMs(v) as number)
 
-/** A disk size in bytes: a number, or "512M" / "4G" / "1.5TB" (K, M, G, T count in 1024s, as size_gb does). */
-const diskSize = z
-  .union([z.number().int().positive(), z.string().regex(/^\s*\d+(?:\.\d+)?\s*(?:[kmgt]i?b?)?\s*$/i, 'expected a size like "512M", "4G" or bytes')])
-  .transform((v) => {
-    if (typeof v === 'number') return v
-    const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)/i.exec(v) as RegExpExecArray
-    return Math.round(Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()))
-  })
-
 /** `image`, `none`, a block device (/dev/…) or a directory on a mounted btrfs: see runtime/runc/machines-fs.ts. */
 const machinesFs = z
   .string()
   .refine((v) => v === 'image' || v === 'none' || v.startsWith('/'), { message: 'expected image, none, a device like /dev/sdb1, or an absolute path on a btrfs' })
   .transform((v): MachinesFsOptions => (v === 'image' || v === 'none' ? { kind: v } : v.startsWith('/dev/') ? { kind: 'device', device: v } : { kind: 'path', path: v }))
+
+const units: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }
+/** A size in bytes: a number, or "256MB" / "1.5G" / "512MiB" (K, M, G, T count in 1024s, as memory_mb does). */
+const sizeBytes = z
+  .union([z.number().int().min(0), z.string().regex(/^\s*\d+(?:\.\d+)?\s*(?:[kmgt](?:i?b)?|b)?\s*$/i, 'expected a size like "256MB", "2GB" or bytes')])
+  .transform((v) => {
+    if (typeof v === 'number') return v
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)/i.exec(v) as RegExpExecArray
+    return Math.round(Number(m[1]) * (units[(m[2] as string).toLowerCase()] as number))
+  })
+/** A disk size: as sizeBytes, and more than nothing. */
+const diskSize = sizeBytes.refine((v) => v > 0, { message: 'expected a size above 0' })
 
 export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('/var/lib/hangar'),
@@ -45,6 +48,17 @@ export const configSchema = z.strictObject({
    * reference spells it: references on them name the local store, and /mcp trusts browser origins on them.
    */
   publicHosts: z.array(z.string().regex(/^(?:[a-z0-9.-]+|\[[0-9a-f:]+\])(?::[0-9]{1,5})?$/i, 'expected host or host:port')).default([]),
+  /** Admission control: what running machines may reserve together (a stopped machine reserves nothing). */
+  capacity: z
+    .strictObject({
+      /** The share of the host's memory (MemTotal) the guests of running machines may add up to; above 1 overcommits. */
+      maxMemoryShare: z.coerce.number().positive().max(4).default(0.9),
+      /** Guest CPUs each host CPU may carry: CPU time is shared, so running machines may ask for more than the host has. */
+      cpuOvercommit: z.coerce.number().positive().max(64).default(4),
+    })
+    .prefault({}),
+  /** Free space the data dir's filesystem keeps for the daemon's own state: below it creates, updates and starts are refused (0 = off). */
+  minFreeDisk: sizeBytes.default(256 * 2 ** 20),
   /** The edge proxy: apps at http://<app>.<domain>:<port>. Port 0 picks a free one (daemon.json says which). */
   proxy: z
     .strictObject({
@@ -118,6 +132,9 @@ const knobs: Record<string, [string[], string]> = {
   'machines-fs-size': [['disks', 'fsSize'], 'HANGAR_MACHINES_FS_SIZE'],
   'rootfs-size': [['disks', 'rootfsSize'], 'HANGAR_ROOTFS_SIZE'],
   'disk-overcommit': [['disks', 'overcommit'], 'HANGAR_DISK_OVERCOMMIT'],
+  'max-memory-share': [['capacity', 'maxMemoryShare'], 'HANGAR_MAX_MEMORY_SHARE'],
+  'cpu-overcommit': [['capacity', 'cpuOvercommit'], 'HANGAR_CPU_OVERCOMMIT'],
+  'min-free-disk': [['minFreeDisk'], 'HANGAR_MIN_FREE_DISK'],
   'network-name': [['network', 'name'], 'HANGAR_NETWORK_NAME'],
   bridge: [['network', 'bridge'], 'HANGAR_BRIDGE'],
   subnet: [['network', 'subnet'], 'HANGAR_SUBNET'],

@@ -4,6 +4,7 @@
  */
 import { chmod, mkdir, writeFile, rm, readFile, rename } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { serve, type ServerType } from '@hono/node-server'
 import type { Logger } from 'pino'
@@ -44,8 +45,31 @@ async function ensureRootToken(platform: Platform, dataDir: string): Promise<str
   return file
 }
 
+/**
+ * Under memory pressure the kernel kills the process with the highest score: machines
+ * (+500, from their bundle) go first, the daemon that writes down their state (−500) last.
+ * Its children inherit the value; conmon, which must outlive its machine to record the exit,
+ * lowers its own to −1000 where it may.
+ */
+export const daemonOomScoreAdj = -500
+
+async function rankForOomKiller(logger: Logger): Promise<void> {
+  try {
+    await writeFile('/proc/self/oom_score_adj', String(daemonOomScoreAdj))
+  } catch (e) {
+    // Lowering a score needs CAP_SYS_RESOURCE, which root lacks in some containers: then machines still rank above the daemon's 0.
+    logger.warn({ err: (e as Error).message }, 'could not lower the daemon\'s oom_score_adj; under memory pressure it may be killed before machines')
+  }
+}
+
 export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const logger = createLogger({ level: config.logLevel, format: config.logFormat })
+  // A promise nobody awaited must not take every API client (and the exit feed) down with it.
+  const onRejection = (reason: unknown): void => {
+    logger.error({ err: reason instanceof Error ? reason.message : String(reason), stack: reason instanceof Error ? reason.stack : undefined }, 'unhandled promise rejection (a bug in Hangar); the daemon carries on')
+  }
+  process.on('unhandledRejection', onRejection)
+  await rankForOomKiller(logger)
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
   // mkdir's mode only applies to a new directory: the layer cache holds setuid binaries
   // and device nodes from images, so no other host user may reach into the data dir.
@@ -65,7 +89,11 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const own = new OwnHosts()
   own.add(...config.publicHosts)
   const images = await openImageStore({ root: join(config.dataDir, 'images'), own })
-  const platform = await createPlatform({ store, driver, images, logger, region: config.region })
+  const platform = await createPlatform({
+    store, driver, images, logger, region: config.region,
+    capacity: { hostMemoryMb: Math.floor(totalmem() / 2 ** 20), memoryShare: config.capacity.maxMemoryShare, hostCpus: cpus().length, cpuOvercommit: config.capacity.cpuOvercommit },
+    disk: { dir: config.dataDir, minFreeBytes: config.minFreeDisk },
+  })
   const tokenFile = await ensureRootToken(platform, config.dataDir)
   const api = createRestApp({ platform, logger, version, ownHosts: own })
   const server: ServerType = await new Promise((resolve, reject) => {
@@ -93,7 +121,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   // Written then renamed: a reader (the CLI, a test) never sees half a file.
   await writeFile(join(config.dataDir, 'daemon.json.tmp'), JSON.stringify({ pid: process.pid, url, proxyUrl, proxyHttpsUrl, version }) + '\n')
   await rename(join(config.dataDir, 'daemon.json.tmp'), join(config.dataDir, 'daemon.json'))
-  logger.info({ url, proxy: proxyUrl, proxy_https: proxyHttpsUrl, proxy_ca: listening.caCertPath, token_file: tokenFile, driver: driver.name, capabilities: driver.capabilities }, 'hangard listening')
+  logger.info({ url, proxy: proxyUrl, proxy_https: proxyHttpsUrl, proxy_ca: listening.caCertPath, token_file: tokenFile, driver: driver.name, capabilities: driver.capabilities, capacity: platform.capacity() }, 'hangard listening')
   if (config.baseImage) void ensureBaseImage(platform, logger)
   return {
     url,
@@ -113,6 +141,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
       await driver.close()
       store.close()
       await rm(join(config.dataDir, 'daemon.json'), { force: true })
+      process.off('unhandledRejection', onRejection)
       logger.info('hangard stopped; machines keep running')
     },
   }

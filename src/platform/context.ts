@@ -6,8 +6,13 @@ import type { Driver } from '../runtime/types.ts'
 import type { ImageStore } from '../images/types.ts'
 import { KeyedQueue } from '../lib/keyed-queue.ts'
 import { HangarError } from '../errors.ts'
+import { Capacity, type CapacityLimits } from './capacity.ts'
+import { DiskGuard, type DiskOptions } from './disk.ts'
 import { MachineEvents } from './events.ts'
 import { Leases } from './leases.ts'
+
+/** What a machine left behind by a failed write needs: its row read back from the runtime, or its destroy finished. */
+export type SettleHow = 'reconcile' | 'destroy'
 
 export interface PlatformDeps {
   store: Store
@@ -16,15 +21,25 @@ export interface PlatformDeps {
   logger: Logger
   /** Region name reported on machines; one host is one region. */
   region: string
+  /** How much of the host running machines may reserve together. */
+  capacity: CapacityLimits
+  /** The data dir's filesystem, and the free space kept for the daemon's own writes. */
+  disk: DiskOptions
 }
 
-export interface Ctx extends PlatformDeps {
+export interface Ctx extends Omit<PlatformDeps, 'capacity' | 'disk'> {
+  capacity: Capacity
+  disk: DiskGuard
   events: MachineEvents
   leases: Leases
   /** Serialises every operation on one machine id. */
   queue: KeyedQueue
   /** Restarts scheduled by the restart policy; any user action on the machine cancels its own. */
   pendingRestarts: Map<string, NodeJS.Timeout>
+  /** Machines whose row a failed write (a full disk) may have left behind the runtime, each with its retry. */
+  unsettled: Map<string, { timer: NodeJS.Timeout; how: SettleHow }>
+  /** Writes down, once writes land again, what the runtime says of the machine (or finishes its destroy). */
+  resettle: (id: string, how?: SettleHow) => void
   /** The base-image build that will produce a local ref, if one runs (set once the images service exists). */
   imageBuilding: (ref: string) => Promise<unknown> | undefined
   /** A machine's health checks as last run (set by the daemon once the edge proxy runs them); undefined when it has none. */
@@ -32,7 +47,19 @@ export interface Ctx extends PlatformDeps {
 }
 
 export function createCtx(deps: PlatformDeps): Ctx {
-  return { ...deps, events: new MachineEvents(deps.store), leases: new Leases(deps.store), queue: new KeyedQueue(), pendingRestarts: new Map(), imageBuilding: () => undefined, checks: () => undefined }
+  return {
+    ...deps,
+    capacity: new Capacity(deps.store, deps.capacity),
+    disk: new DiskGuard(deps.disk),
+    events: new MachineEvents(deps.store),
+    leases: new Leases(deps.store),
+    queue: new KeyedQueue(),
+    pendingRestarts: new Map(),
+    unsettled: new Map(),
+    resettle: () => {},
+    imageBuilding: () => undefined,
+    checks: () => undefined,
+  }
 }
 
 /** The machine, which must belong to `app` and not be destroyed unless `allowDestroyed`. */

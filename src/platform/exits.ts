@@ -4,8 +4,9 @@
  * code, then the restart policy decides.
  */
 import type { ExitInfo } from '../runtime/types.ts'
-import { toHangarError } from '../errors.ts'
-import { type Ctx } from './context.ts'
+import type { MachineRow } from '../store/index.ts'
+import { isDiskFull, toHangarError } from '../errors.ts'
+import type { Ctx } from './context.ts'
 import { exitRequest, runDestroy, runStart, runStop } from './lifecycle.ts'
 import { decideRestart } from './restart-policy.ts'
 import type { MachineConfig } from './schemas.ts'
@@ -37,37 +38,66 @@ async function recordExit(ctx: Ctx, id: string, exit: ExitInfo): Promise<void> {
 /**
  * Restarts a stopped machine after `delayMs`. Each attempt that fails to start
  * counts as a restart and is retried with the policy's backoff, so `always`
- * keeps trying; a user action on the machine cancels the timer.
+ * keeps trying; a user action on the machine cancels the timer. Whatever goes
+ * wrong inside, the daemon stays up and the machine is looked at again.
  */
 function scheduleRestart(ctx: Ctx, id: string, delayMs: number): void {
   const timer = setTimeout(() => {
     if (ctx.pendingRestarts.get(id) !== timer) return
-    void ctx.queue.run(id, async () => {
-      if (ctx.pendingRestarts.get(id) !== timer) return
-      ctx.pendingRestarts.delete(id)
-      const m = ctx.store.machines.get(id)
-      if (!m || m.state !== 'stopped') return
-      const restarted = ctx.store.machines.update(id, { restart_count: m.restart_count + 1 })
-      try {
-        await runStart(ctx, restarted, 'flyd', 'restart')
-      } catch (e) {
-        ctx.logger.error({ machine: id, err: toHangarError(e).message }, 'restart failed')
-        const again = decideRestart((m.config as MachineConfig).restart, 1, restarted.restart_count)
-        if (again.restart) {
-          ctx.events.transition(id, 'stopped')
-          scheduleRestart(ctx, id, again.delayMs)
-        }
-      }
+    ctx.queue.run(id, () => restartNow(ctx, id, timer)).catch((e) => {
+      ctx.logger.error({ machine: id, err: toHangarError(e).message }, 'restart failed; the machine is looked at again in a few seconds')
+      ctx.resettle(id)
     })
   }, delayMs)
   timer.unref()
   ctx.pendingRestarts.set(id, timer)
 }
 
-/** Whether the machine's last event is an exit the restart policy meant to restart (a timer the daemon lost). */
+/** How long a restart waits when the disk is full or the host has no room: neither spends one of the machine's retries. */
+export const waitForRoomMs = 5000
+
+async function restartNow(ctx: Ctx, id: string, timer: NodeJS.Timeout): Promise<void> {
+  if (ctx.pendingRestarts.get(id) !== timer) return
+  ctx.pendingRestarts.delete(id)
+  const m = ctx.store.machines.get(id)
+  if (!m || m.state !== 'stopped') return
+  try {
+    const restarted = ctx.store.machines.update(id, { restart_count: m.restart_count + 1 })
+    await runStart(ctx, restarted, 'flyd', 'restart')
+  } catch (e) {
+    const err = toHangarError(e)
+    if (err.code === 'disk_full' || err.code === 'capacity_exceeded') {
+      ctx.logger.warn({ machine: id, code: err.code, err: err.message }, `restart postponed by ${waitForRoomMs} ms`)
+      notePostponed(ctx, m, err.code, err.message)
+      scheduleRestart(ctx, id, waitForRoomMs)
+      return
+    }
+    ctx.logger.error({ machine: id, err: err.message }, 'restart failed')
+    const again = decideRestart((m.config as MachineConfig).restart, 1, m.restart_count + 1)
+    if (again.restart) {
+      ctx.events.transition(id, 'stopped')
+      scheduleRestart(ctx, id, again.delayMs)
+    }
+  }
+}
+
+/** Puts the retry back and says why the machine waits, once per wait; on a full disk the log line has to do. */
+function notePostponed(ctx: Ctx, m: MachineRow, code: string, message: string): void {
+  try {
+    const last = ctx.store.events.list(m.id, 1)[0]
+    const said = last?.type === 'restart' && last.request?.restarting === true && last.request.code === code
+    const event = said ? undefined : { type: 'restart', source: 'flyd' as const, request: { error: message, code, restarting: true } }
+    ctx.events.transition(m.id, 'stopped', event, { restart_count: m.restart_count })
+  } catch (e) {
+    // On a full disk the 'restart postponed' log line has to do.
+    if (!isDiskFull(e)) ctx.logger.warn({ machine: m.id, err: toHangarError(e).message }, 'could not record the postponed restart')
+  }
+}
+
+/** Whether the machine's last event says a restart is due (a timer the daemon lost): an exit to restart, or a restart waiting for room. */
 function restartWasPending(ctx: Ctx, id: string): boolean {
   const last = ctx.store.events.list(id, 1)[0]
-  return last?.type === 'exit' && last.request?.restarting === true
+  return (last?.type === 'exit' || last?.type === 'restart') && last.request?.restarting === true
 }
 
 /**
@@ -92,7 +122,8 @@ export async function reconcile(ctx: Ctx): Promise<{ adopted: number; exited: nu
   return out
 }
 
-async function reconcileOne(ctx: Ctx, id: string, out: { adopted: number; exited: number }): Promise<void> {
+/** One machine's row brought in line with the runtime; the caller holds its lock. Also run after a failed write (settle.ts). */
+export async function reconcileOne(ctx: Ctx, id: string, out: { adopted: number; exited: number }): Promise<void> {
   const m = ctx.store.machines.get(id)
   if (!m) return
   if (m.state === 'creating' || m.state === 'destroying') {

@@ -8,7 +8,7 @@
  * are not stored, so a retry after an error tries again. Keys live 24 hours.
  */
 import { createHash } from 'node:crypto'
-import { HangarError } from '../errors.ts'
+import { HangarError, isDiskFull } from '../errors.ts'
 import type { Store } from '../store/index.ts'
 
 const keepMs = 24 * 3600_000
@@ -64,11 +64,17 @@ export function idempotencyService(store: Store) {
       const result = (async () => {
         const value = await create()
         const now = Date.now()
-        if (now - lastPrune > 3600_000) {
-          store.idempotency.prune(new Date(now - keepMs).toISOString())
-          lastPrune = now
+        try {
+          if (now - lastPrune > 3600_000) {
+            store.idempotency.prune(new Date(now - keepMs).toISOString())
+            lastPrune = now
+          }
+          store.idempotency.put({ scope, key, fingerprint: fp, result: JSON.stringify(value), created_at: new Date(now).toISOString() })
+        } catch (e) {
+          // The machine exists: answering an error would make the client create another. Without
+          // room to remember the key, a retry after this answer is simply not deduplicated.
+          if (!isDiskFull(e)) throw e
         }
-        store.idempotency.put({ scope, key, fingerprint: fp, result: JSON.stringify(value), created_at: new Date(now).toISOString() })
         return value
       })()
       inFlight.set(id, { fingerprint: fp, result })

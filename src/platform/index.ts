@@ -11,6 +11,7 @@ import { imagesService, machinesInUse } from './images.ts'
 import { idempotencyService } from './idempotency.ts'
 import { machineOpsService } from './machine-ops.ts'
 import { machinesService } from './machines.ts'
+import { resettle, resettleAll } from './settle.ts'
 import { tokensService } from './tokens.ts'
 import { networkPolicyService } from './network-policy.ts'
 
@@ -30,11 +31,23 @@ export type { BuildBaseInput, ImagesService } from './images.ts'
 export type { BuildProgress, PullProgress, PushProgress, PushResult } from '../images/index.ts'
 export * as schemas from './schemas.ts'
 
+const diskWatchMs = 1000
+
 /** Builds the services, adopts what the runtime already runs, and starts listening for exits. */
 export async function createPlatform(deps: PlatformDeps) {
   const ctx = createCtx(deps)
+  ctx.resettle = (id, how) => resettle(ctx, id, how)
   const stopExitFeed = deps.driver.onExit((id, exit) => {
-    handleExit(ctx, id, exit).catch((e) => deps.logger.error({ machine: id, err: String(e) }, 'exit handling failed'))
+    handleExit(ctx, id, exit).catch((e) => {
+      // The exit happened whether or not its row could be written: read it back from the runtime later.
+      deps.logger.error({ machine: id, err: String(e) }, 'exit handling failed')
+      ctx.resettle(id)
+    })
+  })
+  // conmon cannot write an exit file on a full disk either: once there is room, every machine is read back.
+  ctx.disk.watch(diskWatchMs, () => {
+    deps.logger.info({ data_dir: ctx.disk.dir }, 'the data disk has room again; reading every machine back from the runtime')
+    resettleAll(ctx)
   })
   const images = imagesService(deps.images, { inUse: () => machinesInUse(deps.store, deps.driver) })
   ctx.imageBuilding = (ref) => images.building(ref)
@@ -63,6 +76,8 @@ export async function createPlatform(deps: PlatformDeps) {
     images,
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },
     capabilities: deps.driver.capabilities,
+    /** What running machines may reserve together, and what they reserve now. */
+    capacity: () => ({ limit: { memory_mb: ctx.capacity.memoryMb, cpus: ctx.capacity.cpus }, reserved: ctx.capacity.reserved() }),
     reconciled,
     /** Where machine views get their health checks from (the edge proxy runs them). */
     reportChecks(source: (machineId: string) => CheckView[] | undefined): void {
@@ -73,6 +88,8 @@ export async function createPlatform(deps: PlatformDeps) {
       stopExitFeed()
       images.close()
       for (const t of ctx.pendingRestarts.values()) clearTimeout(t)
+      for (const u of ctx.unsettled.values()) clearTimeout(u.timer)
+      ctx.disk.close()
     },
   }
 }

@@ -3,7 +3,7 @@
  * its nonce (header fly-machine-lease-nonce). Metadata writes are not guarded.
  */
 import type { LeaseRow, Store } from '../store/index.ts'
-import { HangarError } from '../errors.ts'
+import { HangarError, isDiskFull } from '../errors.ts'
 import { nonce as newNonce } from '../lib/ids.ts'
 
 export interface LeaseView {
@@ -26,7 +26,12 @@ export class Leases {
   #live(machineId: string): LeaseRow | undefined {
     const l = this.#store.leases.get(machineId)
     if (l && l.expires_at <= nowS()) {
-      this.#store.leases.delete(machineId)
+      try {
+        this.#store.leases.delete(machineId)
+      } catch (e) {
+        // Expired either way; on a full disk the row goes at a later write. Reads must keep working.
+        if (!isDiskFull(e)) throw e
+      }
       return undefined
     }
     return l

@@ -7,6 +7,7 @@ import type { MachineRow } from '../store/index.ts'
 import type { ExitInfo } from '../runtime/types.ts'
 import { HangarError, toHangarError } from '../errors.ts'
 import { parseDurationMs } from '../lib/duration.ts'
+import { guestOf } from './capacity.ts'
 import type { Ctx } from './context.ts'
 import type { EventSource } from './events.ts'
 import type { MachineConfig } from './schemas.ts'
@@ -26,13 +27,26 @@ export function exitRequest(exit: ExitInfo, requestedStop: boolean): Record<stri
 /**
  * `note` (e.g. the proxy request that woke the machine) goes into the start event, whether it
  * succeeds or fails; `fresh` resets the restart count in the same write (a user's start).
+ * Refused with capacity_exceeded or disk_full before anything changes; a suspended machine
+ * thaws without asking, since it never gave its memory back.
  */
 export async function runStart(ctx: Ctx, m: MachineRow, source: EventSource, type = 'start', note?: Record<string, unknown>, fresh = false): Promise<MachineRow> {
+  if (m.state !== 'suspended') {
+    ctx.disk.assertRoom()
+    ctx.capacity.check(m.id, guestOf(m.config))
+  }
+  // No await between the check and this write, so two starts cannot both take the last room.
   ctx.events.transition(m.id, 'starting', undefined, fresh ? { restart_count: 0 } : {})
   try {
     if (m.state === 'suspended') await ctx.driver.thaw(m.id)
     else await ctx.driver.start(m.id)
   } catch (e) {
+    const full = ctx.disk.asDiskFull(e, `machine ${m.id} failed to start`)
+    if (full) {
+      // Not the machine's fault: it goes back to rest, to be started again once there is room.
+      ctx.events.transition(m.id, m.state, { type, source, request: { ...note, error: full.message, code: full.code } })
+      throw full
+    }
     const err = toHangarError(e, 'runtime_error')
     ctx.events.transition(m.id, 'failed', { type, source, request: { ...note, error: err.message } })
     ctx.logger.error({ machine: m.id, err: err.message, ...note }, 'start failed')
@@ -72,8 +86,17 @@ export async function runStop(ctx: Ctx, m: MachineRow, opts: StopOptions, source
   return ctx.events.transition(m.id, 'stopped', { type: 'exit', source: 'flyd', ...(exit ? { request: exitRequest(exit, true) } : {}) })
 }
 
+/**
+ * Tears the machine down and marks it destroyed. On a full disk, destroying is how space comes
+ * back: the runtime goes first even when 'destroying' cannot be written, and a final write that
+ * fails is retried until it lands.
+ */
 export async function runDestroy(ctx: Ctx, m: MachineRow, source: EventSource): Promise<MachineRow> {
-  ctx.events.transition(m.id, 'destroying')
+  try {
+    ctx.events.transition(m.id, 'destroying')
+  } catch (e) {
+    if (!ctx.disk.asDiskFull(e, 'destroy')) throw e
+  }
   try {
     await ctx.driver.destroy(m.id)
   } catch (e) {
@@ -84,6 +107,11 @@ export async function runDestroy(ctx: Ctx, m: MachineRow, source: EventSource): 
       cause: e,
     })
   }
-  ctx.store.leases.delete(m.id)
-  return ctx.events.transition(m.id, 'destroyed', { type: 'destroy', source })
+  try {
+    ctx.store.leases.delete(m.id)
+    return ctx.events.transition(m.id, 'destroyed', { type: 'destroy', source })
+  } catch (e) {
+    if (ctx.disk.asDiskFull(e, 'destroy')) ctx.resettle(m.id, 'destroy')
+    throw e
+  }
 }

@@ -4,17 +4,15 @@
  *   const m = await platform.machines.create('myapp', { config: { image: 'busybox' } })
  *   await platform.machines.stop('myapp', m.id)
  */
-import type { ImageRecord } from '../images/types.ts'
-import { parseImageRef, pullImage } from '../images/index.ts'
 import type { MachineRow } from '../store/index.ts'
-import type { MachineSpec } from '../runtime/types.ts'
-import { HangarError, isHangarError, toHangarError } from '../errors.ts'
+import { HangarError, toHangarError } from '../errors.ts'
 import { machineId, machineName, ulid } from '../lib/ids.ts'
 import { type Ctx, cancelPendingRestart, loadMachine } from './context.ts'
-import { assertCan, type Action } from './machine-state.ts'
+import { guestOf } from './capacity.ts'
+import { assertCan, transientStates, type Action } from './machine-state.ts'
 import { runDestroy, runStart, runStop } from './lifecycle.ts'
-import { resolveProcess } from './process-spec.ts'
-import { createMachine, rootfsBytes, updateMachine, type MachineConfig } from './schemas.ts'
+import { buildSpec, imageRef, resolveOrPull, type PullLog } from './machine-spec.ts'
+import { createMachine, updateMachine, type CreateMachineInput, type MachineConfig, type UpdateMachineInput } from './schemas.ts'
 import { parse } from './validate.ts'
 import { machineView, type MachineView } from './view.ts'
 
@@ -23,61 +21,7 @@ export interface Guard {
   nonce?: string
 }
 
-async function buildSpec(ctx: Ctx, id: string, app: string, name: string, version: string, config: MachineConfig, image: ImageRecord, privateIp: string | null): Promise<MachineSpec> {
-  const layers = await ctx.images.unpack(image)
-  const guest = config.guest ?? { cpus: 1, memory_mb: 256 }
-  return {
-    id,
-    layers,
-    process: resolveProcess(config, image.config, { id, name, app, region: ctx.region, version, imageRef: image.ref, privateIp }),
-    guest: { cpus: guest.cpus ?? 1, memoryMb: guest.memory_mb ?? 256 },
-    stopSignal: (typeof config.stop_config?.signal === 'string' ? config.stop_config.signal : null) ?? image.config.stopSignal ?? 'SIGTERM',
-    addressEnv: ['FLY_PRIVATE_IP'],
-    // Fly's 6PN idea, per app: machines of one app reach each other, no other app's.
-    group: app,
-    ...(rootfsBytes(config.rootfs) ? { diskBytes: rootfsBytes(config.rootfs) as number } : {}),
-  }
-}
-
-/** Fly's image_ref, plus the image's exposed ports, which the proxy and machine_run use as the default service port. */
-function imageRef(image: ImageRecord): Record<string, unknown> {
-  const p = parseImageRef(image.ref)
-  return { registry: p.registry ?? '', repository: image.repository, tag: image.tag, digest: image.digest, labels: image.config.labels, exposed_ports: image.config.exposedPorts }
-}
-
-/** A pull's steps, kept to be written into the machine's event log once its row exists. */
-type PullLog = { timestamp: number; request: Record<string, unknown> }[]
-
-/**
- * A local image, or, when the reference names a registry host and is not stored
- * yet, the image pulled from there. Each manifest and finished blob of the pull
- * goes into `log`, which create writes into the new machine's events.
- */
-async function resolveOrPull(ctx: Ctx, ref: string, log: PullLog = []): Promise<ImageRecord> {
-  try {
-    return await ctx.images.resolve(ref)
-  } catch (e) {
-    if (!isHangarError(e) || e.code !== 'image_not_found') throw e
-    if (ctx.images.own.local(parseImageRef(ref)).registry === null) {
-      // "debian" during the first start's base build: wait for it instead of failing.
-      const building = ctx.imageBuilding(ref)
-      if (!building) throw e
-      await building
-      return ctx.images.resolve(ref)
-    }
-    const started = Date.now()
-    log.push({ timestamp: started, request: { image: ref, phase: 'started' } })
-    const image = await pullImage(ctx.images, ref, {
-      onProgress: (p) => {
-        if (p.phase === 'manifest' || (p.phase === 'blob' && p.bytes !== undefined && p.bytes === p.total)) {
-          log.push({ timestamp: Date.now(), request: { image: ref, phase: p.phase, message: p.message, ...(p.digest ? { digest: p.digest } : {}), ...(p.total !== undefined ? { bytes: p.total } : {}) } })
-        }
-      },
-    })
-    log.push({ timestamp: Date.now(), request: { image: ref, phase: 'done', digest: image.digest, bytes: image.size, ms: Date.now() - started } })
-    return image
-  }
-}
+const isTransient = (state: string | undefined): boolean => (transientStates as readonly (string | undefined)[]).includes(state)
 
 export function machinesService(ctx: Ctx) {
   const { store, events, leases, queue, driver } = ctx
@@ -94,7 +38,13 @@ export function machinesService(ctx: Ctx) {
       leases.check(id, guard.nonce)
       assertCan(action, m.state, id)
       cancelPendingRestart(ctx, id)
-      return fn(m)
+      try {
+        return await fn(m)
+      } catch (e) {
+        // A write that failed half-way (a full disk) can leave the row mid-operation: read it back later.
+        if (isTransient(store.machines.get(id)?.state)) ctx.resettle(id)
+        throw ctx.disk.asDiskFull(e, `machine ${id}: ${action.replace('_', ' ')} failed`) ?? e
+      }
     })
   }
 
@@ -108,6 +58,75 @@ export function machinesService(ctx: Ctx) {
     }
   }
 
+  /** update's work once the new size is held (when it will run): the machine keeps its old version if anything fails. */
+  async function updateHeld(m: MachineRow, req: UpdateMachineInput, guard: Guard, opts: { owner?: string }): Promise<MachineView> {
+    const { id, app_name: app } = m
+    const image = await resolveOrPull(ctx, req.config.image)
+    const version = ulid()
+    const config: MachineConfig = { ...req.config, image: image.ref }
+    const spec = await buildSpec(ctx, id, app, m.name, version, config, image, m.private_ip)
+    // A disk the host cannot give is refused while the machine still runs as it was.
+    driver.admitDisk?.(id, spec.diskBytes)
+    const wasRunning = m.state === 'started' || m.state === 'suspended'
+    if (wasRunning) await runStop(ctx, m, {}, 'user')
+    const atRest = wasRunning ? 'stopped' : m.state
+    events.transition(id, 'replacing')
+    try {
+      await driver.reconfigure(spec)
+    } catch (e) {
+      await restoreBundle(m)
+      const err = toHangarError(e, 'runtime_error')
+      events.transition(id, atRest, { type: 'update', source: 'user', request: { error: err.message } })
+      throw new HangarError(err.code, `machine ${id} kept version ${m.instance_id}: the new config failed to apply: ${err.message}`, { cause: e })
+    }
+    store.tx(() => {
+      store.versions.insert(id, version, config, new Date().toISOString())
+      events.transition(id, atRest, { type: 'update', source: 'user' }, { config, instance_id: version, image_ref: imageRef(image), restart_count: 0 })
+    })
+    if (!req.skip_launch) await runStart(ctx, store.machines.get(id)!, 'user')
+    const updated = store.machines.get(id)!
+    // lease_ttl takes (or, with the caller's nonce, refreshes) a lease, as on create.
+    const nonce = req.lease_ttl
+      ? leases.acquire(id, { ttl: req.lease_ttl, description: '', owner: opts.owner ?? 'root', version: updated.instance_id, ...(guard.nonce ? { heldNonce: guard.nonce } : {}) }).nonce
+      : undefined
+    return machineView(ctx, updated, nonce ? { nonce } : {})
+  }
+
+  /** create's work once its room is held: nothing runs until the row exists, and a failure leaves nothing behind. */
+  async function createHeld(app: string, req: CreateMachineInput, id: string, name: string, opts: { owner?: string }): Promise<MachineView> {
+    const pullLog: PullLog = []
+    const image = await resolveOrPull(ctx, req.config.image, pullLog)
+    const version = ulid()
+    const config: MachineConfig = { ...req.config, image: image.ref }
+    const now = new Date().toISOString()
+    // The driver fills FLY_PRIVATE_IP (spec.addressEnv): the address exists only once create has made the network.
+    const net = await driver.create(await buildSpec(ctx, id, app, name, version, config, image, null))
+    try {
+      store.tx(() => {
+        if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
+        store.machines.insert({
+          id, app_name: app, name, state: 'created', region: ctx.region, instance_id: version, config, image_ref: imageRef(image),
+          private_ip: net.ipv4, private_ip6: net.ipv6, restart_count: 0, created_at: now, updated_at: now,
+        })
+        store.versions.insert(id, version, config, now)
+        for (const step of pullLog) events.record(id, 'pull', 'creating', 'flyd', step.request, step.timestamp)
+        events.record(id, 'launch', 'created', 'user')
+      })
+    } catch (e) {
+      await driver.destroy(id).catch(() => {})
+      throw e
+    }
+    try {
+      const nonce = req.lease_ttl ? leases.acquire(id, { ttl: req.lease_ttl, description: '', owner: opts.owner ?? 'root', version }).nonce : undefined
+      if (!req.skip_launch) await queue.run(id, () => runStart(ctx, store.machines.get(id)!, 'user'))
+      return machineView(ctx, store.machines.get(id)!, nonce ? { nonce } : {})
+    } catch (e) {
+      // Fly's launch_failed → destroyed: a create that cannot start leaves nothing behind.
+      await queue.run(id, () => runDestroy(ctx, store.machines.get(id)!, 'flyd')).catch(() => {})
+      throw e
+    }
+  }
+
   return {
     /** Creates a machine from an image; starts it unless skip_launch. A failure leaves nothing behind. */
     async create(app: string, input: unknown, opts: { owner?: string } = {}): Promise<MachineView> {
@@ -115,40 +134,17 @@ export function machinesService(ctx: Ctx) {
       if (!store.apps.get(app)) throw new HangarError('app_not_found', `app not found: ${app}`)
       const name = req.name ?? machineName()
       if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
-      const pullLog: PullLog = []
-      const image = await resolveOrPull(ctx, req.config.image, pullLog)
+      ctx.disk.assertRoom()
       const id = machineId()
-      const version = ulid()
-      const config: MachineConfig = { ...req.config, image: image.ref }
-      const now = new Date().toISOString()
-      // The driver fills FLY_PRIVATE_IP (spec.addressEnv): the address exists only once create has made the network.
-      const net = await driver.create(await buildSpec(ctx, id, app, name, version, config, image, null))
+      // Held until the row says 'starting' or the create fails: two creates racing for the last room cannot both get it.
+      const release = req.skip_launch ? () => {} : ctx.capacity.hold(id, guestOf(req.config))
       try {
-        store.tx(() => {
-          if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
-          store.machines.insert({
-            id, app_name: app, name, state: 'created', region: ctx.region, instance_id: version, config, image_ref: imageRef(image),
-            private_ip: net.ipv4, private_ip6: net.ipv6, restart_count: 0, created_at: now, updated_at: now,
-          })
-          store.versions.insert(id, version, config, now)
-          for (const step of pullLog) events.record(id, 'pull', 'creating', 'flyd', step.request, step.timestamp)
-          events.record(id, 'launch', 'created', 'user')
-        })
+        return await createHeld(app, req, id, name, opts)
       } catch (e) {
-        await driver.destroy(id).catch(() => {})
-        throw e
+        throw ctx.disk.asDiskFull(e, `machine ${id} could not be created`) ?? e
+      } finally {
+        release()
       }
-      const nonce = req.lease_ttl ? leases.acquire(id, { ttl: req.lease_ttl, description: '', owner: opts.owner ?? 'root', version }).nonce : undefined
-      if (!req.skip_launch) {
-        try {
-          await queue.run(id, () => runStart(ctx, store.machines.get(id)!, 'user'))
-        } catch (e) {
-          // Fly's launch_failed → destroyed: a create that cannot start leaves nothing behind.
-          await queue.run(id, () => runDestroy(ctx, store.machines.get(id)!, 'flyd')).catch(() => {})
-          throw e
-        }
-      }
-      return machineView(ctx, store.machines.get(id)!, nonce ? { nonce } : {})
     },
 
     get(app: string, id: string, opts: { includeLease?: boolean } = {}): MachineView {
@@ -186,8 +182,14 @@ export function machinesService(ctx: Ctx) {
 
     restart(app: string, id: string, opts: { signal?: string | number; timeout?: string | number } = {}, guard: Guard = {}): Promise<{ ok: true }> {
       return mutate(app, id, guard, 'restart', async (m) => {
-        const stopped = await runStop(ctx, m, opts, 'user')
-        await runStart(ctx, stopped, 'user', stopped === m ? 'start' : 'restart', undefined, true)
+        // Its room stays held while it is down, so another start cannot take it in between.
+        const release = ctx.capacity.hold(id, guestOf(m.config))
+        try {
+          const stopped = await runStop(ctx, m, opts, 'user')
+          await runStart(ctx, stopped, 'user', stopped === m ? 'start' : 'restart', undefined, true)
+        } finally {
+          release()
+        }
         return { ok: true }
       })
     },
@@ -226,38 +228,18 @@ export function machinesService(ctx: Ctx) {
           throw new HangarError('version_mismatch', `machine ${id} is at version ${m.instance_id}, not ${req.current_version}`)
         }
         if (req.name && req.name !== m.name) throw new HangarError('invalid_argument', `a machine's name cannot change (${m.name})`)
-        const image = await resolveOrPull(ctx, req.config.image)
-        const version = ulid()
-        const config: MachineConfig = { ...req.config, image: image.ref }
-        const spec = await buildSpec(ctx, id, app, m.name, version, config, image, m.private_ip)
-        // A disk the host cannot give is refused while the machine still runs as it was.
-        driver.admitDisk?.(id, spec.diskBytes)
-        const wasRunning = m.state === 'started' || m.state === 'suspended'
-        if (wasRunning) await runStop(ctx, m, {}, 'user')
-        const atRest = wasRunning ? 'stopped' : m.state
-        events.transition(id, 'replacing')
+        ctx.disk.assertRoom()
+        // Refused before the running machine is touched; its new size stays held until it starts again.
+        const release = req.skip_launch ? () => {} : ctx.capacity.hold(id, guestOf(req.config))
         try {
-          await driver.reconfigure(spec)
-        } catch (e) {
-          await restoreBundle(m)
-          const err = toHangarError(e, 'runtime_error')
-          events.transition(id, atRest, { type: 'update', source: 'user', request: { error: err.message } })
-          throw new HangarError(err.code, `machine ${id} kept version ${m.instance_id}: the new config failed to apply: ${err.message}`, { cause: e })
+          return await updateHeld(m, req, guard, opts)
+        } finally {
+          release()
         }
-        store.tx(() => {
-          store.versions.insert(id, version, config, new Date().toISOString())
-          events.transition(id, atRest, { type: 'update', source: 'user' }, { config, instance_id: version, image_ref: imageRef(image), restart_count: 0 })
-        })
-        if (!req.skip_launch) await runStart(ctx, store.machines.get(id)!, 'user')
-        const updated = store.machines.get(id)!
-        // lease_ttl takes (or, with the caller's nonce, refreshes) a lease, as on create.
-        const nonce = req.lease_ttl
-          ? leases.acquire(id, { ttl: req.lease_ttl, description: '', owner: opts.owner ?? 'root', version: updated.instance_id, ...(guard.nonce ? { heldNonce: guard.nonce } : {}) }).nonce
-          : undefined
-        return machineView(ctx, updated, nonce ? { nonce } : {})
       })
     },
 
+    /** Without force only a machine at rest; with force anything but destroyed. */
     /** Without force only a machine at rest; with force anything but destroyed. */
     destroy(app: string, id: string, opts: { force?: boolean } = {}, guard: Guard = {}): Promise<{ ok: true }> {
       return mutate(app, id, guard, opts.force ? 'force_destroy' : 'destroy', async (m) => {

@@ -1,9 +1,12 @@
 /**
  * The embedded store: SQLite through node:sqlite, WAL mode so a kill -9 at any
- * moment leaves the last committed transaction intact.
+ * moment leaves the last committed transaction intact. On a full disk a write
+ * throws disk_full and its transaction rolls back; reads go on working.
  */
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { readdirSync, readFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { HangarError, isDiskFull, isHangarError } from '../errors.ts'
 import type { AppRow, EventRow, IdempotencyRow, LeaseRow, MachineFilter, MachineRow, Store, TokenRow } from './types.ts'
 
 const migrationsDir = new URL('./migrations/', import.meta.url)
@@ -33,6 +36,30 @@ function machineFromRow(r: Record<string, unknown>): MachineRow {
 
 function eventFromRow(r: Record<string, unknown>): EventRow {
   return { ...(r as unknown as EventRow), request: r.request ? JSON.parse(r.request as string) : null }
+}
+
+/** Every method of each table group (and tx) turns a full disk into disk_full naming where to free space. */
+function guardDiskFull(store: Store, path: string): Store {
+  const dir = dirname(path)
+  const wrap = <F extends (...args: never[]) => unknown>(fn: F): F =>
+    ((...args: Parameters<F>) => {
+      try {
+        return fn(...args)
+      } catch (e) {
+        if (!isDiskFull(e) || isHangarError(e)) throw e
+        throw new HangarError('disk_full', `the state database ${path} could not be written: the disk is full`, {
+          hint: `free space on the filesystem holding ${dir} (df ${dir}); Hangar carries on by itself once there is room`,
+          cause: e,
+        })
+      }
+    }) as F
+  const out: Record<string, unknown> = {}
+  for (const [name, group] of Object.entries(store)) {
+    out[name] = typeof group === 'function'
+      ? wrap(group as (...args: never[]) => unknown)
+      : Object.fromEntries(Object.entries(group as object).map(([k, fn]) => [k, wrap(fn as (...args: never[]) => unknown)]))
+  }
+  return out as unknown as Store
 }
 
 export function openSqliteStore(path: string): Store {
@@ -128,7 +155,8 @@ export function openSqliteStore(path: string): Store {
         db.exec('COMMIT')
         return out
       } catch (e) {
-        db.exec('ROLLBACK')
+        // SQLite may already have rolled back by itself (SQLITE_FULL does): a second ROLLBACK would hide e.
+        if (db.isTransaction) db.exec('ROLLBACK')
         throw e
       } finally {
         depth--
@@ -136,5 +164,5 @@ export function openSqliteStore(path: string): Store {
     },
     close: () => db.close(),
   }
-  return store
+  return guardDiskFull(store, path)
 }

@@ -29,6 +29,8 @@ export interface TestDaemon {
   /** Environment that points the CLI at this daemon. */
   env: NodeJS.ProcessEnv
   pid(): number
+  /** What the daemon printed (stdout and stderr) since it last started. */
+  log(): string
   /** kill -9 the daemon (machines must survive). */
   crash(): Promise<void>
   /** A clean SIGTERM shutdown (machines must keep running). */
@@ -61,8 +63,9 @@ async function waitForFile(file: string, child: ChildProcess, stderr: () => stri
   throw new Error(`daemon did not start in 15s:\n${stderr()}`)
 }
 
-export async function startDaemon(t: TestContext, extraArgs: string[] = []): Promise<TestDaemon> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'hangar-test-'))
+/** `opts.dataDir`: an existing directory to use instead of a fresh temp one (e.g. on a small filesystem the test made). */
+export async function startDaemon(t: TestContext, extraArgs: string[] = [], opts: { dataDir?: string } = {}): Promise<TestDaemon> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'hangar-test-')))
   // --no-base-image: a test daemon must not start a minutes-long mmdebstrap build of its own.
   // A small machines filesystem of its own (a 2 GB btrfs image), thinly shared: tests run many daemons side by side.
   const disks = ['--machines-fs-size', '2G', '--rootfs-size', '256M', '--disk-overcommit', '8']
@@ -92,6 +95,7 @@ export async function startDaemon(t: TestContext, extraArgs: string[] = []): Pro
     client: new Hangar({ baseUrl: (await info()).url, token }),
     env: { ...process.env, HANGAR_DATA_DIR: dataDir, HANGAR_API_URL: '', HANGAR_TOKEN: token },
     pid: () => child.pid!,
+    log: () => log,
     async crash() {
       child.kill('SIGKILL')
       await new Promise((r) => child.once('exit', r))

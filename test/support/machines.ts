@@ -7,9 +7,9 @@ import type { TestContext } from 'node:test'
 import { buildBusyboxImage } from './images.ts'
 import { startDaemon, type TestDaemon } from './daemon.ts'
 
-/** `args`: extra daemon flags (e.g. --proxy-hostname). */
-export async function daemonWithBusybox(t: TestContext, app = 'testapp', args: string[] = []): Promise<TestDaemon & { app: string; image: string }> {
-  const d = await startDaemon(t, args)
+/** `args`: extra daemon flags (e.g. --proxy-hostname); `opts` as startDaemon's. */
+export async function daemonWithBusybox(t: TestContext, app = 'testapp', args: string[] = [], opts: { dataDir?: string } = {}): Promise<TestDaemon & { app: string; image: string }> {
+  const d = await startDaemon(t, args, opts)
   const dir = await mkdtemp(join(tmpdir(), 'hangar-img-'))
   try {
     const built = await buildBusyboxImage(dir)

@@ -104,7 +104,7 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
       // setuid programs (su, sudo) must work as on a VM; inside its user namespace the most they
       // reach is the machine's own root, which the filter and the capability set still bound.
       noNewPrivileges: false,
-      oomScoreAdj: 0,
+      oomScoreAdj: 500,
     },
     mounts: [
       mount('/proc', 'proc', 'proc', ['nosuid', 'noexec', 'nodev']),
