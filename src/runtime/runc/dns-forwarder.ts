@@ -9,6 +9,7 @@
  *   const fwd = new DnsForwarder({ port: 20053, upstreams: ['198.51.100.2'], lookup, learn })
  *   await fwd.listen(['10.209.0.1', 'fd68:616e:6761::1'])
  */
+import { randomInt } from 'node:crypto'
 import { createSocket, type Socket } from 'node:dgram'
 import { connect, createServer, isIP, type Server } from 'node:net'
 import * as dns from 'dns-packet'
@@ -31,6 +32,8 @@ export interface DnsForwarderOptions {
 const REFUSED = 5
 const SERVFAIL = 2
 const UPSTREAM_TIMEOUT_MS = 2000
+/** Queries one machine may have in flight; more are dropped (a resolver's client retries). */
+const MAX_IN_FLIGHT_PER_SOURCE = 32
 
 /** "1.2.3.4", "1.2.3.4:5353", "[::1]:53", "::1" → host and port. */
 export function parseUpstream(s: string): { host: string; port: number } {
@@ -91,6 +94,9 @@ export class DnsForwarder {
     if (!failed.length) this.#retries = 0
   }
 
+  /** Queries being answered, per source address. */
+  #inFlight = new Map<string, number>()
+
   close(): void {
     this.#closed = true
     if (this.#retry) clearTimeout(this.#retry)
@@ -117,8 +123,25 @@ export class DnsForwarder {
     })
   }
 
-  /** The reply to one query; null to stay silent (not a query at all). */
+  /**
+   * The reply to one query; null to stay silent (not a query at all, or a machine over its share
+   * of queries in flight: one machine must not hold the daemon's sockets, or the firewall's queue,
+   * that every app's creates and starts wait behind).
+   */
   async #answer(msg: Buffer, source: string, tcp = false): Promise<Buffer | null> {
+    const n = this.#inFlight.get(source) ?? 0
+    if (n >= MAX_IN_FLIGHT_PER_SOURCE) return null
+    this.#inFlight.set(source, n + 1)
+    try {
+      return await this.#answerOne(msg, source, tcp)
+    } finally {
+      const left = (this.#inFlight.get(source) ?? 1) - 1
+      if (left > 0) this.#inFlight.set(source, left)
+      else this.#inFlight.delete(source)
+    }
+  }
+
+  async #answerOne(msg: Buffer, source: string, tcp: boolean): Promise<Buffer | null> {
     let q: dns.DecodedPacket
     try {
       q = dns.decode(msg)
@@ -192,6 +215,11 @@ function reply(q: dns.DecodedPacket, rcode: number): Buffer {
 }
 
 /** One query over UDP from a fresh socket (a random source port each time), the reply whose id matches. */
+/**
+ * One query upstream, hardened against forged answers (an answer decides which addresses a
+ * machine may reach): a connected socket, so the kernel drops datagrams from anyone but the
+ * resolver; an id of our own, not the machine's; and the answer's question must be the query's.
+ */
 function exchangeUdp(to: { host: string; port: number }, msg: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const s = createSocket(isIP(to.host) === 6 ? 'udp6' : 'udp4')
@@ -202,10 +230,27 @@ function exchangeUdp(to: { host: string; port: number }, msg: Buffer): Promise<B
       else resolve(r!)
     }
     const timer = setTimeout(() => done(new Error(`no answer from ${to.host}:${to.port}`)), UPSTREAM_TIMEOUT_MS)
+    const out = Buffer.from(msg)
+    const id = randomInt(0, 65536)
+    out.writeUInt16BE(id, 0)
     s.on('error', (e) => done(e))
-    s.on('message', (r) => r.length >= 2 && r.readUInt16BE(0) === msg.readUInt16BE(0) && done(null, r))
-    s.send(msg, to.port, to.host)
+    s.on('message', (r) => {
+      if (r.length < 12 || r.readUInt16BE(0) !== id || !sameQuestion(out, r)) return
+      const answer = Buffer.from(r)
+      answer.writeUInt16BE(msg.readUInt16BE(0), 0)
+      done(null, answer)
+    })
+    s.connect(to.port, to.host, () => s.send(out))
   })
+}
+
+function sameQuestion(query: Buffer, answer: Buffer): boolean {
+  try {
+    const [a, b] = [dns.decode(query).questions ?? [], dns.decode(answer).questions ?? []]
+    return a.length === b.length && a.every((q, i) => q.name.toLowerCase() === b[i]!.name.toLowerCase() && q.type === b[i]!.type && q.class === b[i]!.class)
+  } catch {
+    return false
+  }
 }
 
 function exchangeTcp(to: { host: string; port: number }, msg: Buffer): Promise<Buffer> {

@@ -65,7 +65,7 @@ const BLOCKED4 = [
   '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24',
   '192.168.0.0/16', '198.18.0.0/15', '224.0.0.0/4', '240.0.0.0/4',
 ]
-const BLOCKED6 = ['::1/128', '::ffff:0:0/96', '64:ff9b:1::/48', 'fc00::/7', 'fe80::/10', 'ff00::/8']
+const BLOCKED6 = ['::1/128', '::ffff:0:0/96', '64:ff9b::/96', '64:ff9b:1::/48', 'fc00::/7', 'fe80::/10', 'ff00::/8']
 
 /** nft identifiers: letters, digits, underscore. Group names are app names ([a-z0-9-]). */
 const ident = (s: string): string => s.replace(/[^A-Za-z0-9_]/g, '_')
@@ -101,6 +101,8 @@ function bridgeTable(s: FirewallState): string[] {
       // Counted, so an operator (and the tests) can see what a machine tried.
       `  chain from_${ident(m.id)} {`,
       `    ether saddr != ${m.mac} counter drop`,
+      // Only plain IPv4, IPv6 and ARP: a VLAN tag (even VLAN 0) would carry frames past the checks below.
+      '    ether type != { ip, ip6, arp } counter drop',
       `    ether type arp arp saddr ether != ${m.mac} counter drop`,
       `    ether type arp arp saddr ip != ${m.ipv4} counter drop`,
       `    ether type ip ip saddr != ${m.ipv4} counter drop`,

@@ -98,8 +98,9 @@ export class Layout {
       work: join(disk, 'work'),
       diskLimit: join(dir, 'disk-limit'),
       lowers: join(dir, 'l'),
-      resolvConf: join(dir, 'resolv.conf'),
-      hosts: join(dir, 'hosts'),
+      // On the machine's disk, inside its limit: root inside may write them, as on a VM.
+      resolvConf: join(disk, 'resolv.conf'),
+      hosts: join(disk, 'hosts'),
       log: join(dir, 'ctr.log'),
       pidFile: join(dir, 'pid'),
       conmonPidFile: join(dir, 'conmon.pid'),

@@ -139,6 +139,14 @@ export class MachineFirewall {
     return this.#inTurn(() => this.#rebuild())
   }
 
+  /** The machines the ruleset in force holds to their addresses and app. */
+  #covered = new Set<string>()
+
+  /** True when the ruleset in force has this machine's port (start refuses a machine it has not). */
+  covers(id: string): boolean {
+    return this.#covered.has(id)
+  }
+
   async #rebuild(): Promise<void> {
     const machines: FirewallMachine[] = []
     for (const id of (await readdir(this.#layout.machinesDir).catch(() => [] as string[])).filter(isMachineId)) {
@@ -152,6 +160,7 @@ export class MachineFirewall {
     for (const g of this.#forget) learned.delete(groupIdent(g))
     this.#forget.clear()
     await applyFirewall(firewallScript({ name: this.#network.name, bridge: this.#network.bridge, machines, policies, nameservers, subnets, dnsPort: this.#dnsPort, learned }))
+    this.#covered = new Set(machines.map((m) => m.id))
     const clients = new Map<string, { group: string; rules: EgressRule[] }>()
     for (const m of machines) {
       const rules = policies.get(m.group)
@@ -181,8 +190,9 @@ export class MachineFirewall {
       await writeFile(paths.network, JSON.stringify(net))
     }
     const spec = JSON.parse(await readFile(paths.spec, 'utf8').catch(() => '{}')) as { group?: string }
-    // A machine with no group (made before groups existed) is a group of its own until its next update.
-    return { id, port: net.hostVeth!, mac: net.mac!, ipv4: net.ipv4, ipv6: net.ipv6, group: spec.group ?? `machine-${id}` }
+    // A machine with no group (made before groups existed) is a group of its own until its next update;
+    // the underscore keeps that name apart from every app's (app names have none).
+    return { id, port: net.hostVeth!, mac: net.mac!, ipv4: net.ipv4, ipv6: net.ipv6, group: spec.group ?? `_machine_${id}` }
   }
 }
 

@@ -5,6 +5,7 @@
  * whatever was made); teardown is idempotent and leaves no mount, netns,
  * veth, iptables rule or runc state behind.
  */
+import { existsSync } from 'node:fs'
 import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { HangarError, toHangarError } from '../../errors.ts'
 import type { MachineSpec, NetworkInfo } from '../types.ts'
@@ -32,7 +33,7 @@ interface StoredNetwork extends Attachment {
  * netns settings change: a machine made under an older one gets its bundle rewritten (and its
  * netns re-hardened) at its next start, so no machine keeps running behind yesterday's walls.
  */
-export const WALLS_VERSION = '5'
+export const WALLS_VERSION = '6'
 
 export interface ProvisionDeps {
   layout: Layout
@@ -97,14 +98,21 @@ export class Provisioner {
     if (this.#d.ipv6.value && !att.ipv6) this.#d.ipv6.value = false
     const net: StoredNetwork = { ...att, netns }
     await writeFile(paths.network, JSON.stringify(net))
-    await writeEtc(paths, id, net.ipv4, net.ipv6)
-    // Root inside may edit its own /etc/hosts and resolv.conf, as on a VM.
-    for (const f of [paths.resolvConf, paths.hosts]) await chown(f, base, base)
+    await this.#writeEtc(id, net, base)
     return net
+  }
+
+  /** /etc/hosts and resolv.conf, on the machine's disk (so within its limit), owned by its root, who may edit them as on a VM. */
+  async #writeEtc(id: string, net: StoredNetwork, base: number): Promise<void> {
+    const paths = this.#d.layout.machine(id)
+    await writeEtc(paths, id, net.ipv4, net.ipv6)
+    for (const f of [paths.resolvConf, paths.hosts]) await chown(f, base, base)
   }
 
   async #writeBundle(spec: MachineSpec, net: StoredNetwork, base: number): Promise<void> {
     const paths = this.#d.layout.machine(spec.id)
+    // Machines made before these files moved onto their disk get them written there now.
+    if (!existsSync(paths.hosts) || !existsSync(paths.resolvConf)) await this.#writeEtc(spec.id, net, base)
     const systemd = await isSystemd(paths.rootfs, spec.process.args[0])
     if (systemd) await writeFile(paths.journald, JOURNALD_DROP_IN)
     const config = buildConfig({
@@ -175,7 +183,13 @@ export class Provisioner {
       this.#d.logger?.warn({ machine: id, was: version, now: WALLS_VERSION }, 'machine bundle rewritten under the current walls')
     }
     // A new veth and MAC: the firewall must know them before the machine runs.
-    if (reattached) await this.#d.firewall.refresh()
+    if (reattached || !this.#d.firewall.covers(id)) await this.#d.firewall.refresh()
+    // Fail closed: a port the rules do not name would go unchecked.
+    if (!this.#d.firewall.covers(id)) {
+      throw new HangarError('runtime_error', `the firewall has no record of machine ${id}'s network port, so it would run unchecked`, {
+        hint: 'see the daemon log for the firewall rebuild; destroy and create the machine if its network record is gone',
+      })
+    }
   }
 
   async #network(id: string): Promise<StoredNetwork | null> {

@@ -98,5 +98,8 @@ export function hardenProfile(profile: OciSeccomp, arch = process.arch): OciSecc
     { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
     { names: DENIED, action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
   )
-  return { ...profile, syscalls }
+  // The native ABI only. 32-bit x86 multiplexes socket() through socketcall, whose arguments sit in
+  // memory out of the filter's sight (libseccomp turns the socket rules above into socketcall rules
+  // that cannot check them): a machine's 32-bit program could open the packet sockets refused above.
+  return { ...profile, architectures: profile.architectures.slice(0, 1), syscalls }
 }

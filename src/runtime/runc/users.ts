@@ -2,9 +2,10 @@
  * Resolves ProcessSpec.user ("uid", "uid:gid", "name", "name:group") against
  * the machine's own /etc/passwd and /etc/group, like Docker does, so images
  * that say `USER nobody` work. Reads through the mounted rootfs but refuses
- * symlinked files: a hostile image must not make us read a host file.
+ * any symlink on the way (the file, or /etc itself): a hostile image or machine
+ * must not make us read a host file.
  */
-import { lstat, readFile } from 'node:fs/promises'
+import { lstat, readFile, realpath } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HangarError } from '../../errors.ts'
 
@@ -17,6 +18,8 @@ export interface OciUser {
 async function readTable(rootfs: string, file: string): Promise<string[][]> {
   const path = join(rootfs, 'etc', file)
   try {
+    // Not through a symlink anywhere on the way (a machine's /etc may point at the host's).
+    if ((await realpath(path)) !== join(await realpath(rootfs), 'etc', file)) return []
     if (!(await lstat(path)).isFile()) return []
     const text = await readFile(path, 'utf8')
     return text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'))

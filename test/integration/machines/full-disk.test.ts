@@ -71,7 +71,8 @@ test('with the data disk full the daemon answers, refuses writes cleanly, keeps 
   await t.test('on the small disk', async (t) => {
     t.after(() => fs.unfill())
     // --min-free-disk 0: the floor would refuse first; this test is about real write failures.
-    const d = await daemonWithBusybox(t, 'diskapp', ['--min-free-disk', '0'], { dataDir: join(fs.dir, 'data') })
+    // The data dir is the small disk under test; machines' disks (a btrfs image of their own) stay off it.
+    const d = await daemonWithBusybox(t, 'diskapp', ['--min-free-disk', '0', '--machines-fs', 'none'], { dataDir: join(fs.dir, 'data') })
     const hm = d.client.machines
     const steady = await hm.create(d.app, { name: 'steady', config: { image: d.image } })
     // Crashes at once, so its restarts back off: 100 ms, 200 ms, … 1.6 s after its fourth.
@@ -118,7 +119,7 @@ test('an exit that conmon could not write down on a full disk is read back from 
   const fs = await smallFilesystem(t, 96)
   await t.test('on the small disk', async (t) => {
     t.after(() => fs.unfill())
-    const d = await daemonWithBusybox(t, 'diskapp', ['--min-free-disk', '0'], { dataDir: join(fs.dir, 'data') })
+    const d = await daemonWithBusybox(t, 'diskapp', ['--min-free-disk', '0', '--machines-fs', 'none'], { dataDir: join(fs.dir, 'data') })
     const hm = d.client.machines
     const m = await hm.create(d.app, { config: { image: d.image, init: { exec: ['sh', '-c', 'sleep 2; exit 3'] }, restart: { policy: 'no' } } })
     fs.fill()
