@@ -85,7 +85,12 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
     : ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...given]
   const memory = Math.max(4, spec.guest.memoryMb) * 1024 * 1024
   const sd = input.systemd
-  const args = sd ? spec.process.args : input.init ? [INIT_PATH, '-g', '--', ...spec.process.args] : spec.process.args
+  // In a container systemd reads its own argv as the kernel command line. A getty on the console
+  // would hang it up (vhangup) and with it journald's forwarding into `machine logs`; consoles for
+  // people are `hangar machine console`.
+  const args = sd
+    ? [...spec.process.args, 'systemd.mask=console-getty.service']
+    : input.init ? [INIT_PATH, '-g', '--', ...spec.process.args] : spec.process.args
   return {
     ociVersion: '1.0.2',
     hostname: spec.id,

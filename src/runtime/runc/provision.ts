@@ -33,7 +33,7 @@ interface StoredNetwork extends Attachment {
  * netns settings change: a machine made under an older one gets its bundle rewritten (and its
  * netns re-hardened) at its next start, so no machine keeps running behind yesterday's walls.
  */
-export const WALLS_VERSION = '6'
+export const WALLS_VERSION = '7'
 
 export interface ProvisionDeps {
   layout: Layout

@@ -53,7 +53,12 @@ test('a unit a robot enables runs under systemd as PID 1, through the proxy, aft
   })
 
   await t.test('the journal reaches machine logs', async () => {
-    const lines = (await hm.logs('sd', m.id, { tail: 1000 })).map((l) => l.message).join('\n')
+    // journald forwards to the console as it goes: give it a moment under load.
+    let lines = ''
+    for (let i = 0; i < 50 && !(/web unit starting/.test(lines) && /Started web\.service/.test(lines)); i++) {
+      lines = (await hm.logs('sd', m.id, { tail: 1000 })).map((l) => l.message).join('\n')
+      if (i) await new Promise((r) => setTimeout(r, 100))
+    }
     assert.match(lines, /web unit starting/, 'the unit\'s own output, through the journal')
     assert.match(lines, /Started web\.service/)
   })
