@@ -134,6 +134,8 @@ export interface DriverCapabilities {
   init: boolean
   /** Each machine's disk has a limit the kernel enforces (MachineSpec.diskBytes); without it a size is refused. */
   diskQuota: boolean
+  /** A machine's share of block I/O follows its size (a proportional weight the kernel's scheduler honours where BFQ runs). */
+  ioWeight: boolean
 }
 
 export type ExitListener = (id: string, exit: ExitInfo) => void

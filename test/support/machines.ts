@@ -4,6 +4,8 @@ import { openAsBlob } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { isHangarError, type HangarError } from '../../src/errors.ts'
 import { buildBusyboxImage } from './images.ts'
 import { startDaemon, type TestDaemon } from './daemon.ts'
 
@@ -33,4 +35,15 @@ export async function httpGet(url: string, timeoutMs = 5000): Promise<{ status: 
       await new Promise((r) => setTimeout(r, 25))
     }
   }
+}
+
+/** The HangarError `p` rejects with, which must carry `code`. */
+export async function refusedWith(p: Promise<unknown>, code: string): Promise<HangarError> {
+  try {
+    await p
+  } catch (e) {
+    assert.ok(isHangarError(e) && e.code === code, `expected ${code}, got ${String(e)}`)
+    return e
+  }
+  assert.fail(`expected ${code}`)
 }

@@ -57,6 +57,8 @@ export interface BundleInput {
   hosts: string
   /** Whether memory.memsw exists (cgroup v1 swap accounting); then swap is disabled too. */
   swapAccounting: boolean
+  /** Whether the host's block cgroup takes proportional weights (BFQ); then a machine's I/O share follows its CPUs. */
+  ioWeight: boolean
   /** A static init (tini) bind-mounted as PID 1, or null to run the app as PID 1. */
   init: string | null
   /** The machine's private IPv4, for spec.addressEnv. */
@@ -151,6 +153,8 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
         devices: [{ allow: false, access: 'rwm' }],
         cpu: { period: CPU_PERIOD, quota: Math.round(Math.max(0.01, spec.guest.cpus) * CPU_PERIOD) },
         memory: { limit: memory, ...(input.swapAccounting ? { swap: memory } : {}) },
+        // The kernel's default weight is 100: a 1-CPU machine gets the default share, a bigger one more.
+        ...(input.ioWeight ? { blockIO: { weight: Math.min(1000, Math.max(10, Math.round(100 * spec.guest.cpus))) } } : {}),
         pids: { limit: 4096 },
       },
       maskedPaths: MASKED,

@@ -93,11 +93,15 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
   const ipv6 = { value: ipv6Enabled() }
   const init = opts.init === undefined ? (existsSync('/usr/bin/tini-static') ? '/usr/bin/tini-static' : null) : opts.init
   if (!init) opts.logger?.warn({}, 'no /usr/bin/tini-static (Debian package tini): apps run as PID 1 and may ignore SIGTERM')
+  // BFQ's weight files exist where its module is loaded (cgroup v1), or the io controller is enabled (v2).
+  const ioWeight = existsSync('/sys/fs/cgroup/blkio/blkio.bfq.io_serviced')
+    || (existsSync('/sys/fs/cgroup/cgroup.controllers') && readFileSync('/sys/fs/cgroup/cgroup.controllers', 'utf8').split(/\s+/).includes('io'))
   const capabilities = {
     memorySnapshots: false,
     seccomp: true,
     init: init !== null,
     diskQuota: fs.quota,
+    ioWeight,
     // A getter: the first create that finds IPv6 refused by the kernel turns it off.
     get ipv6(): boolean {
       return ipv6.value
@@ -115,6 +119,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     netnsPrefix,
     cgroupParent: opts.cgroupParent ?? '/hangar',
     swapAccounting: existsSync('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes'),
+    ioWeight,
     init,
     ipv6,
     firewall,

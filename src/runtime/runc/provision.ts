@@ -43,6 +43,7 @@ export interface ProvisionDeps {
   netnsPrefix: string
   cgroupParent: string
   swapAccounting: boolean
+  ioWeight: boolean
   init: string | null
   logger?: { warn: (obj: object, msg: string) => void }
   /** Read at each create: whether to ask CNI for an IPv6 address; set false once the kernel refuses. */
@@ -127,6 +128,7 @@ export class Provisioner {
       resolvConf: paths.resolvConf,
       hosts: paths.hosts,
       swapAccounting: this.#d.swapAccounting,
+      ioWeight: this.#d.ioWeight,
       init: this.#d.init,
       ipv4: net.ipv4,
     })

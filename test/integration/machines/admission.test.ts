@@ -4,8 +4,8 @@ import { readdir } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { isHangarError, type HangarError } from '../../../src/errors.ts'
-import { daemonWithBusybox } from '../../support/machines.ts'
+import type { HangarError } from '../../../src/errors.ts'
+import { daemonWithBusybox, refusedWith } from '../../support/machines.ts'
 
 const hostMb = Math.floor(totalmem() / 2 ** 20)
 /** --max-memory-share giving machines exactly `mb` MB on this host (the daemon floors share × MemTotal). */
@@ -13,15 +13,7 @@ const memoryShare = (mb: number): string => String((mb + 0.5) / hostMb)
 /** --cpu-overcommit giving machines exactly `n` CPUs on this host. */
 const cpuOvercommit = (n: number): string => String((n + 0.005) / cpus().length)
 
-async function refused(p: Promise<unknown>): Promise<HangarError> {
-  try {
-    await p
-  } catch (e) {
-    assert.ok(isHangarError(e) && e.code === 'capacity_exceeded', `expected capacity_exceeded, got ${String(e)}`)
-    return e
-  }
-  assert.fail('expected capacity_exceeded')
-}
+const refused = (p: Promise<unknown>): Promise<HangarError> => refusedWith(p, 'capacity_exceeded')
 
 async function machineDirs(dataDir: string): Promise<string[]> {
   return (await readdir(join(dataDir, 'runtime', 'machines'))).sort()

@@ -5,8 +5,8 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { isHangarError, type HangarError } from '../../../src/errors.ts'
-import { daemonWithBusybox } from '../../support/machines.ts'
+import type { HangarError } from '../../../src/errors.ts'
+import { daemonWithBusybox, refusedWith } from '../../support/machines.ts'
 
 /** A small ext4 on a loop device (no blocks reserved for root, who runs the daemon), mounted at `dir`. */
 async function smallFilesystem(t: TestContext, mb: number): Promise<{ dir: string; fill(): void; unfill(): Promise<void> }> {
@@ -55,15 +55,7 @@ async function until(what: string, ok: () => Promise<boolean>, ms = 20_000): Pro
   }
 }
 
-async function diskFull(p: Promise<unknown>): Promise<HangarError> {
-  try {
-    await p
-  } catch (e) {
-    assert.ok(isHangarError(e) && e.code === 'disk_full', `expected disk_full, got ${String(e)}`)
-    return e
-  }
-  assert.fail('expected disk_full')
-}
+const diskFull = (p: Promise<unknown>): Promise<HangarError> => refusedWith(p, 'disk_full')
 
 test('with the data disk full the daemon answers, refuses writes cleanly, keeps its restarts alive, and recovers by itself', async (t) => {
   const fs = await smallFilesystem(t, 96)

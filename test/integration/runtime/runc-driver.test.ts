@@ -107,6 +107,7 @@ describe('runc driver specifics', () => {
     assert.equal(await run('hostname'), `${spec.id}\n`)
     assert.equal(await run('cat /sys/fs/cgroup/memory/memory.limit_in_bytes'), `${64 * 1024 * 1024}\n`)
     assert.equal(await run('cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us'), '50000\n')
+    if (driver.capabilities.ioWeight) assert.equal(await run('cat /sys/fs/cgroup/blkio/blkio.bfq.weight'), '50\n', 'half a CPU, half the default I/O share')
     assert.match(await run('cat /etc/hosts'), new RegExp(spec.id))
   })
 
