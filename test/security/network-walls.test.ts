@@ -66,6 +66,9 @@ test('apps apart at L2 and L3, no spoofing, no host services or LAN, the interne
   const gateway = String(a1.private_ip).replace(/\.\d+$/, '.1')
   const lanNet = `192.168.${200 + (process.pid % 50)}`
   testHost(t, 'lan', `${lanNet}.1`, { [`${lanNet}.2`]: 'lan\n' })
+  // Link-local, as cloud metadata services are: a block of our own, never the real 169.254.169.254.
+  const linkLocal = `169.254.${200 + (process.pid % 50)}`
+  testHost(t, 'll', `${linkLocal}.1`, { [`${linkLocal}.2`]: 'metadata\n' })
   const internet = testHost(t, 'net', '198.51.100.1', { '198.51.100.2': 'internet\n', '198.51.100.3': 'denied\n' })
   await testDns(t, internet, '198.51.100.2', { 'allowed.test': '198.51.100.2', 'denied.test': '198.51.100.3' })
   // A service on the host, on the bridge's own address, which machines must not reach.
@@ -92,7 +95,7 @@ test('apps apart at L2 and L3, no spoofing, no host services or LAN, the interne
   await t.test('the host\'s own services, the LAN and link-local are refused; the internet is reached through NAT', async () => {
     await reaches(a1, `http://${gateway}:${hostPort}/`, null, 'a host service on the bridge address')
     await reaches(a1, `http://${lanNet}.2:8080/`, null, 'the LAN')
-    await reaches(a1, 'http://169.254.169.254/', null, 'link-local (cloud metadata)')
+    await reaches(a1, `http://${linkLocal}.2:8080/`, null, 'link-local (where cloud metadata lives)')
     await reaches(a1, 'http://198.51.100.2:8080/', 'internet\n', 'the internet')
   })
 
