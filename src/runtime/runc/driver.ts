@@ -109,14 +109,13 @@ export class RuncDriver implements Driver {
       if (st?.status === 'running' || st?.status === 'paused') throw new HangarError('invalid_state', `machine ${id} is already ${st.status}`)
       await this.#d.runc.delete(id, true)
     }
-    await this.#d.provisioner.prepare(id)
+    const init = await this.#d.provisioner.prepare(id)
     await Promise.all([rm(paths.exitFile, { force: true }), rm(`${paths.persist}/oom`, { force: true }), rm(`${paths.persist}/exit`, { force: true })])
     this.#exits.reset(id)
-    const init = await this.#d.provisioner.initOf(id)
     const pid = await conmonCreate(id, paths, this.#d.conmon, { terminal: init.systemd })
     try {
       // Its cgroup exists once runc has created the container, and must be its own before systemd runs.
-      if (init.systemd && init.base !== null) await delegateCgroups(this.#d.provisioner.cgroupsPath(id), init.base)
+      if (init.systemd) await delegateCgroups(this.#d.provisioner.cgroupsPath(id), init.base)
       await this.#d.runc.start(id)
     } catch (e) {
       await this.#d.runc.delete(id, true)
@@ -134,7 +133,7 @@ export class RuncDriver implements Driver {
     const exited = this.#exits.next(id, graceMs + KILL_WAIT_MS)
     if (st.status === 'paused') await this.#d.runc.resume(id)
     // systemd halts on SIGRTMIN+3 (SIGTERM would make it re-execute itself); runc takes it by number.
-    const signal = opts.signal === undefined && (await this.#d.provisioner.initOf(id)).systemd ? SYSTEMD_STOP_SIGNAL : normalizeSignal(opts.signal ?? (await this.#stopSignal(id)))
+    const signal = opts.signal === undefined && (await this.#d.provisioner.runsSystemd(id)) ? SYSTEMD_STOP_SIGNAL : normalizeSignal(opts.signal ?? (await this.#stopSignal(id)))
     const delivered = st.status !== 'created' && (await this.#d.runc.kill(id, signal))
     const grace = new AbortController()
     let exit = delivered ? await Promise.race([exited, delay(graceMs, null, { signal: grace.signal }).catch(() => null)]) : null

@@ -139,11 +139,9 @@ export class Provisioner {
     await writeFile(paths.walls, WALLS_VERSION)
   }
 
-  /** How a machine's PID 1 wants starting and stopping: systemd needs its cgroups and SIGRTMIN+3. */
-  async initOf(id: string): Promise<{ systemd: boolean; base: number | null }> {
-    const paths = this.#d.layout.machine(id)
-    const kind = await readFile(paths.initKind, 'utf8').catch(() => '')
-    return { systemd: kind === 'systemd', base: await readBase(paths.idmap) }
+  /** True when the machine's PID 1 is systemd, which stop must halt with SIGRTMIN+3. */
+  async runsSystemd(id: string): Promise<boolean> {
+    return (await readFile(this.#d.layout.machine(id).initKind, 'utf8').catch(() => '')) === 'systemd'
   }
 
   cgroupsPath(id: string): string {
@@ -157,7 +155,7 @@ export class Provisioner {
    * namespaces and an idmapped mount, keeping its address and its disk, which is already
    * uid-0 based as the idmap expects).
    */
-  async prepare(id: string): Promise<void> {
+  async prepare(id: string): Promise<{ systemd: boolean; base: number }> {
     const paths = this.#d.layout.machine(id)
     let base = await readBase(paths.idmap)
     let reattached = false
@@ -192,6 +190,8 @@ export class Provisioner {
         hint: 'see the daemon log for the firewall rebuild; destroy and create the machine if its network record is gone',
       })
     }
+    // What start needs next, from what was just read and written rather than read again.
+    return { systemd: await this.runsSystemd(id), base }
   }
 
   async #network(id: string): Promise<StoredNetwork | null> {
