@@ -60,6 +60,7 @@ export const codes = {
   // The app still has machines.
   app_not_empty: { class: 'failed_precondition', hint: 'destroy its machines first, or pass force=true' },
   // The machines' disk limits together would pass what the machines filesystem gives out.
+  network_conflict: { class: 'failed_precondition', hint: 'start the daemon with a --subnet and --subnet6 no host interface uses (see `ip addr`), or remove the interface holding them' },
   rootfs_no_room: { class: 'failed_precondition', hint: 'destroy machines you no longer need, ask for a smaller config.rootfs.size_gb, or give the host more disk (--machines-fs-size, --disk-overcommit)' },
   // A stale machine_version / current_version.
   version_mismatch: { class: 'precondition_failed', hint: 'read the machine again and send its current version' },

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { firstHost, parseCidr } from './cidr.ts'
+import { firstHost, parseCidr, overlaps } from './cidr.ts'
 
 test('addresses and blocks come out canonical, bare addresses as host routes', () => {
   assert.deepEqual(parseCidr('10.0.5.0/24'), { cidr: '10.0.5.0/24', family: 4 })
@@ -21,4 +21,14 @@ test('malformed blocks say what is wrong, and host bits name the block meant', (
 test('the first host of a block is where the gateway sits', () => {
   assert.equal(firstHost('10.209.0.0/20'), '10.209.0.1')
   assert.equal(firstHost('fd68:616e:6761::/64'), 'fd68:616e:6761::1')
+})
+
+test('overlaps: blocks sharing any address, an interface address standing for its network', () => {
+  assert.equal(overlaps('10.0.0.0/8', '10.5.0.0/24'), true)
+  assert.equal(overlaps('10.5.0.0/24', '10.0.0.0/8'), true)
+  assert.equal(overlaps('10.0.0.0/24', '10.0.1.0/24'), false)
+  assert.equal(overlaps('10.210.86.1/24', '10.210.86.0/24'), true)
+  assert.equal(overlaps('10.210.86.1/24', '10.210.87.0/24'), false)
+  assert.equal(overlaps('fd68::1/64', 'fd68::/48'), true)
+  assert.equal(overlaps('fd68::1/64', '10.0.0.0/8'), false)
 })

@@ -78,3 +78,22 @@ export function firstHost(block: string): string {
   }
   return bigToV6(v6ToBig(net) + 1n)
 }
+
+function range(block: string): { family: 4 | 6; first: bigint; last: bigint } {
+  // An interface's address with its prefix ("10.0.0.7/24") stands for its whole network here.
+  const [addr = '', prefixText] = block.split('/')
+  const { family } = parseCidr(addr)
+  const bits = family === 4 ? 32n : 128n
+  const prefix = prefixText === undefined ? bits : BigInt(parseCidr(`${family === 4 ? '0.0.0.0' : '::'}/${prefixText}`).cidr.split('/')[1]!)
+  const value = family === 4 ? addr.split('.').reduce((n, o) => (n << 8n) | BigInt(Number(o)), 0n) : v6ToBig(addr)
+  const size = 1n << (bits - prefix)
+  const first = value - (value % size)
+  return { family, first, last: first + size - 1n }
+}
+
+/** Whether two blocks share any address: 10.0.0.0/8 and 10.5.0.0/24 do, 10.0.0.0/24 and 10.0.1.0/24 do not; host bits ("10.0.0.7/24") mean the whole network. */
+export function overlaps(a: string, b: string): boolean {
+  const x = range(a)
+  const y = range(b)
+  return x.family === y.family && x.first <= y.last && y.first <= x.last
+}

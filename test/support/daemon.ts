@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { TestContext } from 'node:test'
 import { Hangar } from '../../src/sdk/index.ts'
 import { removeFirewallTables } from './runtime.ts'
+import { claimSubnetIndex } from './subnets.ts'
 import { unmountMachinesFs } from '../../src/runtime/index.ts'
 
 const root = new URL('../../', import.meta.url).pathname
@@ -42,8 +43,8 @@ export interface TestDaemon {
 let counter = 0
 
 function netArgs(): string[] {
-  // Distinct per test process and per daemon: pid and a counter pick the /24.
-  const n = (process.pid * 7 + counter++ * 13) % 250
+  const n = claimSubnetIndex()
+  counter++
   const tag = `t${(process.pid % 10000).toString(36)}${counter}`
   return ['--network-name', `hgt-${tag}`, '--bridge', `hg${tag}`.slice(0, 15), '--subnet', `10.210.${n}.0/24`, '--subnet6', `fd68:616e:6761:${n.toString(16)}::/64`]
 }

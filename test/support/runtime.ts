@@ -4,13 +4,14 @@
  * left nothing behind. Each fixture registers its own cleanup on the test.
  */
 import { execFileSync } from 'node:child_process'
-import { randomBytes, randomInt } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { machineId } from '../../src/lib/ids.ts'
 import { unmountMachinesFs, type MachineSpec, type MachinesFsOptions } from '../../src/runtime/index.ts'
 import type { NetworkOptions } from '../../src/runtime/index.ts'
+import { claimSubnetIndex } from './subnets.ts'
 
 /** Anything that runs cleanups later: a TestContext, or a suite's own list. */
 export interface Cleanup {
@@ -60,7 +61,7 @@ export function testNetwork(t: Cleanup): NetworkOptions {
   const net = {
     name: `hangar-test-${tag}`,
     bridge: `hgt${tag}`,
-    subnet: `10.209.${randomInt(1, 255)}.0/24`,
+    subnet: `10.209.${claimSubnetIndex()}.0/24`,
     subnet6: `fd${randomBytes(1).toString('hex')}:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}::/64`,
   }
   t.after(() => {

@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { HangarError } from '../../errors.ts'
 import type { Driver } from '../types.ts'
 import { DEFAULT_CAPS } from './bundle.ts'
+import { assertSubnetFree } from './subnet-check.ts'
 import { Cni, type NetworkOptions } from './cni.ts'
 import { RuncDriver } from './driver.ts'
 import { Disks } from './disks.ts'
@@ -84,6 +85,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
   for (const p of ['bridge', 'host-local', 'loopback']) await need(join(cniPluginDir, p), `CNI plugin ${p}`)
   if (!readFileSync('/proc/filesystems', 'utf8').includes('overlay')) throw new HangarError('unavailable', 'the kernel has no overlayfs')
 
+  await assertSubnetFree(opts.network)
   await mkdir(opts.stateDir, { recursive: true })
   const fs = await openMachinesFs(opts.stateDir, opts.machinesFs ?? { kind: 'none' })
   const layout = new Layout(opts.stateDir, fs.quota ? fs.dir : null)
