@@ -46,6 +46,7 @@ export const codes = {
   // The image is not in the local store.
   image_not_found: { class: 'not_found', hint: 'import it with `hangar image import FILE` or list images with `hangar image list`' },
   // No lease is held on the machine.
+  checkpoint_not_found: { class: 'not_found', hint: 'list the machine\'s checkpoints with GET /v1/apps/{app}/machines/{id}/checkpoints' },
   lease_not_found: { class: 'not_found', hint: 'acquire one with POST /v1/apps/{app}/machines/{id}/lease' },
   // A metadata key that is not set.
   metadata_key_not_found: { class: 'not_found', hint: 'list keys with GET /v1/apps/{app}/machines/{id}/metadata' },
@@ -61,6 +62,7 @@ export const codes = {
   app_not_empty: { class: 'failed_precondition', hint: 'destroy its machines first, or pass force=true' },
   // The machines' disk limits together would pass what the machines filesystem gives out.
   network_conflict: { class: 'failed_precondition', hint: 'start the daemon with a --subnet and --subnet6 no host interface uses (see `ip addr`), or remove the interface holding them' },
+  checkpoint_limit: { class: 'failed_precondition', hint: 'delete a checkpoint you no longer need (DELETE …/checkpoints/{id}); checkpoints without a comment make room by themselves' },
   rootfs_no_room: { class: 'failed_precondition', hint: 'destroy machines you no longer need, ask for a smaller config.rootfs.size_gb, or give the host more disk (--machines-fs-size, --disk-overcommit)' },
   // A stale machine_version / current_version.
   version_mismatch: { class: 'precondition_failed', hint: 'read the machine again and send its current version' },

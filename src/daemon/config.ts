@@ -57,6 +57,8 @@ export const configSchema = z.strictObject({
       cpuOvercommit: z.coerce.number().positive().max(64).default(4),
     })
     .prefault({}),
+  /** How many checkpoints each machine keeps; past it the oldest without a comment is removed. */
+  checkpointRetention: z.coerce.number().int().min(1).max(1000).default(20),
   /** Free space the data dir's filesystem keeps for the daemon's own state: below it creates, updates and starts are refused (0 = off). */
   minFreeDisk: sizeBytes.default(256 * 2 ** 20),
   /** The edge proxy: apps at http://<app>.<domain>:<port>. Port 0 picks a free one (daemon.json says which). */
@@ -135,6 +137,7 @@ const knobs: Record<string, [string[], string]> = {
   'max-memory-share': [['capacity', 'maxMemoryShare'], 'HANGAR_MAX_MEMORY_SHARE'],
   'cpu-overcommit': [['capacity', 'cpuOvercommit'], 'HANGAR_CPU_OVERCOMMIT'],
   'min-free-disk': [['minFreeDisk'], 'HANGAR_MIN_FREE_DISK'],
+  'checkpoint-retention': [['checkpointRetention'], 'HANGAR_CHECKPOINT_RETENTION'],
   'network-name': [['network', 'name'], 'HANGAR_NETWORK_NAME'],
   bridge: [['network', 'bridge'], 'HANGAR_BRIDGE'],
   subnet: [['network', 'subnet'], 'HANGAR_SUBNET'],

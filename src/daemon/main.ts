@@ -90,7 +90,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   own.add(...config.publicHosts)
   const images = await openImageStore({ root: join(config.dataDir, 'images'), own })
   const platform = await createPlatform({
-    store, driver, images, logger, region: config.region,
+    store, driver, images, logger, region: config.region, checkpointRetention: config.checkpointRetention,
     capacity: { hostMemoryMb: Math.floor(totalmem() / 2 ** 20), memoryShare: config.capacity.maxMemoryShare, hostCpus: cpus().length, cpuOvercommit: config.capacity.cpuOvercommit },
     disk: { dir: config.dataDir, minFreeBytes: config.minFreeDisk },
   })

@@ -25,6 +25,8 @@ export interface PlatformDeps {
   capacity: CapacityLimits
   /** The data dir's filesystem, and the free space kept for the daemon's own writes. */
   disk: DiskOptions
+  /** How many checkpoints a machine keeps before the oldest without a comment goes (default 20). */
+  checkpointRetention?: number
 }
 
 export interface Ctx extends Omit<PlatformDeps, 'capacity' | 'disk'> {

@@ -14,6 +14,7 @@ import { machinesService } from './machines.ts'
 import { resettle, resettleAll } from './settle.ts'
 import { tokensService } from './tokens.ts'
 import { networkPolicyService } from './network-policy.ts'
+import { checkpointsService } from './checkpoints.ts'
 
 export type { PlatformDeps } from './context.ts'
 export type { CheckView, MachineView } from './view.ts'
@@ -23,9 +24,11 @@ export type { ExecOutput } from './machine-ops.ts'
 export type { LeaseView } from './leases.ts'
 export type { MachineEventView, StateChange } from './events.ts'
 export type { WaitResult } from './waits.ts'
-export type { Guard } from './machines.ts'
+export type { Guard } from './mutate.ts'
 export { buildBaseSchema, pullSchema, pushSchema } from './images.ts'
 export { networkPolicySchema } from './network-policy.ts'
+export { checkpointSchema, forkSchema, MAX_FORKS } from './checkpoints.ts'
+export type { CheckpointView, Progress } from './checkpoints.ts'
 export type { NetworkPolicyView } from './network-policy.ts'
 export type { BuildBaseInput, ImagesService } from './images.ts'
 export type { BuildProgress, PullProgress, PushProgress, PushResult } from '../images/index.ts'
@@ -59,6 +62,13 @@ export async function createPlatform(deps: PlatformDeps) {
   const apps = appsService(ctx)
   const machines = machinesService(ctx)
   const networkPolicy = networkPolicyService(ctx)
+  const checkpoints = checkpointsService(ctx, {
+    create: (app, input, o) => machines.create(app, input, o),
+    destroy: (app, id, o) => machines.destroy(app, id, o),
+    retention: deps.checkpointRetention ?? 20,
+  })
+  const swept = await checkpoints.sweep()
+  if (swept) deps.logger.warn({ removed: swept }, 'removed frozen disks no checkpoint names (left by a crash)')
   await networkPolicy.pushAll()
   return {
     apps: {
@@ -72,6 +82,7 @@ export async function createPlatform(deps: PlatformDeps) {
         idempotency.run(`machines.create:${app}`, o.idempotencyKey, input, () => machines.create(app, input, o)),
     },
     networkPolicy,
+    checkpoints,
     tokens: tokensService(deps.store),
     images,
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },

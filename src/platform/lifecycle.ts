@@ -107,11 +107,24 @@ export async function runDestroy(ctx: Ctx, m: MachineRow, source: EventSource): 
       cause: e,
     })
   }
+  await dropCheckpoints(ctx, m.id)
   try {
     ctx.store.leases.delete(m.id)
     return ctx.events.transition(m.id, 'destroyed', { type: 'destroy', source })
   } catch (e) {
     if (ctx.disk.asDiskFull(e, 'destroy')) ctx.resettle(m.id, 'destroy')
     throw e
+  }
+}
+
+/** A destroyed machine's checkpoints go with it; one that cannot be removed now is swept at the next start (its row is gone). */
+async function dropCheckpoints(ctx: Ctx, machineId: string): Promise<void> {
+  for (const row of ctx.store.checkpoints.list(machineId)) {
+    await ctx.driver.checkpoints?.remove(row.key).catch((e: unknown) => ctx.logger.warn({ machine: machineId, checkpoint: row.id, err: String(e) }, 'could not remove a checkpoint'))
+    try {
+      ctx.store.checkpoints.delete(machineId, row.id)
+    } catch (e) {
+      if (!ctx.disk.asDiskFull(e, 'destroy')) throw e
+    }
   }
 }

@@ -11,7 +11,7 @@ import { parse } from './validate.ts'
 import { waitForState, type WaitResult } from './waits.ts'
 import type { MachineEventView } from './events.ts'
 import type { LeaseView } from './leases.ts'
-import type { Guard } from './machines.ts'
+import type { Guard } from './mutate.ts'
 
 export interface ExecOutput {
   exit_code: number

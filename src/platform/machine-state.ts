@@ -10,7 +10,7 @@ export const persistentStates = ['created', 'started', 'stopped', 'suspended', '
 export const transientStates = ['starting', 'stopping', 'suspending', 'replacing', 'destroying'] as const
 export type MachineState = (typeof persistentStates)[number] | (typeof transientStates)[number]
 
-export type Action = 'start' | 'stop' | 'restart' | 'suspend' | 'signal' | 'exec' | 'update' | 'destroy' | 'force_destroy' | 'lease'
+export type Action = 'start' | 'stop' | 'restart' | 'suspend' | 'signal' | 'exec' | 'update' | 'destroy' | 'force_destroy' | 'lease' | 'checkpoint' | 'restore' | 'fork'
 
 const allowed: Record<Action, readonly MachineState[]> = {
   start: ['created', 'stopped', 'suspended', 'failed', 'started'],
@@ -23,6 +23,10 @@ const allowed: Record<Action, readonly MachineState[]> = {
   update: ['created', 'started', 'stopped', 'suspended', 'failed'],
   destroy: ['created', 'stopped', 'failed', 'suspended'],
   force_destroy: ['created', 'started', 'stopped', 'suspended', 'failed', 'starting', 'stopping', 'suspending', 'replacing'],
+  // A disk mid-start or mid-stop is not one state: wait for it to settle.
+  checkpoint: ['created', 'started', 'stopped', 'suspended', 'failed'],
+  restore: ['created', 'started', 'stopped', 'suspended', 'failed'],
+  fork: ['created', 'started', 'stopped', 'suspended', 'failed'],
   lease: ['created', 'started', 'stopped', 'suspended', 'failed', 'starting', 'stopping', 'suspending', 'replacing'],
 }
 

@@ -7,46 +7,28 @@
 import type { MachineRow } from '../store/index.ts'
 import { HangarError, toHangarError } from '../errors.ts'
 import { machineId, machineName, ulid } from '../lib/ids.ts'
-import { type Ctx, cancelPendingRestart, loadMachine } from './context.ts'
+import { type Ctx, loadMachine } from './context.ts'
 import { guestOf } from './capacity.ts'
-import { assertCan, transientStates, type Action } from './machine-state.ts'
+import type { Action } from './machine-state.ts'
+import { mutateMachine, type Guard } from './mutate.ts'
 import { runDestroy, runStart, runStop } from './lifecycle.ts'
 import { buildSpec, imageRef, resolveOrPull, type PullLog } from './machine-spec.ts'
 import { createMachine, updateMachine, type CreateMachineInput, type MachineConfig, type UpdateMachineInput } from './schemas.ts'
 import { parse } from './validate.ts'
 import { machineView, type MachineView } from './view.ts'
 
-export interface Guard {
-  /** The lease nonce the caller holds, from fly-machine-lease-nonce. */
-  nonce?: string
-}
 
-const isTransient = (state: string | undefined): boolean => (transientStates as readonly (string | undefined)[]).includes(state)
+export interface CreateOptions {
+  owner?: string
+  /** A fork: the frozen disk (a checkpoint key) the machine starts from, and the checkpoint id it descends from. */
+  seed?: { key: string; source: string | null }
+}
 
 export function machinesService(ctx: Ctx) {
   const { store, events, leases, queue, driver } = ctx
 
-  /**
-   * Runs `fn` with the machine locked, after the lease check and `action`'s state
-   * precondition. Only a request that passes both cancels a restart the restart
-   * policy has scheduled: a refused one must not keep a crashed machine down.
-   */
-  function mutate<T>(app: string, id: string, guard: Guard, action: Action, fn: (m: MachineRow) => Promise<T>): Promise<T> {
-    loadMachine(ctx, app, id)
-    return queue.run(id, async () => {
-      const m = loadMachine(ctx, app, id)
-      leases.check(id, guard.nonce)
-      assertCan(action, m.state, id)
-      cancelPendingRestart(ctx, id)
-      try {
-        return await fn(m)
-      } catch (e) {
-        // A write that failed half-way (a full disk) can leave the row mid-operation: read it back later.
-        if (isTransient(store.machines.get(id)?.state)) ctx.resettle(id)
-        throw ctx.disk.asDiskFull(e, `machine ${id}: ${action.replace('_', ' ')} failed`) ?? e
-      }
-    })
-  }
+  const mutate = <T>(app: string, id: string, guard: Guard, action: Action, fn: (m: MachineRow) => Promise<T>): Promise<T> =>
+    mutateMachine(ctx, app, id, guard, action, fn)
 
   /** Rewrites the bundle from the stored config, so the disk matches the row again after a failed update. */
   async function restoreBundle(m: MachineRow): Promise<void> {
@@ -93,14 +75,15 @@ export function machinesService(ctx: Ctx) {
   }
 
   /** create's work once its room is held: nothing runs until the row exists, and a failure leaves nothing behind. */
-  async function createHeld(app: string, req: CreateMachineInput, id: string, name: string, opts: { owner?: string }): Promise<MachineView> {
+  async function createHeld(app: string, req: CreateMachineInput, id: string, name: string, opts: CreateOptions): Promise<MachineView> {
     const pullLog: PullLog = []
     const image = await resolveOrPull(ctx, req.config.image, pullLog)
     const version = ulid()
     const config: MachineConfig = { ...req.config, image: image.ref }
     const now = new Date().toISOString()
     // The driver fills FLY_PRIVATE_IP (spec.addressEnv): the address exists only once create has made the network.
-    const net = await driver.create(await buildSpec(ctx, id, app, name, version, config, image, null))
+    const spec = await buildSpec(ctx, id, app, name, version, config, image, null)
+    const net = await driver.create(opts.seed ? { ...spec, diskSeed: opts.seed.key } : spec)
     try {
       store.tx(() => {
         if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
@@ -109,6 +92,7 @@ export function machinesService(ctx: Ctx) {
           private_ip: net.ipv4, private_ip6: net.ipv6, restart_count: 0, created_at: now, updated_at: now,
         })
         store.versions.insert(id, version, config, now)
+        if (opts.seed) store.checkpoints.setSource(id, opts.seed.source)
         for (const step of pullLog) events.record(id, 'pull', 'creating', 'flyd', step.request, step.timestamp)
         events.record(id, 'launch', 'created', 'user')
       })
@@ -129,7 +113,7 @@ export function machinesService(ctx: Ctx) {
 
   return {
     /** Creates a machine from an image; starts it unless skip_launch. A failure leaves nothing behind. */
-    async create(app: string, input: unknown, opts: { owner?: string } = {}): Promise<MachineView> {
+    async create(app: string, input: unknown, opts: CreateOptions = {}): Promise<MachineView> {
       const req = parse(createMachine, input, 'machine request')
       if (!store.apps.get(app)) throw new HangarError('app_not_found', `app not found: ${app}`)
       const name = req.name ?? machineName()
@@ -239,7 +223,6 @@ export function machinesService(ctx: Ctx) {
       })
     },
 
-    /** Without force only a machine at rest; with force anything but destroyed. */
     /** Without force only a machine at rest; with force anything but destroyed. */
     destroy(app: string, id: string, opts: { force?: boolean } = {}, guard: Guard = {}): Promise<{ ok: true }> {
       return mutate(app, id, guard, opts.force ? 'force_destroy' : 'destroy', async (m) => {

@@ -34,6 +34,8 @@ export interface MachineSpec {
    * addresses and share one egress policy; no machine reaches another group's. Default: its own.
    */
   group?: string
+  /** Create only: the checkpoint key (Driver.checkpoints) whose disk the machine starts from, for a fork. */
+  diskSeed?: string
 }
 
 /**
@@ -138,6 +140,18 @@ export interface DriverCapabilities {
   ioWeight: boolean
 }
 
+/** Frozen copies of machines' disks, by keys the caller picks and records. */
+export interface DriverCheckpoints {
+  /** Freezes the machine's disk under `key`; a running machine's processes are frozen for the instant of capture. */
+  capture(id: string, key: string): Promise<{ sizeBytes: number }>
+  /** Puts `key` back as the disk of a machine that is not running (another machine's checkpoint too: the caller decides). */
+  restore(id: string, key: string): Promise<void>
+  /** Idempotent. */
+  remove(key: string): Promise<void>
+  /** Every key on disk, for sweeping what a crash left unrecorded. */
+  keys(): Promise<string[]>
+}
+
 export type ExitListener = (id: string, exit: ExitInfo) => void
 
 export interface Driver {
@@ -168,6 +182,8 @@ export interface Driver {
   layersInUse?(): Promise<string[]>
   /** Puts a group's egress rules in force (an empty list restores the defaults); kept across restarts. */
   setEgressPolicy?(group: string, rules: EgressRule[]): Promise<void>
+  /** Checkpoints of machines' disks (restore, fork); absent where the driver keeps none. */
+  readonly checkpoints?: DriverCheckpoints
   /** Stops if needed and removes everything: mounts, network, state, files. Idempotent. */
   destroy(id: string): Promise<void>
   /** Called once per process exit, whether Hangar stopped it or it exited by itself. */

@@ -1,5 +1,5 @@
 /** Machines: the Fly Machines API verbs, typed. */
-import type { ExecOutput, LeaseView, MachineEventView, MachineView, WaitResult } from '../platform/index.ts'
+import type { CheckpointView, ExecOutput, LeaseView, MachineEventView, MachineView, WaitResult } from '../platform/index.ts'
 import type { LogLine } from '../runtime/types.ts'
 import type { Http } from './http.ts'
 import { parseSse } from './sse.ts'
@@ -12,6 +12,13 @@ export interface CreateMachineRequest {
   region?: string
   skip_launch?: boolean
   lease_ttl?: number
+}
+
+export interface ForkRequest {
+  /** A checkpoint of the source ("v3"); default: its disk as it is now. */
+  checkpoint?: string
+  name?: string
+  skip_launch?: boolean
 }
 
 export type StopOptions = { signal?: string | number; timeout?: string }
@@ -117,5 +124,34 @@ export class Machines {
 
   setMetadata(app: string, id: string, values: Record<string, string | null>): Promise<void> {
     return this.#http.json('PATCH', this.#p(app, id, 'metadata'), { body: { metadata: values } })
+  }
+
+  /** Freezes the machine's disk as a checkpoint ("v1", "v2"…); a running machine pauses for the instant of capture. */
+  checkpoint(app: string, id: string, req: { comment?: string } = {}, opts: Lease = {}): Promise<CheckpointView> {
+    return this.#http.json('POST', this.#p(app, id, 'checkpoint'), { body: req, ...opts })
+  }
+
+  checkpoints(app: string, id: string): Promise<CheckpointView[]> {
+    return this.#http.json('GET', this.#p(app, id, 'checkpoints'))
+  }
+
+  getCheckpoint(app: string, id: string, checkpoint: string): Promise<CheckpointView> {
+    return this.#http.json('GET', this.#p(app, id, `checkpoints/${encodeURIComponent(checkpoint)}`))
+  }
+
+  deleteCheckpoint(app: string, id: string, checkpoint: string, opts: Lease = {}): Promise<{ ok: true }> {
+    return this.#http.json('DELETE', this.#p(app, id, `checkpoints/${encodeURIComponent(checkpoint)}`), opts)
+  }
+
+  /** Puts the disk back as it was at the checkpoint: a running machine restarts on it, a stopped one stays stopped. */
+  restore(app: string, id: string, checkpoint: string, opts: Lease = {}): Promise<{ ok: true; checkpoint: CheckpointView; state: string }> {
+    return this.#http.json('POST', this.#p(app, id, `checkpoints/${encodeURIComponent(checkpoint)}/restore`), opts)
+  }
+
+  /** New machines with this one's config whose disks start as the checkpoint's (or its disk now); a list with `count`. */
+  fork(app: string, id: string, req?: ForkRequest, opts?: Lease): Promise<MachineView>
+  fork(app: string, id: string, req: ForkRequest & { count: number }, opts?: Lease): Promise<MachineView[]>
+  fork(app: string, id: string, req: ForkRequest & { count?: number } = {}, opts: Lease = {}): Promise<MachineView | MachineView[]> {
+    return this.#http.json('POST', this.#p(app, id, 'fork'), { body: req, ...opts })
   }
 }

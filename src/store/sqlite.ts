@@ -7,7 +7,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { HangarError, isDiskFull, isHangarError } from '../errors.ts'
-import type { AppRow, EventRow, IdempotencyRow, LeaseRow, MachineFilter, MachineRow, Store, TokenRow } from './types.ts'
+import type { AppRow, CheckpointRow, EventRow, IdempotencyRow, LeaseRow, MachineFilter, MachineRow, Store, TokenRow } from './types.ts'
 
 const migrationsDir = new URL('./migrations/', import.meta.url)
 
@@ -89,6 +89,23 @@ export function openSqliteStore(path: string): Store {
       setNetworkPolicy: (name, rules, at) =>
         void q('INSERT INTO app_network_policies (app_name, rules, updated_at) VALUES (?, ?, ?) ON CONFLICT(app_name) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at').run(name, rules, at),
       networkPolicies: () => q('SELECT app_name, rules FROM app_network_policies').all() as unknown as { app_name: string; rules: string }[],
+    },
+    checkpoints: {
+      insert: (c: CheckpointRow) =>
+        void q('INSERT INTO checkpoints (machine_id, id, key, create_time, comment, source_id, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+          c.machine_id, c.id, c.key, c.create_time, c.comment, c.source_id, c.size_bytes),
+      get: (machineId, id) => q('SELECT * FROM checkpoints WHERE machine_id = ? AND id = ?').get(machineId, id) as CheckpointRow | undefined,
+      list: (machineId) => q('SELECT * FROM checkpoints WHERE machine_id = ? ORDER BY create_time, rowid').all(machineId) as unknown as CheckpointRow[],
+      delete: (machineId, id) => void q('DELETE FROM checkpoints WHERE machine_id = ? AND id = ?').run(machineId, id),
+      keys: () => (q('SELECT key FROM checkpoints').all() as { key: string }[]).map((r) => r.key),
+      nextNumber: (machineId) => {
+        const r = q(`INSERT INTO machine_disks (machine_id, next_checkpoint) VALUES (?, 2)
+                     ON CONFLICT(machine_id) DO UPDATE SET next_checkpoint = next_checkpoint + 1 RETURNING next_checkpoint`).get(machineId) as { next_checkpoint: number }
+        return r.next_checkpoint - 1
+      },
+      source: (machineId) => (q('SELECT source_id FROM machine_disks WHERE machine_id = ?').get(machineId) as { source_id: string | null } | undefined)?.source_id ?? null,
+      setSource: (machineId, sourceId) =>
+        void q('INSERT INTO machine_disks (machine_id, source_id) VALUES (?, ?) ON CONFLICT(machine_id) DO UPDATE SET source_id = excluded.source_id').run(machineId, sourceId),
     },
     machines: {
       insert: (m: MachineRow) =>

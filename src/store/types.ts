@@ -62,6 +62,19 @@ export interface IdempotencyRow {
   created_at: string
 }
 
+export interface CheckpointRow {
+  machine_id: string
+  /** "v1", "v2"…: numbered per machine, never reused. */
+  id: string
+  /** The frozen disk's name in the runtime (Driver.checkpoints). */
+  key: string
+  create_time: string
+  comment: string
+  /** The checkpoint the machine's disk descended from when this was taken ("v2", or "<machine>/v2" for another machine's); null if none. */
+  source_id: string | null
+  size_bytes: number
+}
+
 export interface MachineFilter {
   app: string
   includeDestroyed?: boolean
@@ -99,6 +112,20 @@ export interface Store {
   versions: {
     insert(machineId: string, version: string, config: Record<string, unknown>, createdAt: string): void
     list(machineId: string): { version: string; config: Record<string, unknown>; created_at: string }[]
+  }
+  checkpoints: {
+    insert(row: CheckpointRow): void
+    get(machineId: string, id: string): CheckpointRow | undefined
+    /** Oldest first. */
+    list(machineId: string): CheckpointRow[]
+    delete(machineId: string, id: string): void
+    /** Every key recorded, for sweeping the runtime's unrecorded ones. */
+    keys(): string[]
+    /** Takes the machine's next checkpoint number. */
+    nextNumber(machineId: string): number
+    /** The checkpoint the machine's disk descends from. */
+    source(machineId: string): string | null
+    setSource(machineId: string, sourceId: string | null): void
   }
   events: {
     insert(row: Omit<EventRow, 'seq'>): EventRow

@@ -13,6 +13,7 @@ import { appRoutes } from './apps.ts'
 import { errorBody, onError } from './errors.ts'
 import { imageRoutes } from './images.ts'
 import { machineOpsRoutes } from './machine-ops.ts'
+import { checkpointRoutes } from './checkpoints.ts'
 import { machineRoutes } from './machines.ts'
 import { openApiDocument } from './openapi.ts'
 import type { RouteDef } from './route.ts'
@@ -29,7 +30,7 @@ type Env = { Variables: { tokenName: string } }
 
 export function restRoutes(platform: Platform): RouteDef[] {
   const owner = (c: Context): string => (c as Context<Env>).get('tokenName') ?? 'unknown'
-  return [...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...imageRoutes(platform)]
+  return [...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...checkpointRoutes(platform), ...imageRoutes(platform)]
 }
 
 /** The API's Hono app, and `close` for what outlives a request (MCP sessions, unfinished /v2 uploads). */

@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { run, tryRun } from './proc.ts'
+import { run, tryRun } from '../../lib/proc.ts'
 
 export interface NetworkOptions {
   /** CNI network name; appears in the iptables rule comments of its machines. */

@@ -25,6 +25,7 @@ import type { MachineFirewall } from './machine-firewall.ts'
 import type { Provisioner } from './provision.ts'
 import { SYSTEMD_STOP_SIGNAL, delegateCgroups } from './systemd.ts'
 import type { Runc } from './runc.ts'
+import type { RuncCheckpoints } from './capture.ts'
 
 export interface RuncDriverDeps {
   layout: Layout
@@ -33,6 +34,7 @@ export interface RuncDriverDeps {
   conmon: ConmonOptions
   capabilities: DriverCapabilities
   firewall: MachineFirewall
+  checkpoints: RuncCheckpoints
   logger: { warn: (obj: object, msg: string) => void }
 }
 
@@ -53,10 +55,12 @@ export class RuncDriver implements Driver {
   #d: RuncDriverDeps
   #exits: ExitWatcher
   #listeners = new Set<ExitListener>()
+  readonly checkpoints: RuncCheckpoints
 
   constructor(deps: RuncDriverDeps) {
     this.#d = deps
     this.capabilities = deps.capabilities
+    this.checkpoints = deps.checkpoints
     this.#exits = new ExitWatcher(deps.layout, async (id, exit) => {
       // Clear runc's "stopped" record right away, so the next start has nothing to delete.
       await deps.runc.delete(id)
@@ -72,6 +76,7 @@ export class RuncDriver implements Driver {
 
   /** Begins watching exits and puts the firewall back in step with the machines on disk; called once by createRuncDriver. */
   async open(): Promise<void> {
+    await this.#d.checkpoints.recover()
     await this.#exits.start()
     await this.#d.firewall.refresh()
   }

@@ -24,7 +24,7 @@
 import { isIP } from 'node:net'
 import type { EgressRule } from '../types.ts'
 import { hasDomainRules } from './domain-rules.ts'
-import { run } from './proc.ts'
+import { run } from '../../lib/proc.ts'
 
 export interface FirewallMachine {
   id: string

@@ -14,12 +14,12 @@ import { HangarError } from '../../errors.ts'
 import type { Driver } from '../types.ts'
 import { DEFAULT_CAPS } from './bundle.ts'
 import { assertSubnetFree } from './subnet-check.ts'
+import { RuncCheckpoints } from './capture.ts'
 import { Cni, type NetworkOptions } from './cni.ts'
 import { RuncDriver } from './driver.ts'
-import { Disks } from './disks.ts'
+import { Checkpoints, Disks, openMachinesFs, type MachinesFsOptions } from '../../rootfs/index.ts'
 import { Layout } from './layout.ts'
 import { IdRanges } from './id-ranges.ts'
-import { openMachinesFs, type MachinesFsOptions } from './machines-fs.ts'
 import { buildNsHelper } from './native.ts'
 import { MachineFirewall } from './machine-firewall.ts'
 import { Provisioner } from './provision.ts'
@@ -73,7 +73,7 @@ function ipv6Enabled(): boolean {
 }
 
 /** Probes runc, conmon, CNI plugins, overlayfs, IPv6 and seccomp, opens the machines filesystem, then returns a watching driver. */
-export { unmountMachinesFs, type MachinesFsOptions } from './machines-fs.ts'
+export { unmountMachinesFs, type MachinesFsOptions } from '../../rootfs/index.ts'
 
 export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver> {
   const runcPath = opts.runcPath ?? '/usr/sbin/runc'
@@ -113,6 +113,10 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
   const cni = new Cni({ pluginDir: cniPluginDir, network: opts.network, dataDir: layout.cniDataDir })
   const netnsPrefix = opts.netnsPrefix ?? 'hangar-'
   const firewall = new MachineFirewall(layout, opts.network, { upstreams: opts.dnsUpstreams?.length ? opts.dnsUpstreams : null }, opts.logger)
+  const disks = await Disks.load({ layout, fs, defaultBytes: opts.defaultDiskBytes ?? 4 * 2 ** 30, overcommit: opts.diskOvercommit ?? 1, ...(opts.logger ? { logger: opts.logger } : {}) })
+  // Beside the disks on the machines filesystem, so a snapshot is O(1); without one, in the state dir.
+  const checkpoints = new Checkpoints(join(fs.quota ? fs.dir : opts.stateDir, 'checkpoints'), disks)
+  await checkpoints.open()
   const provisioner = new Provisioner({
     layout,
     runc,
@@ -127,7 +131,8 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     firewall,
     ranges: await IdRanges.load(layout),
     namespaces: new Namespaces(await buildNsHelper(), layout),
-    disks: await Disks.load({ layout, fs, defaultBytes: opts.defaultDiskBytes ?? 4 * 2 ** 30, overcommit: opts.diskOvercommit ?? 1, ...(opts.logger ? { logger: opts.logger } : {}) }),
+    disks,
+    checkpoints,
     ...(opts.logger ? { logger: opts.logger } : {}),
   })
   const driver = new RuncDriver({
@@ -137,6 +142,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     conmon: { conmonPath, runcPath, runcRoot: layout.runcRoot, exitsDir: layout.exitsDir, socketDir: layout.socketDir },
     capabilities,
     firewall,
+    checkpoints: new RuncCheckpoints({ layout, runc, checkpoints, provisioner }),
     logger: opts.logger ?? { warn: () => {} },
   })
   await driver.open()

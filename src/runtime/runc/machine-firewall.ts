@@ -22,7 +22,7 @@ import { DnsForwarder } from './dns-forwarder.ts'
 import { hasDomainRules } from './domain-rules.ts'
 import { applyFirewall, firewallScript, groupIdent, learnScript, liveLearned, removeFirewall, type FirewallMachine, type LearnedAddress } from './firewall.ts'
 import { isMachineId, type Layout } from './layout.ts'
-import { run } from './proc.ts'
+import { run } from '../../lib/proc.ts'
 
 interface NetworkRecord {
   netns: string

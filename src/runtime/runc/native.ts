@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, rename, rm } from 'node:fs/promises'
 import { HangarError } from '../../errors.ts'
-import { run } from './proc.ts'
+import { run } from '../../lib/proc.ts'
 
 const source = new URL('./native/hangar-ns.c', import.meta.url).pathname
 

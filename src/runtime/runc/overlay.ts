@@ -13,7 +13,7 @@ import { chmod, chown, lstat, mkdir, readdir, rm, rmdir, stat, symlink } from 'n
 import { statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { MachinePaths } from './layout.ts'
-import { run, tryRun } from './proc.ts'
+import { run, tryRun } from '../../lib/proc.ts'
 import type { Idmap } from './userns.ts'
 
 /** Points `l/0 … l/N-1` at the layer dirs (bottom first), replacing old links. */

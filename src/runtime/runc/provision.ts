@@ -14,7 +14,7 @@ import type { Attachment, Cni } from './cni.ts'
 import { writeEtc } from './etc.ts'
 import type { Layout } from './layout.ts'
 import { isMachineId } from './layout.ts'
-import type { Disks } from './disks.ts'
+import type { Checkpoints, Disks } from '../../rootfs/index.ts'
 import { IdRanges, RANGE_SIZE, readBase } from './id-ranges.ts'
 import { ensureMounted, mountOverlay, relayer, unmountOverlay } from './overlay.ts'
 import type { Runc } from './runc.ts'
@@ -52,6 +52,7 @@ export interface ProvisionDeps {
   namespaces: Namespaces
   firewall: MachineFirewall
   disks: Disks
+  checkpoints: Checkpoints
 }
 
 export class Provisioner {
@@ -72,7 +73,7 @@ export class Provisioner {
       throw new HangarError('runtime_error', `machine ${spec.id} already exists on this host`, { cause: e })
     }
     try {
-      await this.#d.disks.create(spec.id, diskBytes)
+      await this.#d.disks.create(spec.id, diskBytes, spec.diskSeed === undefined ? undefined : this.#d.checkpoints.path(spec.diskSeed))
       await mkdir(paths.persist)
       const base = this.#d.ranges.allocate()
       await writeFile(paths.idmap, String(base))
@@ -235,6 +236,16 @@ export class Provisioner {
     await this.#d.cni.del(id, old?.netns ?? this.#d.netnsPrefix + id, old?.config ?? null)
     const net = await this.#attach(id, base, old ? [old.ipv4, ...(old.ipv6 ? [old.ipv6] : [])] : [])
     if (old && net.ipv4 !== old.ipv4) this.#d.logger?.warn({ machine: id, was: old.ipv4, now: net.ipv4 }, 'machine address changed on reattach')
+  }
+
+  /** Swaps a stopped machine's disk (a restore): the overlay comes off, `swap` replaces the disk, the overlay goes back over the new one. */
+  async replaceDisk(id: string, swap: () => Promise<void>): Promise<void> {
+    const paths = this.#d.layout.machine(id)
+    const base = await readBase(paths.idmap)
+    await unmountOverlay(paths)
+    await swap()
+    // A machine from before user namespaces gets its mount at its next start, with its range.
+    if (base !== null) await ensureMounted(paths, this.#d.namespaces.idmap(id, base))
   }
 
   /** Removes every trace of a machine that no longer runs. Idempotent. */

@@ -6,7 +6,7 @@ import { HangarError } from '../../errors.ts'
 import { closeSync, constants, existsSync, openSync } from 'node:fs'
 import { open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { run, tryRun } from './proc.ts'
+import { run, tryRun } from '../../lib/proc.ts'
 
 export interface RuncState {
   status: 'created' | 'running' | 'paused' | 'stopped'

@@ -8,7 +8,7 @@
 import { HangarError } from '../../errors.ts'
 import { overlaps } from '../../lib/cidr.ts'
 import type { NetworkOptions } from './cni.ts'
-import { run } from './proc.ts'
+import { run } from '../../lib/proc.ts'
 
 interface IpAddr {
   ifname: string

@@ -13,7 +13,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { RANGE_SIZE } from './id-ranges.ts'
 import type { Layout } from './layout.ts'
-import { run, tryRun } from './proc.ts'
+import { run, tryRun } from '../../lib/proc.ts'
 
 /** What the overlay mount needs to see the layers through the machine's eyes. */
 export interface Idmap {

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test, type TestContext } from 'node:test'
 import { createRuncDriver, unmountMachinesFs, type Driver, type MachineSpec, type NetworkOptions } from '../../../src/runtime/index.ts'
-import { isBtrfs, qgroups, subvolumeUsage } from '../../../src/runtime/runc/btrfs.ts'
+import { isBtrfs, qgroups, subvolumeUsage } from '../../../src/rootfs/index.ts'
 import { Layout } from '../../../src/runtime/runc/layout.ts'
 import { busyboxLayer, cleanupList, GiB, machineSpec, MiB, testMachinesFs, testNetwork, useTmp } from '../../support/runtime.ts'
 

@@ -4,7 +4,7 @@
  * log says which part of the runtime broke, not just "exit status 1".
  */
 import { spawn } from 'node:child_process'
-import { HangarError } from '../../errors.ts'
+import { HangarError } from '../errors.ts'
 
 export interface RunOptions {
   /** Short name of what is being done, e.g. "runc start"; goes into the error message. */

@@ -14,16 +14,27 @@
  *   await disks.create(id, bytes)
  */
 import { existsSync, statSync } from 'node:fs'
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { HangarError } from '../../errors.ts'
-import { createSubvolume, deleteSubvolume, limitSubvolume, subvolumeUsage, type Usage } from './btrfs.ts'
-import type { Layout } from './layout.ts'
+import { HangarError } from '../errors.ts'
+import { createSubvolume, deleteSubvolume, limitSubvolume, snapshotSubvolume, subvolumeUsage, type Usage } from './btrfs.ts'
 import { gb, type MachinesFs } from './machines-fs.ts'
-import { run } from './proc.ts'
+import { run } from '../lib/proc.ts'
+
+/** Where one machine's disk lives (the runtime's layout decides). */
+export interface DiskPaths {
+  /** The machine's own dir, where a disk from before the machines filesystem kept its upper. */
+  dir: string
+  /** The disk: a subvolume with quotas, else the machine dir itself. */
+  disk: string
+  upper: string
+  work: string
+  /** The disk's limit in bytes, as text. */
+  diskLimit: string
+}
 
 export interface DisksOptions {
-  layout: Layout
+  layout: { machinesDir: string; machine(id: string): DiskPaths }
   fs: MachinesFs
   /** The limit of a machine that asks for none. */
   defaultBytes: number
@@ -50,6 +61,7 @@ export class Disks {
     for (const id of await readdir(o.layout.machinesDir).catch(() => [] as string[])) {
       const limit = await readLimit(o.layout.machine(id).diskLimit)
       if (limit !== null) disks.#limits.set(id, limit)
+      await disks.recover(id)
     }
     return disks
   }
@@ -91,17 +103,72 @@ export class Disks {
     return sum
   }
 
-  /** Makes the machine's disk with its limit (admit first). Reserved at once, so concurrent creates cannot both take the last room. */
-  async create(id: string, bytes: number): Promise<void> {
+  paths(id: string): DiskPaths {
+    return this.#o.layout.machine(id)
+  }
+
+  /**
+   * Makes the machine's disk with its limit (admit first), empty or as a copy of a frozen disk
+   * (`seed`, a checkpoint: a snapshot, O(1), with quotas). Reserved at once, so concurrent creates
+   * cannot both take the last room.
+   */
+  async create(id: string, bytes: number, seed?: string): Promise<void> {
     const paths = this.#o.layout.machine(id)
     if (this.quota) {
       this.admit(id, bytes)
       this.#limits.set(id, bytes)
       await writeFile(paths.diskLimit, String(bytes))
-      await createSubvolume(paths.disk)
+      if (seed) await snapshotSubvolume(seed, paths.disk, { readOnly: false })
+      else await createSubvolume(paths.disk)
       await limitSubvolume(paths.disk, bytes)
+      if (seed) return
+    } else if (seed) {
+      await copyTree(join(seed, 'upper'), paths.upper)
+      await mkdir(paths.work)
+      return
     }
     for (const d of [paths.upper, paths.work]) await mkdir(d)
+  }
+
+  /**
+   * Replaces a machine's disk by a copy of a frozen one, its limit kept. The overlay must be
+   * unmounted. Crash-safe: the copy is made beside the disk and renamed over it; `recover`
+   * finishes a swap a crash cut short.
+   */
+  async replace(id: string, seed: string): Promise<void> {
+    const paths = this.#o.layout.machine(id)
+    const [target, made] = this.quota ? [paths.disk, `${paths.disk}.new`] : [paths.upper, `${paths.upper}.new`]
+    await this.recover(id)
+    if (this.quota) {
+      await snapshotSubvolume(seed, made, { readOnly: false })
+      const limit = this.#limits.get(id)
+      if (limit) await limitSubvolume(made, limit)
+    } else {
+      await copyTree(join(seed, 'upper'), made)
+    }
+    await rename(target, `${target}.old`)
+    await rename(made, target)
+    await this.recover(id)
+    // Overlay's scratch dir belongs to the old upper.
+    if (!this.quota) {
+      await rm(paths.work, { recursive: true, force: true })
+      await mkdir(paths.work)
+    }
+  }
+
+  /** Finishes a `replace` a crash interrupted: the new disk in place, the old one gone. */
+  async recover(id: string): Promise<void> {
+    const paths = this.#o.layout.machine(id)
+    const target = this.quota ? paths.disk : paths.upper
+    if (!existsSync(target) && existsSync(`${target}.new`)) await rename(`${target}.new`, target)
+    for (const leftover of [`${target}.old`, `${target}.new`]) {
+      if (existsSync(leftover)) await this.#removeTree(leftover)
+    }
+  }
+
+  async #removeTree(path: string): Promise<void> {
+    if (this.quota && statSync(path).ino === SUBVOLUME_INO) await deleteSubvolume(path)
+    else await rm(path, { recursive: true, force: true })
   }
 
   /** A new limit for a machine that is not running; refused below what it already holds. */
@@ -181,4 +248,9 @@ async function readLimit(file: string): Promise<number | null> {
   const text = await readFile(file, 'utf8').catch(() => null)
   const n = text === null ? NaN : Number(text.trim())
   return Number.isSafeInteger(n) && n > 0 ? n : null
+}
+
+/** A copy keeping owners, modes, links and xattrs (overlay's own included); shares extents where the filesystem can. */
+export async function copyTree(from: string, to: string): Promise<void> {
+  await run('cp', ['-a', '--reflink=auto', from, to], { step: 'copy a disk' })
 }

@@ -19,9 +19,9 @@
 import { existsSync, statfsSync, statSync } from 'node:fs'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { HangarError } from '../../errors.ts'
+import { HangarError } from '../errors.ts'
 import { enableQuota, isBtrfs } from './btrfs.ts'
-import { run, tryRun } from './proc.ts'
+import { run, tryRun } from '../lib/proc.ts'
 
 export type MachinesFsOptions =
   /** sizeBytes: only when the image is made; default half the data dir's free space, 2–100 GB. */

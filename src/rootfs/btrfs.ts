@@ -11,7 +11,7 @@
  *   const { used, limit } = await subvolumeUsage(path)
  */
 import { statfsSync } from 'node:fs'
-import { run, tryRun } from './proc.ts'
+import { run, tryRun } from '../lib/proc.ts'
 
 const BTRFS = 'btrfs'
 /** statfs f_type of btrfs (BTRFS_SUPER_MAGIC). */
@@ -67,4 +67,12 @@ export async function subvolumeUsage(path: string): Promise<Usage> {
 export async function qgroups(mountPoint: string): Promise<string[]> {
   const { stdout } = await run(BTRFS, ['qgroup', 'show', '--raw', mountPoint], { step: 'btrfs qgroup show' })
   return [...stdout.matchAll(/^(0\/\d+)\s/gm)].map((m) => m[1] as string)
+}
+
+/**
+ * A snapshot of a subvolume: O(1) in its size, sharing every extent until one side writes. The
+ * kernel flushes the source's dirty data first, so what a writer had written is in it.
+ */
+export async function snapshotSubvolume(source: string, dest: string, opts: { readOnly: boolean }): Promise<void> {
+  await run(BTRFS, ['subvolume', 'snapshot', ...(opts.readOnly ? ['-r'] : []), source, dest], { step: 'btrfs subvolume snapshot' })
 }

@@ -1,0 +1,221 @@
+/**
+ * Checkpoints, restore and fork, in the shape of the Sprites API: checkpoints
+ * numbered "v1", "v2"… per machine, taken running or stopped (a running
+ * machine is frozen for the instant of capture), restored in one call (a
+ * running machine restarts on the restored disk), and any of them, or a
+ * machine's current disk, seeding new machines. The runtime keeps the frozen
+ * disks; the store says which exist. Rows are written only once the disk is
+ * frozen and removed only after it is gone from the runtime, so a crash leaves
+ * at worst an unrecorded disk, which `sweep` removes at the next start.
+ *
+ *   const cp = await platform.checkpoints.create('myapp', id, { comment: 'deps installed' })
+ *   await platform.checkpoints.restore('myapp', id, cp.id)
+ *   const forks = await platform.checkpoints.fork('myapp', id, { checkpoint: cp.id, count: 3 })
+ */
+import { z } from 'zod'
+import { HangarError } from '../errors.ts'
+import { ulid } from '../lib/ids.ts'
+import type { DriverCheckpoints } from '../runtime/index.ts'
+import type { CheckpointRow } from '../store/index.ts'
+import { type Ctx, loadMachine } from './context.ts'
+import { runStart, runStop } from './lifecycle.ts'
+import { machineNameSchema } from './schemas.ts'
+import type { CreateOptions } from './machines.ts'
+import { mutateMachine, type Guard } from './mutate.ts'
+import { parse } from './validate.ts'
+import type { MachineView } from './view.ts'
+
+export const checkpointSchema = z.strictObject({
+  comment: z.string().max(256).optional().describe('a note; a checkpoint with one is kept over those without when the retention count is reached'),
+})
+
+export const MAX_FORKS = 16
+
+export const forkSchema = z.strictObject({
+  checkpoint: z.string().optional().describe('the checkpoint of this machine to start from ("v3"); default: its disk as it is now'),
+  name: machineNameSchema.optional().describe('the new machine\'s name; with count, names get -1, -2… appended'),
+  skip_launch: z.boolean().optional().describe('create the forks without starting them'),
+  count: z.number().int().min(1).max(MAX_FORKS).optional().describe(`how many machines to fork at once (1-${MAX_FORKS}); the answer is then a list`),
+})
+
+export interface CheckpointView {
+  id: string
+  create_time: string
+  comment: string
+  /** The checkpoint the disk descended from when this was taken ("v2", or "<machine>/v2"); null if none. */
+  source_id: string | null
+  size_bytes: number
+}
+
+/** Progress lines for clients that stream (NDJSON). */
+export type Progress = (message: string) => void
+
+const view = (r: CheckpointRow): CheckpointView => ({ id: r.id, create_time: r.create_time, comment: r.comment, source_id: r.source_id, size_bytes: r.size_bytes })
+
+export interface CheckpointsDeps {
+  /** The machines service's create, which forks go through (capacity, names, rows, start). */
+  create: (app: string, input: unknown, opts: CreateOptions) => Promise<MachineView>
+  destroy: (app: string, id: string, opts: { force?: boolean }) => Promise<unknown>
+  /** How many checkpoints a machine keeps; past it the oldest without a comment goes. */
+  retention: number
+}
+
+export function checkpointsService(ctx: Ctx, deps: CheckpointsDeps) {
+  const { store, events, logger } = ctx
+
+  function runtime(): DriverCheckpoints {
+    const cps = ctx.driver.checkpoints
+    if (!cps) throw new HangarError('unavailable', `the ${ctx.driver.name} runtime keeps no checkpoints`, { hint: 'run the daemon with the runc driver' })
+    return cps
+  }
+
+  function find(machineId: string, cp: string): CheckpointRow {
+    const row = store.checkpoints.get(machineId, cp)
+    if (!row) throw new HangarError('checkpoint_not_found', `machine ${machineId} has no checkpoint ${cp}`, { details: { checkpoint: cp } })
+    return row
+  }
+
+  /** The oldest checkpoint without a comment, when the machine is at its retention count; throws when all have one. */
+  function evictable(machineId: string): CheckpointRow | null {
+    const rows = store.checkpoints.list(machineId)
+    if (rows.length < deps.retention) return null
+    const victim = rows.find((r) => r.comment === '')
+    if (!victim) {
+      throw new HangarError('checkpoint_limit', `machine ${machineId} keeps ${deps.retention} checkpoints and every one has a comment`, {
+        details: { retention: deps.retention },
+      })
+    }
+    return victim
+  }
+
+  async function remove(row: CheckpointRow): Promise<void> {
+    await runtime().remove(row.key)
+    store.checkpoints.delete(row.machine_id, row.id)
+  }
+
+  return {
+    async create(app: string, id: string, input: unknown, guard: Guard = {}, progress: Progress = () => {}): Promise<CheckpointView> {
+      const req = parse(checkpointSchema, input ?? {}, 'checkpoint request')
+      const cps = runtime()
+      ctx.disk.assertRoom()
+      return mutateMachine(ctx, app, id, guard, 'checkpoint', async () => {
+        const victim = evictable(id)
+        const n = store.checkpoints.nextNumber(id)
+        const row: Omit<CheckpointRow, 'size_bytes'> = {
+          machine_id: id, id: `v${n}`, key: `${id}-v${n}`, create_time: new Date().toISOString(), comment: req.comment ?? '', source_id: store.checkpoints.source(id),
+        }
+        progress(`capturing the disk of machine ${id} as ${row.id}`)
+        const { sizeBytes } = await cps.capture(id, row.key)
+        try {
+          store.checkpoints.insert({ ...row, size_bytes: sizeBytes })
+        } catch (e) {
+          await cps.remove(row.key).catch(() => {})
+          throw e
+        }
+        events.record(id, 'checkpoint', store.machines.get(id)!.state, 'user', { checkpoint: row.id })
+        if (victim) {
+          progress(`removing ${victim.id}, the oldest checkpoint without a comment (retention ${deps.retention})`)
+          await remove(victim).catch((e: unknown) => logger.warn({ machine: id, checkpoint: victim.id, err: String(e) }, 'could not remove a checkpoint past retention'))
+        }
+        return view({ ...row, size_bytes: sizeBytes })
+      })
+    },
+
+    list(app: string, id: string): CheckpointView[] {
+      loadMachine(ctx, app, id)
+      return store.checkpoints.list(id).map(view)
+    },
+
+    get(app: string, id: string, cp: string): CheckpointView {
+      loadMachine(ctx, app, id)
+      return view(find(id, cp))
+    },
+
+    delete(app: string, id: string, cp: string, guard: Guard = {}): Promise<{ ok: true }> {
+      find(loadMachine(ctx, app, id).id, cp)
+      return mutateMachine(ctx, app, id, guard, 'checkpoint', async () => {
+        await remove(find(id, cp))
+        return { ok: true }
+      })
+    },
+
+    /** Puts the machine's disk back as it was at `cp`; a running machine is stopped and started again on it, a stopped one stays stopped. */
+    restore(app: string, id: string, cp: string, guard: Guard = {}, progress: Progress = () => {}): Promise<{ ok: true; checkpoint: CheckpointView; state: string }> {
+      return mutateMachine(ctx, app, id, guard, 'restore', async (m) => {
+        const row = find(id, cp)
+        const cps = runtime()
+        const wasRunning = m.state === 'started' || m.state === 'suspended'
+        let current = m
+        if (wasRunning) {
+          progress(`stopping machine ${id}`)
+          current = await runStop(ctx, m, {}, 'user')
+        }
+        progress(`restoring the disk of machine ${id} to ${row.id}`)
+        await cps.restore(id, row.key)
+        store.checkpoints.setSource(id, row.id)
+        events.record(id, 'restore', current.state, 'user', { checkpoint: row.id })
+        if (wasRunning) {
+          progress(`starting machine ${id}`)
+          current = await runStart(ctx, store.machines.get(id)!, 'user', 'start', undefined, true)
+        }
+        return { ok: true, checkpoint: view(row), state: store.machines.get(id)!.state }
+      })
+    },
+
+    /**
+     * New machines with the source's config whose disks start as the checkpoint's (or the source's
+     * disk now). All or nothing: if one cannot be made, the others are destroyed again.
+     */
+    async fork(app: string, id: string, input: unknown, guard: Guard = {}): Promise<MachineView | MachineView[]> {
+      const req = parse(forkSchema, input ?? {}, 'fork request')
+      const source = loadMachine(ctx, app, id)
+      const count = req.count ?? 1
+      const names = req.name === undefined ? Array<undefined>(count).fill(undefined) : count === 1 && req.count === undefined ? [req.name] : Array.from({ length: count }, (_, i) => `${req.name}-${i + 1}`)
+      for (const name of names) {
+        if (name !== undefined && store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
+      }
+      const cps = runtime()
+      ctx.disk.assertRoom()
+      // The seed: a checkpoint as it is, or the source's disk frozen now under a key of its own.
+      const seed = await mutateMachine(ctx, app, id, guard, 'fork', async () => {
+        if (req.checkpoint !== undefined) {
+          const row = find(id, req.checkpoint)
+          return { key: row.key, source: `${id}/${row.id}`, temporary: false }
+        }
+        const key = `${id}-fork-${ulid().toLowerCase()}`
+        await cps.capture(id, key)
+        return { key, source: store.checkpoints.source(id) === null ? null : `${id}/${store.checkpoints.source(id)}`, temporary: true }
+      })
+      try {
+        const config = source.config
+        const made = await Promise.allSettled(names.map((name) =>
+          deps.create(app, { config, ...(name === undefined ? {} : { name }), ...(req.skip_launch ? { skip_launch: true } : {}) }, { seed: { key: seed.key, source: seed.source } })))
+        const failed = made.find((r) => r.status === 'rejected')
+        if (failed) {
+          for (const r of made) if (r.status === 'fulfilled') await deps.destroy(app, r.value.id, { force: true }).catch(() => {})
+          throw failed.reason
+        }
+        const machines = made.map((r) => (r as PromiseFulfilledResult<MachineView>).value)
+        return req.count === undefined ? machines[0]! : machines
+      } finally {
+        if (seed.temporary) await cps.remove(seed.key).catch((e: unknown) => logger.warn({ machine: id, key: seed.key, err: String(e) }, 'could not remove a fork\'s temporary seed'))
+      }
+    },
+
+    /** Frozen disks the store does not name: a crash between capture and record, or a fork's seed. */
+    async sweep(): Promise<number> {
+      const cps = ctx.driver.checkpoints
+      if (!cps) return 0
+      const known = new Set(store.checkpoints.keys())
+      let removed = 0
+      for (const key of await cps.keys()) {
+        if (known.has(key)) continue
+        await cps.remove(key)
+        removed++
+      }
+      return removed
+    },
+  }
+}
+
+export type CheckpointsService = ReturnType<typeof checkpointsService>
