@@ -106,11 +106,13 @@ test('stop_config picks the stop signal; the app sees it and its exit code is re
   const m = await hm.create(d.app, {
     config: {
       image: d.image,
-      init: { exec: ['sh', '-c', "trap 'exit 42' INT; trap '' TERM; while true; do sleep 0.1; done"] },
+      init: { exec: ['sh', '-c', "trap 'exit 42' INT; trap '' TERM; touch /tmp/trapped; while true; do sleep 0.1; done"] },
       stop_config: { signal: 'SIGINT', timeout: '5s' },
       restart: { policy: 'no' },
     },
   })
+  // A signal that lands before the shell has set its trap would kill it with the default action.
+  for (let i = 0; i < 100 && (await hm.exec(d.app, m.id, { command: ['test', '-f', '/tmp/trapped'] })).exit_code !== 0; i++) await new Promise((r) => setTimeout(r, 50))
   const t0 = Date.now()
   await hm.stop(d.app, m.id)
   assert.ok(Date.now() - t0 < 4000, 'SIGINT was delivered, so no wait for the grace period')
