@@ -149,8 +149,8 @@ export class Machines {
   }
 
   /** New machines with this one's config whose disks start as the checkpoint's (or its disk now); a list with `count`. */
-  fork(app: string, id: string, req?: ForkRequest, opts?: Lease): Promise<MachineView>
   fork(app: string, id: string, req: ForkRequest & { count: number }, opts?: Lease): Promise<MachineView[]>
+  fork(app: string, id: string, req?: ForkRequest, opts?: Lease): Promise<MachineView>
   fork(app: string, id: string, req: ForkRequest & { count?: number } = {}, opts: Lease = {}): Promise<MachineView | MachineView[]> {
     return this.#http.json('POST', this.#p(app, id, 'fork'), { body: req, ...opts })
   }

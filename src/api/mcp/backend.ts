@@ -6,7 +6,7 @@
  */
 import { HangarError } from '../../errors.ts'
 import { openAsBlob } from 'node:fs'
-import type { AppView, BuildBaseInput, BuildProgress, ExecOutput, MachineEventView, MachineView, Platform, PullProgress, WaitResult } from '../../platform/index.ts'
+import type { AppView, BuildBaseInput, CheckpointView, BuildProgress, ExecOutput, MachineEventView, MachineView, Platform, PullProgress, WaitResult } from '../../platform/index.ts'
 import type { ImageRecord } from '../../images/types.ts'
 import type { LogLine } from '../../runtime/types.ts'
 import type { Hangar } from '../../sdk/index.ts'
@@ -48,6 +48,13 @@ export interface Backend {
     logs(app: string, id: string, tail: number): Promise<LogLine[]>
     events(app: string, id: string, limit: number): Promise<MachineEventView[]>
   }
+  checkpoints: {
+    create(app: string, id: string, comment: string | undefined): Promise<CheckpointView>
+    list(app: string, id: string): Promise<CheckpointView[]>
+    delete(app: string, id: string, checkpoint: string): Promise<unknown>
+    restore(app: string, id: string, checkpoint: string): Promise<{ state: string }>
+    fork(app: string, id: string, req: { checkpoint?: string; count: number; skip_launch?: boolean }): Promise<MachineView[]>
+  }
   images: {
     list(): Promise<ImageRecord[]>
     get(ref: string): Promise<ImageRecord>
@@ -87,6 +94,13 @@ export function platformBackend(platform: Platform): Backend {
         return lines
       },
       events: async (app, id, limit) => pm.events(app, id, limit),
+    },
+    checkpoints: {
+      create: (app, id, comment) => platform.checkpoints.create(app, id, comment === undefined ? {} : { comment }),
+      list: async (app, id) => platform.checkpoints.list(app, id),
+      delete: (app, id, cp) => platform.checkpoints.delete(app, id, cp),
+      restore: (app, id, cp) => platform.checkpoints.restore(app, id, cp),
+      fork: async (app, id, req) => [await platform.checkpoints.fork(app, id, req)].flat(),
     },
     images: {
       list: () => platform.images.list(),
@@ -128,6 +142,13 @@ export function sdkBackend(hangar: Hangar): Backend {
       exec: (app, id, req, signal) => hm.exec(app, id, req, signal ? { signal } : {}),
       logs: (app, id, tail) => hm.logs(app, id, { tail }),
       events: (app, id, limit) => hm.events(app, id, limit),
+    },
+    checkpoints: {
+      create: (app, id, comment) => hm.checkpoint(app, id, comment === undefined ? {} : { comment }),
+      list: (app, id) => hm.checkpoints(app, id),
+      delete: (app, id, cp) => hm.deleteCheckpoint(app, id, cp),
+      restore: (app, id, cp) => hm.restore(app, id, cp),
+      fork: (app, id, req) => hm.fork(app, id, req),
     },
     images: {
       list: () => hangar.images.list(),

@@ -30,6 +30,7 @@ function fakeBackend(state = 'started'): Backend {
       },
       logs: async () => [1, 2, 3].map((n) => ({ timestamp: `2024-01-01T00:00:0${n}Z`, stream: 'stdout' as const, message: `line ${n}` })),
     },
+    checkpoints: { create: no, list: async () => [], delete: no, restore: no, fork: no },
     images: {
       list: async () => [], get: no, importFile: no, pull: no,
       buildBase: async (_opts, onProgress) => {

@@ -7,7 +7,12 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { daemonWithBusybox, refusedWith } from '../../support/machines.ts'
+import { cliMain, nodeBin } from '../../support/daemon.ts'
+
+const run = promisify(execFile)
 
 const sleeper = { image: 'busybox:latest', init: { exec: ['sleep', '100000'] } }
 
@@ -115,6 +120,20 @@ test('checkpoints: take, list, restore, fork, retention, and nothing left after 
     assert.ok(lines.length >= 2 && lines.slice(0, -1).every((l) => l.type === 'info'), JSON.stringify(lines))
     assert.equal(lines.at(-1)!.type, 'complete')
     assert.equal(lines.at(-1)!.data?.id, 'v6')
+  })
+
+  await t.test('the CLI checkpoints, lists, restores and forks', async () => {
+    const cli = async (...args: string[]): Promise<unknown> => JSON.parse((await run(nodeBin, [cliMain, 'machine', ...args, '--app', app, '--json'], { env: d.env, timeout: 60_000 })).stdout)
+    await sh(m.id, 'echo cli > /state.txt')
+    const cp = await cli('checkpoint', m.id, '-m', 'from the cli') as { id: string; comment: string }
+    assert.equal(cp.comment, 'from the cli')
+    await sh(m.id, 'echo later > /state.txt')
+    assert.ok((await cli('checkpoints', m.id) as { id: string }[]).some((c) => c.id === cp.id))
+    assert.equal((await cli('restore', m.id, cp.id) as { state: string }).state, 'started')
+    assert.equal(await sh(m.id, 'cat /state.txt'), 'cli\n')
+    const [fork] = await cli('fork', m.id, '--checkpoint', cp.id, '--skip-launch') as { id: string; state: string }[]
+    assert.equal(fork!.state, 'created')
+    await hm.destroy(app, fork!.id, { force: true })
   })
 
   await t.test('destroy takes the machine\'s checkpoints with it', async () => {
