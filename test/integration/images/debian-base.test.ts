@@ -95,4 +95,21 @@ test('the Debian base image builds once, runs machines that apt-get install, and
     const logs = (await hm.logs('deb', m.id)).map((l) => l.message).join('\n')
     assert.doesNotMatch(logs, /WARN/, 'tini does not warn about not being PID 1')
   })
+
+  await t.test('checkpoint, break the machine (rm -rf /usr), restore: the installed package works again', async () => {
+    const hm = d.client.machines
+    const [m] = await hm.list('deb')
+    const cp = await hm.checkpoint('deb', m!.id, { comment: 'jq installed' })
+    const broken = await hm.exec('deb', m!.id, { command: ['rm', '-rf', '--no-preserve-root', '/usr'] })
+    t.diagnostic(`rm -rf /usr exited ${broken.exit_code}`)
+    const gone = await hm.exec('deb', m!.id, { command: ['/usr/bin/jq', '--version'] }).then((r) => r.exit_code, () => 'refused')
+    assert.notEqual(gone, 0, 'jq is gone with /usr')
+    const t4 = Date.now()
+    const r = await hm.restore('deb', m!.id, cp.id)
+    t.diagnostic(`restore of a running Debian machine (stop, swap the disk, start): ${secs(Date.now() - t4)}`)
+    assert.equal(r.state, 'started')
+    const jq = await hm.exec('deb', m!.id, { cmd: 'echo \'{"a":[1,2]}\' | jq -c .a' })
+    assert.equal(jq.exit_code, 0, jq.stderr)
+    assert.equal(jq.stdout, '[1,2]\n')
+  })
 })
