@@ -48,7 +48,7 @@ export interface BusyboxOptions {
 }
 
 export const busyboxApplets = ['sh', 'ls', 'cat', 'echo', 'sleep', 'httpd', 'mkdir', 'rm', 'touch', 'wget', 'id', 'hostname', 'env',
-  'kill', 'ps', 'head', 'dd', 'grep', 'sed', 'true', 'false', 'printf', 'test', 'nc']
+  'kill', 'ps', 'head', 'dd', 'grep', 'sed', 'true', 'false', 'printf', 'test', 'nc', 'sha256sum']
 export const busyboxCmd = ['httpd', '-f', '-v', '-p', '8080', '-h', '/www']
 const mtime = new Date('2024-01-01T00:00:00Z')
 
