@@ -20,7 +20,8 @@ import { Disks } from './disks.ts'
 import { Layout } from './layout.ts'
 import { IdRanges } from './id-ranges.ts'
 import { openMachinesFs, type MachinesFsOptions } from './machines-fs.ts'
-import { buildNsHelper } from './native.ts'
+import { buildHelper, buildNsHelper } from './native.ts'
+import { RuncFiles } from './files.ts'
 import { MachineFirewall } from './machine-firewall.ts'
 import { Provisioner } from './provision.ts'
 import { Namespaces } from './userns.ts'
@@ -130,7 +131,12 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     disks: await Disks.load({ layout, fs, defaultBytes: opts.defaultDiskBytes ?? 4 * 2 ** 30, overcommit: opts.diskOvercommit ?? 1, ...(opts.logger ? { logger: opts.logger } : {}) }),
     ...(opts.logger ? { logger: opts.logger } : {}),
   })
+  const files = new RuncFiles(await buildHelper('hangar-fs'), layout, async (id) => {
+    if (!existsSync(layout.machine(id).config)) throw new HangarError('machine_not_found', `machine ${id} not found`)
+    await provisioner.ensureFilesystem(id)
+  })
   const driver = new RuncDriver({
+    files,
     layout,
     runc,
     provisioner,
