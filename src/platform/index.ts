@@ -14,6 +14,7 @@ import { machinesService } from './machines.ts'
 import { resettle, resettleAll } from './settle.ts'
 import { tokensService } from './tokens.ts'
 import { networkPolicyService } from './network-policy.ts'
+import { filesService } from './files.ts'
 
 export type { PlatformDeps } from './context.ts'
 export type { CheckView, MachineView } from './view.ts'
@@ -26,6 +27,8 @@ export type { WaitResult } from './waits.ts'
 export type { Guard } from './machines.ts'
 export { buildBaseSchema, pullSchema, pushSchema } from './images.ts'
 export { networkPolicySchema } from './network-policy.ts'
+export { fsChmodSchema, fsChownSchema, fsCopySchema, fsDeleteSchema, fsListSchema, fsReadSchema, fsRenameSchema, fsWriteSchema, listLimits } from './files.ts'
+export type { FileEntryView, FilesService, ListView } from './files.ts'
 export type { NetworkPolicyView } from './network-policy.ts'
 export type { BuildBaseInput, ImagesService } from './images.ts'
 export type { BuildProgress, PullProgress, PushProgress, PushResult } from '../images/index.ts'
@@ -72,6 +75,8 @@ export async function createPlatform(deps: PlatformDeps) {
         idempotency.run(`machines.create:${app}`, o.idempotencyKey, input, () => machines.create(app, input, o)),
     },
     networkPolicy,
+    /** Files in a machine, running or stopped (Sprites' filesystem API). */
+    files: filesService(ctx),
     tokens: tokensService(deps.store),
     images,
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },

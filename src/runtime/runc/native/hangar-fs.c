@@ -326,8 +326,10 @@ static int list_dir(int dirfd, const char *path, int recursive, int depth) {
 
 static int op_list(const char *path, int recursive, long max) {
   list_max = max;
+  // A symlink to a directory lists the directory (as `ls link/` does); any other path lists as itself.
   struct stat st;
-  if (lstat(path, &st)) fail(errno, path, "stat");
+  if (stat(path, &st) || !S_ISDIR(st.st_mode))
+    if (lstat(path, &st)) fail(errno, path, "stat");
   int truncated = 0;
   if (S_ISDIR(st.st_mode)) {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
