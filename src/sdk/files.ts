@@ -33,6 +33,11 @@ export class MachineFs {
     return res.body as ReadableStream<Uint8Array>
   }
 
+  /** The raw response: its body streams the bytes, `x-file-size` and `x-file-mode` say what the file was at open. */
+  readResponse(app: string, id: string, path: string, opts: At & { signal?: AbortSignal } = {}): Promise<Response> {
+    return this.#http.fetch('GET', this.#p(app, id, 'read'), { query: { path, workingDir: opts.workingDir }, ...(opts.signal ? { signal: opts.signal } : {}) })
+  }
+
   async read(app: string, id: string, path: string, opts: At = {}): Promise<Uint8Array> {
     const res = await this.#http.fetch('GET', this.#p(app, id, 'read'), { query: { path, workingDir: opts.workingDir } })
     return new Uint8Array(await res.arrayBuffer())
