@@ -106,6 +106,11 @@ test('the files API', { timeout: 240_000 }, async (t) => {
     // Rewriting keeps the owner and mode unless told otherwise.
     await fs.write(d.app, m.id, '/srv/tool.sh', '#!/bin/sh\necho v2\n')
     assert.equal(await sh(m.id, 'stat -c "%u %g %a" /srv/tool.sh'), '1000 50 700\n')
+    // chmod and chown follow a symlink they are named by, inside the machine.
+    await sh(m.id, 'ln -s /srv/tool.sh /tool-link')
+    await fs.chmod(d.app, m.id, '/tool-link', 0o711)
+    assert.equal(await sh(m.id, 'stat -c "%a" /srv/tool.sh'), '711\n')
+    await fs.chmod(d.app, m.id, '/srv/tool.sh', '0700')
     const [entry] = (await fs.list(d.app, m.id, '/srv/tool.sh')).entries
     assert.deepEqual([entry?.name, entry?.type, entry?.mode, entry?.uid, entry?.gid, entry?.isDir], ['tool.sh', 'file', '0700', 1000, 50, false])
   })

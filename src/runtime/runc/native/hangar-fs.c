@@ -465,13 +465,14 @@ static int op_copy(const char *from, const char *to, int recursive, int preserve
   return 0;
 }
 
-typedef int (*apply_fn)(int dirfd, const char *name, const struct stat *st, void *arg);
+// top: the path the caller named, whose symlink (as chmod(1) and chown(1) do) is followed.
+typedef int (*apply_fn)(int dirfd, const char *name, const struct stat *st, int top, void *arg);
 
 // Applies fn to path and, when recursive, to everything under it (symlinks are not followed).
 static void apply_at(int dirfd, const char *name, const char *path, int recursive, apply_fn fn, void *arg, int depth) {
   struct stat st;
   if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) fail(errno, path, "stat");
-  if (fn(dirfd, name, &st, arg)) fail(errno, path, op_name);
+  if (fn(dirfd, name, &st, depth == 0, arg)) fail(errno, path, op_name);
   if (!recursive || !S_ISDIR(st.st_mode) || depth > MAX_DEPTH) return;
   int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) fail(errno, path, "opendir");
@@ -487,15 +488,15 @@ static void apply_at(int dirfd, const char *name, const char *path, int recursiv
   closedir(d);
 }
 
-static int do_chmod(int dirfd, const char *name, const struct stat *st, void *arg) {
-  // A symlink has no mode of its own (and chmod would follow it).
-  return S_ISLNK(st->st_mode) ? 0 : fchmodat(dirfd, name, *(mode_t *)arg, 0);
+static int do_chmod(int dirfd, const char *name, const struct stat *st, int top, void *arg) {
+  // A symlink has no mode of its own: below the named path one is skipped, not followed.
+  return S_ISLNK(st->st_mode) && !top ? 0 : fchmodat(dirfd, name, *(mode_t *)arg, 0);
 }
 
-static int do_chown(int dirfd, const char *name, const struct stat *st, void *arg) {
+static int do_chown(int dirfd, const char *name, const struct stat *st, int top, void *arg) {
   (void)st;
   uid_t *ids = arg;
-  return fchownat(dirfd, name, ids[0], ids[1], AT_SYMLINK_NOFOLLOW);
+  return fchownat(dirfd, name, ids[0], ids[1], top ? 0 : AT_SYMLINK_NOFOLLOW);
 }
 
 static int op_apply(const char *path, int recursive, apply_fn fn, void *arg) {
