@@ -60,11 +60,19 @@ export interface ListView {
 const octal = (m: number): string => `0${m.toString(8).padStart(3, '0')}`
 
 export function filesService(ctx: Ctx) {
-  function files(app: string, id: string): MachineFiles {
-    const m = loadMachine(ctx, app, id)
-    assertCan('files', m.state, id)
-    if (!ctx.driver.files) throw new HangarError('unavailable', `the ${ctx.driver.name} runtime has no files API`)
-    return ctx.driver.files
+  /**
+   * The runtime's files, once the machine's filesystem is in place: checked (and after a reboot
+   * mounted) under the machine's lock, so no start, replace or destroy is half-way meanwhile.
+   */
+  async function files(app: string, id: string): Promise<MachineFiles> {
+    assertCan('files', loadMachine(ctx, app, id).state, id)
+    const f = ctx.driver.files
+    if (!f) throw new HangarError('unavailable', `the ${ctx.driver.name} runtime has no files API`)
+    await ctx.queue.run(id, async () => {
+      assertCan('files', loadMachine(ctx, app, id).state, id)
+      await f.ready(id)
+    })
+    return f
   }
 
   function notRoot(path: string, what: string): string {
@@ -77,7 +85,7 @@ export function filesService(ctx: Ctx) {
     async read(app: string, id: string, query: unknown): Promise<{ path: string; size: number; mode: string; stream: Readable }> {
       const q = parse(fsReadSchema, query, 'fs/read query')
       const path = machinePath(q.path, q.workingDir)
-      const r = await files(app, id).read(id, path)
+      const r = await (await files(app, id)).read(id, path)
       return { path, size: r.size, mode: octal(r.mode), stream: r.stream }
     },
 
@@ -85,7 +93,7 @@ export function filesService(ctx: Ctx) {
     async write(app: string, id: string, query: unknown, data: Readable | null): Promise<{ path: string; size: number; mode: string }> {
       const q = parse(fsWriteSchema, query, 'fs/write query')
       const path = machinePath(q.path, q.workingDir)
-      const f = files(app, id)
+      const f = await files(app, id)
       const opts = { ...(q.mode !== undefined ? { mode: q.mode } : {}), mkdirParents: q.mkdirParents ?? false }
       if (namesDirectory(q.path)) {
         data?.resume()
@@ -101,7 +109,7 @@ export function filesService(ctx: Ctx) {
       const q = parse(fsListSchema, query, 'fs/list query')
       const path = machinePath(q.path, q.workingDir)
       const limit = q.limit ?? listLimits.default
-      const r = await files(app, id).list(id, path, { recursive: q.recursive ?? false, max: limit })
+      const r = await (await files(app, id)).list(id, path, { recursive: q.recursive ?? false, max: limit })
       const pattern = q.pattern
       const entries = (pattern ? r.entries.filter((e) => matchesGlob(e.name, pattern)) : r.entries).map((e) => ({ ...e, mode: octal(e.mode) }))
       return { path, entries, count: entries.length, truncated: r.truncated }
@@ -111,14 +119,14 @@ export function filesService(ctx: Ctx) {
     async delete(app: string, id: string, query: unknown): Promise<{ deleted: string[]; count: number }> {
       const q = parse(fsDeleteSchema, query, 'fs/delete query')
       const path = notRoot(machinePath(q.path, q.workingDir), 'delete')
-      return files(app, id).delete(id, path, { recursive: q.recursive ?? false, maxListed: maxDeletedListed })
+      return (await files(app, id)).delete(id, path, { recursive: q.recursive ?? false, maxListed: maxDeletedListed })
     },
 
     async rename(app: string, id: string, body: unknown): Promise<{ source: string; dest: string }> {
       const b = parse(fsRenameSchema, body, 'fs/rename request')
       const source = notRoot(machinePath(b.source, b.workingDir, 'source'), 'rename')
       const dest = notRoot(machinePath(b.dest, b.workingDir, 'dest'), 'rename onto')
-      await files(app, id).rename(id, source, dest)
+      await (await files(app, id)).rename(id, source, dest)
       return { source, dest }
     },
 
@@ -126,14 +134,14 @@ export function filesService(ctx: Ctx) {
       const b = parse(fsCopySchema, body, 'fs/copy request')
       const source = machinePath(b.source, b.workingDir, 'source')
       const dest = notRoot(machinePath(b.dest, b.workingDir, 'dest'), 'copy onto')
-      await files(app, id).copy(id, source, dest, { recursive: b.recursive ?? false, preserveAttrs: b.preserveAttrs ?? false })
+      await (await files(app, id)).copy(id, source, dest, { recursive: b.recursive ?? false, preserveAttrs: b.preserveAttrs ?? false })
       return { source, dest }
     },
 
     async chmod(app: string, id: string, body: unknown): Promise<{ path: string; mode: string }> {
       const b = parse(fsChmodSchema, body, 'fs/chmod request')
       const path = machinePath(b.path, b.workingDir)
-      await files(app, id).chmod(id, path, b.mode, { recursive: b.recursive ?? false })
+      await (await files(app, id)).chmod(id, path, b.mode, { recursive: b.recursive ?? false })
       return { path, mode: octal(b.mode) }
     },
 
@@ -144,7 +152,7 @@ export function filesService(ctx: Ctx) {
       const path = machinePath(b.path, b.workingDir)
       const uid = b.uid ?? -1
       const gid = b.gid ?? -1
-      await files(app, id).chown(id, path, uid, gid, { recursive: b.recursive ?? false })
+      await (await files(app, id)).chown(id, path, uid, gid, { recursive: b.recursive ?? false })
       return { path, uid, gid }
     },
 
@@ -152,7 +160,7 @@ export function filesService(ctx: Ctx) {
     async tarDown(app: string, id: string, query: unknown): Promise<{ path: string; stream: Readable }> {
       const q = parse(fsReadSchema, query, 'fs/tar query')
       const path = machinePath(q.path, q.workingDir)
-      return { path, stream: await files(app, id).tarCreate(id, path) }
+      return { path, stream: await (await files(app, id)).tarCreate(id, path) }
     },
 
     /** Unpacks a tar stream into the directory (made first with mkdirParents). */
@@ -160,7 +168,7 @@ export function filesService(ctx: Ctx) {
       const q = parse(fsWriteSchema, query, 'fs/tar query')
       if (!data) throw new HangarError('invalid_argument', 'send the tar archive as the request body')
       const path = machinePath(q.path, q.workingDir)
-      const f = files(app, id)
+      const f = await files(app, id)
       if (q.mkdirParents) await f.mkdir(id, path, { mkdirParents: true })
       await f.tarExtract(id, path, data)
       return { path }

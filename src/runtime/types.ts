@@ -163,6 +163,12 @@ export interface FileEntry {
  * resolve inside it). Failures are HangarErrors carrying details.errno.
  */
 export interface MachineFiles {
+  /**
+   * Puts the machine's filesystem in place where it is not (after a host reboot, as start would);
+   * cheap when it is. The platform calls it under the machine's lock; the operations below then
+   * refuse (runtime_error) a machine whose filesystem is not mounted rather than remount it.
+   */
+  ready(id: string): Promise<void>
   /** The file's bytes as a stream; a directory is EISDIR, anything but a regular file EINVAL. */
   read(id: string, path: string): Promise<{ size: number; mode: number; stream: Readable }>
   /** Atomic: the bytes go to a temp file in the same directory, then replace `path`. Default mode: the old file's, else 0644. */

@@ -3,9 +3,11 @@
  * native/hangar-fs.c, which joins the machine's user namespace, becomes its root and chroots
  * into its overlay before it touches a path (the file's header says why): Node never resolves
  * a machine path on the host. The overlay stays mounted while the machine exists; after a
- * reboot `ready` mounts it again (as start would) before the first operation.
+ * reboot `ready` mounts it again (as start would); an operation on a machine whose overlay is
+ * not mounted fails in the helper (it checks ROOTFS is a mount point) instead of writing under it.
  *
  *   const files = new RuncFiles(helper, layout, (id) => provisioner.ensureFilesystem(id))
+ *   await files.ready(id)
  *   const { stream } = await files.read(id, '/etc/hostname')
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -40,8 +42,11 @@ export class RuncFiles implements MachineFiles {
     this.#ready = ready
   }
 
+  ready(id: string): Promise<void> {
+    return this.#ready(id)
+  }
+
   async #start(id: string, op: string, args: string[], stdin: boolean): Promise<Run> {
-    await this.#ready(id)
     const paths = this.#layout.machine(id)
     const child = spawn(this.#helper, [paths.userns, paths.rootfs, op, ...args], { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'] })
     let stderr = ''

@@ -7,6 +7,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -49,7 +50,13 @@ test('the files API', { timeout: 240_000 }, async (t) => {
     assert.equal(createHash('md5').update(bytes).digest('hex'), sum)
     await hm.stop(d.app, m.id)
     assert.equal(await fs.readText(d.app, m.id, 'inside.txt', { workingDir: '/' }), 'made inside\n')
+    // After a reboot the overlay is gone: the files API mounts it again, as start would.
+    const mountPoint = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).find((p) => p?.endsWith(`/roots/${m.id}/fs`))
+    assert.ok(mountPoint, 'the stopped machine keeps its overlay mounted')
+    execFileSync('umount', [mountPoint])
+    assert.equal(await fs.readText(d.app, m.id, '/inside.txt'), 'made inside\n')
     await hm.start(d.app, m.id)
+    assert.equal(await sh(m.id, 'cat /inside.txt'), 'made inside\n')
   })
 
   await t.test('symlinks and .. resolve inside the machine: the host sentinel is never read or written', async () => {

@@ -138,6 +138,13 @@ static void install_filter(void) {
 static void enter(const char *userns_file, const char *rootfs, int keep_fd) {
   int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) die(rootfs);
+  // The overlay must be mounted there: an empty mount point is a host directory, not the machine.
+  struct stat self, parent;
+  if (fstat(root, &self) || fstatat(root, "..", &parent, 0)) die(rootfs);
+  if (self.st_dev == parent.st_dev) {
+    fprintf(stderr, "hangar-fs: the machine's filesystem is not mounted at %s\n", rootfs);
+    exit(2);
+  }
   int userns = open(userns_file, O_RDONLY | O_CLOEXEC);
   if (userns < 0) die(userns_file);
   if (setns(userns, CLONE_NEWUSER)) die("setns(user namespace)");
