@@ -9,6 +9,7 @@
 const classes = {
   invalid_argument: 400,
   unauthenticated: 401,
+  permission_denied: 403,
   not_found: 404,
   deadline_exceeded: 408,
   failed_precondition: 409,
@@ -68,6 +69,23 @@ export const codes = {
   version_mismatch: { class: 'precondition_failed', hint: 'read the machine again and send its current version' },
   // The name is already used.
   name_taken: { class: 'already_exists', hint: 'choose another name, or omit it to get a generated one' },
+  // Files in a machine (the files API): each carries details.errno (the POSIX name) and details.path.
+  // ENOENT: no such file or directory in the machine.
+  file_not_found: { class: 'not_found', hint: 'list the directory (GET …/fs/list?path=) to see what is there' },
+  // EISDIR: a file operation on a directory.
+  is_a_directory: { class: 'invalid_argument', hint: 'name a file, or use the directory operations (fs/list, recursive delete, fs/tar)' },
+  // ENOTDIR: a path component, or the target of a directory operation, is not a directory.
+  not_a_directory: { class: 'invalid_argument', hint: 'check each component of the path with GET …/fs/list' },
+  // ENOTEMPTY: deleting a directory that still holds entries.
+  directory_not_empty: { class: 'failed_precondition', hint: 'pass recursive=true to delete it with everything in it' },
+  // EEXIST: the destination already exists.
+  file_exists: { class: 'failed_precondition', hint: 'delete the destination first, or pick another path' },
+  // EACCES, EPERM, EROFS: the machine's root may not do this to the file (an id it does not map, an immutable or read-only file).
+  file_permission_denied: { class: 'permission_denied', hint: 'check the file\'s owner and mode with GET …/fs/list' },
+  // ENOSPC, EDQUOT: the machine's disk (config.rootfs.size_gb) is full.
+  machine_disk_full: { class: 'insufficient_storage', hint: 'delete files in the machine, or give it a larger disk (config.rootfs.size_gb) with an update' },
+  // Any other POSIX error from a file operation (ELOOP, ENAMETOOLONG, EINVAL…); details.errno names it.
+  file_error: { class: 'invalid_argument', hint: 'details.errno names the POSIX error; fix the path or the request' },
   // A request body over the limit.
   payload_too_large: { class: 'payload_too_large', hint: 'send a smaller body' },
   // Starting the machine would reserve more memory or CPUs than the host allows machines.

@@ -7,6 +7,7 @@ import { Hangar } from '../sdk/index.ts'
 import { commonFlags, type Command } from './command.ts'
 import { Output } from './output.ts'
 import { apps } from './commands/apps.ts'
+import { fs } from './commands/fs.ts'
 import { image } from './commands/image.ts'
 import { machine } from './commands/machine.ts'
 import { checkpointCommands } from './commands/checkpoint.ts'
@@ -14,7 +15,7 @@ import { mcp } from './commands/mcp.ts'
 import { proxy } from './commands/proxy.ts'
 import { up } from './commands/up.ts'
 
-const groups: Record<string, Record<string, Command>> = { apps, machine: { ...machine, ...checkpointCommands }, image, proxy }
+const groups: Record<string, Record<string, Command>> = { apps, machine: { ...machine, ...checkpointCommands }, fs, image, proxy }
 const aliases: Record<string, string> = { app: 'apps', machines: 'machine', m: 'machine', images: 'image' }
 
 function help(): string {

@@ -15,6 +15,7 @@ import { resettle, resettleAll } from './settle.ts'
 import { tokensService } from './tokens.ts'
 import { networkPolicyService } from './network-policy.ts'
 import { checkpointsService } from './checkpoints.ts'
+import { filesService } from './files.ts'
 
 export type { PlatformDeps } from './context.ts'
 export type { CheckView, MachineView } from './view.ts'
@@ -29,6 +30,8 @@ export { buildBaseSchema, pullSchema, pushSchema } from './images.ts'
 export { networkPolicySchema } from './network-policy.ts'
 export { checkpointSchema, forkSchema, MAX_FORKS } from './checkpoints.ts'
 export type { CheckpointView, Progress } from './checkpoints.ts'
+export { fsChmodSchema, fsChownSchema, fsCopySchema, fsDeleteSchema, fsListSchema, fsReadSchema, fsRenameSchema, fsWriteSchema, listLimits } from './files.ts'
+export type { FileEntryView, FilesService, ListView } from './files.ts'
 export type { NetworkPolicyView } from './network-policy.ts'
 export type { BuildBaseInput, ImagesService } from './images.ts'
 export type { BuildProgress, PullProgress, PushProgress, PushResult } from '../images/index.ts'
@@ -83,6 +86,8 @@ export async function createPlatform(deps: PlatformDeps) {
     },
     networkPolicy,
     checkpoints,
+    /** Files in a machine, running or stopped (Sprites' filesystem API). */
+    files: filesService(ctx),
     tokens: tokensService(deps.store),
     images,
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },

@@ -42,3 +42,8 @@ test('exec and signal need a started machine', () => {
   assert.ok(!canDo('exec', 'stopped'))
   assert.ok(!canDo('signal', 'created'))
 })
+
+test('files work on a machine running or at rest, not while it is replaced or destroyed', () => {
+  for (const s of ['created', 'started', 'stopped', 'suspended', 'failed', 'starting', 'stopping']) assert.ok(canDo('files', s), s)
+  for (const s of ['replacing', 'destroying', 'destroyed']) assert.ok(!canDo('files', s), s)
+})

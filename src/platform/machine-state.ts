@@ -10,7 +10,7 @@ export const persistentStates = ['created', 'started', 'stopped', 'suspended', '
 export const transientStates = ['starting', 'stopping', 'suspending', 'replacing', 'destroying'] as const
 export type MachineState = (typeof persistentStates)[number] | (typeof transientStates)[number]
 
-export type Action = 'start' | 'stop' | 'restart' | 'suspend' | 'signal' | 'exec' | 'update' | 'destroy' | 'force_destroy' | 'lease' | 'checkpoint' | 'restore' | 'fork'
+export type Action = 'start' | 'stop' | 'restart' | 'suspend' | 'signal' | 'exec' | 'update' | 'destroy' | 'force_destroy' | 'lease' | 'checkpoint' | 'restore' | 'fork' | 'files'
 
 const allowed: Record<Action, readonly MachineState[]> = {
   start: ['created', 'stopped', 'suspended', 'failed', 'started'],
@@ -28,6 +28,8 @@ const allowed: Record<Action, readonly MachineState[]> = {
   restore: ['created', 'started', 'stopped', 'suspended', 'failed'],
   fork: ['created', 'started', 'stopped', 'suspended', 'failed'],
   lease: ['created', 'started', 'stopped', 'suspended', 'failed', 'starting', 'stopping', 'suspending', 'replacing'],
+  // Files need the disk in place: not while a replace swaps the layers under it, nor once destroy began.
+  files: ['created', 'started', 'stopped', 'suspended', 'failed', 'starting', 'stopping', 'suspending'],
 }
 
 const wayOut: Partial<Record<MachineState, string>> = {

@@ -2,6 +2,7 @@
  * The contract between the platform and a machine runtime (runc today, microVMs
  * later). Small verbs on one id; the platform never shells out itself.
  */
+import type { Readable } from 'node:stream'
 
 /** What a machine runs, fully resolved by the platform (image config + init overrides). */
 export interface ProcessSpec {
@@ -152,6 +153,56 @@ export interface DriverCheckpoints {
   keys(): Promise<string[]>
 }
 
+/** One entry of a directory listing in a machine; ids and mode as the machine sees them. */
+export interface FileEntry {
+  name: string
+  /** Absolute inside the machine. */
+  path: string
+  type: 'file' | 'directory' | 'symlink' | 'other'
+  size: number
+  /** Permission bits (07777). */
+  mode: number
+  uid: number
+  gid: number
+  /** RFC 3339. */
+  modTime: string
+  isDir: boolean
+  /** A symlink's target, as written. */
+  target?: string
+}
+
+/**
+ * Files in a machine, running or stopped, as the machine's root sees them. Paths are absolute
+ * and normalised by the caller; the driver confines them to the machine (symlinks and `..`
+ * resolve inside it). Failures are HangarErrors carrying details.errno.
+ */
+export interface MachineFiles {
+  /**
+   * Puts the machine's filesystem in place where it is not (after a host reboot, as start would);
+   * cheap when it is. The platform calls it under the machine's lock; the operations below then
+   * refuse (runtime_error) a machine whose filesystem is not mounted rather than remount it.
+   */
+  ready(id: string): Promise<void>
+  /** The file's bytes as a stream; a directory is EISDIR, anything but a regular file EINVAL. */
+  read(id: string, path: string): Promise<{ size: number; mode: number; stream: Readable }>
+  /** Atomic: the bytes go to a temp file in the same directory, then replace `path`. Default mode: the old file's, else 0644. */
+  write(id: string, path: string, data: Readable, opts: { mode?: number; mkdirParents?: boolean }): Promise<{ size: number; mode: number }>
+  mkdir(id: string, path: string, opts: { mode?: number; mkdirParents?: boolean }): Promise<{ mode: number }>
+  /** A directory's entries (depth-first when recursive) up to `max`; a file lists as itself. */
+  list(id: string, path: string, opts: { recursive: boolean; max: number }): Promise<{ isDir: boolean; entries: FileEntry[]; truncated: boolean }>
+  /** Every path removed, up to `maxListed` of them; `count` counts them all. */
+  delete(id: string, path: string, opts: { recursive: boolean; maxListed: number }): Promise<{ deleted: string[]; count: number }>
+  rename(id: string, from: string, to: string): Promise<void>
+  copy(id: string, from: string, to: string, opts: { recursive: boolean; preserveAttrs: boolean }): Promise<void>
+  chmod(id: string, path: string, mode: number, opts: { recursive: boolean }): Promise<void>
+  /** -1 leaves an id as it is. */
+  chown(id: string, path: string, uid: number, gid: number, opts: { recursive: boolean }): Promise<void>
+  /** The directory as a tar stream (symlinks as symlinks, numeric owners). */
+  tarCreate(id: string, dir: string): Promise<Readable>
+  /** Unpacks a tar stream into the directory, which must exist. */
+  tarExtract(id: string, dir: string, data: Readable): Promise<void>
+}
+
 export type ExitListener = (id: string, exit: ExitInfo) => void
 
 export interface Driver {
@@ -184,6 +235,8 @@ export interface Driver {
   setEgressPolicy?(group: string, rules: EgressRule[]): Promise<void>
   /** Checkpoints of machines' disks (restore, fork); absent where the driver keeps none. */
   readonly checkpoints?: DriverCheckpoints
+  /** Files in a machine, running or stopped, without starting it. */
+  readonly files?: MachineFiles
   /** Stops if needed and removes everything: mounts, network, state, files. Idempotent. */
   destroy(id: string): Promise<void>
   /** Called once per process exit, whether Hangar stopped it or it exited by itself. */

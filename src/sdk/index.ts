@@ -18,6 +18,7 @@ import { parseSse } from './sse.ts'
 
 export { HangarError, isHangarError }
 export type { CreateMachineRequest, StopOptions } from './machines.ts'
+export type { At, FileEntry, FileList, MachineFs } from './files.ts'
 export type { ClientOptions }
 export type Machine = MachineView
 export type App = AppView

@@ -5,6 +5,7 @@ import type { Http } from './http.ts'
 import { parseSse } from './sse.ts'
 import { openConsole, type ConsoleRequest } from './console.ts'
 import type { Duplex } from 'node:stream'
+import { MachineFs } from './files.ts'
 
 export interface CreateMachineRequest {
   config: { image: string; [k: string]: unknown }
@@ -26,9 +27,12 @@ type Lease = { nonce?: string }
 
 export class Machines {
   readonly #http: Http
+  /** Files in a machine, running or stopped. */
+  readonly fs: MachineFs
 
   constructor(http: Http) {
     this.#http = http
+    this.fs = new MachineFs(http)
   }
 
   #p(app: string, id?: string, verb?: string): string {

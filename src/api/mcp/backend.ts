@@ -6,7 +6,8 @@
  */
 import { HangarError } from '../../errors.ts'
 import { openAsBlob } from 'node:fs'
-import type { AppView, BuildBaseInput, CheckpointView, BuildProgress, ExecOutput, MachineEventView, MachineView, Platform, PullProgress, WaitResult } from '../../platform/index.ts'
+import { Readable } from 'node:stream'
+import type { AppView, BuildBaseInput, BuildProgress, CheckpointView, ExecOutput, ListView, MachineEventView, MachineView, Platform, PullProgress, WaitResult } from '../../platform/index.ts'
 import type { ImageRecord } from '../../images/types.ts'
 import type { LogLine } from '../../runtime/types.ts'
 import type { Hangar } from '../../sdk/index.ts'
@@ -55,6 +56,15 @@ export interface Backend {
     restore(app: string, id: string, checkpoint: string): Promise<{ state: string }>
     fork(app: string, id: string, req: { checkpoint?: string; count: number; skip_launch?: boolean }): Promise<MachineView[]>
   }
+  /** Files in a machine, running or stopped; paths absolute or relative to /. */
+  files: {
+    /** At most `maxBytes` of the file, and its whole size. */
+    read(app: string, id: string, path: string, maxBytes: number): Promise<{ data: Buffer; size: number }>
+    write(app: string, id: string, path: string, data: Buffer, opts: { mode?: string; mkdirParents?: boolean }): Promise<{ path: string; size: number; mode: string }>
+    list(app: string, id: string, path: string, opts: { recursive?: boolean; limit?: number; pattern?: string }): Promise<ListView>
+    delete(app: string, id: string, path: string, recursive: boolean): Promise<{ deleted: string[]; count: number }>
+    rename(app: string, id: string, source: string, dest: string): Promise<{ source: string; dest: string }>
+  }
   images: {
     list(): Promise<ImageRecord[]>
     get(ref: string): Promise<ImageRecord>
@@ -101,6 +111,16 @@ export function platformBackend(platform: Platform): Backend {
       delete: (app, id, cp) => platform.checkpoints.delete(app, id, cp),
       restore: (app, id, cp) => platform.checkpoints.restore(app, id, cp),
       fork: async (app, id, req) => [await platform.checkpoints.fork(app, id, req)].flat(),
+    },
+    files: {
+      read: async (app, id, path, maxBytes) => {
+        const r = await platform.files.read(app, id, { path })
+        return { data: await head(r.stream, maxBytes), size: r.size }
+      },
+      write: (app, id, path, data, o) => platform.files.write(app, id, { path, ...o }, Readable.from([data])),
+      list: (app, id, path, o) => platform.files.list(app, id, { path, ...o }),
+      delete: (app, id, path, recursive) => platform.files.delete(app, id, { path, recursive }),
+      rename: (app, id, source, dest) => platform.files.rename(app, id, { source, dest }),
     },
     images: {
       list: () => platform.images.list(),
@@ -150,6 +170,16 @@ export function sdkBackend(hangar: Hangar): Backend {
       restore: (app, id, cp) => hm.restore(app, id, cp),
       fork: (app, id, req) => hm.fork(app, id, req),
     },
+    files: {
+      read: async (app, id, path, maxBytes) => {
+        const r = await hm.fs.readResponse(app, id, path)
+        return { data: await head(Readable.fromWeb(r.body as never), maxBytes), size: Number(r.headers.get('x-file-size') ?? 0) }
+      },
+      write: (app, id, path, data, o) => hm.fs.write(app, id, path, data, o),
+      list: (app, id, path, o) => hm.fs.list(app, id, path, o),
+      delete: (app, id, path, recursive) => hm.fs.delete(app, id, path, { recursive }),
+      rename: (app, id, source, dest) => hm.fs.rename(app, id, source, dest),
+    },
     images: {
       list: () => hangar.images.list(),
       get: (ref) => hangar.images.get(ref),
@@ -158,4 +188,18 @@ export function sdkBackend(hangar: Hangar): Backend {
       pull: (ref, onProgress, signal) => hangar.images.pull(ref, { onProgress, ...(signal ? { signal } : {}) }),
     },
   }
+}
+
+/** The first `max` bytes of a stream, which is then closed (its reader in the machine stops). */
+async function head(stream: Readable, max: number): Promise<Buffer> {
+  const parts: Buffer[] = []
+  let got = 0
+  for await (const chunk of stream) {
+    const c = chunk as Buffer
+    parts.push(got + c.length > max ? c.subarray(0, max - got) : c)
+    got = Math.min(max, got + c.length)
+    if (got >= max) break
+  }
+  stream.destroy()
+  return Buffer.concat(parts)
 }

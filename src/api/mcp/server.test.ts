@@ -31,6 +31,14 @@ function fakeBackend(state = 'started'): Backend {
       logs: async () => [1, 2, 3].map((n) => ({ timestamp: `2024-01-01T00:00:0${n}Z`, stream: 'stdout' as const, message: `line ${n}` })),
     },
     checkpoints: { create: no, list: async () => [], delete: no, restore: no, fork: no },
+    files: {
+      // A 100 000-byte text file whose last character is a 2-byte "é", read up to the cap.
+      read: async (_app, _id, _path, maxBytes) => {
+        const whole = Buffer.concat([Buffer.alloc(99_998, 'a'), Buffer.from('é')])
+        return { data: whole.subarray(0, maxBytes), size: whole.length }
+      },
+      write: no, list: no, delete: no, rename: no,
+    },
     images: {
       list: async () => [], get: no, importFile: no, pull: no,
       buildBase: async (_opts, onProgress) => {
@@ -108,4 +116,18 @@ test('image_build_base forwards build progress as notifications that only move f
   assert.deepEqual(seen.map((p) => p.progress), [150, 300])
   assert.equal(seen[0]?.total, 600)
   assert.match(seen[0]?.message ?? '', /^downloading 50%: Get: 12 libc6/)
+})
+
+test('fs_read is capped at max_bytes and says so; a cut character is dropped, not garbled; base64 on request', async () => {
+  const client = await connect(fakeBackend())
+  const cut = (await client.callTool({ name: 'fs_read', arguments: { app: 'a', id: 'abc123', path: '/f', max_bytes: 99_999 } })).structuredContent as { content: string; truncated: boolean; size: number; binary: boolean }
+  assert.deepEqual([cut.content.length, cut.truncated, cut.size, cut.binary], [99_998, true, 100_000, false])
+  const whole = (await client.callTool({ name: 'fs_read', arguments: { app: 'a', id: 'abc123', path: '/f', max_bytes: 1 << 20 } })).structuredContent as { content: string; truncated: boolean }
+  assert.deepEqual([whole.content.endsWith('aé'), whole.truncated], [true, false])
+  const small = await client.callTool({ name: 'fs_read', arguments: { app: 'a', id: 'abc123', path: '/f' } })
+  const s = small.structuredContent as { content: string; truncated: boolean }
+  assert.deepEqual([s.content.length, s.truncated], [16_384, true])
+  assert.match((small.content as { text: string }[])[0]?.text ?? '', /\[truncated: showed 16384 of 100000 bytes; call fs_read with a larger max_bytes/)
+  const b64 = (await client.callTool({ name: 'fs_read', arguments: { app: 'a', id: 'abc123', path: '/f', encoding: 'base64', max_bytes: 3 } })).structuredContent as { content: string }
+  assert.equal(b64.content, Buffer.from('aaa').toString('base64'))
 })

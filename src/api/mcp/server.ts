@@ -16,6 +16,7 @@ import { handle, invalidParams } from './requests.ts'
 import { handleResources } from './resources.ts'
 import { callTool, toolContext, type ToolDef } from './tool.ts'
 import { appTools } from './tools/apps.ts'
+import { fileTools } from './tools/files.ts'
 import { imageTools } from './tools/images.ts'
 import { lifecycleTools } from './tools/lifecycle.ts'
 import { machineIoTools } from './tools/machine-io.ts'
@@ -27,7 +28,7 @@ const everyday = ['image_list', 'machine_run', 'machine_exec', 'machine_logs', '
 const rank = (name: string): number => (everyday.includes(name) ? everyday.indexOf(name) : everyday.length)
 
 /** Everyday tools first (with a page size below the tool count, a client that reads only page one still gets them), the rest in table order. */
-export const tools: readonly ToolDef[] = [...machineTools, ...machineIoTools, ...lifecycleTools, ...checkpointTools, ...imageTools, ...appTools].sort((a, b) => rank(a.name) - rank(b.name))
+export const tools: readonly ToolDef[] = [...machineTools, ...machineIoTools, ...fileTools, ...lifecycleTools, ...checkpointTools, ...imageTools, ...appTools].sort((a, b) => rank(a.name) - rank(b.name))
 
 const instructions = `Hangar runs Linux machines (containers) for you.
 Typical session: image_list → machine_run (creates the app, returns id and url) → machine_exec / machine_logs → machine_update or machine_restart → machine_stop or machine_destroy.

@@ -11,6 +11,7 @@ import { createRegistry, type OwnHosts } from '../../images/index.ts'
 import { mountMcp } from '../mcp/index.ts'
 import { appRoutes } from './apps.ts'
 import { errorBody, onError } from './errors.ts'
+import { fileRoutes } from './files.ts'
 import { imageRoutes } from './images.ts'
 import { machineOpsRoutes } from './machine-ops.ts'
 import { checkpointRoutes } from './checkpoints.ts'
@@ -30,7 +31,7 @@ type Env = { Variables: { tokenName: string } }
 
 export function restRoutes(platform: Platform): RouteDef[] {
   const owner = (c: Context): string => (c as Context<Env>).get('tokenName') ?? 'unknown'
-  return [...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...checkpointRoutes(platform), ...imageRoutes(platform)]
+  return [...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...checkpointRoutes(platform), ...fileRoutes(platform), ...imageRoutes(platform)]
 }
 
 /** The API's Hono app, and `close` for what outlives a request (MCP sessions, unfinished /v2 uploads). */

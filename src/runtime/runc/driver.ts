@@ -12,8 +12,8 @@ import { constants } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
 import { HangarError } from '../../errors.ts'
 import type {
-  ConsoleOptions, ConsoleSession, Driver, DriverCapabilities, EgressRule, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions, MachineSpec,
-  NetworkInfo,
+  ConsoleOptions, ConsoleSession, Driver, DriverCapabilities, EgressRule, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions, MachineFiles,
+  MachineSpec, NetworkInfo,
 } from '../types.ts'
 import { conmonCreate, type ConmonOptions } from './conmon.ts'
 import { runcExec } from './exec.ts'
@@ -35,6 +35,8 @@ export interface RuncDriverDeps {
   capabilities: DriverCapabilities
   firewall: MachineFirewall
   checkpoints: RuncCheckpoints
+  /** Files in a machine (files.ts); built by createRuncDriver around the files helper. */
+  files: MachineFiles
   logger: { warn: (obj: object, msg: string) => void }
 }
 
@@ -52,6 +54,7 @@ function normalizeSignal(sig: string): string {
 export class RuncDriver implements Driver {
   readonly name = 'runc'
   readonly capabilities: DriverCapabilities
+  readonly files: MachineFiles
   #d: RuncDriverDeps
   #exits: ExitWatcher
   #listeners = new Set<ExitListener>()
@@ -61,6 +64,7 @@ export class RuncDriver implements Driver {
     this.#d = deps
     this.capabilities = deps.capabilities
     this.checkpoints = deps.checkpoints
+    this.files = deps.files
     this.#exits = new ExitWatcher(deps.layout, async (id, exit) => {
       // Clear runc's "stopped" record right away, so the next start has nothing to delete.
       await deps.runc.delete(id)

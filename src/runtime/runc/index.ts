@@ -20,7 +20,8 @@ import { RuncDriver } from './driver.ts'
 import { Checkpoints, Disks, openMachinesFs, type MachinesFsOptions } from '../../rootfs/index.ts'
 import { Layout } from './layout.ts'
 import { IdRanges } from './id-ranges.ts'
-import { buildNsHelper } from './native.ts'
+import { buildHelper, buildNsHelper } from './native.ts'
+import { RuncFiles } from './files.ts'
 import { MachineFirewall } from './machine-firewall.ts'
 import { Provisioner } from './provision.ts'
 import { Namespaces } from './userns.ts'
@@ -135,7 +136,12 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     checkpoints,
     ...(opts.logger ? { logger: opts.logger } : {}),
   })
+  const files = new RuncFiles(await buildHelper('hangar-fs'), layout, async (id) => {
+    if (!existsSync(layout.machine(id).config)) throw new HangarError('machine_not_found', `machine ${id} not found`)
+    await provisioner.ensureFilesystem(id)
+  })
   const driver = new RuncDriver({
+    files,
     layout,
     runc,
     provisioner,

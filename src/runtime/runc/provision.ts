@@ -16,7 +16,7 @@ import type { Layout } from './layout.ts'
 import { isMachineId } from './layout.ts'
 import type { Checkpoints, Disks } from '../../rootfs/index.ts'
 import { IdRanges, RANGE_SIZE, readBase } from './id-ranges.ts'
-import { ensureMounted, mountOverlay, relayer, unmountOverlay } from './overlay.ts'
+import { ensureMounted, isMounted, mountOverlay, relayer, unmountOverlay } from './overlay.ts'
 import type { Runc } from './runc.ts'
 import type { OciSeccomp } from './seccomp.ts'
 import { JOURNALD_DROP_IN, isSystemd } from './systemd.ts'
@@ -193,6 +193,15 @@ export class Provisioner {
     }
     // What start needs next, from what was just read and written rather than read again.
     return { systemd: await this.runsSystemd(id), base }
+  }
+
+  /**
+   * The machine's overlay mounted and its user namespace present, for the files API: as they
+   * always are while it exists, but after a reboot, when only start would make them again.
+   */
+  async ensureFilesystem(id: string): Promise<void> {
+    if (isMounted(this.#d.layout.machine(id)) && !this.#d.namespaces.missing(id)) return
+    await this.prepare(id)
   }
 
   async #network(id: string): Promise<StoredNetwork | null> {

@@ -12,6 +12,7 @@ import type { TestDaemon } from '../../support/daemon.ts'
 const expectedTools = [
   'app_list', 'app_create', 'app_destroy', 'machine_run', 'machine_list', 'machine_status', 'machine_update', 'machine_destroy',
   'machine_start', 'machine_stop', 'machine_restart', 'machine_wait', 'machine_exec', 'machine_logs', 'image_list', 'image_import',
+  'fs_read', 'fs_write', 'fs_list', 'fs_delete', 'fs_rename',
 ]
 
 type Placed = { id: string; state: string; url: string | null; private_ip: string }
@@ -112,6 +113,21 @@ export async function coreToolsSuite(t: TestContext, connect: Connect): Promise<
     assert.equal(r.isError, true)
     assert.match(r.text, /^invalid_state: .*'stopped'.*Next: call machine_start/)
     assert.equal(r.error?.code, 'invalid_state')
+  })
+
+  await t.test('fs_* tools work on a stopped machine: write, read (bounded), list, rename, delete; ENOENT is an error result', async () => {
+    const w = await mcp.call<{ size: number; mode: string }>('fs_write', { app, id: ticker.id, path: '/srv/run.sh', content: '#!/bin/sh\necho hi\n'.repeat(100), mode: '0755' })
+    assert.deepEqual([w.isError, w.structured.size, w.structured.mode], [false, 1800, '0755'], w.text)
+    const r = await mcp.call<{ content: string; truncated: boolean; size: number }>('fs_read', { app, id: ticker.id, path: '/srv/run.sh', max_bytes: 20 })
+    assert.deepEqual([r.structured.content, r.structured.truncated, r.structured.size], ['#!/bin/sh\necho hi\n#!', true, 1800])
+    await mcp.call('fs_rename', { app, id: ticker.id, source: '/srv/run.sh', dest: '/srv/start.sh' })
+    const l = await mcp.call<{ entries: { name: string; mode: string }[] }>('fs_list', { app, id: ticker.id, path: '/srv' })
+    assert.deepEqual(l.structured.entries.map((e) => [e.name, e.mode]), [['start.sh', '0755']])
+    const del = await mcp.call<{ count: number }>('fs_delete', { app, id: ticker.id, path: '/srv', recursive: true })
+    assert.equal(del.structured.count, 2)
+    const missing = await mcp.call('fs_read', { app, id: ticker.id, path: '/srv/start.sh' })
+    assert.equal(missing.isError, true)
+    assert.equal(missing.error?.code, 'file_not_found')
   })
 
   await t.test('invalid arguments are an error result naming the field', async () => {
