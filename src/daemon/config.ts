@@ -15,7 +15,7 @@ const durationMs = z
   .refine((v) => parseDurationMs(v) !== null, { message: 'expected a duration like "5m", "30s" or "750ms"' })
   .transform((v) => parseDurationMs(v) as number)
 
-/** `image`, `none`, a block device (/dev/…) or a directory on a mounted btrfs: see runtime/runc/machines-fs.ts. */
+/** `image`, `none`, a block device (/dev/…) or a directory on a mounted btrfs: see rootfs/machines-fs.ts. */
 const machinesFs = z
   .string()
   .refine((v) => v === 'image' || v === 'none' || v.startsWith('/'), { message: 'expected image, none, a device like /dev/sdb1, or an absolute path on a btrfs' })

@@ -88,7 +88,7 @@ const gbField = (name: string) =>
 
 /**
  * Fly's rootfs: size_gb is the size of the machine's writable layer, a limit nothing inside can
- * pass (runtime/runc/disks.ts); fs_size_gb, when given, is the filesystem's size inside it and so
+ * pass (rootfs/disks.ts); fs_size_gb, when given, is the filesystem's size inside it and so
  * the limit. 0 or absent: the host's default (--rootfs-size). persist is kept and echoed.
  */
 export const rootfs = z
