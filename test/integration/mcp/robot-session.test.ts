@@ -1,6 +1,7 @@
 /**
  * A robot's session, scripted: from nothing to an HTTP app reachable through
- * Hangar, then a change to it, using only MCP tools over Streamable HTTP.
+ * Hangar, then a change to it, a checkpoint, a mistake that breaks it, and a
+ * restore that serves it again, using only MCP tools over Streamable HTTP.
  * Prints what the session cost (tool calls, time, largest output); asserts only
  * that it worked and stayed small.
  */
@@ -9,7 +10,7 @@ import assert from 'node:assert/strict'
 import { daemonWithBusybox, httpGet } from '../../support/machines.ts'
 import { connectHttp, ToolMeter } from '../../support/mcp.ts'
 
-test('a robot gets an HTTP app running, changes it, and sees the change', async (t) => {
+test('a robot gets an HTTP app running, changes it, checkpoints it, breaks it and restores it', async (t) => {
   const d = await daemonWithBusybox(t)
   const robot = new ToolMeter(await connectHttp(t, d))
 
@@ -33,13 +34,23 @@ test('a robot gets an HTTP app running, changes it, and sees the change', async 
   assert.equal(restart.structured.state, 'started', restart.text)
   assert.equal((await httpGet(restart.structured.url)).body, 'v2\n')
 
-  // 4. A last look at what happened, as a robot would before reporting back.
+  // 4. Save the good state, break the site, and go back to it in one call.
+  const cp = await robot.call<{ id: string }>('machine_checkpoint', { app: 'robot-site', id, comment: 'v2 served' })
+  assert.equal(cp.isError, false, cp.text)
+  const broken = await robot.call<{ exit_code: number }>('machine_exec', { app: 'robot-site', id, command: 'rm -rf /www' })
+  assert.equal(broken.structured.exit_code, 0, broken.text)
+  assert.equal((await httpGet(restart.structured.url)).status, 404, 'the site is broken')
+  const restored = await robot.call<{ state: string }>('machine_restore', { app: 'robot-site', id, checkpoint: cp.structured.id })
+  assert.equal(restored.structured.state, 'started', restored.text)
+  assert.equal((await httpGet(restart.structured.url)).body, 'v2\n', 'served again as it was at the checkpoint')
+
+  // 5. A last look at what happened, as a robot would before reporting back.
   const status = await robot.call<{ events: string[] }>('machine_status', { app: 'robot-site', id })
   assert.ok(status.structured.events.length > 0)
 
   const figures = `robot session: ${robot.calls} tool calls, ${robot.elapsedMs} ms in total, largest output ${robot.largestBytes} bytes (${robot.largestTool})`
   t.diagnostic(figures)
   console.log(figures)
-  assert.ok(robot.calls <= 10)
+  assert.ok(robot.calls <= 14)
   assert.ok(robot.largestBytes < 8 * 1024, figures)
 })
