@@ -81,7 +81,13 @@ export class Hangar {
     push(ref: string, dest?: string, opts?: { credentials?: RegistryCredentials; onProgress?: (p: PushProgress) => void }): Promise<PushResult>
   }
 
+  /** Where the daemon is, and the token this client sends (for a relay that speaks to it directly). */
+  readonly baseUrl: string
+  readonly token: string
+
   constructor(opts: ClientOptions) {
+    this.baseUrl = opts.baseUrl
+    this.token = opts.token
     const http = new Http(opts)
     this.machines = new Machines(http)
     const app = (name: string): string => `/v1/apps/${encodeURIComponent(name)}`

@@ -1,16 +1,14 @@
 /**
- * What the MCP tools need from Hangar, as one small interface with two
- * implementations: the platform itself (inside the daemon) and the SDK client
- * (`hangar mcp` over stdio, talking to a daemon). Both adapters only rename;
- * every rule stays in the platform, which the SDK reaches through REST.
+ * What the MCP tools need from Hangar, as one small interface over the
+ * platform: the adapter only renames, every rule stays in the platform.
+ * `hangar mcp` (stdio) relays to the daemon's server (relay.ts), so there is
+ * one server and one backend.
  */
 import { HangarError } from '../../errors.ts'
-import { openAsBlob } from 'node:fs'
 import { Readable } from 'node:stream'
 import type { AppView, BuildBaseInput, BuildProgress, CheckpointView, ExecOutput, ListView, MachineEventView, MachineView, Platform, PullProgress, WaitResult } from '../../platform/index.ts'
 import type { ImageRecord } from '../../images/types.ts'
 import type { LogLine } from '../../runtime/types.ts'
-import type { Hangar } from '../../sdk/index.ts'
 
 export interface CreateMachine {
   config: { image: string; [k: string]: unknown }
@@ -134,58 +132,6 @@ export function platformBackend(platform: Platform): Backend {
       },
       buildBase: (o, onProgress) => platform.images.buildBase(o, onProgress),
       pull: (ref, onProgress, signal) => platform.images.pull({ ref }, onProgress, signal),
-    },
-  }
-}
-
-/** The stdio backend: the same calls through the SDK; the daemon applies every rule (and the idempotency dedupe). */
-export function sdkBackend(hangar: Hangar): Backend {
-  const hm = hangar.machines
-  return {
-    apps: {
-      list: async () => (await hangar.apps.list()).apps,
-      get: (name) => hangar.apps.get(name),
-      create: (name, o = {}) => hangar.apps.create(name, undefined, o),
-      destroy: (name, o) => hangar.apps.destroy(name, o),
-    },
-    machines: {
-      list: (app) => hm.list(app),
-      get: (app, id) => hm.get(app, id),
-      create: (app, req, o = {}) => hm.create(app, req, o),
-      update: (app, id, req) => hm.update(app, id, req),
-      start: (app, id) => hm.start(app, id),
-      stop: (app, id, o) => hm.stop(app, id, o),
-      restart: (app, id) => hm.restart(app, id),
-      destroy: (app, id, o) => hm.destroy(app, id, o),
-      wait: (app, id, state, timeout, signal) => hm.wait(app, id, { state, timeout, ...(signal ? { signal } : {}) }),
-      // Over stdio the daemon does the killing: aborting the request is what tells it to.
-      exec: (app, id, req, signal) => hm.exec(app, id, req, signal ? { signal } : {}),
-      logs: (app, id, tail) => hm.logs(app, id, { tail }),
-      events: (app, id, limit) => hm.events(app, id, limit),
-    },
-    checkpoints: {
-      create: (app, id, comment) => hm.checkpoint(app, id, comment === undefined ? {} : { comment }),
-      list: (app, id) => hm.checkpoints(app, id),
-      delete: (app, id, cp) => hm.deleteCheckpoint(app, id, cp),
-      restore: (app, id, cp) => hm.restore(app, id, cp),
-      fork: (app, id, req) => hm.fork(app, id, req),
-    },
-    files: {
-      read: async (app, id, path, maxBytes) => {
-        const r = await hm.fs.readResponse(app, id, path)
-        return { data: await head(Readable.fromWeb(r.body as never), maxBytes), size: Number(r.headers.get('x-file-size') ?? 0) }
-      },
-      write: (app, id, path, data, o) => hm.fs.write(app, id, path, data, o),
-      list: (app, id, path, o) => hm.fs.list(app, id, path, o),
-      delete: (app, id, path, recursive) => hm.fs.delete(app, id, path, { recursive }),
-      rename: (app, id, source, dest) => hm.fs.rename(app, id, source, dest),
-    },
-    images: {
-      list: () => hangar.images.list(),
-      get: (ref) => hangar.images.get(ref),
-      importFile: async (path, o) => hangar.images.import(await openAsBlob(path), o),
-      buildBase: (o, onProgress) => hangar.images.buildBase(o, onProgress),
-      pull: (ref, onProgress, signal) => hangar.images.pull(ref, { onProgress, ...(signal ? { signal } : {}) }),
     },
   }
 }

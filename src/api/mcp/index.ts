@@ -3,12 +3,13 @@
  * machine_logs, …) and two resources, over Streamable HTTP at /mcp in the daemon
  * or over stdio through the SDK (`hangar mcp`). One tool table serves both.
  *   mountMcp(honoApp, platform)                                      // in the daemon
- *   await createMcpServer(sdkBackend(Hangar.fromEnv())).connect(new StdioServerTransport())
+ *   await relayStdio(Hangar.fromEnv(), { logger })   // hangar mcp: stdio relayed to the daemon's /mcp
  */
 export { createMcpServer, tools } from './server.ts'
 export type { McpServerOptions } from './server.ts'
 export { defaultPageSize } from './pagination.ts'
 export { mountMcp, originAllowed } from './http.ts'
 export type { McpHttpOptions } from './http.ts'
-export { platformBackend, sdkBackend } from './backend.ts'
+export { platformBackend } from './backend.ts'
+export { relayStdio } from './relay.ts'
 export type { Backend } from './backend.ts'
