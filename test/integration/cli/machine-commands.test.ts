@@ -1,25 +1,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import { createServer, type AddressInfo } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { daemonWithBusybox, httpGet } from '../../support/machines.ts'
-import { cliMain, nodeBin } from '../../support/daemon.ts'
+import { hangar } from '../../support/cli.ts'
 
-const run = promisify(execFile)
-
-async function hangar(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(nodeBin, [cliMain, ...args], { env, timeout: 60_000 })
-    return { code: 0, stdout: r.stdout, stderr: r.stderr }
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string }
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr }
-  }
-}
 
 test('the CLI runs, lists, execs, stops, starts and destroys a machine, with --json everywhere', async (t) => {
   const d = await daemonWithBusybox(t)

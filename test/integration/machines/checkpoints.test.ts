@@ -7,12 +7,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import { daemonWithBusybox, refusedWith } from '../../support/machines.ts'
-import { cliMain, nodeBin } from '../../support/daemon.ts'
-
-const run = promisify(execFile)
+import { hangar } from '../../support/cli.ts'
 
 const sleeper = { image: 'busybox:latest', init: { exec: ['sleep', '100000'] } }
 
@@ -123,7 +119,11 @@ test('checkpoints: take, list, restore, fork, retention, and nothing left after 
   })
 
   await t.test('the CLI checkpoints, lists, restores and forks', async () => {
-    const cli = async (...args: string[]): Promise<unknown> => JSON.parse((await run(nodeBin, [cliMain, 'machine', ...args, '--app', app, '--json'], { env: d.env, timeout: 60_000 })).stdout)
+    const cli = async (...args: string[]): Promise<unknown> => {
+      const r = await hangar(d.env, 'machine', ...args, '--app', app, '--json')
+      assert.equal(r.code, 0, r.stderr)
+      return JSON.parse(r.stdout)
+    }
     await sh(m.id, 'echo cli > /state.txt')
     const cp = await cli('checkpoint', m.id, '-m', 'from the cli') as { id: string; comment: string }
     assert.equal(cp.comment, 'from the cli')

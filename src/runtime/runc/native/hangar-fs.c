@@ -302,25 +302,40 @@ static void join_path(char *out, size_t n, const char *dir, const char *name) {
   snprintf(out, n, "%s/%s", strcmp(dir, "/") ? dir : "", name);
 }
 
+// Opens name under at as a directory, never through a symlink; *fd is its descriptor.
+static DIR *open_dir_at(int at, const char *name, const char *path, int *fd) {
+  *fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (*fd < 0) fail(errno, path, "opendir");
+  DIR *d = fdopendir(*fd);
+  if (!d) fail(errno, path, "opendir");
+  return d;
+}
+
+// The next entry of d other than . and .., or NULL at the end.
+static const char *next_entry(DIR *d) {
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) return e->d_name;
+  return NULL;
+}
+
 // Lists dirfd's entries (never following a symlink), depth-first when recursive, up to list_max.
 static int list_dir(int dirfd, const char *path, int recursive, int depth) {
   DIR *d = fdopendir(dirfd);
   if (!d) fail(errno, path, "opendir");
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+  for (const char *name; (name = next_entry(d));) {
     if (listed >= list_max) {
       closedir(d);
       return 1;
     }
     struct stat st;
-    if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW)) continue; // gone meanwhile
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) continue; // gone meanwhile
     char child[4096];
-    join_path(child, sizeof child, path, e->d_name);
-    print_entry(dirfd, e->d_name, child, &st);
+    join_path(child, sizeof child, path, name);
+    print_entry(dirfd, name, child, &st);
     listed++;
     if (recursive && S_ISDIR(st.st_mode) && depth < MAX_DEPTH) {
-      int fd = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd >= 0 && list_dir(fd, child, recursive, depth + 1)) {
         closedir(d);
         return 1;
@@ -360,16 +375,12 @@ static void remove_at(int dirfd, const char *name, const char *path, int depth) 
   if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) fail(errno, path, "stat");
   if (S_ISDIR(st.st_mode)) {
     if (depth > MAX_DEPTH) fail(ELOOP, path, "too deep");
-    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) fail(errno, path, "opendir");
-    DIR *d = fdopendir(fd);
-    if (!d) fail(errno, path, "opendir");
-    struct dirent *e;
-    while ((e = readdir(d))) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    int fd;
+    DIR *d = open_dir_at(dirfd, name, path, &fd);
+    for (const char *n; (n = next_entry(d));) {
       char child[4096];
-      join_path(child, sizeof child, path, e->d_name);
-      remove_at(fd, e->d_name, child, depth + 1);
+      join_path(child, sizeof child, path, n);
+      remove_at(fd, n, child, depth + 1);
     }
     closedir(d);
     if (unlinkat(dirfd, name, AT_REMOVEDIR)) fail(errno, path, "rmdir");
@@ -436,17 +447,13 @@ static void copy_at(int sdir, const char *name, const char *from, const char *to
     if (!recursive) fail(EISDIR, from, "copy a directory needs recursive");
     if (depth > MAX_DEPTH) fail(ELOOP, from, "too deep");
     if (mkdir(to, 0700)) fail(errno, to, "mkdir");
-    int fd = openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) fail(errno, from, "opendir");
-    DIR *d = fdopendir(fd);
-    if (!d) fail(errno, from, "opendir");
-    struct dirent *e;
-    while ((e = readdir(d))) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    int fd;
+    DIR *d = open_dir_at(sdir, name, from, &fd);
+    for (const char *n; (n = next_entry(d));) {
       char cf[4096], ct[4096];
-      join_path(cf, sizeof cf, from, e->d_name);
-      join_path(ct, sizeof ct, to, e->d_name);
-      copy_at(fd, e->d_name, cf, ct, recursive, preserve, depth + 1);
+      join_path(cf, sizeof cf, from, n);
+      join_path(ct, sizeof ct, to, n);
+      copy_at(fd, n, cf, ct, recursive, preserve, depth + 1);
     }
     closedir(d);
     if (preserve && chown(to, st.st_uid, st.st_gid)) fail(errno, to, "chown");
@@ -481,16 +488,12 @@ static void apply_at(int dirfd, const char *name, const char *path, int recursiv
   if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) fail(errno, path, "stat");
   if (fn(dirfd, name, &st, depth == 0, arg)) fail(errno, path, op_name);
   if (!recursive || !S_ISDIR(st.st_mode) || depth > MAX_DEPTH) return;
-  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) fail(errno, path, "opendir");
-  DIR *d = fdopendir(fd);
-  if (!d) fail(errno, path, "opendir");
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+  int fd;
+  DIR *d = open_dir_at(dirfd, name, path, &fd);
+  for (const char *n; (n = next_entry(d));) {
     char child[4096];
-    join_path(child, sizeof child, path, e->d_name);
-    apply_at(fd, e->d_name, child, recursive, fn, arg, depth + 1);
+    join_path(child, sizeof child, path, n);
+    apply_at(fd, n, child, recursive, fn, arg, depth + 1);
   }
   closedir(d);
 }
