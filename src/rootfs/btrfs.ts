@@ -53,11 +53,14 @@ export interface Usage {
 }
 
 /**
- * What the subvolume's qgroup holds and its limit, after a sync so the numbers are current.
- * btrfs-progs 6.2 (Debian 12) crashes on `--format json` here, so this reads the raw table.
+ * What the subvolume's qgroup holds and its limit, after a sync so the numbers are current
+ * (`sync: false` for a snapshot just made: its creation committed them, and a sync would wait
+ * for every other writer on the filesystem). btrfs-progs 6.2 (Debian 12) crashes on
+ * `--format json` here, so this reads the raw table.
  */
-export async function subvolumeUsage(path: string): Promise<Usage> {
-  const { stdout } = await run(BTRFS, ['qgroup', 'show', '-r', '--raw', '--sync', '-f', path], { step: 'btrfs qgroup show' })
+export async function subvolumeUsage(path: string, opts: { sync?: boolean } = {}): Promise<Usage> {
+  const sync = opts.sync === false ? [] : ['--sync']
+  const { stdout } = await run(BTRFS, ['qgroup', 'show', '-r', '--raw', ...sync, '-f', path], { step: 'btrfs qgroup show' })
   const row = /^(0\/\d+)\s+(\d+)\s+\d+\s+(\d+|none)\s/m.exec(stdout)
   if (!row) throw new Error(`no qgroup for ${path} in: ${stdout.trim()}`)
   return { qgroup: row[1] as string, used: Number(row[2]), limit: row[3] === 'none' ? null : Number(row[3]) }

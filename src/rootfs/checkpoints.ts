@@ -71,7 +71,8 @@ export class Checkpoints {
   /** Bytes the checkpoint holds (shared with its machine or not). */
   async size(key: string): Promise<number> {
     const path = this.path(key)
-    if (this.#disks.quota) return (await subvolumeUsage(path)).used
+    // A read-only snapshot never changes: its creation's commit already counted it.
+    if (this.#disks.quota) return (await subvolumeUsage(path, { sync: false })).used
     const { stdout } = await run('du', ['-sb', path], { step: 'du a checkpoint' })
     return Number.parseInt(stdout, 10)
   }
