@@ -32,10 +32,16 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Third octets of the 10.209/16 and 10.210/16 addresses some interface holds now. */
+/** Third octets of the 10.209/16 and 10.210/16 blocks some interface holds now (a /20, like `hangar up`'s default, holds sixteen). */
 function held(): Set<number> {
   const text = execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8' })
-  return new Set([...text.matchAll(/inet 10\.(?:209|210)\.(\d+)\./g)].map((m) => Number(m[1])))
+  const busy = new Set<number>()
+  for (const m of text.matchAll(/inet 10\.(?:209|210)\.(\d+)\.\d+\/(\d+)/g)) {
+    const span = 2 ** Math.max(0, 24 - Number(m[2]))
+    const first = Number(m[1]) - (Number(m[1]) % span)
+    for (let n = first; n < first + span; n++) busy.add(n)
+  }
+  return busy
 }
 
 function tryClaim(file: string): boolean {
