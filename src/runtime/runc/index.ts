@@ -130,7 +130,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     init,
     ipv6,
     firewall,
-    ranges: await IdRanges.load(layout),
+    ranges: await IdRanges.load(layout, opts.logger ? { logger: opts.logger } : {}),
     namespaces: new Namespaces(await buildNsHelper(), layout),
     disks,
     checkpoints,

@@ -75,7 +75,7 @@ export class Provisioner {
     try {
       await this.#d.disks.create(spec.id, diskBytes, spec.diskSeed === undefined ? undefined : this.#d.checkpoints.path(spec.diskSeed))
       await mkdir(paths.persist)
-      const base = this.#d.ranges.allocate()
+      const base = this.#d.ranges.allocate(spec.id)
       await writeFile(paths.idmap, String(base))
       // The namespaces first: the overlay is mounted through the user namespace's eyes.
       const net = await this.#attach(spec.id, base)
@@ -166,7 +166,7 @@ export class Provisioner {
       await this.#d.disks.restore(id)
     }
     if (base === null) {
-      base = this.#d.ranges.allocate()
+      base = this.#d.ranges.allocate(id)
       await unmountOverlay(paths)
       await this.#reattach(id, base)
       await writeFile(paths.idmap, String(base))
