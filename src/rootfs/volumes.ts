@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HangarError } from '../errors.ts'
-import { createSubvolume, deleteSubvolume, limitSubvolume, snapshotSubvolume, subvolumeUsage, type Usage } from './btrfs.ts'
+import { createSubvolume, deleteSubvolume, limitSubvolume, snapshotSubvolume, subvolumeUsage, subvolumeUuid, type Usage } from './btrfs.ts'
 import type { Disks } from './disks.ts'
 import { gb, type MachinesFs } from './machines-fs.ts'
 
@@ -131,11 +131,16 @@ export class Volumes {
   }
 
   /** A read-only snapshot of the volume as it is now (a writer sees its own writes in it: btrfs flushes first). */
-  async snapshot(id: string, snapshotId: string): Promise<{ sizeBytes: number }> {
+  async snapshot(id: string, snapshotId: string): Promise<{ sizeBytes: number; uuid: string }> {
     this.#assertSupported()
     const dest = this.snapshotPath(snapshotId)
     await snapshotSubvolume(this.path(id), dest, { readOnly: true })
-    return { sizeBytes: (await subvolumeUsage(dest)).used }
+    try {
+      return { sizeBytes: (await subvolumeUsage(dest)).used, uuid: await subvolumeUuid(dest) }
+    } catch (e) {
+      await this.removeSnapshot(snapshotId).catch(() => {})
+      throw e
+    }
   }
 
   usage(id: string): Promise<Usage> {

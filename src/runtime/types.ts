@@ -57,7 +57,8 @@ export interface DriverVolumes {
   create(id: string, bytes: number, seed?: { snapshot: string } | { volume: string }): Promise<void>
   /** A larger size at once; smaller is refused. */
   extend(id: string, bytes: number): Promise<void>
-  snapshot(id: string, snapshotId: string): Promise<{ sizeBytes: number }>
+  /** A read-only snapshot; `uuid` names its frozen content. */
+  snapshot(id: string, snapshotId: string): Promise<{ sizeBytes: number; uuid: string }>
   usage(id: string): Promise<{ used: number; limit: number | null }>
   /** Idempotent; the volume must be mounted in no machine. */
   remove(id: string): Promise<void>
