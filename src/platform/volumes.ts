@@ -226,7 +226,7 @@ export function volumesService(ctx: Ctx) {
       }
       const rt = runtime(ctx)
       const { seed, minBytes } = seedOf(app, req)
-      const bytes = req.size_gb ? req.size_gb * GiB : Math.max(minBytes, DEFAULT_SIZE_GB * GiB)
+      const bytes = req.size_gb ? req.size_gb * GiB : seed ? minBytes : DEFAULT_SIZE_GB * GiB
       if (bytes < minBytes) {
         throw new HangarError('out_of_range', `size_gb ${req.size_gb} is smaller than its source (${minBytes / GiB} GB)`, { hint: `ask for at least ${Math.ceil(minBytes / GiB)} GB, or leave size_gb out to get the source's size` })
       }
