@@ -149,7 +149,7 @@ export function claimVolumes(ctx: Ctx, app: string, machineId: string, mounts: M
     const h = holder(ctx, v)
     if (h && h !== machineId) {
       release()
-      throw inUse(v, h, `it cannot be mounted by ${machineId === '' ? 'a new machine' : `machine ${machineId}`} too`)
+      throw inUse(v, h, `machine ${machineId} cannot mount it too`)
     }
     ctx.volumeClaims.set(v.id, machineId)
     claimed.push(v.id)
