@@ -38,6 +38,10 @@ export const codes = {
   rootfs_too_large: { class: 'invalid_argument', hint: 'ask for a smaller config.rootfs.size_gb; the message names the most this host can give' },
   // config.rootfs.size_gb on a host that enforces no disk quotas (--machines-fs none).
   disk_quota_unsupported: { class: 'invalid_argument', hint: 'leave config.rootfs.size_gb out, or run the daemon with a machines filesystem (--machines-fs)' },
+  // A volume larger than the host's machines filesystem holds.
+  volume_too_large: { class: 'invalid_argument', hint: 'ask for a smaller size_gb; the message names the most this host can give' },
+  // Volumes on a host without a machines filesystem (--machines-fs none): nothing could enforce their size.
+  volumes_unsupported: { class: 'invalid_argument', hint: 'run the daemon with a machines filesystem (--machines-fs image, a device or a btrfs path)' },
   // No token, or a token Hangar did not issue.
   unauthenticated: { class: 'unauthenticated', hint: 'send Authorization: Bearer <token>; the root token is in <data-dir>/root-token' },
   // The app does not exist.
@@ -48,6 +52,9 @@ export const codes = {
   image_not_found: { class: 'not_found', hint: 'import it with `hangar image import FILE` or list images with `hangar image list`' },
   // No lease is held on the machine.
   checkpoint_not_found: { class: 'not_found', hint: 'list the machine\'s checkpoints with GET /v1/apps/{app}/machines/{id}/checkpoints' },
+  // The volume (or its snapshot) does not exist in the app, or was destroyed.
+  volume_not_found: { class: 'not_found', hint: 'list the app\'s volumes with GET /v1/apps/{app}/volumes' },
+  volume_snapshot_not_found: { class: 'not_found', hint: 'list the volume\'s snapshots with GET /v1/apps/{app}/volumes/{id}/snapshots' },
   lease_not_found: { class: 'not_found', hint: 'acquire one with POST /v1/apps/{app}/machines/{id}/lease' },
   // A metadata key that is not set.
   metadata_key_not_found: { class: 'not_found', hint: 'list keys with GET /v1/apps/{app}/machines/{id}/metadata' },
@@ -65,6 +72,10 @@ export const codes = {
   network_conflict: { class: 'failed_precondition', hint: 'start the daemon with a --subnet and --subnet6 no host interface uses (see `ip addr`), or remove the interface holding them' },
   checkpoint_limit: { class: 'failed_precondition', hint: 'delete a checkpoint you no longer need (DELETE …/checkpoints/{id}); checkpoints without a comment make room by themselves' },
   rootfs_no_room: { class: 'failed_precondition', hint: 'destroy machines you no longer need, ask for a smaller config.rootfs.size_gb, or give the host more disk (--machines-fs-size, --disk-overcommit)' },
+  // The volume is attached to another machine that exists (a volume belongs to one machine at a time).
+  volume_in_use: { class: 'failed_precondition', hint: 'destroy the machine holding it, or remove the volume from that machine\'s config.mounts with an update' },
+  // The volumes' and disks' reservations together would pass what the machines filesystem gives out.
+  volume_no_room: { class: 'failed_precondition', hint: 'destroy volumes or machines you no longer need, ask for a smaller size_gb, or give the host more disk (--machines-fs-size, --disk-overcommit)' },
   // A stale machine_version / current_version.
   version_mismatch: { class: 'precondition_failed', hint: 'read the machine again and send its current version' },
   // The name is already used.

@@ -11,11 +11,12 @@ import { fs } from './commands/fs.ts'
 import { image } from './commands/image.ts'
 import { machine } from './commands/machine.ts'
 import { checkpointCommands } from './commands/checkpoint.ts'
+import { volumeCommands } from './commands/volume.ts'
 import { mcp } from './commands/mcp.ts'
 import { proxy } from './commands/proxy.ts'
 import { up } from './commands/up.ts'
 
-const groups: Record<string, Record<string, Command>> = { apps, machine: { ...machine, ...checkpointCommands }, fs, image, proxy }
+const groups: Record<string, Record<string, Command>> = { apps, machine: { ...machine, ...checkpointCommands }, volume: volumeCommands, fs, image, proxy }
 const aliases: Record<string, string> = { app: 'apps', machines: 'machine', m: 'machine', images: 'image' }
 
 function help(): string {

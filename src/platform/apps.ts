@@ -10,6 +10,7 @@ import { runDestroy } from './lifecycle.ts'
 import { canDo } from './machine-state.ts'
 import { createApp } from './schemas.ts'
 import { parse } from './validate.ts'
+import { dropAppVolumes } from './volumes.ts'
 
 export interface AppView {
   id: string
@@ -28,7 +29,7 @@ export function appsService(ctx: Ctx) {
   function view(a: AppRow): AppView {
     const n = store.machines.countByApp(a.name)
     return {
-      id: a.id, name: a.name, status: n > 0 ? 'deployed' : 'pending', network: a.network, machine_count: n, volume_count: 0,
+      id: a.id, name: a.name, status: n > 0 ? 'deployed' : 'pending', network: a.network, machine_count: n, volume_count: store.volumes.list(a.name).length,
       organization: { name: a.org_slug, slug: a.org_slug }, created_at: a.created_at,
     }
   }
@@ -80,6 +81,8 @@ export function appsService(ctx: Ctx) {
       }
       const late = store.machines.list({ app: name })
       if (late.length) throw new HangarError('app_not_empty', `app ${name} got ${late.length} new machine(s) while being destroyed: ${late.map((m) => m.id).join(', ')}`)
+      // Volumes belong to the app: they go with it, after the machines that mounted them.
+      await dropAppVolumes(ctx, name)
       store.apps.delete(name)
       // Its egress rules go with it (the row went by cascade): a new app of that name starts on the defaults.
       await ctx.driver.setEgressPolicy?.(name, [])

@@ -36,6 +36,8 @@ export interface Ctx extends Omit<PlatformDeps, 'capacity' | 'disk'> {
   leases: Leases
   /** Serialises every operation on one machine id. */
   queue: KeyedQueue
+  /** Volumes a machine create or update is mounting right now, by volume id → machine id: held before the machine row exists. */
+  volumeClaims: Map<string, string>
   /** Restarts scheduled by the restart policy; any user action on the machine cancels its own. */
   pendingRestarts: Map<string, NodeJS.Timeout>
   /** Machines whose row a failed write (a full disk) may have left behind the runtime, each with its retry. */
@@ -57,6 +59,7 @@ export function createCtx(deps: PlatformDeps): Ctx {
     leases: new Leases(deps.store),
     queue: new KeyedQueue(),
     pendingRestarts: new Map(),
+    volumeClaims: new Map(),
     unsettled: new Map(),
     resettle: () => {},
     imageBuilding: () => undefined,

@@ -16,6 +16,7 @@ import { tokensService } from './tokens.ts'
 import { networkPolicyService } from './network-policy.ts'
 import { checkpointsService } from './checkpoints.ts'
 import { filesService } from './files.ts'
+import { volumesService } from './volumes.ts'
 
 export type { PlatformDeps } from './context.ts'
 export type { CheckView, MachineView } from './view.ts'
@@ -30,6 +31,8 @@ export { buildBaseSchema, pullSchema, pushSchema } from './images.ts'
 export { networkPolicySchema } from './network-policy.ts'
 export { checkpointSchema, forkSchema, MAX_FORKS } from './checkpoints.ts'
 export type { CheckpointView, Progress } from './checkpoints.ts'
+export { createVolumeSchema, extendVolumeSchema, updateVolumeSchema } from './volumes.ts'
+export type { VolumeSnapshotView, VolumeView } from './volumes.ts'
 export { fsChmodSchema, fsChownSchema, fsCopySchema, fsDeleteSchema, fsListSchema, fsReadSchema, fsRenameSchema, fsWriteSchema, listLimits } from './files.ts'
 export type { FileEntryView, FilesService, ListView } from './files.ts'
 export type { NetworkPolicyView } from './network-policy.ts'
@@ -72,6 +75,9 @@ export async function createPlatform(deps: PlatformDeps) {
   })
   const swept = await checkpoints.sweep()
   if (swept) deps.logger.warn({ removed: swept }, 'removed frozen disks no checkpoint names (left by a crash)')
+  const volumes = volumesService(ctx)
+  const sweptVolumes = await volumes.sweep()
+  if (sweptVolumes) deps.logger.warn({ removed: sweptVolumes }, 'removed volumes and snapshots no row names (left by a crash)')
   await networkPolicy.pushAll()
   return {
     apps: {
@@ -86,6 +92,8 @@ export async function createPlatform(deps: PlatformDeps) {
     },
     networkPolicy,
     checkpoints,
+    /** Volumes: sized filesystems of an app that outlive machines (Fly's shape). */
+    volumes,
     /** Files in a machine, running or stopped (Sprites' filesystem API). */
     files: filesService(ctx),
     tokens: tokensService(deps.store),

@@ -110,6 +110,8 @@ export async function runDestroy(ctx: Ctx, m: MachineRow, source: EventSource): 
   await dropCheckpoints(ctx, m.id)
   try {
     ctx.store.leases.delete(m.id)
+    // Its volumes are free for another machine; their data stays.
+    ctx.store.volumes.detachMachine(m.id)
     return ctx.events.transition(m.id, 'destroyed', { type: 'destroy', source })
   } catch (e) {
     if (ctx.disk.asDiskFull(e, 'destroy')) ctx.resettle(m.id, 'destroy')

@@ -27,6 +27,8 @@ export async function buildSpec(ctx: Ctx, id: string, app: string, name: string,
     // Fly's 6PN idea, per app: machines of one app reach each other, no other app's.
     group: app,
     ...(rootfsBytes(config.rootfs) ? { diskBytes: rootfsBytes(config.rootfs) as number } : {}),
+    // The platform checked the ids (claimVolumes); the runtime knows where each volume lives.
+    ...(config.mounts?.length ? { mounts: config.mounts.map((m) => ({ source: ctx.driver.volumes!.path(m.volume), destination: m.path })) } : {}),
   }
 }
 

@@ -16,6 +16,7 @@ import { buildSpec, imageRef, resolveOrPull, type PullLog } from './machine-spec
 import { createMachine, updateMachine, type CreateMachineInput, type MachineConfig, type UpdateMachineInput } from './schemas.ts'
 import { parse } from './validate.ts'
 import { machineView, type MachineView } from './view.ts'
+import { claimVolumes } from './volumes.ts'
 
 
 export interface CreateOptions {
@@ -41,7 +42,7 @@ export function machinesService(ctx: Ctx) {
   }
 
   /** update's work once the new size is held (when it will run): the machine keeps its old version if anything fails. */
-  async function updateHeld(m: MachineRow, req: UpdateMachineInput, guard: Guard, opts: { owner?: string }): Promise<MachineView> {
+  async function updateHeld(m: MachineRow, req: UpdateMachineInput, guard: Guard, opts: { owner?: string }, volumes: { commit(): void }): Promise<MachineView> {
     const { id, app_name: app } = m
     const image = await resolveOrPull(ctx, req.config.image)
     const version = ulid()
@@ -62,6 +63,7 @@ export function machinesService(ctx: Ctx) {
       throw new HangarError(err.code, `machine ${id} kept version ${m.instance_id}: the new config failed to apply: ${err.message}`, { cause: e })
     }
     store.tx(() => {
+      volumes.commit()
       store.versions.insert(id, version, config, new Date().toISOString())
       events.transition(id, atRest, { type: 'update', source: 'user' }, { config, instance_id: version, image_ref: imageRef(image), restart_count: 0 })
     })
@@ -75,7 +77,7 @@ export function machinesService(ctx: Ctx) {
   }
 
   /** create's work once its room is held: nothing runs until the row exists, and a failure leaves nothing behind. */
-  async function createHeld(app: string, req: CreateMachineInput, id: string, name: string, opts: CreateOptions): Promise<MachineView> {
+  async function createHeld(app: string, req: CreateMachineInput, id: string, name: string, opts: CreateOptions, volumes: { commit(): void }): Promise<MachineView> {
     const pullLog: PullLog = []
     const image = await resolveOrPull(ctx, req.config.image, pullLog)
     const version = ulid()
@@ -92,6 +94,7 @@ export function machinesService(ctx: Ctx) {
           private_ip: net.ipv4, private_ip6: net.ipv6, restart_count: 0, created_at: now, updated_at: now,
         })
         store.versions.insert(id, version, config, now)
+        volumes.commit()
         if (opts.seed) store.checkpoints.setSource(id, opts.seed.source)
         for (const step of pullLog) events.record(id, 'pull', 'creating', 'flyd', step.request, step.timestamp)
         events.record(id, 'launch', 'created', 'user')
@@ -122,11 +125,14 @@ export function machinesService(ctx: Ctx) {
       const id = machineId()
       // Held until the row says 'starting' or the create fails: two creates racing for the last room cannot both get it.
       const release = req.skip_launch ? () => {} : ctx.capacity.hold(id, guestOf(req.config))
+      let volumes: ReturnType<typeof claimVolumes> | undefined
       try {
-        return await createHeld(app, req, id, name, opts)
+        volumes = claimVolumes(ctx, app, id, req.config.mounts)
+        return await createHeld(app, req, id, name, opts, volumes)
       } catch (e) {
         throw ctx.disk.asDiskFull(e, `machine ${id} could not be created`) ?? e
       } finally {
+        volumes?.release()
         release()
       }
     },
@@ -216,7 +222,12 @@ export function machinesService(ctx: Ctx) {
         // Refused before the running machine is touched; its new size stays held until it starts again.
         const release = req.skip_launch ? () => {} : ctx.capacity.hold(id, guestOf(req.config))
         try {
-          return await updateHeld(m, req, guard, opts)
+          const volumes = claimVolumes(ctx, app, id, req.config.mounts)
+          try {
+            return await updateHeld(m, req, guard, opts, volumes)
+          } finally {
+            volumes.release()
+          }
         } finally {
           release()
         }

@@ -101,6 +101,21 @@ export function rootfsBytes(r: z.infer<typeof rootfs> | undefined): number | und
   return gb ? gb * 2 ** 30 : undefined
 }
 
+/** Where the machine sees a volume: absolute, normalised, not `/`, and not where the kernel's own filesystems go. */
+const mountPath = z
+  .string()
+  .refine((p) => p.startsWith('/'), 'mounts[].path must be absolute, like /data')
+  .refine((p) => p !== '/' && p.replace(/\/+$/, '') !== '', 'mounts[].path cannot be / (the machine\'s root filesystem is its disk; mount the volume on a directory such as /data)')
+  .refine((p) => !p.split('/').some((c) => c === '..' || c === '.'), 'mounts[].path must not contain . or .. components')
+  .refine((p) => !/^\/(proc|sys|dev)(\/|$)/.test(p), 'mounts[].path cannot be under /proc, /sys or /dev')
+  .transform((p) => p.replace(/\/{2,}/g, '/').replace(/\/+$/, ''))
+
+/** Fly's mounts[]: a volume of the app ("vol_…") and where it appears; other Fly fields are kept and echoed. */
+export const volumeMount = z.looseObject({
+  volume: z.string().regex(/^vol_[a-z0-9]{1,40}$/, 'mounts[].volume is a volume id of the app, like "vol_3k9x…"'),
+  path: mountPath,
+})
+
 const envKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _ and may not start with a digit')
 
 export const machineConfig = z.looseObject({
@@ -114,6 +129,7 @@ export const machineConfig = z.looseObject({
   auto_destroy: z.boolean().optional(),
   services: z.array(service).optional(),
   rootfs: rootfs.optional(),
+  mounts: z.array(volumeMount).max(1, 'a machine mounts at most one volume (as on Fly)').optional(),
 })
 export type MachineConfig = z.infer<typeof machineConfig>
 

@@ -79,3 +79,11 @@ export async function qgroups(mountPoint: string): Promise<string[]> {
 export async function snapshotSubvolume(source: string, dest: string, opts: { readOnly: boolean }): Promise<void> {
   await run(BTRFS, ['subvolume', 'snapshot', ...(opts.readOnly ? ['-r'] : []), source, dest], { step: 'btrfs subvolume snapshot' })
 }
+
+/** The subvolume's UUID, which names its frozen content for as long as it exists (a read-only snapshot's never changes). */
+export async function subvolumeUuid(path: string): Promise<string> {
+  const { stdout } = await run(BTRFS, ['subvolume', 'show', path], { step: 'btrfs subvolume show' })
+  const m = /^\s*UUID:\s*([0-9a-f-]{36})\s*$/m.exec(stdout)
+  if (!m) throw new Error(`no UUID for ${path} in: ${stdout.trim()}`)
+  return m[1] as string
+}

@@ -96,6 +96,26 @@ export class Disks {
     return bytes
   }
 
+  /**
+   * The machines filesystem's room as `key` sees it: its size, what it gives out in all (its size
+   * times the overcommit), and what is left with every reservation but `key`'s own counted.
+   * Volumes (volumes.ts) reserve in this same ledger, under their ids.
+   */
+  room(key: string): { capacity: number; total: number; available: number } {
+    const capacity = this.#o.fs.capacity()
+    const total = Math.floor(capacity * this.#o.overcommit)
+    return { capacity, total, available: Math.max(0, total - this.#reservedBy(key)) }
+  }
+
+  /** Reserves `bytes` for `key` (a volume), replacing what it held; the caller checked `room` in the same tick. */
+  hold(key: string, bytes: number): void {
+    this.#limits.set(key, bytes)
+  }
+
+  release(key: string): void {
+    this.#limits.delete(key)
+  }
+
   /** What every machine but `id` has reserved. */
   #reservedBy(id: string): number {
     let sum = 0

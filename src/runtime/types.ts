@@ -37,6 +37,34 @@ export interface MachineSpec {
   group?: string
   /** Create only: the checkpoint key (Driver.checkpoints) whose disk the machine starts from, for a fork. */
   diskSeed?: string
+  /** Volumes mounted into the machine (Driver.volumes paths), seen through its user namespace. */
+  mounts?: VolumeMount[]
+}
+
+export interface VolumeMount {
+  /** The volume on the host: DriverVolumes.path(id). */
+  source: string
+  /** Absolute path inside the machine, never "/". */
+  destination: string
+}
+
+/** Sized filesystems that outlive machines (volumes), by ids the caller picks and records. */
+export interface DriverVolumes {
+  /** False where nothing could enforce a volume's size: then create throws volumes_unsupported. */
+  readonly supported: boolean
+  path(id: string): string
+  /** Makes the volume, empty or from a snapshot or another volume (O(1)); refused, naming the limit, when the host cannot hold it. */
+  create(id: string, bytes: number, seed?: { snapshot: string } | { volume: string }): Promise<void>
+  /** A larger size at once; smaller is refused. */
+  extend(id: string, bytes: number): Promise<void>
+  /** A read-only snapshot; `uuid` names its frozen content. */
+  snapshot(id: string, snapshotId: string): Promise<{ sizeBytes: number; uuid: string }>
+  usage(id: string): Promise<{ used: number; limit: number | null }>
+  /** Idempotent; the volume must be mounted in no machine. */
+  remove(id: string): Promise<void>
+  removeSnapshot(snapshotId: string): Promise<void>
+  ids(): Promise<string[]>
+  snapshotIds(): Promise<string[]>
 }
 
 /**
@@ -237,6 +265,8 @@ export interface Driver {
   readonly checkpoints?: DriverCheckpoints
   /** Files in a machine, running or stopped, without starting it. */
   readonly files?: MachineFiles
+  /** Volumes (MachineSpec.mounts names their paths); absent where the driver has none. */
+  readonly volumes?: DriverVolumes
   /** Stops if needed and removes everything: mounts, network, state, files. Idempotent. */
   destroy(id: string): Promise<void>
   /** Called once per process exit, whether Hangar stopped it or it exited by itself. */

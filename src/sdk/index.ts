@@ -7,17 +7,22 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type {
-  AppView, BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, MachineView, PullProgress, PushProgress, PushResult, WaitResult,
+  AppView, BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, MachineView, PullProgress, PushProgress, PushResult, VolumeSnapshotView, VolumeView,
+  WaitResult,
 } from '../platform/index.ts'
 import type { GcResult, ImageRecord } from '../images/types.ts'
 import type { LogLine } from '../runtime/types.ts'
 import { HangarError, codes, isHangarError, type Code } from '../errors.ts'
 import { Http, type ClientOptions } from './http.ts'
 import { Machines } from './machines.ts'
+import { Volumes } from './volumes.ts'
 import { parseSse } from './sse.ts'
 
 export { HangarError, isHangarError }
 export type { CreateMachineRequest, StopOptions } from './machines.ts'
+export type { CreateVolumeRequest } from './volumes.ts'
+export type Volume = VolumeView
+export type VolumeSnapshot = VolumeSnapshotView
 export type { At, FileEntry, FileList, MachineFs } from './files.ts'
 export type { ClientOptions }
 export type Machine = MachineView
@@ -40,6 +45,8 @@ export interface NetworkPolicy {
 
 export class Hangar {
   readonly machines: Machines
+  /** Volumes of an app: sized filesystems that outlive machines (config.mounts). */
+  readonly volumes: Volumes
   readonly apps: {
     list(org?: string): Promise<{ total_apps: number; apps: App[] }>
     /** With `idempotencyKey`, a retry returns the first result instead of failing with name_taken. */
@@ -90,6 +97,7 @@ export class Hangar {
     this.token = opts.token
     const http = new Http(opts)
     this.machines = new Machines(http)
+    this.volumes = new Volumes(http)
     const app = (name: string): string => `/v1/apps/${encodeURIComponent(name)}`
     this.apps = {
       list: (org) => http.json('GET', '/v1/apps', { query: { org_slug: org } }),

@@ -7,7 +7,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { HangarError, isDiskFull, isHangarError } from '../errors.ts'
-import type { AppRow, CheckpointRow, EventRow, IdempotencyRow, LeaseRow, MachineFilter, MachineRow, Store, TokenRow } from './types.ts'
+import type { AppRow, CheckpointRow, EventRow, IdempotencyRow, LeaseRow, MachineFilter, MachineRow, Store, TokenRow, VolumeRow, VolumeSnapshotRow } from './types.ts'
 
 const migrationsDir = new URL('./migrations/', import.meta.url)
 
@@ -106,6 +106,29 @@ export function openSqliteStore(path: string): Store {
       source: (machineId) => (q('SELECT source_id FROM machine_disks WHERE machine_id = ?').get(machineId) as { source_id: string | null } | undefined)?.source_id ?? null,
       setSource: (machineId, sourceId) =>
         void q('INSERT INTO machine_disks (machine_id, source_id) VALUES (?, ?) ON CONFLICT(machine_id) DO UPDATE SET source_id = excluded.source_id').run(machineId, sourceId),
+    },
+    volumes: {
+      insert: (v: VolumeRow) =>
+        void q(`INSERT INTO volumes (id, app_name, name, size_gb, region, encrypted, snapshot_retention, auto_backup_enabled, attached_machine_id, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+          v.id, v.app_name, v.name, v.size_gb, v.region, v.encrypted, v.snapshot_retention, v.auto_backup_enabled, v.attached_machine_id, v.created_at),
+      get: (id) => q('SELECT * FROM volumes WHERE id = ?').get(id) as VolumeRow | undefined,
+      list: (app) => q('SELECT * FROM volumes WHERE app_name = ? ORDER BY created_at, id').all(app) as unknown as VolumeRow[],
+      update: (id, patch) => {
+        const cols = Object.keys(patch) as (keyof typeof patch)[]
+        if (cols.length) q(`UPDATE volumes SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`).run(...cols.map((c) => patch[c] as string | number | null), id)
+        return q('SELECT * FROM volumes WHERE id = ?').get(id) as unknown as VolumeRow
+      },
+      detachMachine: (machineId) => void q('UPDATE volumes SET attached_machine_id = NULL WHERE attached_machine_id = ?').run(machineId),
+      delete: (id) => void q('DELETE FROM volumes WHERE id = ?').run(id),
+      ids: () => (q('SELECT id FROM volumes').all() as { id: string }[]).map((r) => r.id),
+      insertSnapshot: (s: VolumeSnapshotRow) =>
+        void q('INSERT INTO volume_snapshots (id, volume_id, created_at, size, digest, volume_size) VALUES (?, ?, ?, ?, ?, ?)').run(
+          s.id, s.volume_id, s.created_at, s.size, s.digest, s.volume_size),
+      snapshots: (volumeId) => q('SELECT * FROM volume_snapshots WHERE volume_id = ? ORDER BY created_at, rowid').all(volumeId) as unknown as VolumeSnapshotRow[],
+      snapshot: (id) => q('SELECT * FROM volume_snapshots WHERE id = ?').get(id) as VolumeSnapshotRow | undefined,
+      deleteSnapshot: (id) => void q('DELETE FROM volume_snapshots WHERE id = ?').run(id),
+      snapshotIds: () => (q('SELECT id FROM volume_snapshots').all() as { id: string }[]).map((r) => r.id),
     },
     machines: {
       insert: (m: MachineRow) =>

@@ -75,6 +75,32 @@ export interface CheckpointRow {
   size_bytes: number
 }
 
+export interface VolumeRow {
+  id: string
+  app_name: string
+  name: string
+  size_gb: number
+  region: string
+  /** 0 or 1 (SQLite). */
+  encrypted: number
+  snapshot_retention: number
+  auto_backup_enabled: number
+  /** The machine mounting it; a destroyed machine no longer holds it. */
+  attached_machine_id: string | null
+  created_at: string
+}
+
+export interface VolumeSnapshotRow {
+  id: string
+  volume_id: string
+  created_at: string
+  /** Bytes the snapshot holds. */
+  size: number
+  digest: string
+  /** The volume's size when taken, in bytes (a volume made from it gets at least this much). */
+  volume_size: number
+}
+
 export interface MachineFilter {
   app: string
   includeDestroyed?: boolean
@@ -126,6 +152,22 @@ export interface Store {
     /** The checkpoint the machine's disk descends from. */
     source(machineId: string): string | null
     setSource(machineId: string, sourceId: string | null): void
+  }
+  volumes: {
+    insert(row: VolumeRow): void
+    get(id: string): VolumeRow | undefined
+    list(app: string): VolumeRow[]
+    update(id: string, patch: Partial<Pick<VolumeRow, 'size_gb' | 'snapshot_retention' | 'auto_backup_enabled' | 'attached_machine_id'>>): VolumeRow
+    /** Frees every volume the machine holds (it was destroyed). */
+    detachMachine(machineId: string): void
+    delete(id: string): void
+    ids(): string[]
+    insertSnapshot(row: VolumeSnapshotRow): void
+    /** Oldest first. */
+    snapshots(volumeId: string): VolumeSnapshotRow[]
+    snapshot(id: string): VolumeSnapshotRow | undefined
+    deleteSnapshot(id: string): void
+    snapshotIds(): string[]
   }
   events: {
     insert(row: Omit<EventRow, 'seq'>): EventRow

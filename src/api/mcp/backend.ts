@@ -6,7 +6,7 @@
  */
 import { HangarError } from '../../errors.ts'
 import { Readable } from 'node:stream'
-import type { AppView, BuildBaseInput, BuildProgress, CheckpointView, ExecOutput, ListView, MachineEventView, MachineView, Platform, PullProgress, WaitResult } from '../../platform/index.ts'
+import type { AppView, BuildBaseInput, BuildProgress, CheckpointView, ExecOutput, ListView, MachineEventView, MachineView, Platform, PullProgress, VolumeSnapshotView, VolumeView, WaitResult } from '../../platform/index.ts'
 import type { ImageRecord } from '../../images/types.ts'
 import type { LogLine } from '../../runtime/types.ts'
 
@@ -53,6 +53,13 @@ export interface Backend {
     delete(app: string, id: string, checkpoint: string): Promise<unknown>
     restore(app: string, id: string, checkpoint: string): Promise<{ state: string }>
     fork(app: string, id: string, req: { checkpoint?: string; count: number; skip_launch?: boolean }): Promise<MachineView[]>
+  }
+  volumes: {
+    create(app: string, req: { name: string; size_gb?: number | undefined; snapshot_id?: string | undefined; source_volume_id?: string | undefined }): Promise<VolumeView>
+    list(app: string): Promise<VolumeView[]>
+    extend(app: string, id: string, sizeGb: number): Promise<VolumeView>
+    snapshot(app: string, id: string): Promise<VolumeSnapshotView>
+    destroy(app: string, id: string): Promise<VolumeView>
   }
   /** Files in a machine, running or stopped; paths absolute or relative to /. */
   files: {
@@ -109,6 +116,13 @@ export function platformBackend(platform: Platform): Backend {
       delete: (app, id, cp) => platform.checkpoints.delete(app, id, cp),
       restore: (app, id, cp) => platform.checkpoints.restore(app, id, cp),
       fork: async (app, id, req) => [await platform.checkpoints.fork(app, id, req)].flat(),
+    },
+    volumes: {
+      create: (app, req) => platform.volumes.create(app, req),
+      list: (app) => platform.volumes.list(app),
+      extend: async (app, id, size) => (await platform.volumes.extend(app, id, { size_gb: size })).volume,
+      snapshot: (app, id) => platform.volumes.snapshot(app, id),
+      destroy: (app, id) => platform.volumes.destroy(app, id),
     },
     files: {
       read: async (app, id, path, maxBytes) => {

@@ -31,6 +31,7 @@ function fakeBackend(state = 'started'): Backend {
       logs: async () => [1, 2, 3].map((n) => ({ timestamp: `2024-01-01T00:00:0${n}Z`, stream: 'stdout' as const, message: `line ${n}` })),
     },
     checkpoints: { create: no, list: async () => [], delete: no, restore: no, fork: no },
+    volumes: { create: no, list: async () => [], extend: no, snapshot: no, destroy: no },
     files: {
       // A 100 000-byte text file whose last character is a 2-byte "é", read up to the cap.
       read: async (_app, _id, _path, maxBytes) => {

@@ -15,6 +15,7 @@ import { fileRoutes } from './files.ts'
 import { imageRoutes } from './images.ts'
 import { machineOpsRoutes } from './machine-ops.ts'
 import { checkpointRoutes } from './checkpoints.ts'
+import { volumeRoutes } from './volumes.ts'
 import { machineRoutes } from './machines.ts'
 import { openApiDocument } from './openapi.ts'
 import type { RouteDef } from './route.ts'
@@ -31,7 +32,7 @@ type Env = { Variables: { tokenName: string } }
 
 export function restRoutes(platform: Platform): RouteDef[] {
   const owner = (c: Context): string => (c as Context<Env>).get('tokenName') ?? 'unknown'
-  return [...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...checkpointRoutes(platform), ...fileRoutes(platform), ...imageRoutes(platform)]
+  return [...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...checkpointRoutes(platform), ...volumeRoutes(platform), ...fileRoutes(platform), ...imageRoutes(platform)]
 }
 
 /** The API's Hono app, and `close` for what outlives a request (MCP sessions, unfinished /v2 uploads). */

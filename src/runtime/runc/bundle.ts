@@ -68,6 +68,8 @@ export interface BundleInput {
    * journald drop-in (a host file) that forwards the journal to the console, which conmon logs.
    */
   systemd: { journaldDropIn: string } | null
+  /** Volumes: host mount points already idmapped into the machine's user namespace (volume-mounts.ts), and where each appears. */
+  volumes: { source: string; destination: string }[]
 }
 
 /** Where the init appears inside the machine. */
@@ -132,6 +134,8 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
         : []),
       mount('/etc/resolv.conf', 'bind', input.resolvConf, ['rbind', 'rprivate', 'nosuid', 'nodev', 'noexec']),
       mount('/etc/hosts', 'bind', input.hosts, ['rbind', 'rprivate', 'nosuid', 'nodev', 'noexec']),
+      // After the standard mounts, so a volume on a path below one of them lands on top.
+      ...input.volumes.map((v) => mount(v.destination, 'bind', v.source, ['rbind', 'rprivate', 'nosuid', 'nodev'])),
       ...(input.init && !sd ? [mount(INIT_PATH, 'bind', input.init, ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev'])] : []),
     ],
     linux: {

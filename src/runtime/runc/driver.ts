@@ -12,7 +12,7 @@ import { constants } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
 import { HangarError } from '../../errors.ts'
 import type {
-  ConsoleOptions, ConsoleSession, Driver, DriverCapabilities, EgressRule, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions, MachineFiles,
+  ConsoleOptions, ConsoleSession, Driver, DriverCapabilities, DriverVolumes, EgressRule, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions, MachineFiles,
   MachineSpec, NetworkInfo,
 } from '../types.ts'
 import { conmonCreate, type ConmonOptions } from './conmon.ts'
@@ -35,6 +35,7 @@ export interface RuncDriverDeps {
   capabilities: DriverCapabilities
   firewall: MachineFirewall
   checkpoints: RuncCheckpoints
+  volumes: DriverVolumes
   /** Files in a machine (files.ts); built by createRuncDriver around the files helper. */
   files: MachineFiles
   logger: { warn: (obj: object, msg: string) => void }
@@ -59,11 +60,13 @@ export class RuncDriver implements Driver {
   #exits: ExitWatcher
   #listeners = new Set<ExitListener>()
   readonly checkpoints: RuncCheckpoints
+  readonly volumes: DriverVolumes
 
   constructor(deps: RuncDriverDeps) {
     this.#d = deps
     this.capabilities = deps.capabilities
     this.checkpoints = deps.checkpoints
+    this.volumes = deps.volumes
     this.files = deps.files
     this.#exits = new ExitWatcher(deps.layout, async (id, exit) => {
       // Clear runc's "stopped" record right away, so the next start has nothing to delete.

@@ -17,7 +17,7 @@ import { assertSubnetFree } from './subnet-check.ts'
 import { RuncCheckpoints } from './capture.ts'
 import { Cni, type NetworkOptions } from './cni.ts'
 import { RuncDriver } from './driver.ts'
-import { Checkpoints, Disks, openMachinesFs, type MachinesFsOptions } from '../../rootfs/index.ts'
+import { Checkpoints, Disks, Volumes, openMachinesFs, type MachinesFsOptions } from '../../rootfs/index.ts'
 import { Layout } from './layout.ts'
 import { IdRanges } from './id-ranges.ts'
 import { buildHelper, buildNsHelper } from './native.ts'
@@ -118,6 +118,8 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
   // Beside the disks on the machines filesystem, so a snapshot is O(1); without one, in the state dir.
   const checkpoints = new Checkpoints(join(fs.quota ? fs.dir : opts.stateDir, 'checkpoints'), disks)
   await checkpoints.open()
+  // In the disks' ledger: volumes and disks together never promise more than the filesystem gives out.
+  const volumes = await Volumes.load(fs, disks)
   const provisioner = new Provisioner({
     layout,
     runc,
@@ -149,6 +151,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     capabilities,
     firewall,
     checkpoints: new RuncCheckpoints({ layout, runc, checkpoints, provisioner }),
+    volumes,
     logger: opts.logger ?? { warn: () => {} },
   })
   await driver.open()

@@ -30,6 +30,10 @@ export interface MachinePaths {
   rootfs: string
   /** `roots/<id>`, the rootfs mount point's parent, owned by the machine's range. */
   rootDir: string
+  /** `roots/<id>/vols`: volume n is mounted (idmapped) on `vols/<n>`, which the bundle bind-mounts. */
+  vols: string
+  /** The volumes mounted into the machine (MachineSpec.mounts), read at start to remount them after a reboot. */
+  volumes: string
   /** Holds upper and work: a btrfs subvolume with its limit on the machines filesystem, else the machine dir itself. */
   disk: string
   upper: string
@@ -93,6 +97,8 @@ export class Layout {
       network: join(dir, 'network.json'),
       rootfs: join(this.rootsDir, id, 'fs'),
       rootDir: join(this.rootsDir, id),
+      vols: join(this.rootsDir, id, 'vols'),
+      volumes: join(dir, 'volumes.json'),
       disk,
       upper: join(disk, 'upper'),
       work: join(disk, 'work'),

@@ -23,6 +23,7 @@ import { JOURNALD_DROP_IN, isSystemd } from './systemd.ts'
 import { resolveUser } from './users.ts'
 import type { Namespaces } from './userns.ts'
 import type { MachineFirewall } from './machine-firewall.ts'
+import { ensureVolumes, mountVolumes, unmountVolumes, volumeMountPoint } from './volume-mounts.ts'
 
 interface StoredNetwork extends Attachment {
   netns: string
@@ -80,6 +81,7 @@ export class Provisioner {
       // The namespaces first: the overlay is mounted through the user namespace's eyes.
       const net = await this.#attach(spec.id, base)
       await mountOverlay(paths, spec.layers, this.#d.namespaces.idmap(spec.id, base))
+      await mountVolumes(paths, spec.mounts ?? [], this.#d.namespaces.idmap(spec.id, base))
       await this.#writeBundle(spec, net, base)
       // Before it can ever run: its port held to its own addresses and its app.
       await this.#d.firewall.refresh()
@@ -132,6 +134,7 @@ export class Provisioner {
       ioWeight: this.#d.ioWeight,
       init: this.#d.init,
       ipv4: net.ipv4,
+      volumes: (spec.mounts ?? []).map((m, n) => ({ source: volumeMountPoint(paths, n), destination: m.destination })),
     })
     await writeFile(paths.config, JSON.stringify(config, null, 1))
     await writeFile(paths.spec, JSON.stringify(spec))
@@ -167,17 +170,20 @@ export class Provisioner {
     }
     if (base === null) {
       base = this.#d.ranges.allocate(id)
+      await unmountVolumes(paths)
       await unmountOverlay(paths)
       await this.#reattach(id, base)
       await writeFile(paths.idmap, String(base))
       reattached = true
       this.#d.logger?.warn({ machine: id, base }, 'machine moved into a user namespace of its own')
     } else if (this.#d.cni.missing(this.#d.netnsPrefix + id) || this.#d.namespaces.missing(id)) {
+      await unmountVolumes(paths)
       await unmountOverlay(paths)
       await this.#reattach(id, base)
       reattached = true
     }
     await ensureMounted(paths, this.#d.namespaces.idmap(id, base))
+    await ensureVolumes(paths, this.#d.namespaces.idmap(id, base))
     const version = await readFile(paths.walls, 'utf8').catch(() => null)
     if (version !== WALLS_VERSION) {
       await this.#writeBundle(JSON.parse(await readFile(paths.spec, 'utf8')) as MachineSpec, (await this.#network(id))!, base)
@@ -230,6 +236,7 @@ export class Provisioner {
     if (!net || base === null) throw new HangarError('machine_not_found', `machine ${spec.id} not found`)
     await this.#d.disks.resize(spec.id, spec.diskBytes)
     await relayer(paths, spec.layers, this.#d.namespaces.idmap(spec.id, base))
+    await mountVolumes(paths, spec.mounts ?? [], this.#d.namespaces.idmap(spec.id, base))
     await this.#writeBundle(spec, net, base)
     await this.#d.firewall.refresh()
   }
@@ -261,6 +268,8 @@ export class Provisioner {
   async teardown(id: string): Promise<void> {
     const paths = this.#d.layout.machine(id)
     await this.#d.runc.delete(id, true)
+    // First and throwing: rootDir goes with rm -r, which must never reach into a volume.
+    await unmountVolumes(paths)
     await unmountOverlay(paths)
     await rm(paths.rootDir, { recursive: true, force: true })
     await this.#d.disks.remove(id)

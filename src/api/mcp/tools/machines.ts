@@ -45,6 +45,7 @@ export const machineTools = [
       cpus: z.number().int().min(1).max(64).optional().meta({ description: 'CPU count (default 1).' }),
       memory_mb: z.number().int().min(64).max(65536).optional().meta({ description: 'Memory in MB (default 256).' }),
       port: port.optional().meta({ description: "The port the machine serves HTTP on, for the returned url (default: the image's first exposed port, else 8080)." }),
+      volume: z.object({ id: z.string(), path: z.string() }).optional().meta({ description: 'A volume of the app (volume_create) to mount; its data outlives the machine. One machine at a time.', examples: [{ id: 'vol_3k9x2m7q8w1z5p4r', path: '/data' }] }),
       idempotency_key: idempotencyKey,
     }),
     output: placed,
@@ -62,6 +63,7 @@ export const machineTools = [
         ...(a.env ? { env: a.env } : {}),
         ...(a.cmd ? { init: { cmd: a.cmd } } : {}),
         ...(a.port ? { services: [{ protocol: 'tcp', internal_port: a.port }] } : {}),
+        ...(a.volume ? { mounts: [{ volume: a.volume.id, path: a.volume.path }] } : {}),
         ...guest,
       }
       const m = await backend.machines.create(a.app, { config, ...(a.name ? { name: a.name } : {}) }, a.idempotency_key ? { idempotencyKey: a.idempotency_key } : {})

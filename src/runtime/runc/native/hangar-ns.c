@@ -14,6 +14,11 @@
 //     the image (uid 0 based) on disk while the machine sees them as its own. The staging
 //     mounts live in a private mount namespace and vanish with this process; only the overlay
 //     appears on the host.
+//
+//   hangar-ns bind USERNS_FILE SOURCE TARGET
+//     SOURCE (a volume's subvolume) mounted on TARGET through an idmapped mount into the user
+//     namespace, in the host's mount namespace: files uid-0 based on disk appear as the machine's
+//     root. runc 1.1 cannot idmap a bind mount itself, so the bundle bind-mounts TARGET.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -157,10 +162,19 @@ static int mount_overlay(const char *base_s, const char *userns_file, const char
   return 0;
 }
 
+static int bind_idmapped(const char *userns_file, const char *src, const char *dst) {
+  int userns = open(userns_file, O_RDONLY | O_CLOEXEC);
+  if (userns < 0) die(userns_file);
+  idmapped_bind(src, dst, userns);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc == 6 && strcmp(argv[1], "create") == 0) return create(argv[2], argv[3], argv[4], argv[5]);
+  if (argc == 5 && strcmp(argv[1], "bind") == 0) return bind_idmapped(argv[2], argv[3], argv[4]);
   if (argc >= 8 && strcmp(argv[1], "mount") == 0) return mount_overlay(argv[2], argv[3], argv[4], argv[5], argv[6], argc - 7, argv + 7);
   fprintf(stderr, "usage: hangar-ns create BASE SIZE USERNS_FILE NETNS_FILE\n"
-                  "       hangar-ns mount BASE USERNS_FILE TARGET MACHINE_DIR DISK_DIR LOWER_TOP ... LOWER_BOTTOM\n");
+                  "       hangar-ns mount BASE USERNS_FILE TARGET MACHINE_DIR DISK_DIR LOWER_TOP ... LOWER_BOTTOM\n"
+                  "       hangar-ns bind USERNS_FILE SOURCE TARGET\n");
   return 2;
 }
