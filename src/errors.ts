@@ -70,6 +70,7 @@ export const codes = {
   app_not_empty: { class: 'failed_precondition', hint: 'destroy its machines first, or pass force=true' },
   // The machines' disk limits together would pass what the machines filesystem gives out.
   network_conflict: { class: 'failed_precondition', hint: 'start the daemon with a --subnet and --subnet6 no host interface uses (see `ip addr`), or remove the interface holding them' },
+  seed_volume_missing: { class: 'failed_precondition', hint: 'fork from the machine\'s disk as it is now (leave checkpoint out), or take a new checkpoint and fork from that' },
   checkpoint_limit: { class: 'failed_precondition', hint: 'delete a checkpoint you no longer need (DELETE …/checkpoints/{id}); checkpoints without a comment make room by themselves' },
   rootfs_no_room: { class: 'failed_precondition', hint: 'destroy machines you no longer need, ask for a smaller config.rootfs.size_gb, or give the host more disk (--machines-fs-size, --disk-overcommit)' },
   // The volume is attached to another machine that exists (a volume belongs to one machine at a time).

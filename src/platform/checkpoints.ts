@@ -15,13 +15,16 @@
 import { z } from 'zod'
 import { HangarError } from '../errors.ts'
 import { ulid } from '../lib/ids.ts'
-import type { DriverCheckpoints } from '../runtime/index.ts'
+import type { VolumeSnapshotRequest } from '../runtime/index.ts'
 import type { CheckpointRow } from '../store/index.ts'
 import { type Ctx, loadMachine } from './context.ts'
 import { runStart, runStop } from './lifecycle.ts'
 import { machineNameSchema } from './schemas.ts'
 import type { CreateOptions } from './machines.ts'
 import { mutateMachine, type Guard } from './mutate.ts'
+import { capture, checkpointRuntime, checkpointVolumes, removeCheckpoint } from './frozen.ts'
+import { fork } from './fork.ts'
+import type { MachineConfig } from './schemas.ts'
 import { parse } from './validate.ts'
 import type { MachineView } from './view.ts'
 
@@ -45,12 +48,22 @@ export interface CheckpointView {
   /** The checkpoint the disk descended from when this was taken ("v2", or "<machine>/v2"); null if none. */
   source_id: string | null
   size_bytes: number
+  /** The volumes the machine mounted, each snapshotted at the same instant (an ordinary volume snapshot, vs_…). */
+  volumes: { volume_id: string; snapshot_id: string }[]
+}
+
+export interface RestoreResult {
+  ok: true
+  checkpoint: CheckpointView
+  state: string
+  volumes_restored: string[]
+  volumes_skipped: string[]
 }
 
 /** Progress lines for clients that stream (NDJSON). */
 export type Progress = (message: string) => void
 
-const view = (r: CheckpointRow): CheckpointView => ({ id: r.id, create_time: r.create_time, comment: r.comment, source_id: r.source_id, size_bytes: r.size_bytes })
+const view = (r: CheckpointRow, volumes: CheckpointView['volumes']): CheckpointView => ({ id: r.id, create_time: r.create_time, comment: r.comment, source_id: r.source_id, size_bytes: r.size_bytes, volumes })
 
 export interface CheckpointsDeps {
   /** The machines service's create, which forks go through (capacity, names, rows, start). */
@@ -62,12 +75,6 @@ export interface CheckpointsDeps {
 
 export function checkpointsService(ctx: Ctx, deps: CheckpointsDeps) {
   const { store, events, logger } = ctx
-
-  function runtime(): DriverCheckpoints {
-    const cps = ctx.driver.checkpoints
-    if (!cps) throw new HangarError('unavailable', `the ${ctx.driver.name} runtime keeps no checkpoints`, { hint: 'run the daemon with the runc driver' })
-    return cps
-  }
 
   function find(machineId: string, cp: string): CheckpointRow {
     const row = store.checkpoints.get(machineId, cp)
@@ -88,47 +95,44 @@ export function checkpointsService(ctx: Ctx, deps: CheckpointsDeps) {
     return victim
   }
 
-  async function remove(row: CheckpointRow): Promise<void> {
-    await runtime().remove(row.key)
-    store.checkpoints.delete(row.machine_id, row.id)
-  }
+  const remove = (row: CheckpointRow): Promise<void> => removeCheckpoint(ctx, row)
+  const viewOf = (row: CheckpointRow): CheckpointView => view(row, store.checkpoints.volumes(row.machine_id, row.id))
 
   return {
     async create(app: string, id: string, input: unknown, guard: Guard = {}, progress: Progress = () => {}): Promise<CheckpointView> {
       const req = parse(checkpointSchema, input ?? {}, 'checkpoint request')
-      const cps = runtime()
+      checkpointRuntime(ctx)
       ctx.disk.assertRoom()
-      return mutateMachine(ctx, app, id, guard, 'checkpoint', async () => {
+      return mutateMachine(ctx, app, id, guard, 'checkpoint', async (m) => {
         const victim = evictable(id)
         const n = store.checkpoints.nextNumber(id)
         const row: Omit<CheckpointRow, 'size_bytes'> = {
           machine_id: id, id: `v${n}`, key: `${id}-v${n}`, create_time: new Date().toISOString(), comment: req.comment ?? '', source_id: store.checkpoints.source(id),
         }
         progress(`capturing the disk of machine ${id} as ${row.id}`)
-        const { sizeBytes } = await cps.capture(id, row.key)
-        try {
-          store.checkpoints.insert({ ...row, size_bytes: sizeBytes })
-        } catch (e) {
-          await cps.remove(row.key).catch(() => {})
-          throw e
-        }
+        let volumes: VolumeSnapshotRequest[] = []
+        const sizeBytes = await capture(ctx, m, row.key, (size, taken) => {
+          store.checkpoints.insert({ ...row, size_bytes: size })
+          for (const v of taken) store.checkpoints.addVolume(id, row.id, v.volume, v.snapshot)
+          volumes = taken
+        })
         events.record(id, 'checkpoint', store.machines.get(id)!.state, 'user', { checkpoint: row.id })
         if (victim) {
           progress(`removing ${victim.id}, the oldest checkpoint without a comment (retention ${deps.retention})`)
           await remove(victim).catch((e: unknown) => logger.warn({ machine: id, checkpoint: victim.id, err: String(e) }, 'could not remove a checkpoint past retention'))
         }
-        return view({ ...row, size_bytes: sizeBytes })
+        return view({ ...row, size_bytes: sizeBytes }, volumes.map((v) => ({ volume_id: v.volume, snapshot_id: v.snapshot })))
       })
     },
 
     list(app: string, id: string): CheckpointView[] {
       loadMachine(ctx, app, id)
-      return store.checkpoints.list(id).map(view)
+      return store.checkpoints.list(id).map(viewOf)
     },
 
     get(app: string, id: string, cp: string): CheckpointView {
       loadMachine(ctx, app, id)
-      return view(find(id, cp))
+      return viewOf(find(id, cp))
     },
 
     delete(app: string, id: string, cp: string, guard: Guard = {}): Promise<{ ok: true }> {
@@ -139,67 +143,43 @@ export function checkpointsService(ctx: Ctx, deps: CheckpointsDeps) {
       })
     },
 
-    /** Puts the machine's disk back as it was at `cp`; a running machine is stopped and started again on it, a stopped one stays stopped. */
-    restore(app: string, id: string, cp: string, guard: Guard = {}, progress: Progress = () => {}): Promise<{ ok: true; checkpoint: CheckpointView; state: string }> {
+    /**
+     * Puts the machine's disk back as it was at `cp`, and each volume it still mounts as it was then;
+     * a running machine is stopped and started again on them, a stopped one stays stopped.
+     */
+    restore(app: string, id: string, cp: string, guard: Guard = {}, progress: Progress = () => {}): Promise<RestoreResult> {
       return mutateMachine(ctx, app, id, guard, 'restore', async (m) => {
         const row = find(id, cp)
-        const cps = runtime()
+        const cps = checkpointRuntime(ctx)
+        const mounted = new Set(((m.config as MachineConfig).mounts ?? []).map((x) => x.volume))
+        const frozen = checkpointVolumes(ctx, row)
+        const volumes = [...frozen].filter(([v]) => mounted.has(v)).map(([volume, snapshot]) => ({ volume, snapshot }))
         const wasRunning = m.state === 'started' || m.state === 'suspended'
         let current = m
         if (wasRunning) {
           progress(`stopping machine ${id}`)
           current = await runStop(ctx, m, {}, 'user')
         }
-        progress(`restoring the disk of machine ${id} to ${row.id}`)
-        await cps.restore(id, row.key)
+        progress(`restoring the disk of machine ${id}${volumes.length ? ` and ${volumes.length} volume(s)` : ''} to ${row.id}`)
+        await cps.restore(id, row.key, volumes)
         store.checkpoints.setSource(id, row.id)
         events.record(id, 'restore', current.state, 'user', { checkpoint: row.id })
         if (wasRunning) {
           progress(`starting machine ${id}`)
           current = await runStart(ctx, store.machines.get(id)!, 'user', 'start', undefined, true)
         }
-        return { ok: true, checkpoint: view(row), state: store.machines.get(id)!.state }
+        return {
+          ok: true, checkpoint: viewOf(row), state: store.machines.get(id)!.state,
+          volumes_restored: volumes.map((v) => v.volume),
+          // Taken with the checkpoint but no longer the machine's (unmounted since, or destroyed).
+          volumes_skipped: store.checkpoints.volumes(id, row.id).map((l) => l.volume_id).filter((v) => !volumes.some((x) => x.volume === v)),
+        }
       })
     },
 
-    /**
-     * New machines with the source's config whose disks start as the checkpoint's (or the source's
-     * disk now). All or nothing: if one cannot be made, the others are destroyed again.
-     */
-    async fork(app: string, id: string, input: unknown, guard: Guard = {}): Promise<MachineView | MachineView[]> {
-      const req = parse(forkSchema, input ?? {}, 'fork request')
-      const source = loadMachine(ctx, app, id)
-      const count = req.count ?? 1
-      const names = req.name === undefined ? Array<undefined>(count).fill(undefined) : count === 1 && req.count === undefined ? [req.name] : Array.from({ length: count }, (_, i) => `${req.name}-${i + 1}`)
-      for (const name of names) {
-        if (name !== undefined && store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
-      }
-      const cps = runtime()
-      ctx.disk.assertRoom()
-      // The seed: a checkpoint as it is, or the source's disk frozen now under a key of its own.
-      const seed = await mutateMachine(ctx, app, id, guard, 'fork', async () => {
-        if (req.checkpoint !== undefined) {
-          const row = find(id, req.checkpoint)
-          return { key: row.key, source: `${id}/${row.id}`, temporary: false }
-        }
-        const key = `${id}-fork-${ulid().toLowerCase()}`
-        await cps.capture(id, key)
-        return { key, source: store.checkpoints.source(id) === null ? null : `${id}/${store.checkpoints.source(id)}`, temporary: true }
-      })
-      try {
-        const config = source.config
-        const made = await Promise.allSettled(names.map((name) =>
-          deps.create(app, { config, ...(name === undefined ? {} : { name }), ...(req.skip_launch ? { skip_launch: true } : {}) }, { seed: { key: seed.key, source: seed.source } })))
-        const failed = made.find((r) => r.status === 'rejected')
-        if (failed) {
-          for (const r of made) if (r.status === 'fulfilled') await deps.destroy(app, r.value.id, { force: true }).catch(() => {})
-          throw failed.reason
-        }
-        const machines = made.map((r) => (r as PromiseFulfilledResult<MachineView>).value)
-        return req.count === undefined ? machines[0]! : machines
-      } finally {
-        if (seed.temporary) await cps.remove(seed.key).catch((e: unknown) => logger.warn({ machine: id, key: seed.key, err: String(e) }, 'could not remove a fork\'s temporary seed'))
-      }
+    /** New machines whose disks (and volumes) start as a checkpoint's, or as the machine's now: fork.ts. */
+    fork(app: string, id: string, input: unknown, guard: Guard = {}): Promise<MachineView | MachineView[]> {
+      return fork(ctx, deps, app, id, input, guard)
     },
 
     /** Frozen disks the store does not name: a crash between capture and record, or a fork's seed. */

@@ -8,6 +8,7 @@ import type { ExitInfo } from '../runtime/types.ts'
 import { HangarError, toHangarError } from '../errors.ts'
 import { parseDurationMs } from '../lib/duration.ts'
 import { guestOf } from './capacity.ts'
+import { removeCheckpoint } from './frozen.ts'
 import type { Ctx } from './context.ts'
 import type { EventSource } from './events.ts'
 import type { MachineConfig } from './schemas.ts'
@@ -119,14 +120,16 @@ export async function runDestroy(ctx: Ctx, m: MachineRow, source: EventSource): 
   }
 }
 
-/** A destroyed machine's checkpoints go with it; one that cannot be removed now is swept at the next start (its row is gone). */
+/** A destroyed machine's checkpoints (and their volume snapshots) go with it; what cannot be removed now is swept at the next start. */
 async function dropCheckpoints(ctx: Ctx, machineId: string): Promise<void> {
   for (const row of ctx.store.checkpoints.list(machineId)) {
-    await ctx.driver.checkpoints?.remove(row.key).catch((e: unknown) => ctx.logger.warn({ machine: machineId, checkpoint: row.id, err: String(e) }, 'could not remove a checkpoint'))
     try {
-      ctx.store.checkpoints.delete(machineId, row.id)
+      await removeCheckpoint(ctx, row)
     } catch (e) {
-      if (!ctx.disk.asDiskFull(e, 'destroy')) throw e
+      ctx.logger.warn({ machine: machineId, checkpoint: row.id, err: String(e) }, 'could not remove a checkpoint')
+      if (ctx.disk.asDiskFull(e, 'destroy')) continue
+      // Its row goes anyway: unrecorded frozen data is what the sweep at start removes.
+      ctx.store.checkpoints.delete(machineId, row.id)
     }
   }
 }

@@ -15,6 +15,8 @@ import { randomBytes } from 'node:crypto'
 import { z } from 'zod'
 import { HangarError } from '../errors.ts'
 import type { DriverVolumes } from '../runtime/index.ts'
+
+type VolumeSeed = { snapshot: string } | { volume: string }
 import type { VolumeRow, VolumeSnapshotRow } from '../store/index.ts'
 import type { Ctx } from './context.ts'
 import type { MachineConfig } from './schemas.ts'
@@ -88,10 +90,10 @@ export interface VolumeSnapshotView {
 
 const BLOCK = 4096
 
-const volumeId = (): string => `vol_${[...randomBytes(16)].map((b) => '0123456789abcdefghijklmnopqrstuvwxyz'[b % 36]).join('')}`
-const snapshotId = (): string => `vs_${[...randomBytes(16)].map((b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'[b % 62]).join('')}`
+export const volumeId = (): string => `vol_${[...randomBytes(16)].map((b) => '0123456789abcdefghijklmnopqrstuvwxyz'[b % 36]).join('')}`
+export const snapshotId = (): string => `vs_${[...randomBytes(16)].map((b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'[b % 62]).join('')}`
 
-function runtime(ctx: Ctx): DriverVolumes {
+export function runtime(ctx: Ctx): DriverVolumes {
   const v = ctx.driver.volumes
   if (!v?.supported) {
     throw new HangarError('volumes_unsupported', v
@@ -163,12 +165,30 @@ export function claimVolumes(ctx: Ctx, app: string, machineId: string, mounts: M
   }
 }
 
+/** Makes a volume in the runtime, then its row (a failure in between takes the volume away again). */
+export async function makeVolume(ctx: Ctx, o: { id: string; app: string; name: string; bytes: number; seed?: VolumeSeed; snapshotRetention?: number; autoBackup?: boolean }): Promise<VolumeRow> {
+  const rt = runtime(ctx)
+  await rt.create(o.id, o.bytes, o.seed)
+  const row: VolumeRow = {
+    id: o.id, app_name: o.app, name: o.name, size_gb: Math.round(o.bytes / GiB), region: ctx.region, encrypted: 0,
+    snapshot_retention: o.snapshotRetention ?? DEFAULT_SNAPSHOT_RETENTION, auto_backup_enabled: o.autoBackup === false ? 0 : 1,
+    attached_machine_id: null, created_at: new Date().toISOString(),
+  }
+  try {
+    ctx.store.volumes.insert(row)
+  } catch (e) {
+    await rt.remove(o.id).catch(() => {})
+    throw e
+  }
+  return row
+}
+
 /** Removes an app's volumes and their snapshots (the app is being destroyed; its machines are gone). */
 export async function dropAppVolumes(ctx: Ctx, app: string): Promise<void> {
   for (const v of ctx.store.volumes.list(app)) await ctx.queue.run(v.id, () => removeVolume(ctx, v))
 }
 
-async function removeVolume(ctx: Ctx, v: VolumeRow): Promise<void> {
+export async function removeVolume(ctx: Ctx, v: VolumeRow): Promise<void> {
   const rt = runtime(ctx)
   for (const s of ctx.store.volumes.snapshots(v.id)) await rt.removeSnapshot(s.id)
   await rt.remove(v.id)
@@ -224,28 +244,17 @@ export function volumesService(ctx: Ctx) {
       if (req.region && req.region !== ctx.region) {
         throw new HangarError('invalid_argument', `region ${req.region} is not this host's: volumes here are in ${ctx.region}`, { hint: `leave region out, or send "${ctx.region}"` })
       }
-      const rt = runtime(ctx)
+      runtime(ctx)
       const { seed, minBytes } = seedOf(app, req)
       const bytes = req.size_gb ? req.size_gb * GiB : seed ? minBytes : DEFAULT_SIZE_GB * GiB
       if (bytes < minBytes) {
         throw new HangarError('out_of_range', `size_gb ${req.size_gb} is smaller than its source (${minBytes / GiB} GB)`, { hint: `ask for at least ${Math.ceil(minBytes / GiB)} GB, or leave size_gb out to get the source's size` })
       }
       const id = volumeId()
-      const make = async (): Promise<VolumeView> => {
-        await rt.create(id, bytes, seed)
-        const row: VolumeRow = {
-          id, app_name: app, name: req.name, size_gb: Math.round(bytes / GiB), region: ctx.region, encrypted: 0,
-          snapshot_retention: req.snapshot_retention ?? DEFAULT_SNAPSHOT_RETENTION, auto_backup_enabled: req.auto_backup_enabled === false ? 0 : 1,
-          attached_machine_id: null, created_at: new Date().toISOString(),
-        }
-        try {
-          store.volumes.insert(row)
-        } catch (e) {
-          await rt.remove(id).catch(() => {})
-          throw e
-        }
-        return view(row)
-      }
+      const make = async (): Promise<VolumeView> => view(await makeVolume(ctx, {
+        id, app, name: req.name, bytes, ...(seed ? { seed } : {}),
+        ...(req.snapshot_retention ? { snapshotRetention: req.snapshot_retention } : {}), ...(req.auto_backup_enabled === false ? { autoBackup: false } : {}),
+      }))
       // A fork reads its source: under the source's lock, so it is not destroyed or extended meanwhile.
       return ctx.queue.run(id, () => (seed && 'volume' in seed ? ctx.queue.run(seed.volume, make) : make()))
     },

@@ -14,7 +14,7 @@
  *   await volumes.create('vol_789', 2 ** 30, { snapshot: 'vs_456' })
  */
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HangarError } from '../errors.ts'
 import { createSubvolume, deleteSubvolume, limitSubvolume, snapshotSubvolume, subvolumeUsage, subvolumeUuid, type Usage } from './btrfs.ts'
@@ -46,6 +46,11 @@ export class Volumes {
     const v = new Volumes(fs, disks)
     if (!fs.quota) return v
     for (const d of [v.#dir, v.#snapshots]) await mkdir(d, { recursive: true, mode: 0o700 })
+    // A restore a crash cut short: finished before anything looks at the volumes.
+    for (const name of await readdir(v.#dir)) {
+      const id = /^(vol_[a-z0-9]{1,40})\.(?:new|old)$/.exec(name)?.[1]
+      if (id) await v.recover(id)
+    }
     for (const id of await v.ids()) {
       const bytes = Number((await readFile(v.#limitFile(id), 'utf8').catch(() => '')).trim())
       if (Number.isSafeInteger(bytes) && bytes > 0) disks.hold(id, bytes)
@@ -136,11 +141,34 @@ export class Volumes {
     const dest = this.snapshotPath(snapshotId)
     await snapshotSubvolume(this.path(id), dest, { readOnly: true })
     try {
-      return { sizeBytes: (await subvolumeUsage(dest)).used, uuid: await subvolumeUuid(dest) }
+      return { sizeBytes: (await subvolumeUsage(dest, { sync: false })).used, uuid: await subvolumeUuid(dest) }
     } catch (e) {
       await this.removeSnapshot(snapshotId).catch(() => {})
       throw e
     }
+  }
+
+  /**
+   * Puts a snapshot back as the volume's content, its limit kept; no machine may have it mounted.
+   * Made beside and renamed over, as Disks.replace, so `recover` can finish what a crash cut short.
+   */
+  async replace(id: string, snapshotId: string): Promise<void> {
+    this.#assertSupported()
+    const path = this.path(id)
+    await this.recover(id)
+    await snapshotSubvolume(this.snapshotPath(snapshotId), `${path}.new`, { readOnly: false })
+    const bytes = Number((await readFile(this.#limitFile(id), 'utf8')).trim())
+    await limitSubvolume(`${path}.new`, bytes)
+    await rename(path, `${path}.old`)
+    await rename(`${path}.new`, path)
+    await this.recover(id)
+  }
+
+  /** The new content in place and the old one gone, after a `replace` that stopped half-way. */
+  async recover(id: string): Promise<void> {
+    const path = this.path(id)
+    if (!existsSync(path) && existsSync(`${path}.new`)) await rename(`${path}.new`, path)
+    for (const leftover of [`${path}.old`, `${path}.new`]) if (existsSync(leftover)) await deleteSubvolume(leftover)
   }
 
   usage(id: string): Promise<Usage> {

@@ -18,6 +18,6 @@ export { createRuncDriver, unmountMachinesFs }
 export type { MachinesFsOptions, RuncDriverOptions } from './runc/index.ts'
 export type { NetworkOptions } from './runc/cni.ts'
 export type {
-  Driver, DriverCapabilities, DriverCheckpoints, DriverVolumes, VolumeMount, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions,
+  Driver, DriverCapabilities, DriverCheckpoints, VolumeSnapshotRequest, DriverVolumes, VolumeMount, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions,
   MachineSpec, NetworkInfo, ProcessSpec, RuntimeStatus,
 } from './types.ts'

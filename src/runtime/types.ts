@@ -63,6 +63,8 @@ export interface DriverVolumes {
   /** Idempotent; the volume must be mounted in no machine. */
   remove(id: string): Promise<void>
   removeSnapshot(snapshotId: string): Promise<void>
+  /** Puts a snapshot back as the volume's content (its limit kept); no machine may have it mounted. */
+  replace(id: string, snapshotId: string): Promise<void>
   ids(): Promise<string[]>
   snapshotIds(): Promise<string[]>
 }
@@ -169,12 +171,24 @@ export interface DriverCapabilities {
   ioWeight: boolean
 }
 
+/** A volume and the snapshot id its frozen copy gets (or is restored from). */
+export interface VolumeSnapshotRequest {
+  volume: string
+  snapshot: string
+}
+
 /** Frozen copies of machines' disks, by keys the caller picks and records. */
 export interface DriverCheckpoints {
-  /** Freezes the machine's disk under `key`; a running machine's processes are frozen for the instant of capture. */
-  capture(id: string, key: string): Promise<{ sizeBytes: number }>
-  /** Puts `key` back as the disk of a machine that is not running (another machine's checkpoint too: the caller decides). */
-  restore(id: string, key: string): Promise<void>
+  /**
+   * Freezes the machine's disk under `key`, and each of `volumes` as a volume snapshot, all at one
+   * instant: a running machine's processes are frozen while they are taken.
+   */
+  capture(id: string, key: string, volumes?: VolumeSnapshotRequest[]): Promise<{ sizeBytes: number; volumes: { snapshot: string; sizeBytes: number; uuid: string }[] }>
+  /**
+   * Puts `key` back as the disk of a machine that is not running (another machine's checkpoint too:
+   * the caller decides), and each volume as its snapshot; the volumes must be the machine's own.
+   */
+  restore(id: string, key: string, volumes?: VolumeSnapshotRequest[]): Promise<void>
   /** Idempotent. */
   remove(key: string): Promise<void>
   /** Every key on disk, for sweeping what a crash left unrecorded. */

@@ -1,5 +1,5 @@
 /** Machines: the Fly Machines API verbs, typed. */
-import type { CheckpointView, ExecOutput, LeaseView, MachineEventView, MachineView, WaitResult } from '../platform/index.ts'
+import type { CheckpointView, RestoreResult, ExecOutput, LeaseView, MachineEventView, MachineView, WaitResult } from '../platform/index.ts'
 import type { LogLine } from '../runtime/types.ts'
 import type { Http } from './http.ts'
 import { parseSse } from './sse.ts'
@@ -147,8 +147,8 @@ export class Machines {
     return this.#http.json('DELETE', this.#p(app, id, `checkpoints/${encodeURIComponent(checkpoint)}`), opts)
   }
 
-  /** Puts the disk back as it was at the checkpoint: a running machine restarts on it, a stopped one stays stopped. */
-  restore(app: string, id: string, checkpoint: string, opts: Lease = {}): Promise<{ ok: true; checkpoint: CheckpointView; state: string }> {
+  /** Puts the disk (and the volumes it still mounts) back as at the checkpoint: a running machine restarts on it, a stopped one stays stopped. */
+  restore(app: string, id: string, checkpoint: string, opts: Lease = {}): Promise<RestoreResult> {
     return this.#http.json('POST', this.#p(app, id, `checkpoints/${encodeURIComponent(checkpoint)}/restore`), opts)
   }
 

@@ -103,6 +103,10 @@ export function openSqliteStore(path: string): Store {
                      ON CONFLICT(machine_id) DO UPDATE SET next_checkpoint = next_checkpoint + 1 RETURNING next_checkpoint`).get(machineId) as { next_checkpoint: number }
         return r.next_checkpoint - 1
       },
+      volumes: (machineId, id) =>
+        q('SELECT volume_id, snapshot_id FROM checkpoint_volumes WHERE machine_id = ? AND checkpoint_id = ? ORDER BY volume_id').all(machineId, id) as unknown as { volume_id: string; snapshot_id: string }[],
+      addVolume: (machineId, id, volumeId, snapshotId) =>
+        void q('INSERT INTO checkpoint_volumes (machine_id, checkpoint_id, volume_id, snapshot_id) VALUES (?, ?, ?, ?)').run(machineId, id, volumeId, snapshotId),
       source: (machineId) => (q('SELECT source_id FROM machine_disks WHERE machine_id = ?').get(machineId) as { source_id: string | null } | undefined)?.source_id ?? null,
       setSource: (machineId, sourceId) =>
         void q('INSERT INTO machine_disks (machine_id, source_id) VALUES (?, ?) ON CONFLICT(machine_id) DO UPDATE SET source_id = excluded.source_id').run(machineId, sourceId),

@@ -149,6 +149,9 @@ export interface Store {
     keys(): string[]
     /** Takes the machine's next checkpoint number. */
     nextNumber(machineId: string): number
+    /** The volume snapshots taken with a checkpoint. */
+    volumes(machineId: string, id: string): { volume_id: string; snapshot_id: string }[]
+    addVolume(machineId: string, id: string, volumeId: string, snapshotId: string): void
     /** The checkpoint the machine's disk descends from. */
     source(machineId: string): string | null
     setSource(machineId: string, sourceId: string | null): void

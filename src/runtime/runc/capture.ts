@@ -11,10 +11,12 @@ import { readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HangarError } from '../../errors.ts'
 import type { Checkpoints } from '../../rootfs/index.ts'
-import type { DriverCheckpoints } from '../types.ts'
+import type { DriverCheckpoints, DriverVolumes, VolumeSnapshotRequest } from '../types.ts'
 import type { Layout } from './layout.ts'
 import type { Provisioner } from './provision.ts'
 import type { Runc } from './runc.ts'
+
+type Captured = Awaited<ReturnType<DriverCheckpoints['capture']>>
 
 const MARKER = 'capturing'
 
@@ -23,8 +25,10 @@ export class RuncCheckpoints implements DriverCheckpoints {
   #runc: Runc
   #store: Checkpoints
   #provisioner: Provisioner
+  #volumes: DriverVolumes
 
-  constructor(deps: { layout: Layout; runc: Runc; checkpoints: Checkpoints; provisioner: Provisioner }) {
+  constructor(deps: { layout: Layout; runc: Runc; checkpoints: Checkpoints; provisioner: Provisioner; volumes: DriverVolumes }) {
+    this.#volumes = deps.volumes
     this.#layout = deps.layout
     this.#runc = deps.runc
     this.#store = deps.checkpoints
@@ -35,28 +39,45 @@ export class RuncCheckpoints implements DriverCheckpoints {
     if (!existsSync(this.#layout.machine(id).config)) throw new HangarError('machine_not_found', `machine ${id} not found`)
   }
 
-  async capture(id: string, key: string): Promise<{ sizeBytes: number }> {
+  async capture(id: string, key: string, volumes: VolumeSnapshotRequest[] = []): Promise<Captured> {
     this.#known(id)
     // One that is already paused (suspended) stays paused; one that is not running has no writer.
-    if ((await this.#runc.state(id))?.status !== 'running') return this.#store.capture(id, key)
+    if ((await this.#runc.state(id))?.status !== 'running') return this.#freeze(id, key, volumes)
     const marker = join(this.#layout.machine(id).dir, MARKER)
     await writeFile(marker, key)
     await this.#runc.pause(id)
     try {
-      return await this.#store.capture(id, key)
+      return await this.#freeze(id, key, volumes)
     } finally {
       await this.#runc.resume(id)
       await rm(marker, { force: true })
     }
   }
 
-  async restore(id: string, key: string): Promise<void> {
+  /** The disk and the volumes, frozen together; a failure part-way leaves none of them. */
+  async #freeze(id: string, key: string, volumes: VolumeSnapshotRequest[]): Promise<Captured> {
+    const { sizeBytes } = await this.#store.capture(id, key)
+    const taken: Captured['volumes'] = []
+    try {
+      for (const v of volumes) taken.push({ snapshot: v.snapshot, ...(await this.#volumes.snapshot(v.volume, v.snapshot)) })
+    } catch (e) {
+      for (const t of taken) await this.#volumes.removeSnapshot(t.snapshot).catch(() => {})
+      await this.#store.remove(key).catch(() => {})
+      throw e
+    }
+    return { sizeBytes, volumes: taken }
+  }
+
+  async restore(id: string, key: string, volumes: VolumeSnapshotRequest[] = []): Promise<void> {
     this.#known(id)
     const status = (await this.#runc.state(id))?.status
     if (status === 'running' || status === 'paused') {
       throw new HangarError('invalid_state', `machine ${id} is ${status}: its disk can only be restored while it is stopped`)
     }
-    await this.#provisioner.replaceDisk(id, () => this.#store.restore(id, key))
+    await this.#provisioner.replaceDisk(id, async () => {
+      await this.#store.restore(id, key)
+      for (const v of volumes) await this.#volumes.replace(v.volume, v.snapshot)
+    })
   }
 
   remove(key: string): Promise<void> {

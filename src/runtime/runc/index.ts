@@ -150,7 +150,7 @@ export async function createRuncDriver(opts: RuncDriverOptions): Promise<Driver>
     conmon: { conmonPath, runcPath, runcRoot: layout.runcRoot, exitsDir: layout.exitsDir, socketDir: layout.socketDir },
     capabilities,
     firewall,
-    checkpoints: new RuncCheckpoints({ layout, runc, checkpoints, provisioner }),
+    checkpoints: new RuncCheckpoints({ layout, runc, checkpoints, provisioner, volumes }),
     volumes,
     logger: opts.logger ?? { warn: () => {} },
   })

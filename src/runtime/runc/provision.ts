@@ -254,14 +254,20 @@ export class Provisioner {
     if (old && net.ipv4 !== old.ipv4) this.#d.logger?.warn({ machine: id, was: old.ipv4, now: net.ipv4 }, 'machine address changed on reattach')
   }
 
-  /** Swaps a stopped machine's disk (a restore): the overlay comes off, `swap` replaces the disk, the overlay goes back over the new one. */
+  /**
+   * Swaps a stopped machine's disk and volumes (a restore): the overlay and the volume mounts come
+   * off, `swap` replaces what is under them, and they go back over the new content.
+   */
   async replaceDisk(id: string, swap: () => Promise<void>): Promise<void> {
     const paths = this.#d.layout.machine(id)
     const base = await readBase(paths.idmap)
+    await unmountVolumes(paths)
     await unmountOverlay(paths)
     await swap()
-    // A machine from before user namespaces gets its mount at its next start, with its range.
-    if (base !== null) await ensureMounted(paths, this.#d.namespaces.idmap(id, base))
+    // A machine from before user namespaces gets its mounts at its next start, with its range.
+    if (base === null) return
+    await ensureMounted(paths, this.#d.namespaces.idmap(id, base))
+    await ensureVolumes(paths, this.#d.namespaces.idmap(id, base))
   }
 
   /** Removes every trace of a machine that no longer runs. Idempotent. */

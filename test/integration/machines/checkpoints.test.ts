@@ -141,3 +141,48 @@ test('checkpoints: take, list, restore, fork, retention, and nothing left after 
     assert.deepEqual(frozenDisks(), [])
   })
 })
+
+test('a checkpoint holds the machine\'s volume too: restore brings both back, forks get volumes of their own', async (t) => {
+  const d = await daemonWithBusybox(t, 'cpvol')
+  const { machines: hm, volumes: hv } = d.client
+  const app = d.app
+  const sh = async (id: string, cmd: string): Promise<string> => {
+    const r = await hm.exec(app, id, { command: ['sh', '-c', cmd] })
+    assert.equal(r.exit_code, 0, `${cmd}: ${r.stderr}`)
+    return r.stdout
+  }
+  const vol = await hv.create(app, { name: 'data', size_gb: 1 })
+  const m = await hm.create(app, { config: { ...sleeper, mounts: [{ volume: vol.id, path: '/data' }] } })
+  await hm.wait(app, m.id, { state: ['started'] })
+  await sh(m.id, 'echo disk-1 > /state.txt; echo vol-1 > /data/state.txt')
+
+  const cp = await hm.checkpoint(app, m.id, { comment: 'with data' })
+  assert.equal(cp.volumes.length, 1)
+  assert.equal(cp.volumes[0]!.volume_id, vol.id)
+  assert.ok((await hv.snapshots(app, vol.id)).some((s) => s.id === cp.volumes[0]!.snapshot_id), 'the volume lists the checkpoint\'s snapshot')
+
+  await sh(m.id, 'echo disk-2 > /state.txt; echo vol-2 > /data/state.txt; rm -rf /data/*')
+  const r = await hm.restore(app, m.id, cp.id)
+  assert.deepEqual(r.volumes_restored, [vol.id])
+  assert.equal(await sh(m.id, 'cat /state.txt /data/state.txt'), 'disk-1\nvol-1\n')
+
+  const forks = await hm.fork(app, m.id, { checkpoint: cp.id, count: 2 })
+  for (const [i, f] of forks.entries()) {
+    const mounted = (f.config as { mounts?: { volume: string }[] }).mounts?.[0]?.volume
+    assert.ok(mounted && mounted !== vol.id, `fork ${f.id} mounts a volume of its own (${mounted})`)
+    await hm.wait(app, f.id, { state: ['started'] })
+    assert.equal(await sh(f.id, 'cat /data/state.txt'), 'vol-1\n')
+    await sh(f.id, `echo fork-${i} > /data/state.txt`)
+  }
+  await sh(m.id, 'echo vol-3 > /data/state.txt')
+  for (const [i, f] of forks.entries()) assert.equal(await sh(f.id, 'cat /data/state.txt'), `fork-${i}\n`)
+  const now = await hm.fork(app, m.id, {})
+  await hm.wait(app, now.id, { state: ['started'] })
+  assert.equal(await sh(now.id, 'cat /data/state.txt'), 'vol-3\n', 'a fork of the disk now takes the volume as it is now')
+  assert.equal(await sh(m.id, 'cat /data/state.txt'), 'vol-3\n')
+  assert.equal((await hv.list(app)).length, 4, 'the source volume and one per fork')
+
+  await hm.deleteCheckpoint(app, m.id, cp.id)
+  assert.ok(!(await hv.snapshots(app, vol.id)).some((s) => s.id === cp.volumes[0]!.snapshot_id), 'the checkpoint\'s volume snapshot goes with it')
+  for (const x of [...forks, now]) await hm.destroy(app, x.id, { force: true })
+})
