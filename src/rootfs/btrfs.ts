@@ -35,9 +35,13 @@ export async function createSubvolume(path: string): Promise<void> {
   await run(BTRFS, ['subvolume', 'create', path], { step: 'btrfs subvolume create' })
 }
 
-/** Deletes a subvolume and waits for the commit, so a host crash cannot bring it back. */
-export async function deleteSubvolume(path: string): Promise<void> {
-  await run(BTRFS, ['subvolume', 'delete', '--commit-after', path], { step: 'btrfs subvolume delete' })
+/**
+ * Deletes a subvolume and, by default, waits for the commit, so a host crash cannot bring it
+ * back (the trash, which deletes again after a crash, does not need to wait).
+ */
+export async function deleteSubvolume(path: string, opts: { commit?: boolean } = {}): Promise<void> {
+  const commit = opts.commit === false ? [] : ['--commit-after']
+  await run(BTRFS, ['subvolume', 'delete', ...commit, path], { step: 'btrfs subvolume delete' })
 }
 
 /** Sets the subvolume's limit on referenced bytes (data and metadata). */

@@ -14,17 +14,15 @@
  *   await checkpoints.restore(id, key)           // overlay unmounted by the caller
  *   await disks.create(forkId, bytes, checkpoints.path(key))
  */
-import { existsSync, statSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, readdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HangarError } from '../errors.ts'
 import { run } from '../lib/proc.ts'
-import { deleteSubvolume, snapshotSubvolume, subvolumeUsage } from './btrfs.ts'
+import { snapshotSubvolume, subvolumeUsage } from './btrfs.ts'
 import { copyTree, type Disks } from './disks.ts'
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
-/** The root directory of every btrfs subvolume has this inode number. */
-const SUBVOLUME_INO = 256
 
 export class Checkpoints {
   #dir: string
@@ -77,17 +75,10 @@ export class Checkpoints {
     return Number.parseInt(stdout, 10)
   }
 
-  /** Idempotent. */
+  /** Idempotent; the frozen disk is deleted in the background. */
   async remove(key: string): Promise<void> {
     const path = this.path(key)
-    let ino: number
-    try {
-      ino = statSync(path).ino
-    } catch {
-      return
-    }
-    if (this.#disks.quota && ino === SUBVOLUME_INO) await deleteSubvolume(path)
-    else await rm(path, { recursive: true, force: true })
+    if (existsSync(path)) await this.#disks.discard(path)
   }
 
   /** Every key on disk (for sweeping leftovers). */

@@ -168,12 +168,25 @@ export class Disks {
     }
     await rename(target, `${target}.old`)
     await rename(made, target)
-    await this.recover(id)
+    // The old disk goes in the background: with quotas, deleting gigabytes takes a while.
+    await this.discard(`${target}.old`)
     // Overlay's scratch dir belongs to the old upper.
     if (!this.quota) {
       await rm(paths.work, { recursive: true, force: true })
       await mkdir(paths.work)
     }
+  }
+
+  /**
+   * Deletes a replaced disk, a checkpoint or a snapshot without waiting for the commit: with
+   * quotas, a delete that waits costs hundreds of milliseconds for gigabytes (210 ms for 2 GB
+   * here; the qgroup accounting walks the extents), one that does not ~10 ms, the kernel's
+   * cleaner doing the rest. A host crash before the commit can bring one back: the sweeps at
+   * start (and `recover`) delete it again.
+   */
+  async discard(path: string): Promise<void> {
+    if (this.quota && statSync(path).ino === SUBVOLUME_INO) await deleteSubvolume(path, { commit: false })
+    else await rm(path, { recursive: true, force: true })
   }
 
   /** Finishes a `replace` a crash interrupted: the new disk in place, the old one gone. */

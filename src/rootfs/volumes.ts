@@ -161,7 +161,7 @@ export class Volumes {
     await limitSubvolume(`${path}.new`, bytes)
     await rename(path, `${path}.old`)
     await rename(`${path}.new`, path)
-    await this.recover(id)
+    await this.#disks.discard(`${path}.old`)
   }
 
   /** The new content in place and the old one gone, after a `replace` that stopped half-way. */
@@ -186,7 +186,7 @@ export class Volumes {
   /** Idempotent. */
   async removeSnapshot(snapshotId: string): Promise<void> {
     const path = this.snapshotPath(snapshotId)
-    if (existsSync(path)) await deleteSubvolume(path)
+    if (existsSync(path)) await this.#disks.discard(path)
   }
 
   /** Every volume id on disk (for sweeping what a crash left). */
