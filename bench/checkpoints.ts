@@ -34,7 +34,10 @@ function copyMs(from: string, to: string, flags: string[]): number {
   return took
 }
 
+/** Each timed step starts on a quiet disk: the writeback of what came before is not its cost. */
 async function timed(f: () => Promise<unknown>): Promise<number> {
+  spawnSync('sync')
+  await new Promise((r) => setTimeout(r, 200))
   const t0 = performance.now()
   await f()
   return performance.now() - t0
@@ -62,6 +65,14 @@ export async function benchCheckpoints(): Promise<void> {
       const forks: number[] = []
       const floor: number[] = []
       const fullCopy: number[] = []
+      // The floors first, then a pause: deleting their copies keeps btrfs busy for a while, and
+      // that cleanup must not land on Hangar's timings.
+      for (let r = 0; r < rounds; r++) {
+        floor.push(copyMs(upper, join(disks, `floor-${r}`), []))
+        fullCopy.push(copyMs(upper, join(disks, `floor-${r}`), ['--reflink=never']))
+      }
+      spawnSync('sync')
+      await new Promise((r) => setTimeout(r, 5000))
       for (let r = 0; r < rounds; r++) {
         let id = ''
         cps.push(await timed(async () => { id = (await hm.checkpoint(app, m.id)).id }))
@@ -69,8 +80,6 @@ export async function benchCheckpoints(): Promise<void> {
         let fork = ''
         forks.push(await timed(async () => { fork = (await hm.fork(app, m.id, { checkpoint: id, skip_launch: true })).id }))
         await hm.destroy(app, fork, { force: true })
-        floor.push(copyMs(upper, join(disks, `floor-${r}`), []))
-        fullCopy.push(copyMs(upper, join(disks, `floor-${r}`), ['--reflink=never']))
       }
       const f = median(floor)
       const full = median(fullCopy)
