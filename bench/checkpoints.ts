@@ -17,7 +17,7 @@ import { benchDaemon } from './bench-daemon.ts'
 import { median, ms, percentile, verdict } from './stats.ts'
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
-const sizesMb = (process.env.BENCH_SIZES_MB ?? '20,200,2000').split(',').map(Number)
+const sizesMb = (process.env.BENCH_SIZES_MB ?? '20,200,2000').split(',').filter(Boolean).map(Number)
 const forkRounds = Number(process.env.BENCH_FORK_ROUNDS ?? 5)
 const soakCycles = Number(process.env.BENCH_SOAK_CYCLES ?? 1000)
 const app = 'bench'
