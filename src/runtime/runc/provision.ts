@@ -206,8 +206,11 @@ export class Provisioner {
    * always are while it exists, but after a reboot, when only start would make them again.
    */
   async ensureFilesystem(id: string): Promise<void> {
-    if (isMounted(this.#d.layout.machine(id)) && !this.#d.namespaces.missing(id)) return
-    await this.prepare(id)
+    const paths = this.#d.layout.machine(id)
+    if (!isMounted(paths) || this.#d.namespaces.missing(id)) return void (await this.prepare(id))
+    // Its volumes too: the files API reaches into them.
+    const base = await readBase(paths.idmap)
+    if (base !== null) await ensureVolumes(paths, this.#d.namespaces.idmap(id, base))
   }
 
   async #network(id: string): Promise<StoredNetwork | null> {

@@ -177,3 +177,31 @@ test('volumes without a machines filesystem are refused with a clear error', asy
   assert.match(e.message, /--machines-fs none/)
   assert.deepEqual(await d.client.volumes.list('novol'), [])
 })
+
+test('the files API reaches into a machine\'s volume: what it writes there is in the volume, running or stopped', async (t) => {
+  const d = await daemonWithBusybox(t, 'volfiles')
+  const { machines: hm, volumes: hv } = d.client
+  const app = d.app
+  const vol = await hv.create(app, { name: 'data', size_gb: 1 })
+  const m = await hm.create(app, { config: { ...sleeper, mounts: [{ volume: vol.id, path: '/data' }] } })
+  await hm.wait(app, m.id, { state: ['started'] })
+
+  await hm.fs.write(app, m.id, '/data/from-api.txt', 'through the API\n')
+  const cat = await hm.exec(app, m.id, { command: ['cat', '/data/from-api.txt'] })
+  assert.equal(cat.stdout, 'through the API\n')
+  await hm.exec(app, m.id, { command: ['sh', '-c', 'mkdir -p /data/sub && echo inside > /data/sub/x'] })
+  assert.equal(await hm.fs.readText(app, m.id, '/data/sub/x'), 'inside\n')
+  const listed = await hm.fs.list(app, m.id, '/data', { recursive: true })
+  assert.deepEqual(listed.entries.map((e) => e.path).sort(), ['/data/from-api.txt', '/data/sub', '/data/sub/x'])
+  await refusedWith(hm.fs.rename(app, m.id, '/data/from-api.txt', '/moved.txt'), 'file_error')
+
+  // Stopped, and after the machine is gone the data is in the volume for the next machine.
+  await hm.stop(app, m.id)
+  await hm.fs.write(app, m.id, '/data/while-stopped.txt', 'stopped\n')
+  await hm.destroy(app, m.id)
+  const next = await hm.create(app, { config: { ...sleeper, mounts: [{ volume: vol.id, path: '/mnt/v' }] } })
+  await hm.wait(app, next.id, { state: ['started'] })
+  const both = await hm.exec(app, next.id, { command: ['cat', '/mnt/v/from-api.txt', '/mnt/v/while-stopped.txt'] })
+  assert.equal(both.stdout, 'through the API\nstopped\n')
+  await hm.destroy(app, next.id, { force: true })
+})
