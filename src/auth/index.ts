@@ -7,3 +7,4 @@
  */
 export { attenuate, decodeMacaroon, mint, newTokenId, tokenPrefix, verifyMacaroon, type Macaroon } from './macaroon.ts'
 export { actions, caveatSchema, checkCaveats, mayDo, mayReachApp, mayReachMachine, type Access, type Action, type Caveat, type CaveatType, type Denial } from './caveats.ts'
+export { restrictionCaveats, type Restrictions } from './restrictions.ts'

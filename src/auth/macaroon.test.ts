@@ -117,4 +117,6 @@ test('machines and source caveats; lists pass the caveat on what they list, and 
   assert.ok(allows(t, { listing: 'apps' }))
   assert.equal(checkCaveats(verifyMacaroon(key, t).caveats, req({ listing: 'machines' }))?.caveat, 'apps')
   assert.equal(checkCaveats(verifyMacaroon(key, t).caveats, req({ app: 'web', machine: 'm1', source: undefined }))?.caveat, 'source')
+  assert.ok(allows(t, { action: 'tokens', about: 'tokens' }))
+  assert.equal(checkCaveats(verifyMacaroon(key, t).caveats, req({ action: 'tokens', about: 'tokens', source: '10.1.1.1' }))?.caveat, 'source')
 })

@@ -18,6 +18,8 @@ import { checkpointsService } from './checkpoints.ts'
 import { filesService } from './files.ts'
 
 export type { PlatformDeps } from './context.ts'
+export type { Caller, TokenView } from './tokens.ts'
+export { createTokenSchema } from './tokens.ts'
 export type { CheckView, MachineView } from './view.ts'
 import type { CheckView } from './view.ts'
 export type { AppView } from './apps.ts'
@@ -88,7 +90,7 @@ export async function createPlatform(deps: PlatformDeps) {
     checkpoints,
     /** Files in a machine, running or stopped (Sprites' filesystem API). */
     files: filesService(ctx),
-    tokens: tokensService(deps.store),
+    tokens: tokensService(deps.store, deps.tokenKey),
     images,
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },
     capabilities: deps.driver.capabilities,

@@ -14,9 +14,12 @@ import type { LogLine } from '../runtime/types.ts'
 import { HangarError, codes, isHangarError, type Code } from '../errors.ts'
 import { Http, type ClientOptions } from './http.ts'
 import { Machines } from './machines.ts'
+import { Tokens } from './tokens.ts'
 import { parseSse } from './sse.ts'
 
 export { HangarError, isHangarError }
+export { attenuate, inspect } from './tokens.ts'
+export type { Action, Caveat, CreateTokenRequest, Restrictions, TokenInfo } from './tokens.ts'
 export type { CreateMachineRequest, StopOptions } from './machines.ts'
 export type { At, FileEntry, FileList, MachineFs } from './files.ts'
 export type { ClientOptions }
@@ -40,6 +43,8 @@ export interface NetworkPolicy {
 
 export class Hangar {
   readonly machines: Machines
+  /** Mint, list and revoke tokens; `attenuate` and `inspect` (exported beside Hangar) work offline. */
+  readonly tokens: Tokens
   readonly apps: {
     list(org?: string): Promise<{ total_apps: number; apps: App[] }>
     /** With `idempotencyKey`, a retry returns the first result instead of failing with name_taken. */
@@ -90,6 +95,7 @@ export class Hangar {
     this.token = opts.token
     const http = new Http(opts)
     this.machines = new Machines(http)
+    this.tokens = new Tokens(http)
     const app = (name: string): string => `/v1/apps/${encodeURIComponent(name)}`
     this.apps = {
       list: (org) => http.json('GET', '/v1/apps', { query: { org_slug: org } }),

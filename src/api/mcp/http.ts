@@ -8,8 +8,8 @@ import { randomUUID } from 'node:crypto'
 import type { Env, Hono } from 'hono'
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import type { Platform } from '../../platform/index.ts'
-import { codes } from '../../errors.ts'
+import type { Caller, Platform } from '../../platform/index.ts'
+import { toHangarError } from '../../errors.ts'
 import { platformBackend } from './backend.ts'
 import { endCancelledStreams } from './cancelled-streams.ts'
 import { checkPageSize } from './pagination.ts'
@@ -82,10 +82,14 @@ export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: 
       opts.logger?.warn({ origin }, 'mcp: refused a request from a non-local Origin')
       return c.json(rpcError(-32000, `forbidden: Origin ${origin} is not allowed. Next: use a local client, or add the origin to the daemon's allowed MCP origins`), 403)
     }
-    const token = platform.tokens.verify(c.req.header('authorization'))
-    if (!token) {
-      c.header('WWW-Authenticate', 'Bearer realm="hangar"')
-      return c.json(rpcError(-32001, `unauthenticated: no valid token. Next: ${codes.unauthenticated.hint}`), 401)
+    // Tools do not check caveats yet: only a token without caveats may drive /mcp (403 for a scoped one).
+    let token: Caller
+    try {
+      token = platform.tokens.authenticateUnscoped(c.req.header('authorization'))
+    } catch (e) {
+      const err = toHangarError(e)
+      if (err.status === 401) c.header('WWW-Authenticate', 'Bearer realm="hangar"')
+      return c.json(rpcError(-32001, `${err.grpcClass}: ${err.message}. Next: ${err.hint}`), err.status === 403 || err.status >= 500 ? err.status as 403 | 500 : 401)
     }
     // No standalone GET stream: every message Hangar sends (progress included) answers a
     // POSTed request, and an idle stream per client would only hold connections open.
