@@ -53,10 +53,14 @@ export interface TokenView {
 
 const view = (r: MacaroonRow): TokenView => ({ ...r, caveats: JSON.parse(r.caveats) as Caveat[] })
 
-/** The token in an Authorization header: "Bearer t", or Fly's "FlyV1 t" (of a comma list, the first; Hangar issues no discharge tokens). */
+/**
+ * The token in an Authorization header: "Bearer t", or Fly's "FlyV1 t". Fly's comma list (a token and
+ * its discharges) is refused whole: Hangar issues no third-party caveats, so a second token can only be
+ * noise, and accepting "good,anything" would make the header mean less than it says.
+ */
 function tokenOf(header: string | undefined): string | undefined {
   const m = /^(?:Bearer|FlyV1)\s+(\S+)$/i.exec(header?.trim() ?? '')
-  return m ? (m[1] as string).split(',')[0] : undefined
+  return m ? (m[1] as string) : undefined
 }
 
 const seconds = (): number => Date.now() / 1000
