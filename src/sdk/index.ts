@@ -18,7 +18,7 @@ import { Tokens } from './tokens.ts'
 import { parseSse } from './sse.ts'
 
 export { HangarError, isHangarError }
-export { attenuate, inspect } from './tokens.ts'
+export { actions, attenuate, inspect } from './tokens.ts'
 export type { Action, Caveat, CreateTokenRequest, Restrictions, TokenInfo } from './tokens.ts'
 export type { CreateMachineRequest, StopOptions } from './machines.ts'
 export type { At, FileEntry, FileList, MachineFs } from './files.ts'

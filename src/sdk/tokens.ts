@@ -8,6 +8,7 @@ import { decodeMacaroon, attenuate as appendCaveats, restrictionCaveats, type Ca
 import type { Http } from './http.ts'
 
 export type { Action, Caveat, Restrictions } from '../auth/index.ts'
+export { actions } from '../auth/index.ts'
 
 export interface CreateTokenRequest {
   apps?: string[]
