@@ -127,10 +127,8 @@ test('tokens: scoped, attenuated, expiring and revoked tokens are enforced on ev
     assert.equal((await call(d.url, d.token, 'GET', '/v1/apps/other')).status, 200)
   })
 
-  await t.test('surfaces that do not check caveats yet refuse scoped tokens', async () => {
+  await t.test('the registry, which does not check caveats yet, refuses scoped tokens', async () => {
     const { token } = await d.client.tokens.create({ apps: ['web'] })
-    const mcp = await fetch(`${d.url}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: '{}' })
-    assert.equal(mcp.status, 403)
     const v2 = await fetch(`${d.url}/v2/`, { headers: { authorization: `Bearer ${token}` } })
     assert.equal(v2.status, 401)
     // A token without caveats, minted by the root token, is as good as the root token there.
