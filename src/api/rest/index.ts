@@ -8,7 +8,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import type { Logger } from 'pino'
 import type { Caller, Platform } from '../../platform/index.ts'
 import { HangarError } from '../../errors.ts'
-import { createRegistry, type OwnHosts } from '../../images/index.ts'
+import { createRegistry, type OwnHosts, type Principal } from '../../images/index.ts'
 import { mountMcp } from '../mcp/index.ts'
 import { appRoutes } from './apps.ts'
 import { errorBody, onError } from './errors.ts'
@@ -44,6 +44,30 @@ function sourceOf(c: Context): string | undefined {
   return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket?.remoteAddress
 }
 
+/**
+ * A /v2 caller: pulling and pushing both need the `images` action, and a repository belongs to the app
+ * its first name component names ("web/api" → web), so an app-scoped token reaches only its apps' names.
+ */
+function registryPrincipal(platform: Platform, token: string, source: string | undefined): Principal | null {
+  let caller: Caller
+  try {
+    caller = platform.tokens.authenticate(`Bearer ${token}`)
+  } catch {
+    return null
+  }
+  return {
+    name: caller.name,
+    denies(repo) {
+      try {
+        platform.tokens.authorize(caller, { action: 'images', app: repo.split('/')[0] as string, ...(source !== undefined ? { source } : {}) })
+        return null
+      } catch (e) {
+        return (e as Error).message
+      }
+    },
+  }
+}
+
 /** Checks the route's declared needs (action, app and machine from the path) against the caller's caveats. */
 function authorize(platform: Platform, r: RouteDef): MiddlewareHandler<Env> {
   return async (c, next) => {
@@ -70,8 +94,7 @@ export function createRestApp(opts: RestOptions): { app: Hono<Env>; close(): Pro
   // MCP shares the port and the tokens; it checks them itself (it is not under /v1).
   const mcp = mountMcp(app, opts.platform, { logger: opts.logger, version: opts.version, ...(opts.ownHosts ? { ownHosts: opts.ownHosts } : {}) })
   // The OCI registry speaks its own protocol and errors, and takes the same tokens (Bearer, or Basic with the token as password).
-  // Neither checks caveats yet: only tokens without caveats pass there (see docs/security.md).
-  const verifyToken = (t: string): string | null => opts.platform.tokens.verify(`Bearer ${t}`)?.name ?? null
+  const verifyToken = (t: string, source?: string): Principal | null => registryPrincipal(opts.platform, t, source)
   const registry = createRegistry({ store: opts.platform.images.store, verifyToken })
   app.route('/v2', registry.app)
   app.use('/v1/*', async (c, next) => {
