@@ -135,27 +135,6 @@ export function tokensService(store: Store, key: Buffer) {
     },
 
     /**
-     * A caller for surfaces that do not check caveats yet (/mcp, /v2): only a token without caveats
-     * passes there, so a scoped token can never do more on them than its caveats say.
-     */
-    authenticateUnscoped(header: string | undefined): Caller {
-      const caller = this.authenticate(header)
-      if (caller.caveats.length > 0) {
-        throw new HangarError('caveat_denied', `this surface does not check caveats yet; token ${caller.id} has ${caller.caveats.length}, so it is refused here`, { details: { caveat: caller.caveats[0]?.type, index: 0 } })
-      }
-      return caller
-    },
-
-    /** The caller behind a header, or undefined: for callers that only need yes or no. */
-    verify(header: string | undefined): Caller | undefined {
-      try {
-        return this.authenticateUnscoped(header)
-      } catch {
-        return undefined
-      }
-    },
-
-    /**
      * A new macaroon carrying the caller's caveats and then the asked-for ones: it can never reach more
      * than the caller. Asking for an app, machine or action the caller cannot reach is refused outright.
      */
