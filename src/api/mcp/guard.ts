@@ -3,13 +3,13 @@
  * stay as they are, and whatever they reach goes through here. Lists are filtered to what the
  * token reaches; anything else it may not do throws caveat_denied, which a tool returns as an
  * error result naming the caveat.
- *   const backend = guardedBackend(platformBackend(platform), (access) => platform.tokens.authorize(caller, access))
+ *   const backend = guardedBackend(platformBackend(platform, caller), caller.caveats, (access) => platform.tokens.authorize(caller, access))
  */
 import { mayReachApp, mayReachMachine, type Action, type Caveat } from '../../auth/index.ts'
 import type { Backend } from './backend.ts'
 
 /** Throws unless the token allows this; app and machine as the call names them. */
-export type Check = (access: { action: Action; app?: string; machine?: string; listing?: 'apps' | 'machines' }) => void
+export type Check = (access: { action: Action; app?: string; machine?: string; listing?: 'apps' | 'machines'; about?: 'tokens' }) => void
 
 export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check: Check): Backend {
   const on = <A extends unknown[], R>(action: Action, fn: (app: string, id: string, ...rest: A) => Promise<R>) =>
@@ -22,6 +22,13 @@ export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check
   const f = inner.files
   const i = inner.images
   return {
+    // Minting checks narrowing itself (a new token carries these caveats and more).
+    tokens: {
+      async create(req) {
+        check({ action: 'tokens', about: 'tokens' })
+        return inner.tokens.create(req)
+      },
+    },
     apps: {
       async list() {
         check({ action: 'read', listing: 'apps' })

@@ -70,7 +70,6 @@ const rpcError = (code: number, message: string) => ({ jsonrpc: '2.0', error: { 
 
 export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: McpHttpOptions = {}): { close(): Promise<void> } {
   const sessions = new Map<string, Session>()
-  const backend = platformBackend(platform)
   const idleMs = opts.idleMs ?? 30 * 60_000
   const maxSessions = opts.maxSessions ?? 256
   const maxSessionsPerToken = Math.max(1, Math.floor(maxSessions / 4))
@@ -82,6 +81,7 @@ export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: 
   // A scoped token's session sees a guarded backend: tools/list shows what its actions allow, and
   // every call is checked against its caveats (from the address that opened the session).
   const sessionServer = (caller: Caller, source: string | undefined): McpServer => {
+    const backend = platformBackend(platform, caller)
     if (caller.caveats.length === 0) return createMcpServer(backend, serverOptions)
     const check: Check = (access) => platform.tokens.authorize(caller, { ...access, ...(source !== undefined ? { source } : {}) })
     return createMcpServer(guardedBackend(backend, caller.caveats, check), { ...serverOptions, allows: (a) => mayDo(caller.caveats, a) })

@@ -58,6 +58,22 @@ test('/mcp with a scoped token: tools listed by its actions, every call checked 
   assert.equal((await outcome(c1, 'fs_list', { app: 'web', id: m2.id, path: '/' })).code, 'caveat_denied')
   assert.equal((await outcome(c1, 'machine_run', { app: 'web', image: d.image })).code, 'caveat_denied')
 
+  // A robot mints a sub-agent's token over MCP: it works, and it is narrower than the robot's.
+  assert.ok(!names.includes('token_create'), 'a token without the tokens action cannot mint')
+  const robot = await d.client.tokens.create({ apps: ['web'], actions: ['read', 'tokens'] })
+  const rc = await connect(t, d.url, robot.token)
+  assert.equal((await outcome(rc, 'token_create', { apps: ['other'] })).code, 'caveat_denied')
+  assert.equal((await outcome(rc, 'token_create', { actions: ['exec'] })).code, 'caveat_denied')
+  const minted = await outcome(rc, 'token_create', { machines: [m1.id], actions: ['read'], expires_in: '10m', description: 'sub-agent' })
+  assert.equal(minted.code, 'ok', minted.text)
+  const sub = minted.structured as { id: string; token: string; caveats: { type: string }[] }
+  assert.deepEqual(sub.caveats.map((c) => c.type), ['apps', 'actions', 'machines', 'actions', 'validity'])
+  const get = (token: string, id: string) => fetch(`${d.url}/v1/apps/web/machines/${id}`, { headers: { authorization: `Bearer ${token}` } })
+  assert.equal((await get(sub.token, m1.id)).status, 200)
+  assert.equal((await get(sub.token, m2.id)).status, 403)
+  assert.equal((await fetch(`${d.url}/v1/tokens`, { method: 'POST', headers: { authorization: `Bearer ${sub.token}` } })).status, 403)
+  assert.equal((await d.client.tokens.list()).find((x) => x.id === sub.id)?.parent_id, robot.id)
+
   // An attenuation shares its parent's id but cannot ride its parent's session.
   const wide = await d.client.tokens.create({ apps: ['web'] })
   const init = await fetch(`${d.url}/mcp`, {
