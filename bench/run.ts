@@ -4,8 +4,9 @@ import { benchBaseImage } from './base-image.ts'
 import { benchProxy } from './proxy.ts'
 import { benchRegistry } from './registry.ts'
 import { benchCheckpoints } from './checkpoints.ts'
+import { benchTokens } from './tokens.ts'
 
-const all: Record<string, () => Promise<void>> = { start: benchStart, 'base-image': benchBaseImage, proxy: benchProxy, registry: benchRegistry, checkpoints: benchCheckpoints }
+const all: Record<string, () => Promise<void>> = { start: benchStart, 'base-image': benchBaseImage, proxy: benchProxy, registry: benchRegistry, checkpoints: benchCheckpoints, tokens: benchTokens }
 const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all)
 for (const n of names) {
   const run = all[n]

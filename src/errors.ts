@@ -44,6 +44,18 @@ export const codes = {
   volumes_unsupported: { class: 'invalid_argument', hint: 'run the daemon with a machines filesystem (--machines-fs image, a device or a btrfs path)' },
   // No token, or a token Hangar did not issue.
   unauthenticated: { class: 'unauthenticated', hint: 'send Authorization: Bearer <token>; the root token is in <data-dir>/root-token' },
+  // A token string that is not a Hangar token: wrong prefix, bad base64url, cut short, or an unknown caveat.
+  token_malformed: { class: 'unauthenticated', hint: 'send the whole token as Hangar printed it (it starts with hm1_), or the root token from <data-dir>/root-token' },
+  // A token whose HMAC chain does not verify: altered bytes, or signed by another daemon's key.
+  token_invalid_signature: { class: 'unauthenticated', hint: 'ask the token\'s issuer for a fresh one; attenuate with `hangar tokens attenuate`, never by editing the string' },
+  // The token's validity caveat excludes now: expired, or not yet valid.
+  token_expired: { class: 'unauthenticated', hint: 'mint a new token (POST /v1/tokens) or ask its issuer for one' },
+  // The token's id was revoked, or this daemon never issued it (its record is gone).
+  token_revoked: { class: 'unauthenticated', hint: 'list live tokens with GET /v1/tokens and use one of them, or mint a new one' },
+  // A caveat of the token refuses this request; details.caveat names it.
+  caveat_denied: { class: 'permission_denied', hint: 'use a token whose caveats allow this request (see `hangar tokens inspect`), or ask for one' },
+  // The token id is not one the caller may see.
+  token_not_found: { class: 'not_found', hint: 'list the tokens you may see with GET /v1/tokens' },
   // The app does not exist.
   app_not_found: { class: 'not_found', hint: 'list apps with GET /v1/apps or create it with POST /v1/apps' },
   // The machine does not exist (or was destroyed).

@@ -14,10 +14,11 @@ import { checkpointCommands } from './commands/checkpoint.ts'
 import { volumeCommands } from './commands/volume.ts'
 import { mcp } from './commands/mcp.ts'
 import { proxy } from './commands/proxy.ts'
+import { tokens } from './commands/tokens.ts'
 import { up } from './commands/up.ts'
 
-const groups: Record<string, Record<string, Command>> = { apps, machine: { ...machine, ...checkpointCommands }, volume: volumeCommands, fs, image, proxy }
-const aliases: Record<string, string> = { app: 'apps', machines: 'machine', m: 'machine', images: 'image' }
+const groups: Record<string, Record<string, Command>> = { apps, machine: { ...machine, ...checkpointCommands }, volume: volumeCommands, fs, image, proxy, tokens }
+const aliases: Record<string, string> = { app: 'apps', machines: 'machine', m: 'machine', images: 'image', token: 'tokens' }
 
 function help(): string {
   const lines = ['usage: hangar <command> [--json]', '', `  ${'up'.padEnd(22)} ${up.summary}`, `  ${'mcp'.padEnd(22)} ${mcp.summary}`]

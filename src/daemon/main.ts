@@ -4,6 +4,7 @@
  */
 import { chmod, mkdir, writeFile, rm, readFile, rename } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { serve, type ServerType } from '@hono/node-server'
@@ -43,6 +44,27 @@ async function ensureRootToken(platform: Platform, dataDir: string): Promise<str
   await rename(`${file}.tmp`, file)
   platform.tokens.register('root', token)
   return file
+}
+
+/**
+ * The root key macaroons are signed with: 32 random bytes (hex) in <data-dir>/token-key, 0600,
+ * made at first start. It lives outside the state database so a copy of hangar.db (a backup, a
+ * bug report) cannot mint tokens. Deleting it invalidates every macaroon; the root token still works.
+ */
+export async function ensureTokenKey(dataDir: string): Promise<Buffer> {
+  const file = join(dataDir, 'token-key')
+  if (existsSync(file)) {
+    const text = (await readFile(file, 'utf8')).trim()
+    if (!/^[0-9a-f]{64}$/.test(text)) {
+      throw new HangarError('invalid_argument', `${file} is not 64 hex digits`, { hint: `restore it from a backup, or delete it to make a new one (every scoped token then stops working)` })
+    }
+    await chmod(file, 0o600)
+    return Buffer.from(text, 'hex')
+  }
+  const key = randomBytes(32)
+  await writeFile(`${file}.tmp`, key.toString('hex') + '\n', { mode: 0o600 })
+  await rename(`${file}.tmp`, file)
+  return key
 }
 
 /**
@@ -89,8 +111,9 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const own = new OwnHosts()
   own.add(...config.publicHosts)
   const images = await openImageStore({ root: join(config.dataDir, 'images'), own })
+  const tokenKey = await ensureTokenKey(config.dataDir)
   const platform = await createPlatform({
-    store, driver, images, logger, region: config.region, checkpointRetention: config.checkpointRetention,
+    store, tokenKey, driver, images, logger, region: config.region, checkpointRetention: config.checkpointRetention,
     capacity: { hostMemoryMb: Math.floor(totalmem() / 2 ** 20), memoryShare: config.capacity.maxMemoryShare, hostCpus: cpus().length, cpuOvercommit: config.capacity.cpuOvercommit },
     disk: { dir: config.dataDir, minFreeBytes: config.minFreeDisk },
   })

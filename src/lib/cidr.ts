@@ -97,3 +97,22 @@ export function overlaps(a: string, b: string): boolean {
   const y = range(b)
   return x.family === y.family && x.first <= y.last && y.first <= x.last
 }
+
+/** Whether `address` (IPv4, IPv6, or IPv4-mapped IPv6 "::ffff:1.2.3.4") lies inside `block`; anything unparsable is outside. */
+export function cidrContains(block: string, address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  const addr = mapped ? (mapped[1] as string) : address
+  const family = isIPv4(addr) ? 4 : isIPv6(addr) ? 6 : null
+  let parsed: Cidr
+  try {
+    parsed = parseCidr(block)
+  } catch {
+    return false
+  }
+  if (family === null || family !== parsed.family) return false
+  const bits = family === 4 ? 32n : 128n
+  const toBig = (a: string): bigint => (family === 4 ? a.split('.').reduce((n, o) => (n << 8n) | BigInt(Number(o)), 0n) : v6ToBig(a))
+  const prefix = BigInt(parsed.cidr.slice(parsed.cidr.indexOf('/') + 1))
+  const shift = bits - prefix
+  return toBig(addr) >> shift === toBig(parsed.cidr.slice(0, parsed.cidr.indexOf('/'))) >> shift
+}

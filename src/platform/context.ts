@@ -25,6 +25,8 @@ export interface PlatformDeps {
   capacity: CapacityLimits
   /** The data dir's filesystem, and the free space kept for the daemon's own writes. */
   disk: DiskOptions
+  /** The root key macaroons are signed with (32 bytes from <data-dir>/token-key; never in the store). */
+  tokenKey: Buffer
   /** How many checkpoints a machine keeps before the oldest without a comment goes (default 20). */
   checkpointRetention?: number
 }

@@ -19,6 +19,8 @@ import { filesService } from './files.ts'
 import { volumesService } from './volumes.ts'
 
 export type { PlatformDeps } from './context.ts'
+export type { Caller, TokenView } from './tokens.ts'
+export { createTokenSchema } from './tokens.ts'
 export type { CheckView, MachineView } from './view.ts'
 import type { CheckView } from './view.ts'
 export type { AppView } from './apps.ts'
@@ -96,7 +98,7 @@ export async function createPlatform(deps: PlatformDeps) {
     volumes,
     /** Files in a machine, running or stopped (Sprites' filesystem API). */
     files: filesService(ctx),
-    tokens: tokensService(deps.store),
+    tokens: tokensService(deps.store, deps.tokenKey),
     images,
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },
     capabilities: deps.driver.capabilities,

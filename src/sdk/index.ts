@@ -16,9 +16,12 @@ import { HangarError, codes, isHangarError, type Code } from '../errors.ts'
 import { Http, type ClientOptions } from './http.ts'
 import { Machines } from './machines.ts'
 import { Volumes } from './volumes.ts'
+import { Tokens } from './tokens.ts'
 import { parseSse } from './sse.ts'
 
 export { HangarError, isHangarError }
+export { actions, attenuate, inspect } from './tokens.ts'
+export type { Action, Caveat, CreateTokenRequest, Restrictions, TokenInfo } from './tokens.ts'
 export type { CreateMachineRequest, StopOptions } from './machines.ts'
 export type { CreateVolumeRequest } from './volumes.ts'
 export type Volume = VolumeView
@@ -47,6 +50,8 @@ export class Hangar {
   readonly machines: Machines
   /** Volumes of an app: sized filesystems that outlive machines (config.mounts). */
   readonly volumes: Volumes
+  /** Mint, list and revoke tokens; `attenuate` and `inspect` (exported beside Hangar) work offline. */
+  readonly tokens: Tokens
   readonly apps: {
     list(org?: string): Promise<{ total_apps: number; apps: App[] }>
     /** With `idempotencyKey`, a retry returns the first result instead of failing with name_taken. */
@@ -98,6 +103,7 @@ export class Hangar {
     const http = new Http(opts)
     this.machines = new Machines(http)
     this.volumes = new Volumes(http)
+    this.tokens = new Tokens(http)
     const app = (name: string): string => `/v1/apps/${encodeURIComponent(name)}`
     this.apps = {
       list: (org) => http.json('GET', '/v1/apps', { query: { org_slug: org } }),

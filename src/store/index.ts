@@ -6,7 +6,7 @@
 import { openSqliteStore } from './sqlite.ts'
 import type { Store } from './types.ts'
 
-export type { Store, AppRow, CheckpointRow, MachineRow, EventRow, LeaseRow, TokenRow, MachineFilter, IdempotencyRow, VolumeRow, VolumeSnapshotRow } from './types.ts'
+export type { Store, AppRow, CheckpointRow, MachineRow, EventRow, LeaseRow, MacaroonRow, TokenRow, MachineFilter, IdempotencyRow, VolumeRow, VolumeSnapshotRow } from './types.ts'
 
 export function openStore(opts: { path: string }): Store {
   return openSqliteStore(opts.path)

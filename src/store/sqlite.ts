@@ -7,7 +7,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { HangarError, isDiskFull, isHangarError } from '../errors.ts'
-import type { AppRow, CheckpointRow, EventRow, IdempotencyRow, LeaseRow, MachineFilter, MachineRow, Store, TokenRow, VolumeRow, VolumeSnapshotRow } from './types.ts'
+import type { AppRow, CheckpointRow, EventRow, IdempotencyRow, LeaseRow, MacaroonRow, MachineFilter, MachineRow, Store, TokenRow, VolumeRow, VolumeSnapshotRow } from './types.ts'
 
 const migrationsDir = new URL('./migrations/', import.meta.url)
 
@@ -27,6 +27,9 @@ function migrate(db: DatabaseSync): void {
     }
   }
 }
+
+/** A token and everything minted from it, transitively (bind the root id). */
+const descendantsSql = 'WITH RECURSIVE tree(id) AS (SELECT id FROM macaroons WHERE id = ? UNION SELECT m.id FROM macaroons m JOIN tree ON m.parent_id = tree.id)'
 
 const json = (v: unknown): string => JSON.stringify(v)
 
@@ -79,6 +82,15 @@ export function openSqliteStore(path: string): Store {
       insert: (t: TokenRow) => void q('INSERT INTO tokens (id, name, hash, created_at) VALUES (?, ?, ?, ?)').run(t.id, t.name, t.hash, t.created_at),
       byHash: (hash) => q('SELECT * FROM tokens WHERE hash = ?').get(hash) as TokenRow | undefined,
       count: () => (q('SELECT count(*) AS n FROM tokens').get() as { n: number }).n,
+    },
+    macaroons: {
+      insert: (m: MacaroonRow) => void q('INSERT INTO macaroons (id, parent_id, description, caveats, created_at, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(m.id, m.parent_id, m.description, m.caveats, m.created_at, m.last_used_at, m.revoked_at),
+      get: (id) => q('SELECT * FROM macaroons WHERE id = ?').get(id) as MacaroonRow | undefined,
+      list: () => q('SELECT * FROM macaroons ORDER BY created_at, id').all() as unknown as MacaroonRow[],
+      descendants: (id) => q(descendantsSql + ' SELECT m.* FROM macaroons m JOIN tree t ON m.id = t.id ORDER BY m.created_at, m.id').all(id) as unknown as MacaroonRow[],
+      revoke: (id, at) => Number(q(descendantsSql + ' UPDATE macaroons SET revoked_at = ? WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL').run(id, at).changes),
+      touch: (id, at) => void q('UPDATE macaroons SET last_used_at = ? WHERE id = ?').run(at, id),
     },
     apps: {
       insert: (a: AppRow) => void q('INSERT INTO apps (id, name, org_slug, network, created_at) VALUES (?, ?, ?, ?, ?)').run(a.id, a.name, a.org_slug, a.network, a.created_at),

@@ -7,6 +7,17 @@ export interface TokenRow {
   created_at: string
 }
 
+export interface MacaroonRow {
+  id: string
+  parent_id: string | null
+  description: string
+  /** JSON: the token's caveats when minted (parent's first). */
+  caveats: string
+  created_at: string
+  last_used_at: string | null
+  revoked_at: string | null
+}
+
 export interface AppRow {
   id: string
   name: string
@@ -113,6 +124,17 @@ export interface Store {
     insert(row: TokenRow): void
     byHash(hash: string): TokenRow | undefined
     count(): number
+  }
+  macaroons: {
+    insert(row: MacaroonRow): void
+    get(id: string): MacaroonRow | undefined
+    /** Every row, oldest first. */
+    list(): MacaroonRow[]
+    /** `id` and every token minted from it, transitively. */
+    descendants(id: string): MacaroonRow[]
+    /** Marks `id` and its descendants revoked; returns how many rows changed. */
+    revoke(id: string, at: string): number
+    touch(id: string, at: string): void
   }
   apps: {
     insert(row: AppRow): void

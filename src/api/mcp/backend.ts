@@ -6,7 +6,8 @@
  */
 import { HangarError } from '../../errors.ts'
 import { Readable } from 'node:stream'
-import type { AppView, BuildBaseInput, BuildProgress, CheckpointView, ExecOutput, ListView, MachineEventView, MachineView, Platform, PullProgress, VolumeSnapshotView, VolumeView, WaitResult } from '../../platform/index.ts'
+import type { Action, Caveat } from '../../auth/index.ts'
+import type { AppView, Caller, BuildBaseInput, BuildProgress, CheckpointView, ExecOutput, ListView, MachineEventView, MachineView, Platform, PullProgress, VolumeSnapshotView, VolumeView, WaitResult } from '../../platform/index.ts'
 import type { ImageRecord } from '../../images/types.ts'
 import type { LogLine } from '../../runtime/types.ts'
 
@@ -23,7 +24,20 @@ export interface ExecRequest {
   max_output_bytes: number
 }
 
+/** What token_create asks for: the restrictions POST /v1/tokens takes. */
+export interface TokenRequest {
+  apps?: string[]
+  machines?: string[]
+  actions?: Action[]
+  expires_in?: number | string
+  description?: string
+}
+
 export interface Backend {
+  /** Tokens minted by the session's own token: never wider than it. */
+  tokens: {
+    create(req: TokenRequest): Promise<{ id: string; token: string; caveats: Caveat[] }>
+  }
   apps: {
     list(): Promise<AppView[]>
     get(name: string): Promise<AppView>
@@ -82,10 +96,16 @@ export interface Backend {
   }
 }
 
-/** The daemon's own backend: direct calls; the platform dedupes retried creates. */
-export function platformBackend(platform: Platform): Backend {
+/** The daemon's own backend for one caller (the session's token): direct calls; the platform dedupes retried creates. */
+export function platformBackend(platform: Platform, caller: Caller): Backend {
   const pm = platform.machines
   return {
+    tokens: {
+      create: async (req) => {
+        const { id, token, caveats } = platform.tokens.create(caller, req)
+        return { id, token, caveats }
+      },
+    },
     apps: {
       list: async () => platform.apps.list().apps,
       get: async (name) => platform.apps.get(name),

@@ -5,12 +5,15 @@
  * requests are refused by Origin (the spec's DNS-rebinding defence).
  */
 import { randomUUID } from 'node:crypto'
-import type { Env, Hono } from 'hono'
+import type { IncomingMessage } from 'node:http'
+import type { Context, Env, Hono } from 'hono'
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js'
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import type { Platform } from '../../platform/index.ts'
-import { codes } from '../../errors.ts'
+import type { Caller, Platform } from '../../platform/index.ts'
+import { toHangarError } from '../../errors.ts'
+import { mayDo } from '../../auth/index.ts'
 import { platformBackend } from './backend.ts'
+import { guardedBackend, type Check } from './guard.ts'
 import { endCancelledStreams } from './cancelled-streams.ts'
 import { checkPageSize } from './pagination.ts'
 import { createMcpServer, type McpServerOptions } from './server.ts'
@@ -30,6 +33,7 @@ export interface McpHttpOptions extends McpServerOptions {
 interface Session {
   server: McpServer
   transport: WebStandardStreamableHTTPServerTransport
+  /** The token (id, caveats, and source if it has a source caveat) that opened the session. */
   tokenId: string
   lastSeen: number
 }
@@ -52,17 +56,35 @@ export function originAllowed(origin: string | undefined, allowed: readonly stri
   }
 }
 
+/** The caller's address as the socket saw it (undefined in-process). */
+const sourceOf = (c: Context): string | undefined => (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket?.remoteAddress
+
+/**
+ * Which requests may continue a session: the same token id with the same caveats (an attenuation shares
+ * its parent's id but must not ride its parent's session), and, for a token with a source caveat, the same address.
+ */
+const sessionKey = (caller: Caller, source: string | undefined): string =>
+  `${caller.id}|${JSON.stringify(caller.caveats)}|${caller.caveats.some((x) => x.type === 'source') ? source : ''}`
+
 const rpcError = (code: number, message: string) => ({ jsonrpc: '2.0', error: { code, message }, id: null })
 
 export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: McpHttpOptions = {}): { close(): Promise<void> } {
   const sessions = new Map<string, Session>()
-  const backend = platformBackend(platform)
   const idleMs = opts.idleMs ?? 30 * 60_000
   const maxSessions = opts.maxSessions ?? 256
   const maxSessionsPerToken = Math.max(1, Math.floor(maxSessions / 4))
   // A bad page size fails here, at mount, not in the first session's initialize.
   const serverOptions: McpServerOptions = {
     ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.version ? { version: opts.version } : {}), ...(opts.pageSize !== undefined ? { pageSize: checkPageSize(opts.pageSize) } : {}),
+  }
+
+  // A scoped token's session sees a guarded backend: tools/list shows what its actions allow, and
+  // every call is checked against its caveats (from the address that opened the session).
+  const sessionServer = (caller: Caller, source: string | undefined): McpServer => {
+    const backend = platformBackend(platform, caller)
+    if (caller.caveats.length === 0) return createMcpServer(backend, serverOptions)
+    const check: Check = (access) => platform.tokens.authorize(caller, { ...access, ...(source !== undefined ? { source } : {}) })
+    return createMcpServer(guardedBackend(backend, caller.caveats, check), { ...serverOptions, allows: (a) => mayDo(caller.caveats, a) })
   }
 
   const drop = (id: string): void => {
@@ -82,11 +104,16 @@ export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: 
       opts.logger?.warn({ origin }, 'mcp: refused a request from a non-local Origin')
       return c.json(rpcError(-32000, `forbidden: Origin ${origin} is not allowed. Next: use a local client, or add the origin to the daemon's allowed MCP origins`), 403)
     }
-    const token = platform.tokens.verify(c.req.header('authorization'))
-    if (!token) {
-      c.header('WWW-Authenticate', 'Bearer realm="hangar"')
-      return c.json(rpcError(-32001, `unauthenticated: no valid token. Next: ${codes.unauthenticated.hint}`), 401)
+    let token: Caller
+    try {
+      token = platform.tokens.authenticate(c.req.header('authorization'))
+    } catch (e) {
+      const err = toHangarError(e)
+      if (err.status === 401) c.header('WWW-Authenticate', 'Bearer realm="hangar"')
+      return c.json(rpcError(-32001, `${err.grpcClass}: ${err.message}. Next: ${err.hint}`), err.status >= 500 ? 500 : 401)
     }
+    const source = sourceOf(c)
+    const key = sessionKey(token, source)
     // No standalone GET stream: every message Hangar sends (progress included) answers a
     // POSTed request, and an idle stream per client would only hold connections open.
     if (c.req.method === 'GET') {
@@ -97,24 +124,24 @@ export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: 
     if (sid) {
       const s = sessions.get(sid)
       // Another token's session is as good as missing: sessions are not shared between callers.
-      if (!s || s.tokenId !== token.id) return c.json(rpcError(-32001, 'session not found: it expired or the daemon restarted. Next: initialize a new session'), 404)
+      if (!s || s.tokenId !== key) return c.json(rpcError(-32001, 'session not found: it expired or the daemon restarted. Next: initialize a new session'), 404)
       s.lastSeen = Date.now()
       return s.transport.handleRequest(c.req.raw)
     }
     if (c.req.method !== 'POST') return c.json(rpcError(-32000, 'bad request: no Mcp-Session-Id. Next: start a session with an initialize POST'), 400)
 
-    const server = createMcpServer(backend, serverOptions)
+    const server = sessionServer(token, source)
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         // Past the cap, the token opening this session gives up its own oldest one:
         // one client opening sessions in a loop must not evict everybody else's.
-        const own = [...sessions].filter(([, x]) => x.tokenId === token.id)
+        const own = [...sessions].filter(([, x]) => x.tokenId === key)
         if (own.length >= maxSessionsPerToken || sessions.size >= maxSessions) {
           const oldest = (own.length ? own : [...sessions]).sort((a, b) => a[1].lastSeen - b[1].lastSeen)[0]
           if (oldest) drop(oldest[0])
         }
-        sessions.set(id, { server, transport, tokenId: token.id, lastSeen: Date.now() })
+        sessions.set(id, { server, transport, tokenId: key, lastSeen: Date.now() })
       },
       onsessionclosed: (id) => void sessions.delete(id),
     })

@@ -21,6 +21,7 @@ function fakeBackend(state = 'started'): Backend {
     throw new Error('not used')
   }
   return {
+    tokens: { create: no },
     apps: { list: async () => [], get: async () => no(), create: no, destroy: no },
     machines: {
       list: async () => [machine(state)], get: async () => machine(state), create: no, update: no, start: no, stop: no, restart: no, destroy: no, wait: no, events: async () => [],

@@ -8,7 +8,10 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { CallToolRequestSchema, ListToolsRequestSchema, type Tool } from '@modelcontextprotocol/sdk/types.js'
 import type { Logger } from 'pino'
 import { z } from 'zod'
+import type { Action } from '../../auth/index.ts'
+import { HangarError } from '../../errors.ts'
 import type { Backend } from './backend.ts'
+import { errorResult } from './errors.ts'
 import { handleCompletion } from './completion.ts'
 import { handleSetLevel, SessionLog } from './logging.ts'
 import { after, checkPageSize, defaultPageSize, firstPage } from './pagination.ts'
@@ -23,13 +26,14 @@ import { machineIoTools } from './tools/machine-io.ts'
 import { machineTools } from './tools/machines.ts'
 import { checkpointTools } from './tools/checkpoints.ts'
 import { volumeTools } from './tools/volumes.ts'
+import { tokenTools } from './tools/tokens.ts'
 
 /** Page one of tools/list: the typical session the instructions name, then finding out what went wrong. */
 const everyday = ['image_list', 'machine_run', 'machine_exec', 'machine_logs', 'machine_update', 'machine_restart', 'machine_stop', 'machine_destroy', 'machine_status', 'machine_list']
 const rank = (name: string): number => (everyday.includes(name) ? everyday.indexOf(name) : everyday.length)
 
 /** Everyday tools first (with a page size below the tool count, a client that reads only page one still gets them), the rest in table order. */
-export const tools: readonly ToolDef[] = [...machineTools, ...machineIoTools, ...fileTools, ...lifecycleTools, ...checkpointTools, ...volumeTools, ...imageTools, ...appTools].sort((a, b) => rank(a.name) - rank(b.name))
+export const tools: readonly ToolDef[] = [...machineTools, ...machineIoTools, ...fileTools, ...lifecycleTools, ...checkpointTools, ...volumeTools, ...imageTools, ...appTools, ...tokenTools].sort((a, b) => rank(a.name) - rank(b.name))
 
 const instructions = `Hangar runs Linux machines (containers) for you.
 Typical session: image_list → machine_run (creates the app, returns id and url) → machine_exec / machine_logs → machine_update or machine_restart → machine_stop or machine_destroy.
@@ -50,6 +54,8 @@ export interface McpServerOptions {
   version?: string
   /** Items per page of tools/list, resources/list and resources/templates/list (default 50: every tool on one page). */
   pageSize?: number
+  /** Whether the session's token allows an action: tools needing another are neither listed nor callable (default: all). */
+  allows?: (action: Action) => boolean
 }
 
 /**
@@ -67,8 +73,10 @@ export function createMcpServer(backend: Backend, opts: McpServerOptions = {}): 
   const byName = new Map(tools.map((t) => [t.name, t]))
   const pageSize = checkPageSize(opts.pageSize ?? defaultPageSize)
 
+  const allows = opts.allows ?? (() => true)
+  const shown = listed.filter((_, i) => allows((tools[i] as ToolDef).action))
   handle(s, ListToolsRequestSchema, async (params) => {
-    const page = await firstPage('tools', after('tools', listed, (t) => t.name, params?.cursor), (t) => t.name, pageSize)
+    const page = await firstPage('tools', after('tools', shown, (t) => t.name, params?.cursor), (t) => t.name, pageSize)
     return { tools: page.items, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) }
   })
   // A tool's bad arguments are a tool result naming the fields (the spec's "tool execution error",
@@ -76,6 +84,7 @@ export function createMcpServer(backend: Backend, opts: McpServerOptions = {}): 
   handle(s, CallToolRequestSchema, async ({ name, arguments: args }, extra) => {
     const t = byName.get(name)
     if (!t) throw invalidParams(`unknown tool: ${name}. Next: call one of ${[...byName.keys()].join(', ')}`)
+    if (!allows(t.action)) return errorResult(new HangarError('caveat_denied', `permission denied by the token's actions caveat: ${name} needs ${t.action}`, { details: { caveat: 'actions' } }))
     return callTool(t, args, toolContext(backend, extra, session, t.name), opts.logger)
   })
   handleResources(s, backend, pageSize)

@@ -8,6 +8,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import type { Logger } from 'pino'
 import type { z } from 'zod'
 import { isHangarError } from '../../errors.ts'
+import type { Action } from '../../auth/index.ts'
 import type { Backend } from './backend.ts'
 import { budgets, clipEnd } from './budget.ts'
 import { errorResult, invalidArguments } from './errors.ts'
@@ -47,6 +48,8 @@ export interface ToolAnnotations {
 
 export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
   name: string
+  /** The action a token needs to see and call the tool; what it reaches is checked again per call by the guarded backend. */
+  action: Action
   title: string
   /** Says WHEN to use the tool, not only what it does. */
   description: string

@@ -35,7 +35,7 @@ export function checkpointRoutes(platform: Platform): RouteDef[] {
   const cps = platform.checkpoints
   return [
     {
-      method: 'post', path: `${M}/checkpoint`, tag: 'checkpoints', body: checkpointSchema, status: 200,
+      method: 'post', path: `${M}/checkpoint`, access: { action: 'write' }, tag: 'checkpoints', body: checkpointSchema, status: 200,
       summary: 'Checkpoint the machine\'s disk (running machines are frozen for the instant of capture); answers {id, create_time, comment, source_id, size_bytes}, or NDJSON progress with Accept: application/x-ndjson',
       handler: async (c) => {
         const body = await readJson(c)
@@ -43,24 +43,24 @@ export function checkpointRoutes(platform: Platform): RouteDef[] {
       },
     },
     {
-      method: 'get', path: `${M}/checkpoints`, tag: 'checkpoints', summary: 'List the machine\'s checkpoints, oldest first',
+      method: 'get', path: `${M}/checkpoints`, access: { action: 'read' }, tag: 'checkpoints', summary: 'List the machine\'s checkpoints, oldest first',
       handler: (c) => c.json(cps.list(...ids(c))),
     },
     {
-      method: 'get', path: `${M}/checkpoints/:cp`, tag: 'checkpoints', summary: 'Get one checkpoint',
+      method: 'get', path: `${M}/checkpoints/:cp`, access: { action: 'read' }, tag: 'checkpoints', summary: 'Get one checkpoint',
       handler: (c) => c.json(cps.get(...ids(c), cpOf(c))),
     },
     {
-      method: 'delete', path: `${M}/checkpoints/:cp`, tag: 'checkpoints', summary: 'Delete a checkpoint',
+      method: 'delete', path: `${M}/checkpoints/:cp`, access: { action: 'delete' }, tag: 'checkpoints', summary: 'Delete a checkpoint',
       handler: async (c) => c.json(await cps.delete(...ids(c), cpOf(c), nonceOf(c))),
     },
     {
-      method: 'post', path: `${M}/checkpoints/:cp/restore`, tag: 'checkpoints',
+      method: 'post', path: `${M}/checkpoints/:cp/restore`, access: { action: 'write' }, tag: 'checkpoints',
       summary: 'Put the machine\'s disk back as it was at the checkpoint: a running machine restarts on it, a stopped one stays stopped; NDJSON progress with Accept: application/x-ndjson',
       handler: (c) => withProgress(c, (progress) => cps.restore(...ids(c), cpOf(c), nonceOf(c), progress)),
     },
     {
-      method: 'post', path: `${M}/fork`, tag: 'checkpoints', body: forkSchema, status: 200,
+      method: 'post', path: `${M}/fork`, access: { action: 'create' }, tag: 'checkpoints', body: forkSchema, status: 200,
       summary: 'New machines with this machine\'s config whose disks start as one of its checkpoints (or its disk now); answers the Machine, or a list with count',
       handler: async (c) => c.json(await cps.fork(...ids(c), await readJson(c), nonceOf(c))),
     },

@@ -33,7 +33,10 @@ export function attachConsole(server: Server, platform: Platform, logger: Logger
       return refuse(socket, 400, { error: 'invalid_argument: malformed path', code: 'invalid_argument' })
     }
     void (async () => {
-      if (!platform.tokens.verify(req.headers.authorization)) return refuse(socket, 401, { error: 'unauthenticated: Authenticate: token validation error', code: 'unauthenticated' })
+      // A console is exec: the token must allow exec on this app and machine, from this address.
+      const caller = platform.tokens.authenticate(req.headers.authorization)
+      const source = req.socket.remoteAddress
+      platform.tokens.authorize(caller, { action: 'exec', app, machine: id, ...(source !== undefined ? { source } : {}) })
       const nonce = req.headers['fly-machine-lease-nonce']
       const session = await platform.machines.console(app, id, {
         cmd: url.searchParams.getAll('cmd'),

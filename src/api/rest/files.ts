@@ -25,49 +25,49 @@ export function fileRoutes(platform: Platform): RouteDef[] {
   const pf = platform.files
   return [
     {
-      method: 'get', path: `${F}/read`, tag: 'files', summary: "A file's bytes (application/octet-stream), running or stopped machine", query: where,
+      method: 'get', path: `${F}/read`, access: { action: 'exec' }, tag: 'files', summary: "A file's bytes (application/octet-stream), running or stopped machine", query: where,
       handler: async (c) => {
         const r = await pf.read(...ids(c), c.req.query())
         return streamed(c, r.stream, 'application/octet-stream', { 'x-file-mode': r.mode, 'x-file-size': String(r.size) })
       },
     },
     {
-      method: 'put', path: `${F}/write`, tag: 'files', summary: 'Write the body to a file, atomically (temp file + rename); a path ending in / makes a directory. Answers {path, size, mode}',
+      method: 'put', path: `${F}/write`, access: { action: 'exec' }, tag: 'files', summary: 'Write the body to a file, atomically (temp file + rename); a path ending in / makes a directory. Answers {path, size, mode}',
       query: { ...where, mode: 'octal, e.g. 0755; default the old file\'s, else 0644', mkdirParents: 'true: make missing parent directories' },
       handler: async (c) => c.json(await pf.write(...ids(c), c.req.query(), body(c))),
     },
     {
-      method: 'get', path: `${F}/list`, tag: 'files', summary: 'A directory\'s entries {path, entries: [{name, path, type, size, mode, modTime, isDir, uid, gid, target?}], count, truncated}; a file lists as itself',
+      method: 'get', path: `${F}/list`, access: { action: 'exec' }, tag: 'files', summary: 'A directory\'s entries {path, entries: [{name, path, type, size, mode, modTime, isDir, uid, gid, target?}], count, truncated}; a file lists as itself',
       query: { ...where, recursive: 'true: the whole tree, depth-first', pattern: 'a glob the names must match', limit: 'most entries (default 1000, max 10000); truncated says there were more' },
       handler: async (c) => c.json(await pf.list(...ids(c), c.req.query())),
     },
     {
-      method: 'delete', path: `${F}/delete`, tag: 'files', summary: 'Delete a file or an empty directory (recursive=true: a whole tree); answers {deleted, count}',
+      method: 'delete', path: `${F}/delete`, access: { action: 'exec' }, tag: 'files', summary: 'Delete a file or an empty directory (recursive=true: a whole tree); answers {deleted, count}',
       query: { ...where, recursive: 'true: delete a directory and everything in it' },
       handler: async (c) => c.json(await pf.delete(...ids(c), c.req.query())),
     },
     {
-      method: 'post', path: `${F}/rename`, tag: 'files', summary: 'Rename (move) source to dest', body: fsRenameSchema,
+      method: 'post', path: `${F}/rename`, access: { action: 'exec' }, tag: 'files', summary: 'Rename (move) source to dest', body: fsRenameSchema,
       handler: async (c) => c.json(await pf.rename(...ids(c), await readJson(c))),
     },
     {
-      method: 'post', path: `${F}/copy`, tag: 'files', summary: 'Copy source to dest (recursive for a directory; preserveAttrs keeps owner and times)', body: fsCopySchema,
+      method: 'post', path: `${F}/copy`, access: { action: 'exec' }, tag: 'files', summary: 'Copy source to dest (recursive for a directory; preserveAttrs keeps owner and times)', body: fsCopySchema,
       handler: async (c) => c.json(await pf.copy(...ids(c), await readJson(c))),
     },
     {
-      method: 'post', path: `${F}/chmod`, tag: 'files', summary: 'Change the mode (octal string or number)', body: fsChmodSchema,
+      method: 'post', path: `${F}/chmod`, access: { action: 'exec' }, tag: 'files', summary: 'Change the mode (octal string or number)', body: fsChmodSchema,
       handler: async (c) => c.json(await pf.chmod(...ids(c), await readJson(c))),
     },
     {
-      method: 'post', path: `${F}/chown`, tag: 'files', summary: 'Change owner and group, as the machine numbers them', body: fsChownSchema,
+      method: 'post', path: `${F}/chown`, access: { action: 'exec' }, tag: 'files', summary: 'Change owner and group, as the machine numbers them', body: fsChownSchema,
       handler: async (c) => c.json(await pf.chown(...ids(c), await readJson(c))),
     },
     {
-      method: 'get', path: `${F}/tar`, tag: 'files', summary: 'A directory as a tar stream (application/x-tar): symlinks as symlinks, modes, numeric owners', query: where,
+      method: 'get', path: `${F}/tar`, access: { action: 'exec' }, tag: 'files', summary: 'A directory as a tar stream (application/x-tar): symlinks as symlinks, modes, numeric owners', query: where,
       handler: async (c) => streamed(c, (await pf.tarDown(...ids(c), c.req.query())).stream, 'application/x-tar'),
     },
     {
-      method: 'put', path: `${F}/tar`, tag: 'files', summary: 'Unpack the tar body into a directory (owners kept by number)',
+      method: 'put', path: `${F}/tar`, access: { action: 'exec' }, tag: 'files', summary: 'Unpack the tar body into a directory (owners kept by number)',
       query: { ...where, mkdirParents: 'true: make the directory (and its parents) first' },
       handler: async (c) => c.json(await pf.tarUp(...ids(c), c.req.query(), body(c))),
     },

@@ -24,15 +24,15 @@ function refParam(raw: string | undefined): string {
 export function imageRoutes(platform: Platform): RouteDef[] {
   return [
     {
-      method: 'get', path: '/v1/images', tag: 'images', summary: 'List local images',
+      method: 'get', path: '/v1/images', access: { action: 'read' }, tag: 'images', summary: 'List local images',
       handler: async (c) => c.json(await platform.images.list()),
     },
     {
-      method: 'get', path: '/v1/images/:ref{.+}', tag: 'images', summary: 'Inspect a local image',
+      method: 'get', path: '/v1/images/:ref{.+}', access: { action: 'read' }, tag: 'images', summary: 'Inspect a local image',
       handler: async (c) => c.json(await platform.images.resolve(refParam(c.req.param('ref')))),
     },
     {
-      method: 'post', path: '/v1/images/import', tag: 'images', summary: 'Import an OCI archive or docker-save tarball sent as the request body', status: 201,
+      method: 'post', path: '/v1/images/import', access: { action: 'images' }, tag: 'images', summary: 'Import an OCI archive or docker-save tarball sent as the request body', status: 201,
       query: { tag: 'tag the imported image with this reference' },
       handler: async (c) => {
         const body = c.req.raw.body
@@ -49,28 +49,28 @@ export function imageRoutes(platform: Platform): RouteDef[] {
       },
     },
     {
-      method: 'post', path: '/v1/images/build-base', tag: 'images', body: buildBaseSchema,
+      method: 'post', path: '/v1/images/build-base', access: { action: 'images' }, tag: 'images', body: buildBaseSchema,
       summary: 'Build the Debian base image with mmdebstrap (minutes); with Accept: text/event-stream, streams progress events, then done or error',
       handler: async (c) => progressOrJson(c, (body, onProgress) => platform.images.buildBase(body, onProgress)),
     },
     {
-      method: 'post', path: '/v1/images/pull', tag: 'images', body: pullSchema,
+      method: 'post', path: '/v1/images/pull', access: { action: 'images' }, tag: 'images', body: pullSchema,
       summary: 'Pull an image from a registry (e.g. another Hangar\'s /v2) into the store; with Accept: text/event-stream, streams progress events, then done or error',
       // A client that goes away stops its pull (build-base and push run on: others may share a build).
       handler: async (c) => progressOrJson(c, (body, onProgress) => platform.images.pull(body, onProgress, c.req.raw.signal)),
     },
     {
-      method: 'post', path: '/v1/images/push', tag: 'images', body: pushSchema,
+      method: 'post', path: '/v1/images/push', access: { action: 'images' }, tag: 'images', body: pushSchema,
       summary: 'Push a local image to a registry; with Accept: text/event-stream, streams progress events, then done or error',
       handler: async (c) => progressOrJson(c, (body, onProgress) => platform.images.push(body, onProgress)),
     },
     {
-      method: 'post', path: '/v1/images/gc', tag: 'images',
+      method: 'post', path: '/v1/images/gc', access: { action: 'images' }, tag: 'images',
       summary: 'Delete blobs and unpacked layers no tag and no machine uses; returns { blobsRemoved, bytesFreed, layersRemoved }',
       handler: async (c) => c.json(await platform.images.gc()),
     },
     {
-      method: 'delete', path: '/v1/images/:ref{.+}', tag: 'images', summary: 'Remove an image tag (its blobs go at the next gc)',
+      method: 'delete', path: '/v1/images/:ref{.+}', access: { action: 'images' }, tag: 'images', summary: 'Remove an image tag (its blobs go at the next gc)',
       handler: async (c) => {
         await platform.images.remove(refParam(c.req.param('ref')))
         return c.json({ ok: true })

@@ -21,7 +21,7 @@ export function machineOpsRoutes(platform: Platform, owner: (c: Context) => stri
   const pm = platform.machines
   return [
     {
-      method: 'get', path: `${M}/wait`, tag: 'machines', summary: 'Wait for a machine to reach a state (long-poll; 408 on timeout)',
+      method: 'get', path: `${M}/wait`, access: { action: 'read' }, tag: 'machines', summary: 'Wait for a machine to reach a state (long-poll; 408 on timeout)',
       query: { state: 'started (default), stopped, suspended, destroyed, failed or settled; repeat or comma-separate', timeout: 'seconds (default 60, max 300)', instance_id: 'the version to wait on', version: 'same as instance_id' },
       handler: async (c) => {
         const state = (c.req.queries('state') ?? []).flatMap((s) => s.split(',')).filter(Boolean)
@@ -31,20 +31,20 @@ export function machineOpsRoutes(platform: Platform, owner: (c: Context) => stri
       },
     },
     {
-      method: 'post', path: `${M}/exec`, tag: 'machines', summary: 'Run a command in a started machine; bounded output', body: schemas.execMachine,
+      method: 'post', path: `${M}/exec`, access: { action: 'exec' }, tag: 'machines', summary: 'Run a command in a started machine; bounded output', body: schemas.execMachine,
       // A client that goes away takes its command with it: the request's signal kills it in the machine.
       handler: async (c) => c.json(await pm.exec(...ids(c), await readJson(c), nonceOf(c), { signal: c.req.raw.signal })),
     },
     {
-      method: 'get', path: `${M}/events`, tag: 'machines', summary: 'List machine events, newest first', query: { limit: 'default 20, max 50' },
+      method: 'get', path: `${M}/events`, access: { action: 'read' }, tag: 'machines', summary: 'List machine events, newest first', query: { limit: 'default 20, max 50' },
       handler: (c) => c.json(pm.events(...ids(c), intQuery(c, 'limit') ?? 20)),
     },
     {
-      method: 'get', path: `${M}/lease`, tag: 'leases', summary: 'Get the lease',
+      method: 'get', path: `${M}/lease`, access: { action: 'read' }, tag: 'leases', summary: 'Get the lease',
       handler: (c) => c.json({ status: 'success', data: pm.getLease(...ids(c)) }),
     },
     {
-      method: 'post', path: `${M}/lease`, tag: 'leases', summary: 'Acquire or refresh (with the nonce header) a lease', body: schemas.acquireLease, status: 201,
+      method: 'post', path: `${M}/lease`, access: { action: 'write' }, tag: 'leases', summary: 'Acquire or refresh (with the nonce header) a lease', body: schemas.acquireLease, status: 201,
       query: { ttl: 'seconds' },
       handler: async (c) => {
         const body = await readObject(c)
@@ -54,29 +54,29 @@ export function machineOpsRoutes(platform: Platform, owner: (c: Context) => stri
       },
     },
     {
-      method: 'delete', path: `${M}/lease`, tag: 'leases', summary: 'Release the lease (needs the nonce header)',
+      method: 'delete', path: `${M}/lease`, access: { action: 'write' }, tag: 'leases', summary: 'Release the lease (needs the nonce header)',
       handler: (c) => {
         pm.releaseLease(...ids(c), nonceOf(c).nonce)
         return c.json({ status: 'success', data: { ok: true } })
       },
     },
     {
-      method: 'get', path: `${M}/metadata`, tag: 'metadata', summary: 'Get all metadata',
+      method: 'get', path: `${M}/metadata`, access: { action: 'read' }, tag: 'metadata', summary: 'Get all metadata',
       handler: (c) => c.json(pm.metadata(...ids(c))),
     },
     ...(['put', 'patch'] as const).map((method): RouteDef => ({
-      method, path: `${M}/metadata`, tag: 'metadata', summary: 'Set metadata keys; empty or null deletes; a stale machine_version is a 412', status: 204, body: schemas.patchMetadata,
+      method, path: `${M}/metadata`, access: { action: 'write' }, tag: 'metadata', summary: 'Set metadata keys; empty or null deletes; a stale machine_version is a 412', status: 204, body: schemas.patchMetadata,
       handler: async (c) => {
         pm.patchMetadata(...ids(c), await readObject(c))
         return c.body(null, 204)
       },
     })),
     {
-      method: 'get', path: `${M}/metadata/:key`, tag: 'metadata', summary: 'Get one metadata key',
+      method: 'get', path: `${M}/metadata/:key`, access: { action: 'read' }, tag: 'metadata', summary: 'Get one metadata key',
       handler: (c) => c.json(pm.getMetadataKey(...ids(c), c.req.param('key') as string)),
     },
     {
-      method: 'post', path: `${M}/metadata/:key`, tag: 'metadata', summary: 'Set one metadata key', status: 204,
+      method: 'post', path: `${M}/metadata/:key`, access: { action: 'write' }, tag: 'metadata', summary: 'Set one metadata key', status: 204,
       handler: async (c) => {
         const body = await readObject(c)
         if (typeof body.value !== 'string') throw new HangarError('invalid_argument', 'body must be {"value": "<string>"}')
@@ -85,14 +85,14 @@ export function machineOpsRoutes(platform: Platform, owner: (c: Context) => stri
       },
     },
     {
-      method: 'delete', path: `${M}/metadata/:key`, tag: 'metadata', summary: 'Delete one metadata key', status: 204,
+      method: 'delete', path: `${M}/metadata/:key`, access: { action: 'write' }, tag: 'metadata', summary: 'Delete one metadata key', status: 204,
       handler: (c) => {
         pm.deleteMetadataKey(...ids(c), c.req.param('key') as string)
         return c.body(null, 204)
       },
     },
     {
-      method: 'get', path: `${M}/logs`, tag: 'machines', summary: "The machine's stdout/stderr with timestamps; follow=true streams Server-Sent Events",
+      method: 'get', path: `${M}/logs`, access: { action: 'read' }, tag: 'machines', summary: "The machine's stdout/stderr with timestamps; follow=true streams Server-Sent Events",
       query: { tail: 'lines from the end (default 100, max 10000)', follow: 'keep the stream open (SSE)' },
       handler: async (c) => {
         const tail = intQuery(c, 'tail') ?? 100

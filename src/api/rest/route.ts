@@ -6,6 +6,8 @@
 import type { Context } from 'hono'
 import type { z } from 'zod'
 import { HangarError } from '../../errors.ts'
+import type { Action } from '../../auth/index.ts'
+import type { Caller } from '../../platform/index.ts'
 
 export interface RouteDef {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete'
@@ -13,6 +15,12 @@ export interface RouteDef {
   path: string
   summary: string
   tag: string
+  /**
+   * What the caller's token must allow: the action, with the app (`:app`) and machine (`:id`) taken
+   * from the path. A `listing` route lists that resource and filters the list itself; a route
+   * `about` tokens touches no app or machine.
+   */
+  access: { action: Action; listing?: 'apps' | 'machines'; about?: 'tokens' }
   body?: z.ZodType
   /** Query parameters documented in OpenAPI: name → description. */
   query?: Record<string, string>
@@ -56,4 +64,9 @@ export function boolQuery(c: Context, name: string): boolean {
 export function nonceOf(c: Context): { nonce?: string } {
   const nonce = c.req.header('fly-machine-lease-nonce')
   return nonce ? { nonce } : {}
+}
+
+/** The authenticated caller (set by the /v1 middleware before any handler runs). */
+export function callerOf(c: Context): Caller {
+  return (c as Context<{ Variables: { caller: Caller } }>).get('caller')
 }

@@ -3,14 +3,14 @@
  * skopeo, buildah or docker push lands in the store as a runnable image, and
  * every stored image can be pulled. Auth is the Hangar API token (auth.ts).
  *
- *   const registry = createRegistry({ store: images, verifyToken: (t) => tokens.check(t) })
+ *   const registry = createRegistry({ store: images, verifyToken: (t, source) => principalOf(t, source) })
  *   app.route('/v2', registry.app)   // before any /v1 middleware
  *   await registry.close()           // on shutdown: drops unfinished uploads
  */
 import type { IncomingMessage } from 'node:http'
 import { Hono, type Context } from 'hono'
 import type { ImageStore } from '../types.ts'
-import { RegistryAuth, type VerifyToken } from './auth.ts'
+import { RegistryAuth, type Principal, type VerifyToken } from './auth.ts'
 import { deleteBlob, readBlob } from './blobs.ts'
 import { errorResponse, RegistryError } from './errors.ts'
 import { deleteManifest, putManifest, readManifest } from './manifests.ts'
@@ -18,7 +18,7 @@ import { parseRoute, type Body, type RegistryCtx, type Route } from './paths.ts'
 import { catalog, listTags } from './tags.ts'
 import { cancelUpload, finishUpload, patchUpload, startUpload, uploadStatus, Uploads } from './uploads.ts'
 
-export type { VerifyToken } from './auth.ts'
+export type { Principal, VerifyToken } from './auth.ts'
 export { RegistryError } from './errors.ts'
 
 export interface RegistryOptions {
@@ -53,8 +53,14 @@ async function dispatch(c: Context, ctx: RegistryCtx, auth: RegistryAuth): Promi
     if (method !== 'GET' && method !== 'POST') throw unsupported(method, c.req.path)
     return auth.token(c)
   }
-  auth.check(c, route && 'name' in route ? `repository:${route.name}:${method === 'GET' || method === 'HEAD' ? 'pull' : 'pull,push'}` : undefined)
+  const who = auth.check(c, route && 'name' in route ? `repository:${route.name}:${method === 'GET' || method === 'HEAD' ? 'pull' : 'pull,push'}` : undefined)
   if (!route) throw new RegistryError('UNSUPPORTED', `no /v2 endpoint at ${method} ${c.req.path}`, null, { status: 404 })
+  // Per repository: reading is a pull, anything else a push; mounting a blob from another repository pulls from it too.
+  if ('name' in route) {
+    allow(who, route.name, method === 'GET' || method === 'HEAD' ? 'pull' : 'push')
+    const from = route.kind === 'uploads' ? c.req.query('from') : undefined
+    if (from !== undefined && c.req.query('mount') !== undefined) allow(who, from, 'pull')
+  }
   const q = (k: string): string | undefined => c.req.query(k)
   const body = bodyOf(c)
   const h = (k: string): string | undefined => c.req.header(k)
@@ -64,7 +70,7 @@ async function dispatch(c: Context, ctx: RegistryCtx, auth: RegistryAuth): Promi
       if (read) return Response.json({})
       break
     case 'catalog':
-      if (method === 'GET') return catalog(ctx, { n: q('n'), last: q('last') })
+      if (method === 'GET') return catalog(ctx, { n: q('n'), last: q('last') }, (repo) => who.denies(repo, 'pull') === null)
       break
     case 'tags':
       if (method === 'GET') return listTags(ctx, route.name, { n: q('n'), last: q('last') })
@@ -107,6 +113,12 @@ function bodyOf(c: Context): Body {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
   if (incoming && typeof incoming.pipe === 'function') return incoming
   return c.req.raw.body as Body
+}
+
+/** Throws DENIED (403) with the token's reason unless it may do `access` on `repo`. */
+function allow(who: Principal, repo: string, access: 'pull' | 'push'): void {
+  const why = who.denies(repo, access)
+  if (why !== null) throw new RegistryError('DENIED', `${access} of ${repo} denied: ${why}`, { name: repo, access })
 }
 
 function unsupported(method: string, path: string): RegistryError {

@@ -36,7 +36,7 @@ export async function listTags(ctx: RegistryCtx, name: string, q: { n?: string; 
   return page(`/v2/${name}/tags/list`, 'tags', tags, q, { name })
 }
 
-/** GET /v2/_catalog?n=&last= */
-export async function catalog(ctx: RegistryCtx, q: { n?: string; last?: string }): Promise<Response> {
-  return page('/v2/_catalog', 'repositories', (await tagged(ctx)).map((t) => t.repo), q)
+/** GET /v2/_catalog?n=&last=, listing only the repositories the caller may pull. */
+export async function catalog(ctx: RegistryCtx, q: { n?: string; last?: string }, visible: (repo: string) => boolean = () => true): Promise<Response> {
+  return page('/v2/_catalog', 'repositories', (await tagged(ctx)).map((t) => t.repo).filter(visible), q)
 }

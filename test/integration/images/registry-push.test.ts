@@ -27,7 +27,7 @@ interface Seen {
 async function registry(t: TestContext, hook: (c: { method: string; path: string; digest: string | undefined }) => Promise<Response | undefined> = async () => undefined): Promise<{ host: string; store: ImageStore; seen: Seen }> {
   const dir = await useTmpDir(t)
   const store = await openImageStore({ root: `${dir}/remote` })
-  const reg = createRegistry({ store, verifyToken: (tok) => (tok === 'secret' ? 'root' : null) })
+  const reg = createRegistry({ store, verifyToken: (tok) => (tok === 'secret' ? { name: 'root', denies: () => null } : null) })
   const seen: Seen = { tokens: 0, uploadDeletes: 0, blobPuts: 0, maxBlobPuts: 0, manifestPuts: 0 }
   const app = new Hono()
   app.use('/v2/*', async (c, next) => {

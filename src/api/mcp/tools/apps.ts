@@ -9,6 +9,7 @@ const appLine = z.object({ name: z.string(), machines: z.number().int(), created
 export const appTools = [
   defineTool({
     name: 'app_list',
+    action: 'read',
     title: 'List apps',
     description: 'List the apps on this Hangar with their machine counts. Use it to find where existing work lives before creating anything.',
     input: z.object({ limit, offset }),
@@ -28,6 +29,7 @@ export const appTools = [
 
   defineTool({
     name: 'app_create',
+    action: 'create',
     title: 'Create an app',
     description: 'Create an empty app. Rarely needed: machine_run creates a missing app itself. Fails with name_taken if the app exists (unless retried with the same idempotency_key).',
     input: z.object({ name: appName, idempotency_key: idempotencyKey }),
@@ -41,6 +43,7 @@ export const appTools = [
 
   defineTool({
     name: 'app_destroy',
+    action: 'delete',
     title: 'Destroy an app',
     description: 'Destroy an app and every machine in it, for good (their disks too). Without force it refuses while machines run; with force it kills them.',
     input: z.object({

@@ -13,6 +13,7 @@ const MAX_LISTED = 100
 export const checkpointTools = [
   defineTool({
     name: 'machine_checkpoint',
+    action: 'write',
     title: 'Checkpoint a machine\'s disk',
     description: 'Save the machine\'s whole disk as it is now (installed packages, code, data), running or stopped; a running machine pauses for an instant. Give a comment to keep it past the retention count. Go back with machine_restore; start new machines from it with machine_fork.',
     input: z.object({ ...machineRef, comment: z.string().max(256).optional().meta({ description: 'What state this is, e.g. "deps installed, tests green".' }) }),
@@ -26,6 +27,7 @@ export const checkpointTools = [
 
   defineTool({
     name: 'machine_checkpoints',
+    action: 'read',
     title: 'List a machine\'s checkpoints',
     description: `The machine's checkpoints, oldest first (at most ${MAX_LISTED}).`,
     input: z.object(machineRef),
@@ -41,6 +43,7 @@ export const checkpointTools = [
 
   defineTool({
     name: 'machine_restore',
+    action: 'write',
     title: 'Restore a machine to a checkpoint',
     description: 'Put the machine\'s disk back exactly as it was at the checkpoint: everything written since is gone. A running machine restarts on the restored disk; a stopped one stays stopped.',
     input: z.object({ ...machineRef, checkpoint: checkpointId }),
@@ -54,6 +57,7 @@ export const checkpointTools = [
 
   defineTool({
     name: 'machine_fork',
+    action: 'create',
     title: 'Fork a machine',
     description: `New machines with this machine's config whose disks start as one of its checkpoints (or its disk now): try several ideas side by side. Writes on one never show on another. count 1-${MAX_FORKS}.`,
     input: z.object({
@@ -73,6 +77,7 @@ export const checkpointTools = [
 
   defineTool({
     name: 'machine_checkpoint_delete',
+    action: 'delete',
     title: 'Delete a checkpoint',
     description: 'Delete one of the machine\'s checkpoints; the machine and its other checkpoints are untouched.',
     input: z.object({ ...machineRef, checkpoint: checkpointId }),

@@ -18,6 +18,7 @@ const entry = z.object({
 export const fileTools = [
   defineTool({
     name: 'fs_read',
+    action: 'exec',
     title: 'Read a file in a machine',
     description:
       'Read a file inside a machine, running or stopped (no need to start it or to exec cat). Returns text, or base64 with encoding=base64 for binary files. Capped at max_bytes: truncated says so and size gives the whole length (for a later part of a big file, machine_exec with tail -c or dd).',
@@ -62,6 +63,7 @@ export const fileTools = [
 
   defineTool({
     name: 'fs_write',
+    action: 'exec',
     title: 'Write a file in a machine',
     description:
       'Write a whole file inside a machine, running or stopped: the file is replaced atomically (never half-written). Use it to put code or config in place before starting a machine, or instead of heredocs through machine_exec. A path ending in / makes a directory.',
@@ -84,6 +86,7 @@ export const fileTools = [
 
   defineTool({
     name: 'fs_list',
+    action: 'exec',
     title: 'List a directory in a machine',
     description:
       'List a directory inside a machine, running or stopped: names, types, sizes, modes, owners, symlink targets. recursive=true walks the tree depth-first. Capped at limit entries; truncated says there were more (list a subdirectory, or raise limit).',
@@ -106,6 +109,7 @@ export const fileTools = [
 
   defineTool({
     name: 'fs_delete',
+    action: 'exec',
     title: 'Delete a file or directory in a machine',
     description: 'Delete a file or an empty directory inside a machine, running or stopped; recursive=true deletes a directory with everything in it.',
     input: z.object({ ...machineRef, path, recursive: z.boolean().default(false) }),
@@ -121,6 +125,7 @@ export const fileTools = [
 
   defineTool({
     name: 'fs_rename',
+    action: 'exec',
     title: 'Rename or move a file in a machine',
     description: 'Rename or move a file or directory inside a machine, running or stopped (one atomic rename; the destination is replaced if it is a file).',
     input: z.object({ ...machineRef, source: path, dest: path }),

@@ -34,6 +34,7 @@ export function overallProgress(p: BuildProgress): number {
 export const imageTools = [
   defineTool({
     name: 'image_list',
+    action: 'read',
     title: 'List images',
     description: 'List the images machines can run on this Hangar, with their default command and ports. Use it to pick the image for machine_run.',
     input: z.object({ limit, offset }),
@@ -52,6 +53,7 @@ export const imageTools = [
 
   defineTool({
     name: 'image_import',
+    action: 'images',
     title: 'Import an image archive',
     description:
       'Import an OCI archive or a `docker save` tarball so machines can run it. The path is a file on the machine running `hangar mcp` (stdio), which uploads it to the daemon; over HTTP (/mcp) this tool refuses, since it would read files on the daemon host.',
@@ -73,6 +75,7 @@ export const imageTools = [
 
   defineTool({
     name: 'image_build_base',
+    action: 'images',
     title: 'Build the Debian base image',
     description:
       'Build a minimal Debian image (debian:<suite>, also debian:latest) from the Debian archive, for machines that need apt. Takes a minute or two the first time and sends progress notifications; returns at once when the image already exists (unless force).',
@@ -97,6 +100,7 @@ export const imageTools = [
 
   defineTool({
     name: 'image_pull',
+    action: 'images',
     title: 'Pull an image from a registry',
     description:
       'Pull an image from the registry its reference names (anonymously) so machines can run it, or refresh a tag. machine_run pulls a missing remote image by itself; use this to fetch ahead of time. Big images take a while: sends progress notifications and log messages.',

@@ -13,6 +13,7 @@ const waitStates = ['started', 'stopped', 'suspended', 'destroyed', 'failed', 's
 export const lifecycleTools = [
   defineTool({
     name: 'machine_start',
+    action: 'write',
     title: 'Start a machine',
     description: 'Start a stopped (or created, suspended, failed) machine and wait until it runs. A running machine is left as is.',
     input: z.object(machineRef),
@@ -28,6 +29,7 @@ export const lifecycleTools = [
 
   defineTool({
     name: 'machine_stop',
+    action: 'write',
     title: 'Stop a machine',
     description: 'Stop a machine: its processes get the stop signal, then SIGKILL after the grace period. The disk is kept; machine_start brings it back. A stopped machine costs no CPU or memory.',
     input: z.object({
@@ -46,6 +48,7 @@ export const lifecycleTools = [
 
   defineTool({
     name: 'machine_restart',
+    action: 'write',
     title: 'Restart a machine',
     description: "Stop and start a machine's main process, keeping its disk: use it after changing files the process reads at start (edit with machine_exec, then restart).",
     input: z.object(machineRef),
@@ -61,6 +64,7 @@ export const lifecycleTools = [
 
   defineTool({
     name: 'machine_wait',
+    action: 'read',
     title: 'Wait for a machine state',
     description:
       'Block until a machine reaches a state (e.g. "stopped" after its job exits, or "settled" after any change), instead of polling machine_status. While waiting it sends progress notifications (with a progressToken) and debug log messages saying the current state.',

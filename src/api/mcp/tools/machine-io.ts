@@ -17,6 +17,7 @@ const logLine = z.object({ timestamp: z.string(), stream: z.enum(['stdout', 'std
 export const machineIoTools = [
   defineTool({
     name: 'machine_exec',
+    action: 'exec',
     title: 'Run a command in a machine',
     description:
       'Run a command inside a running machine and get its exit code, stdout and stderr: to inspect files, install packages, edit config, run tests. An argv array runs as is; a string runs under /bin/sh -c (pipes, redirects). Output is capped per stream; redirect big output to a file and read parts of it.',
@@ -77,6 +78,7 @@ export const machineIoTools = [
 
   defineTool({
     name: 'machine_logs',
+    action: 'read',
     title: "Read a machine's log",
     description:
       "Read what a machine's main process wrote to stdout and stderr. Without since: the newest lines. The result has a cursor: pass it back as since to get only lines written after it (follow a log by calling again).",

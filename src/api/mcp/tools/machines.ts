@@ -33,6 +33,7 @@ async function placedView(backend: Backend, app: string, m: MachineView): Promis
 export const machineTools = [
   defineTool({
     name: 'machine_run',
+    action: 'create',
     title: 'Run a machine',
     description:
       'Start a new machine from an image and wait until it runs: the one call to get code running. Creates the app if it does not exist. Returns the id (for every other machine_* tool), its private IP and the URL of its HTTP port. Pass idempotency_key so a retry cannot start a second machine.',
@@ -75,6 +76,7 @@ export const machineTools = [
 
   defineTool({
     name: 'machine_list',
+    action: 'read',
     title: 'List machines',
     description: "List an app's machines with state and address. Use it to find a machine id, or to see what is running.",
     input: z.object({ app: appName, state: z.array(z.enum(machineStates)).optional().meta({ description: 'Only machines in these states.', examples: [['started']] }), limit, offset }),
@@ -94,6 +96,7 @@ export const machineTools = [
 
   defineTool({
     name: 'machine_status',
+    action: 'read',
     title: 'Machine status',
     description: "One machine's state, address, URL, health checks and latest events (starts, exits with their codes, failures). Use it when something did not work, before reading logs.",
     input: z.object({ ...machineRef, events: z.number().int().min(0).max(20).default(5).meta({ description: 'How many recent events (default 5).' }) }),
@@ -111,6 +114,7 @@ export const machineTools = [
 
   defineTool({
     name: 'machine_update',
+    action: 'write',
     title: 'Change a machine',
     description:
       'Change a machine\'s image, command, environment or size, keeping everything else (its disk too). A running machine restarts on the new config. env is merged: keys you give are set, keys set to null are removed.',
@@ -144,6 +148,7 @@ export const machineTools = [
 
   defineTool({
     name: 'machine_destroy',
+    action: 'delete',
     title: 'Destroy a machine',
     description: 'Remove a machine for good, disk included. A running machine needs force: true (or machine_stop first).',
     input: z.object({ ...machineRef, force: z.boolean().default(false).meta({ description: 'Kill it if running.' }) }),

@@ -12,6 +12,7 @@ const line = (v: VolumeLike): string => `${v.id} ${v.name} ${v.size_gb} GB${v.at
 export const volumeTools = [
   defineTool({
     name: 'volume_create',
+    action: 'create',
     title: 'Create a volume',
     description: 'A disk of the app that outlives every machine: mount it with machine_run or machine_update, config.mounts [{volume, path: "/data"}] (one machine at a time). Empty, from a snapshot (snapshot_id), or a copy of another volume as it is now (source_volume_id).',
     input: z.object({
@@ -31,6 +32,7 @@ export const volumeTools = [
 
   defineTool({
     name: 'volume_list',
+    action: 'read',
     title: 'List an app\'s volumes',
     description: 'The app\'s volumes, with their size and the machine each is attached to.',
     input: z.object({ app }),
@@ -44,6 +46,7 @@ export const volumeTools = [
 
   defineTool({
     name: 'volume_extend',
+    action: 'write',
     title: 'Grow a volume',
     description: 'Make a volume larger, at once, even while a machine uses it. It cannot shrink.',
     input: z.object({ app, id: volumeId, size_gb: z.number().int().min(1).meta({ description: 'The new size in GB.' }) }),
@@ -57,6 +60,7 @@ export const volumeTools = [
 
   defineTool({
     name: 'volume_snapshot',
+    action: 'write',
     title: 'Snapshot a volume',
     description: 'Freeze the volume as it is now (instant, whatever its size); volume_create with snapshot_id makes a volume from it.',
     input: z.object({ app, id: volumeId }),
@@ -70,6 +74,7 @@ export const volumeTools = [
 
   defineTool({
     name: 'volume_destroy',
+    action: 'delete',
     title: 'Destroy a volume',
     description: 'Delete a volume, its data and its snapshots for good. Refused while a machine that exists has it attached.',
     input: z.object({ app, id: volumeId }),
