@@ -6,6 +6,7 @@
  */
 import { decodeMacaroon, attenuate as appendCaveats, restrictionCaveats, type Caveat, type Restrictions } from '../auth/index.ts'
 import type { Http } from './http.ts'
+import type { TokenView } from '../platform/index.ts'
 
 export type { Action, Caveat, Restrictions } from '../auth/index.ts'
 export { actions } from '../auth/index.ts'
@@ -20,15 +21,8 @@ export interface CreateTokenRequest {
   description?: string
 }
 
-export interface TokenInfo {
-  id: string
-  parent_id: string | null
-  description: string
-  caveats: Caveat[]
-  created_at: string
-  last_used_at: string | null
-  revoked_at: string | null
-}
+/** A token as the daemon lists it (never its secret). */
+export type TokenInfo = TokenView
 
 export class Tokens {
   #http: Http

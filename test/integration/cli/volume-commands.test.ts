@@ -1,21 +1,9 @@
 /** `hangar volume …` against a real daemon: create, list, show, extend, snapshot, fork, destroy; refusals name their code. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
-import { cliMain, nodeBin, startDaemon } from '../../support/daemon.ts'
+import { startDaemon } from '../../support/daemon.ts'
+import { hangar } from '../../support/cli.ts'
 
-const run = promisify(execFile)
-
-async function hangar(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(nodeBin, [cliMain, ...args], { env, timeout: 60_000 })
-    return { code: 0, stdout: r.stdout, stderr: r.stderr }
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string }
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr }
-  }
-}
 
 test('hangar volume creates, lists, grows, snapshots, forks and destroys volumes', async (t) => {
   const d = await startDaemon(t)
