@@ -17,9 +17,15 @@ export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check
       check({ action, app, machine: id })
       return fn(app, id, ...rest)
     }
+  const onApp = <A extends unknown[], R>(action: Action, fn: (app: string, ...rest: A) => Promise<R>) =>
+    async (app: string, ...rest: A): Promise<R> => {
+      check({ action, app })
+      return fn(app, ...rest)
+    }
   const m = inner.machines
   const c = inner.checkpoints
   const f = inner.files
+  const v = inner.volumes
   const i = inner.images
   return {
     // Minting checks narrowing itself (a new token carries these caveats and more).
@@ -34,18 +40,9 @@ export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check
         check({ action: 'read', listing: 'apps' })
         return (await inner.apps.list()).filter((a) => mayReachApp(caveats, a.name))
       },
-      async get(name) {
-        check({ action: 'read', app: name })
-        return inner.apps.get(name)
-      },
-      async create(name, opts) {
-        check({ action: 'create', app: name })
-        return inner.apps.create(name, opts)
-      },
-      async destroy(name, opts) {
-        check({ action: 'delete', app: name })
-        return inner.apps.destroy(name, opts)
-      },
+      get: onApp('read', inner.apps.get.bind(inner.apps)),
+      create: onApp('create', inner.apps.create.bind(inner.apps)),
+      destroy: onApp('delete', inner.apps.destroy.bind(inner.apps)),
     },
     machines: {
       async list(app) {
@@ -76,26 +73,11 @@ export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check
     },
     // Volumes belong to an app, not to a machine: an app's caveat decides.
     volumes: {
-      async create(app, req) {
-        check({ action: 'create', app })
-        return inner.volumes.create(app, req)
-      },
-      async list(app) {
-        check({ action: 'read', app })
-        return inner.volumes.list(app)
-      },
-      async extend(app, id, size) {
-        check({ action: 'write', app })
-        return inner.volumes.extend(app, id, size)
-      },
-      async snapshot(app, id) {
-        check({ action: 'write', app })
-        return inner.volumes.snapshot(app, id)
-      },
-      async destroy(app, id) {
-        check({ action: 'delete', app })
-        return inner.volumes.destroy(app, id)
-      },
+      create: onApp('create', v.create.bind(v)),
+      list: onApp('read', v.list.bind(v)),
+      extend: onApp('write', v.extend.bind(v)),
+      snapshot: onApp('write', v.snapshot.bind(v)),
+      destroy: onApp('delete', v.destroy.bind(v)),
     },
     // Files are exec: reading a machine's files is as good as running a command in it.
     files: {
