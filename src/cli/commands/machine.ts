@@ -26,6 +26,15 @@ function summary(m: Machine): string[] {
   ]
 }
 
+/** `--volume vol_…:/data` → config.mounts (the daemon checks the volume and the path). */
+function volumeMounts(v: unknown): { volume: string; path: string }[] {
+  return (v as string[]).map((spec) => {
+    const at = spec.indexOf(':')
+    if (at <= 0 || at === spec.length - 1) throw new HangarError('invalid_argument', `--volume takes VOLUME_ID:/path, got "${spec}"`)
+    return { volume: spec.slice(0, at), path: spec.slice(at + 1) }
+  })
+}
+
 /** A verb that finds the machine, calls one SDK method, and reports. */
 function simple(usage: string, text: string, call: (inv: Invocation, app: string, id: string) => Promise<unknown>, done: (id: string) => string): Command {
   return {
@@ -40,9 +49,9 @@ function simple(usage: string, text: string, call: (inv: Invocation, app: string
 
 export const machine: Record<string, Command> = {
   run: {
-    usage: 'hangar machine run IMAGE [--app A] [--name N] [--env K=V]… [--cpus N] [--memory MB] [-- CMD ARGS…]',
+    usage: 'hangar machine run IMAGE [--app A] [--name N] [--env K=V]… [--cpus N] [--memory MB] [--volume VOL:/PATH] [-- CMD ARGS…]',
     summary: 'Create and start a machine (creates the app if needed)',
-    flags: { ...appFlag, name: { type: 'string', short: 'n' }, ...sizeFlags },
+    flags: { ...appFlag, name: { type: 'string', short: 'n' }, ...sizeFlags, volume: { type: 'string', short: 'v', multiple: true } },
     async run({ positionals, rest, flags, out, client }) {
       const image = positionals[0]
       if (!image) throw new HangarError('invalid_argument', `missing IMAGE; usage: ${this.usage}`)
@@ -63,6 +72,7 @@ export const machine: Record<string, Command> = {
           env: envPairs(flags.env),
           ...(cpus || memory ? { guest: { ...(cpus ? { cpus } : {}), ...(memory ? { memory_mb: memory } : {}) } } : {}),
           ...(rest.length ? { init: { exec: rest } } : {}),
+          ...(flags.volume ? { mounts: volumeMounts(flags.volume) } : {}),
         },
       })
       out.result(m, (x) => [...summary(x), `next: hangar machine exec ${x.id} -- sh -c 'echo hi'   ·   hangar machine logs -f ${x.id}`])

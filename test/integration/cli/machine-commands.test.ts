@@ -80,3 +80,18 @@ test('hangar up on a port already in use says so, names the flag, and exits', as
   assert.match(r.stderr, new RegExp(`error: 127\\.0\\.0\\.1:${port} is already in use`))
   assert.match(r.stderr, /hint: .*--api-port/)
 })
+
+test('hangar machine run --volume mounts a volume; a malformed one is refused before anything is made', async (t) => {
+  const d = await daemonWithBusybox(t, 'volrun')
+  const vol = await d.client.volumes.create('volrun', { name: 'data', size_gb: 1 })
+  const run = await hangar(d.env, 'machine', 'run', 'busybox', '--app', 'volrun', '--volume', `${vol.id}:/data`, '--json', '--', 'sleep', '1000')
+  assert.equal(run.code, 0, run.stderr)
+  const m = JSON.parse(run.stdout) as { id: string; config: { mounts?: { volume: string; path: string }[] } }
+  assert.deepEqual(m.config.mounts?.map((x) => [x.volume, x.path]), [[vol.id, '/data']])
+  const w = await hangar(d.env, 'machine', 'exec', m.id, '--app', 'volrun', '--', 'sh', '-c', 'echo kept > /data/x && cat /data/x')
+  assert.equal(w.stdout, 'kept\n')
+  const bad = await hangar(d.env, 'machine', 'run', 'busybox', '--app', 'volrun', '--volume', 'no-colon')
+  assert.equal(bad.code, 2)
+  assert.match(bad.stderr, /--volume takes VOLUME_ID:\/path/)
+  assert.equal((await d.client.machines.list('volrun')).length, 1)
+})
