@@ -63,7 +63,8 @@ export class Cni {
       type: 'bridge',
       bridge: this.#network.bridge,
       isGateway: true,
-      ipMasq: true,
+      // NAT is one nftables rule for the whole network (firewall.ts), not iptables chains per machine.
+      ipMasq: false,
       hairpinMode: true,
       ipam: { type: 'host-local', ranges, routes, dataDir: this.#dataDir },
     }

@@ -134,6 +134,8 @@ function inetTable(s: FirewallState): string[] {
   const dns6 = s.nameservers.filter((a) => isIP(a) === 6)
   const gw4 = s.subnets.find((n) => !n.cidr.includes(':'))?.gateway
   const gw6 = s.subnets.find((n) => n.cidr.includes(':'))?.gateway
+  const net4 = s.subnets.find((n) => !n.cidr.includes(':'))?.cidr
+  const net6 = s.subnets.find((n) => n.cidr.includes(':'))?.cidr
   const out = [`add table inet ${t}`, `delete table inet ${t}`, `table inet ${t} {`]
   const v4 = s.machines.map((m) => `${m.ipv4} : jump egress_${ident(m.group)}`)
   const v6 = s.machines.filter((m) => m.ipv6).map((m) => `${m.ipv6} : jump egress_${ident(m.group)}`)
@@ -178,6 +180,13 @@ function inetTable(s: FirewallState): string[] {
       ...(gw6 && clients6.length ? [`    iifname ${q(s.bridge)} ip6 saddr { ${clients6.join(', ')} } meta l4proto { tcp, udp } th dport 53 dnat ip6 to [${gw6}]:${s.dnsPort}`] : []),
       '  }',
     ] : []),
+    // The internet through NAT, one rule per family for the whole network: CNI's ipMasq would add
+    // iptables chains per machine, tens of milliseconds of every create.
+    '  chain nat_out {',
+    '    type nat hook postrouting priority srcnat - 10; policy accept;',
+    ...(net4 ? [`    ip saddr ${net4} ip daddr != { ${net4}, 224.0.0.0/4 } masquerade`] : []),
+    ...(net6 ? [`    ip6 saddr ${net6} ip6 daddr != { ${net6}, ff00::/8 } masquerade`] : []),
+    '  }',
     '  chain forward {',
     '    type filter hook forward priority filter - 10; policy accept;',
     `    iifname ${q(s.bridge)} jump egress`,
