@@ -44,7 +44,7 @@ async function timed(f: () => Promise<unknown>): Promise<number> {
 }
 
 export async function benchCheckpoints(): Promise<void> {
-  const b = await benchDaemon(['--machines-fs-size', '12G', '--rootfs-size', '3G', '--disk-overcommit', '16', '--checkpoint-retention', '1000', '--cpu-overcommit', '16'])
+  const b = await benchDaemon(['--machines-fs-size', '12G', '--rootfs-size', '3G', '--disk-overcommit', '16', '--checkpoint-retention', '1000'])
   const hm = b.client.machines
   const disks = join(b.dataDir, 'runtime', 'disks')
   try {
