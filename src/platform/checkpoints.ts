@@ -161,7 +161,9 @@ export function checkpointsService(ctx: Ctx, deps: CheckpointsDeps) {
           current = await runStop(ctx, m, {}, 'user')
         }
         progress(`restoring the disk of machine ${id}${volumes.length ? ` and ${volumes.length} volume(s)` : ''} to ${row.id}`)
-        await cps.restore(id, row.key, volumes)
+        // Each volume under its own lock too, as the volumes API takes it: no extend or snapshot lands mid-swap.
+        const swap = volumes.reduce((inner, v) => () => ctx.queue.run(v.volume, inner), () => cps.restore(id, row.key, volumes))
+        await swap()
         store.checkpoints.setSource(id, row.id)
         events.record(id, 'restore', current.state, 'user', { checkpoint: row.id })
         if (wasRunning) {

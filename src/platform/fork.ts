@@ -39,37 +39,40 @@ function namesOf(req: { name?: string | undefined; count?: number | undefined })
 
 export async function fork(ctx: Ctx, deps: CheckpointsDeps, app: string, id: string, input: unknown, guard: Guard): Promise<MachineView | MachineView[]> {
   const req = parse(forkSchema, input ?? {}, 'fork request')
-  const source = loadMachine(ctx, app, id)
+  loadMachine(ctx, app, id)
   const names = namesOf(req)
   for (const name of names) {
     if (name !== undefined && ctx.store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
   }
   const cps = checkpointRuntime(ctx)
   ctx.disk.assertRoom()
-  const seed = await mutateMachine(ctx, app, id, guard, 'fork', async (m): Promise<Seed> => {
+  // Under the source's lock to the end: its checkpoint (or its config) cannot go or change while forks are made from it.
+  return mutateMachine(ctx, app, id, guard, 'fork', async (m) => {
+    let seed: Seed
     if (req.checkpoint !== undefined) {
       const row = ctx.store.checkpoints.get(id, req.checkpoint)
       if (!row) throw new HangarError('checkpoint_not_found', `machine ${id} has no checkpoint ${req.checkpoint}`, { details: { checkpoint: req.checkpoint } })
-      return { key: row.key, source: `${id}/${row.id}`, volumes: checkpointVolumes(ctx, row), temporary: false }
+      seed = { key: row.key, source: `${id}/${row.id}`, volumes: checkpointVolumes(ctx, row), temporary: false }
+    } else {
+      const key = `${id}-fork-${ulid().toLowerCase()}`
+      const requests: VolumeSnapshotRequest[] = volumeRequests(ctx, m)
+      await cps.capture(id, key, requests)
+      const lineage = ctx.store.checkpoints.source(id)
+      seed = { key, source: lineage === null ? null : `${id}/${lineage}`, volumes: new Map(requests.map((r) => [r.volume, r.snapshot])), temporary: true }
     }
-    const key = `${id}-fork-${ulid().toLowerCase()}`
-    const requests: VolumeSnapshotRequest[] = volumeRequests(ctx, m)
-    await cps.capture(id, key, requests)
-    const lineage = ctx.store.checkpoints.source(id)
-    return { key, source: lineage === null ? null : `${id}/${lineage}`, volumes: new Map(requests.map((r) => [r.volume, r.snapshot])), temporary: true }
+    try {
+      const made = await Promise.allSettled(names.map((name) => forkOne(ctx, deps, app, m.config as MachineConfig, seed, name, req.skip_launch === true)))
+      const failed = made.find((r) => r.status === 'rejected')
+      if (failed) {
+        for (const r of made) if (r.status === 'fulfilled') await undo(ctx, deps, app, r.value)
+        throw failed.reason
+      }
+      const machines = made.map((r) => (r as PromiseFulfilledResult<{ machine: MachineView }>).value.machine)
+      return req.count === undefined ? machines[0]! : machines
+    } finally {
+      if (seed.temporary) await dropFrozen(ctx, seed.key, [...seed.volumes.values()])
+    }
   })
-  try {
-    const made = await Promise.allSettled(names.map((name) => forkOne(ctx, deps, app, source.config as MachineConfig, seed, name, req.skip_launch === true)))
-    const failed = made.find((r) => r.status === 'rejected')
-    if (failed) {
-      for (const r of made) if (r.status === 'fulfilled') await undo(ctx, deps, app, r.value)
-      throw failed.reason
-    }
-    const machines = made.map((r) => (r as PromiseFulfilledResult<{ machine: MachineView }>).value.machine)
-    return req.count === undefined ? machines[0]! : machines
-  } finally {
-    if (seed.temporary) await dropFrozen(ctx, seed.key, [...seed.volumes.values()])
-  }
 }
 
 /** One fork: its volumes from the seed's snapshots, then the machine mounting them. */

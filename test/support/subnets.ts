@@ -54,7 +54,13 @@ function tryClaim(file: string): boolean {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
   }
-  const owner = Number(readFileSync(file, 'utf8'))
+  let owner: number
+  try {
+    owner = Number(readFileSync(file, 'utf8'))
+  } catch {
+    // Its owner let it go just now: try again.
+    return tryClaim(file)
+  }
   // A file still empty is being written by its claimer right now.
   if (!owner || alive(owner)) return false
   try {
