@@ -183,6 +183,10 @@ export class Volumes {
     this.#disks.release(id)
   }
 
+  hasSnapshot(snapshotId: string): boolean {
+    return existsSync(this.snapshotPath(snapshotId))
+  }
+
   /** Idempotent. */
   async removeSnapshot(snapshotId: string): Promise<void> {
     const path = this.snapshotPath(snapshotId)

@@ -63,6 +63,7 @@ export interface DriverVolumes {
   /** Idempotent; the volume must be mounted in no machine. */
   remove(id: string): Promise<void>
   removeSnapshot(snapshotId: string): Promise<void>
+  hasSnapshot(snapshotId: string): boolean
   /** Puts a snapshot back as the volume's content (its limit kept); no machine may have it mounted. */
   replace(id: string, snapshotId: string): Promise<void>
   ids(): Promise<string[]>

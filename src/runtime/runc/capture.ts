@@ -74,6 +74,9 @@ export class RuncCheckpoints implements DriverCheckpoints {
     if (status === 'running' || status === 'paused') {
       throw new HangarError('invalid_state', `machine ${id} is ${status}: its disk can only be restored while it is stopped`)
     }
+    // Every part present before anything is swapped: a restore never stops half-way for a missing snapshot.
+    const missing = volumes.find((v) => !this.#volumes.hasSnapshot(v.snapshot))
+    if (missing) throw new HangarError('runtime_error', `volume snapshot ${missing.snapshot} of ${missing.volume} is missing on disk; nothing was restored`)
     await this.#provisioner.replaceDisk(id, async () => {
       await this.#store.restore(id, key)
       for (const v of volumes) await this.#volumes.replace(v.volume, v.snapshot)

@@ -266,11 +266,16 @@ export class Provisioner {
     const base = await readBase(paths.idmap)
     await unmountVolumes(paths)
     await unmountOverlay(paths)
-    await swap()
-    // A machine from before user namespaces gets its mounts at its next start, with its range.
-    if (base === null) return
-    await ensureMounted(paths, this.#d.namespaces.idmap(id, base))
-    await ensureVolumes(paths, this.#d.namespaces.idmap(id, base))
+    try {
+      await swap()
+    } finally {
+      // Back over whatever is there now, swapped or not: the files API expects the mounts.
+      // A machine from before user namespaces gets them at its next start, with its range.
+      if (base !== null) {
+        await ensureMounted(paths, this.#d.namespaces.idmap(id, base))
+        await ensureVolumes(paths, this.#d.namespaces.idmap(id, base))
+      }
+    }
   }
 
   /** Removes every trace of a machine that no longer runs. Idempotent. */
