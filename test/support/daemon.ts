@@ -42,7 +42,8 @@ export interface TestDaemon {
 
 let counter = 0
 
-function netArgs(): string[] {
+/** A network of the test's own (name, bridge, /24, /64), for anything that starts a daemon. */
+export function netArgs(): string[] {
   const n = claimSubnetIndex()
   counter++
   const tag = `t${(process.pid % 10000).toString(36)}${counter}`

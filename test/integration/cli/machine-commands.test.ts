@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { daemonWithBusybox, httpGet } from '../../support/machines.ts'
 import { hangar } from '../../support/cli.ts'
+import { netArgs } from '../../support/daemon.ts'
+import { removeFirewallTables } from '../../support/runtime.ts'
 
 
 test('the CLI runs, lists, execs, stops, starts and destroys a machine, with --json everywhere', async (t) => {
@@ -75,7 +77,10 @@ test('hangar up on a port already in use says so, names the flag, and exits', as
   const dataDir = await mkdtemp(join(tmpdir(), 'hangar-port-'))
   t.after(() => rm(dataDir, { recursive: true, force: true }))
   // --machines-fs none: this daemon never gets to run machines, so it makes no filesystem for them.
-  const r = await hangar(process.env, 'up', '--data-dir', dataDir, '--api-port', String(port), '--no-base-image', '--machines-fs', 'none', '--log-level', 'silent')
+  // A network of its own: the default one's firewall, left behind, would judge other tests' 10.209.x traffic.
+  const net = netArgs()
+  t.after(() => removeFirewallTables(net[net.indexOf('--network-name') + 1] as string))
+  const r = await hangar(process.env, 'up', '--data-dir', dataDir, '--api-port', String(port), '--no-base-image', '--machines-fs', 'none', '--log-level', 'silent', ...net)
   assert.equal(r.code, 1)
   assert.match(r.stderr, new RegExp(`error: 127\\.0\\.0\\.1:${port} is already in use`))
   assert.match(r.stderr, /hint: .*--api-port/)
