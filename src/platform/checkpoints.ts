@@ -14,7 +14,6 @@
  */
 import { z } from 'zod'
 import { HangarError } from '../errors.ts'
-import { ulid } from '../lib/ids.ts'
 import type { VolumeSnapshotRequest } from '../runtime/index.ts'
 import type { CheckpointRow } from '../store/index.ts'
 import { type Ctx, loadMachine } from './context.ts'

@@ -18,8 +18,8 @@ import type { MachineConfig } from './schemas.ts'
 import { parse } from './validate.ts'
 import type { MachineView } from './view.ts'
 import { makeVolume, removeVolume, volumeId } from './volumes.ts'
+import { GiB } from '../rootfs/index.ts'
 
-const GiB = 2 ** 30
 
 interface Seed {
   key: string

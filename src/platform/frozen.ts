@@ -11,8 +11,8 @@ import type { CheckpointRow, MachineRow } from '../store/index.ts'
 import type { Ctx } from './context.ts'
 import type { MachineConfig } from './schemas.ts'
 import { snapshotId } from './volumes.ts'
+import { GiB } from '../rootfs/index.ts'
 
-const GiB = 2 ** 30
 
 export function checkpointRuntime(ctx: Ctx): DriverCheckpoints {
   const cps = ctx.driver.checkpoints

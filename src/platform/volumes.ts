@@ -21,8 +21,8 @@ import type { VolumeRow, VolumeSnapshotRow } from '../store/index.ts'
 import type { Ctx } from './context.ts'
 import type { MachineConfig } from './schemas.ts'
 import { parse } from './validate.ts'
+import { GiB } from '../rootfs/index.ts'
 
-const GiB = 2 ** 30
 /** Fly's default size. */
 const DEFAULT_SIZE_GB = 3
 const DEFAULT_SNAPSHOT_RETENTION = 5

@@ -18,7 +18,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path'
 import { HangarError } from '../errors.ts'
 import { createSubvolume, deleteSubvolume, limitSubvolume, snapshotSubvolume, subvolumeUsage, type Usage } from './btrfs.ts'
-import { gb, type MachinesFs } from './machines-fs.ts'
+import { GiB, gb, type MachinesFs } from './machines-fs.ts'
 import { run } from '../lib/proc.ts'
 
 /** Where one machine's disk lives (the runtime's layout decides). */
@@ -45,7 +45,6 @@ export interface DisksOptions {
 
 /** The root directory of every btrfs subvolume has this inode number. */
 const SUBVOLUME_INO = 256
-const GiB = 2 ** 30
 
 export class Disks {
   #o: DisksOptions

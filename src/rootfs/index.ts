@@ -12,5 +12,5 @@
 export { Checkpoints } from './checkpoints.ts'
 export { Volumes, type VolumeSeed } from './volumes.ts'
 export { Disks, type DiskPaths, type DisksOptions } from './disks.ts'
-export { openMachinesFs, unmountMachinesFs, gb, type MachinesFs, type MachinesFsOptions } from './machines-fs.ts'
+export { openMachinesFs, unmountMachinesFs, GiB, gb, type MachinesFs, type MachinesFsOptions } from './machines-fs.ts'
 export { isBtrfs, qgroups, subvolumeUsage } from './btrfs.ts'

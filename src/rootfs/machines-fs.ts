@@ -40,7 +40,7 @@ export interface MachinesFs {
   capacity(): number
 }
 
-const GiB = 2 ** 30
+export const GiB = 2 ** 30
 export const gb = (bytes: number): string => `${Number((bytes / GiB).toFixed(2))} GB`
 
 /** Half the free space of the filesystem holding `dir`, whole GB, at least 2 and at most 100. */

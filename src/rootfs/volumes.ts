@@ -19,11 +19,10 @@ import { join } from 'node:path'
 import { HangarError } from '../errors.ts'
 import { createSubvolume, deleteSubvolume, limitSubvolume, snapshotSubvolume, subvolumeUsage, subvolumeUuid, type Usage } from './btrfs.ts'
 import type { Disks } from './disks.ts'
-import { gb, type MachinesFs } from './machines-fs.ts'
+import { GiB, gb, type MachinesFs } from './machines-fs.ts'
 
 const VOLUME_ID = /^vol_[a-z0-9]{1,40}$/
 const SNAPSHOT_ID = /^vs_[A-Za-z0-9]{1,40}$/
-const GiB = 2 ** 30
 
 /** Where a new volume's content comes from: empty, a snapshot, or another volume as it is now. */
 export type VolumeSeed = { snapshot: string } | { volume: string }

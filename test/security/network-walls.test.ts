@@ -66,7 +66,7 @@ test('apps apart at L2 and L3, no spoofing, no host services or LAN, the interne
   const gateway = String(a1.private_ip).replace(/\.\d+$/, '.1')
   const lanNet = `192.168.${200 + (process.pid % 50)}`
   testHost(t, 'lan', `${lanNet}.1`, { [`${lanNet}.2`]: 'lan\n' })
-  // Link-local, as cloud metadata services are: a block of our own, never the real 169.254.169.254.
+  // Link-local, as cloud metadata services are: a block of our own, never the host's real metadata address.
   const linkLocal = `169.254.${200 + (process.pid % 50)}`
   testHost(t, 'll', `${linkLocal}.1`, { [`${linkLocal}.2`]: 'metadata\n' })
   const internet = testHost(t, 'net', '198.51.100.1', { '198.51.100.2': 'internet\n', '198.51.100.3': 'denied\n' })
