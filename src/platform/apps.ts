@@ -8,7 +8,7 @@ import type { AppRow } from '../store/index.ts'
 import { cancelPendingRestart, type Ctx } from './context.ts'
 import { runDestroy } from './lifecycle.ts'
 import { canDo } from './machine-state.ts'
-import { createApp } from './schemas.ts'
+import { createApp } from '../ops/schemas.ts'
 import { parse } from './validate.ts'
 import { dropAppVolumes } from './volumes.ts'
 

@@ -10,7 +10,7 @@
  */
 import { HangarError } from '../errors.ts'
 import type { Store } from '../store/index.ts'
-import type { MachineConfig } from './schemas.ts'
+import type { MachineConfig } from '../ops/schemas.ts'
 
 /** States whose machine has (or is about to have) processes holding memory; suspended ones keep theirs. */
 export const reservingStates: readonly string[] = ['starting', 'started', 'stopping', 'suspending', 'suspended']

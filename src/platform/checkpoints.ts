@@ -12,52 +12,21 @@
  *   await platform.checkpoints.restore('myapp', id, cp.id)
  *   const forks = await platform.checkpoints.fork('myapp', id, { checkpoint: cp.id, count: 3 })
  */
-import { z } from 'zod'
 import { HangarError } from '../errors.ts'
 import type { VolumeSnapshotRequest } from '../runtime/index.ts'
 import type { CheckpointRow } from '../store/index.ts'
 import { type Ctx, loadMachine } from './context.ts'
 import { runStart, runStop } from './lifecycle.ts'
-import { machineNameSchema } from './schemas.ts'
 import type { CreateOptions } from './machines.ts'
 import { mutateMachine, type Guard } from './mutate.ts'
 import { capture, checkpointRuntime, checkpointVolumes, removeCheckpoint } from './frozen.ts'
 import { fork } from './fork.ts'
-import type { MachineConfig } from './schemas.ts'
+import type { MachineConfig } from '../ops/schemas.ts'
 import { parse } from './validate.ts'
 import type { MachineView } from './view.ts'
 
-export const checkpointSchema = z.strictObject({
-  comment: z.string().max(256).optional().describe('a note; a checkpoint with one is kept over those without when the retention count is reached'),
-})
-
-export const MAX_FORKS = 16
-
-export const forkSchema = z.strictObject({
-  checkpoint: z.string().optional().describe('the checkpoint of this machine to start from ("v3"); default: its disk as it is now'),
-  name: machineNameSchema.optional().describe('the new machine\'s name; with count, names get -1, -2… appended'),
-  skip_launch: z.boolean().optional().describe('create the forks without starting them'),
-  count: z.number().int().min(1).max(MAX_FORKS).optional().describe(`how many machines to fork at once (1-${MAX_FORKS}); the answer is then a list`),
-})
-
-export interface CheckpointView {
-  id: string
-  create_time: string
-  comment: string
-  /** The checkpoint the disk descended from when this was taken ("v2", or "<machine>/v2"); null if none. */
-  source_id: string | null
-  size_bytes: number
-  /** The volumes the machine mounted, each snapshotted at the same instant (an ordinary volume snapshot, vs_…). */
-  volumes: { volume_id: string; snapshot_id: string }[]
-}
-
-export interface RestoreResult {
-  ok: true
-  checkpoint: CheckpointView
-  state: string
-  volumes_restored: string[]
-  volumes_skipped: string[]
-}
+export { checkpointSchema, forkSchema, MAX_FORKS, type CheckpointView, type RestoreResult } from '../ops/checkpoints.ts'
+import { checkpointSchema, type CheckpointView, type RestoreResult } from '../ops/checkpoints.ts'
 
 /** Progress lines for clients that stream (NDJSON). */
 export type Progress = (message: string) => void

@@ -9,7 +9,7 @@ import { isDiskFull, toHangarError } from '../errors.ts'
 import type { Ctx } from './context.ts'
 import { exitRequest, runDestroy, runStart, runStop } from './lifecycle.ts'
 import { decideRestart } from './restart-policy.ts'
-import type { MachineConfig } from './schemas.ts'
+import type { MachineConfig } from '../ops/schemas.ts'
 
 /** Handles one exit; safe to call twice for the same exit (the second sees the machine no longer running). */
 export function handleExit(ctx: Ctx, id: string, exit: ExitInfo): Promise<void> {

@@ -9,53 +9,18 @@
  *   await platform.files.write('myapp', id, { path: '/srv/app.py', mode: '0755' }, Readable.from([bytes]))
  */
 import { Readable } from 'node:stream'
-import { z } from 'zod'
 import { HangarError } from '../errors.ts'
-import type { FileEntry, MachineFiles } from '../runtime/types.ts'
+import type { MachineFiles } from '../runtime/types.ts'
 import { type Ctx, loadMachine } from './context.ts'
 import { machinePath, namesDirectory } from './machine-path.ts'
 import { assertCan } from './machine-state.ts'
 import { parse } from './validate.ts'
 
-/** Entries one listing returns at most, and the default. */
-export const listLimits = { default: 1000, max: 10_000 }
+export { fsChmodSchema, fsChownSchema, fsCopySchema, fsDeleteSchema, fsListSchema, fsReadSchema, fsRenameSchema, fsWriteSchema, listLimits, type FileEntryView, type ListView } from '../ops/files.ts'
+import { fsChmodSchema, fsChownSchema, fsCopySchema, fsDeleteSchema, fsListSchema, fsReadSchema, fsRenameSchema, fsWriteSchema, listLimits, type ListView } from '../ops/files.ts'
+
 /** Paths a delete reports by name (it counts them all). */
 const maxDeletedListed = 1000
-
-/** Query strings say "true"/"1"; JSON bodies say true. */
-const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', ''])]).transform((v) => v === true || v === 'true' || v === '1' || v === '').optional()
-/** Octal as a string ("0755", "755") the way chmod takes it, or the number itself. */
-const mode = z.union([
-  z.string().regex(/^0?[0-7]{1,4}$/, 'an octal mode like "0644" or "755"').transform((s) => parseInt(s, 8)),
-  z.number().int().min(0).max(0o7777),
-]).optional()
-const id = z.union([z.number().int(), z.string().regex(/^-?\d+$/).transform(Number)]).pipe(z.number().int().min(-1).max(2 ** 32 - 2))
-const where = { path: z.string(), workingDir: z.string().optional() }
-
-export const fsReadSchema = z.object({ ...where })
-export const fsWriteSchema = z.object({ ...where, mode, mkdirParents: flag })
-export const fsListSchema = z.object({
-  ...where, recursive: flag, pattern: z.string().max(256).optional().describe('a glob entries\' names must match (applied to the listed entries)'),
-  limit: z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)]).pipe(z.number().int().min(1).max(listLimits.max)).optional(),
-})
-export const fsDeleteSchema = z.object({ ...where, recursive: flag, asRoot: flag })
-export const fsRenameSchema = z.strictObject({ source: z.string(), dest: z.string(), workingDir: z.string().optional(), asRoot: flag })
-export const fsCopySchema = z.strictObject({ source: z.string(), dest: z.string(), workingDir: z.string().optional(), recursive: flag, preserveAttrs: flag, asRoot: flag })
-export const fsChmodSchema = z.strictObject({ ...where, mode: z.union([z.string().regex(/^0?[0-7]{1,4}$/).transform((s) => parseInt(s, 8)), z.number().int().min(0).max(0o7777)]), recursive: flag, asRoot: flag })
-export const fsChownSchema = z.strictObject({ ...where, uid: id.optional(), gid: id.optional(), recursive: flag, asRoot: flag })
-
-export interface FileEntryView extends Omit<FileEntry, 'mode'> {
-  /** Octal, as chmod takes it ("0644"). */
-  mode: string
-}
-
-export interface ListView {
-  path: string
-  entries: FileEntryView[]
-  count: number
-  /** More entries exist than were listed (the limit). */
-  truncated: boolean
-}
 
 const octal = (m: number): string => `0${m.toString(8).padStart(3, '0')}`
 

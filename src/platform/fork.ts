@@ -14,7 +14,7 @@ import { checkpointRuntime, checkpointVolumes, dropFrozen, volumeRequests } from
 import type { CheckpointsDeps } from './checkpoints.ts'
 import { forkSchema } from './checkpoints.ts'
 import { mutateMachine, type Guard } from './mutate.ts'
-import type { MachineConfig } from './schemas.ts'
+import type { MachineConfig } from '../ops/schemas.ts'
 import { parse } from './validate.ts'
 import type { MachineView } from './view.ts'
 import { makeVolume, removeVolume, volumeId } from './volumes.ts'

@@ -9,7 +9,7 @@ import { HangarError } from '../errors.ts'
 import type { DriverCheckpoints, VolumeSnapshotRequest } from '../runtime/index.ts'
 import type { CheckpointRow, MachineRow } from '../store/index.ts'
 import type { Ctx } from './context.ts'
-import type { MachineConfig } from './schemas.ts'
+import type { MachineConfig } from '../ops/schemas.ts'
 import { snapshotId } from './volumes.ts'
 import { GiB } from '../rootfs/index.ts'
 

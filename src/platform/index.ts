@@ -33,14 +33,14 @@ export { buildBaseSchema, pullSchema, pushSchema } from './images.ts'
 export { networkPolicySchema } from './network-policy.ts'
 export { checkpointSchema, forkSchema, MAX_FORKS } from './checkpoints.ts'
 export type { CheckpointView, Progress, RestoreResult } from './checkpoints.ts'
-export { createVolumeSchema, extendVolumeSchema, updateVolumeSchema } from './volumes.ts'
-export type { VolumeSnapshotView, VolumeView } from './volumes.ts'
+export { createVolumeSchema, extendVolumeSchema, updateVolumeSchema } from '../ops/volumes.ts'
+export type { VolumeSnapshotView, VolumeView } from '../ops/volumes.ts'
 export { fsChmodSchema, fsChownSchema, fsCopySchema, fsDeleteSchema, fsListSchema, fsReadSchema, fsRenameSchema, fsWriteSchema, listLimits } from './files.ts'
 export type { FileEntryView, FilesService, ListView } from './files.ts'
 export type { NetworkPolicyView } from './network-policy.ts'
 export type { BuildBaseInput, ImagesService } from './images.ts'
 export type { BuildProgress, PullProgress, PushProgress, PushResult } from '../images/index.ts'
-export * as schemas from './schemas.ts'
+export * as schemas from '../ops/schemas.ts'
 
 const diskWatchMs = 1000
 

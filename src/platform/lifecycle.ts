@@ -11,7 +11,7 @@ import { guestOf } from './capacity.ts'
 import { removeCheckpoint } from './frozen.ts'
 import type { Ctx } from './context.ts'
 import type { EventSource } from './events.ts'
-import type { MachineConfig } from './schemas.ts'
+import type { MachineConfig } from '../ops/schemas.ts'
 
 export function exitRequest(exit: ExitInfo, requestedStop: boolean): Record<string, unknown> {
   return {

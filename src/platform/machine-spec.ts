@@ -11,7 +11,7 @@ import { isHangarError } from '../errors.ts'
 import { guestOf } from './capacity.ts'
 import type { Ctx } from './context.ts'
 import { resolveProcess } from './process-spec.ts'
-import { rootfsBytes, type MachineConfig } from './schemas.ts'
+import { rootfsBytes, type MachineConfig } from '../ops/schemas.ts'
 
 /** What the driver needs to make or reconfigure the machine: layers unpacked, process resolved, guest size. */
 export async function buildSpec(ctx: Ctx, id: string, app: string, name: string, version: string, config: MachineConfig, image: ImageRecord, privateIp: string | null): Promise<MachineSpec> {

@@ -1,36 +1,11 @@
 /**
- * The machine state machine as data. Each action lists the states it may start
- * from; anything else is a 409 that names the current state and the way out.
- * Persistent: created started stopped suspended failed destroyed.
- * Transient: starting stopping suspending replacing destroying.
+ * Enforces the machine state table (ops/states.ts): an action from a state its
+ * row does not list is a 409 that names the current state and the way out.
  */
 import { HangarError } from '../errors.ts'
 
-export const persistentStates = ['created', 'started', 'stopped', 'suspended', 'failed', 'destroyed'] as const
-export const transientStates = ['starting', 'stopping', 'suspending', 'replacing', 'destroying'] as const
-export type MachineState = (typeof persistentStates)[number] | (typeof transientStates)[number]
-
-export type Action = 'start' | 'stop' | 'restart' | 'suspend' | 'signal' | 'exec' | 'update' | 'destroy' | 'force_destroy' | 'lease' | 'checkpoint' | 'restore' | 'fork' | 'files'
-
-const allowed: Record<Action, readonly MachineState[]> = {
-  start: ['created', 'stopped', 'suspended', 'failed', 'started'],
-  // Stopping something already at rest is a no-op, not an error.
-  stop: ['started', 'suspended', 'stopped', 'created', 'failed'],
-  restart: ['started', 'stopped', 'created', 'failed'],
-  suspend: ['started', 'suspended'],
-  signal: ['started'],
-  exec: ['started'],
-  update: ['created', 'started', 'stopped', 'suspended', 'failed'],
-  destroy: ['created', 'stopped', 'failed', 'suspended'],
-  force_destroy: ['created', 'started', 'stopped', 'suspended', 'failed', 'starting', 'stopping', 'suspending', 'replacing'],
-  // A disk mid-start or mid-stop is not one state: wait for it to settle.
-  checkpoint: ['created', 'started', 'stopped', 'suspended', 'failed'],
-  restore: ['created', 'started', 'stopped', 'suspended', 'failed'],
-  fork: ['created', 'started', 'stopped', 'suspended', 'failed'],
-  lease: ['created', 'started', 'stopped', 'suspended', 'failed', 'starting', 'stopping', 'suspending', 'replacing'],
-  // Files need the disk in place: not while a replace swaps the layers under it, nor once destroy began.
-  files: ['created', 'started', 'stopped', 'suspended', 'failed', 'starting', 'stopping', 'suspending'],
-}
+export { persistentStates, transientStates, type MachineState, type MachineAction as Action } from '../ops/states.ts'
+import { allowedFrom as allowed, transientStates, type MachineAction as Action, type MachineState } from '../ops/states.ts'
 
 const wayOut: Partial<Record<MachineState, string>> = {
   started: 'stop it first (POST …/stop), or pass force=true to destroy',

@@ -5,7 +5,7 @@
  */
 import type { ImageConfig } from '../images/types.ts'
 import type { ProcessSpec } from '../runtime/types.ts'
-import type { MachineConfig } from './schemas.ts'
+import type { MachineConfig } from '../ops/schemas.ts'
 import { HangarError } from '../errors.ts'
 
 export interface MachineIdentity {

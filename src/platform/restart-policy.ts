@@ -3,7 +3,7 @@
  * retries; `always` restarts forever. Restarts back off exponentially so a
  * crash loop cannot eat the host.
  */
-import type { MachineConfig } from './schemas.ts'
+import type { MachineConfig } from '../ops/schemas.ts'
 
 export const defaultMaxRetries = 10
 

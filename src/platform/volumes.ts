@@ -12,81 +12,17 @@
  *   await platform.volumes.extend('myapp', v.id, { size_gb: 2 })
  */
 import { randomBytes } from 'node:crypto'
-import { z } from 'zod'
 import { HangarError } from '../errors.ts'
 import type { DriverVolumes } from '../runtime/index.ts'
 
 type VolumeSeed = { snapshot: string } | { volume: string }
 import type { VolumeRow, VolumeSnapshotRow } from '../store/index.ts'
 import type { Ctx } from './context.ts'
-import type { MachineConfig } from './schemas.ts'
+import type { MachineConfig } from '../ops/schemas.ts'
 import { parse } from './validate.ts'
 import { GiB } from '../rootfs/index.ts'
-
-/** Fly's default size. */
-const DEFAULT_SIZE_GB = 3
-const DEFAULT_SNAPSHOT_RETENTION = 5
-
-const sizeGb = z.number().int('size_gb is a whole number of GB').min(1, 'size_gb is at least 1').max(65536, 'size_gb is at most 65536')
-
-export const createVolumeSchema = z
-  .looseObject({
-    name: z.string().regex(/^[a-z0-9_]{1,30}$/, 'name: lower-case letters, digits and underscores, at most 30').describe('the volume\'s name in the app; several volumes may share one'),
-    size_gb: sizeGb.optional().describe(`size in GB (default ${DEFAULT_SIZE_GB}, or the source's size with snapshot_id or source_volume_id)`),
-    region: z.string().optional().describe('the host\'s region; this host is one region'),
-    encrypted: z.boolean().optional().describe('accepted for Fly\'s clients; volumes here are not encrypted at rest (encrypted: false)'),
-    snapshot_id: z.string().optional().describe('make the volume from this snapshot ("vs_…") of a volume of the app'),
-    source_volume_id: z.string().optional().describe('fork: the volume starts as this volume of the app is now ("vol_…")'),
-    snapshot_retention: z.number().int().min(1).max(60).optional().describe(`recorded and echoed (default ${DEFAULT_SNAPSHOT_RETENTION})`),
-    auto_backup_enabled: z.boolean().optional().describe('recorded and echoed; no automatic snapshots are taken yet'),
-    require_unique_zone: z.boolean().optional(),
-  })
-  .refine((v) => !(v.snapshot_id && v.source_volume_id), { message: 'give snapshot_id or source_volume_id, not both', path: ['snapshot_id'] })
-
-export const updateVolumeSchema = z.looseObject({
-  snapshot_retention: z.number().int().min(1).max(60).optional(),
-  auto_backup_enabled: z.boolean().optional(),
-})
-
-export const extendVolumeSchema = z.looseObject({ size_gb: sizeGb.describe('the new size in GB, larger than the current one') })
-
-/** Fly's Volume object. */
-export interface VolumeView {
-  id: string
-  name: string
-  state: 'created' | 'destroyed'
-  size_gb: number
-  region: string
-  zone: string
-  encrypted: boolean
-  attached_machine_id: string | null
-  attached_alloc_id: null
-  created_at: string
-  host_dedication_key: string
-  host_status: 'ok'
-  fstype: 'btrfs'
-  snapshot_retention: number
-  auto_backup_enabled: boolean
-  block_size: number
-  blocks: number
-  blocks_free: number
-  blocks_avail: number
-  bytes_total: number
-  bytes_used: number
-}
-
-/** Fly's VolumeSnapshot. */
-export interface VolumeSnapshotView {
-  id: string
-  created_at: string
-  digest: string
-  /** Bytes it holds. */
-  size: number
-  status: 'created'
-  retention_days: number
-  /** The volume's size when taken, in bytes. */
-  volume_size: number
-}
+import type { z } from 'zod'
+import { createVolumeSchema, DEFAULT_SNAPSHOT_RETENTION, DEFAULT_VOLUME_GB as DEFAULT_SIZE_GB, extendVolumeSchema, updateVolumeSchema, type VolumeSnapshotView, type VolumeView } from '../ops/volumes.ts'
 
 const BLOCK = 4096
 

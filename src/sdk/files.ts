@@ -4,10 +4,10 @@
  *   await hangar.machines.fs.write('myapp', id, '/srv/app.py', source, { mode: '0755', mkdirParents: true })
  *   const { entries, truncated } = await hangar.machines.fs.list('myapp', id, '/srv', { recursive: true })
  */
-import type { ListView } from '../platform/index.ts'
+import { fsChmod, fsChown, fsCopy, fsDelete, fsList, fsRead, fsRename, fsTarDown, fsTarUp, fsWrite } from '../ops/index.ts'
 import type { Http } from './http.ts'
 
-export type { FileEntryView as FileEntry, ListView as FileList } from '../platform/index.ts'
+export type { FileEntryView as FileEntry, ListView as FileList } from '../ops/index.ts'
 
 /** Where a path is: relative paths resolve against workingDir (default /). */
 export interface At {
@@ -23,24 +23,19 @@ export class MachineFs {
     this.#http = http
   }
 
-  #p(app: string, id: string, op: string): string {
-    return `/v1/apps/${encodeURIComponent(app)}/machines/${encodeURIComponent(id)}/fs/${op}`
-  }
-
   /** The file as a byte stream, of any size. */
   async readStream(app: string, id: string, path: string, opts: At & { signal?: AbortSignal } = {}): Promise<ReadableStream<Uint8Array>> {
-    const res = await this.#http.fetch('GET', this.#p(app, id, 'read'), { query: { path, workingDir: opts.workingDir }, ...(opts.signal ? { signal: opts.signal } : {}) })
-    return res.body as ReadableStream<Uint8Array>
+    return (await this.readResponse(app, id, path, opts)).body as ReadableStream<Uint8Array>
   }
 
   /** The raw response: its body streams the bytes, `x-file-size` and `x-file-mode` say what the file was at open. */
   readResponse(app: string, id: string, path: string, opts: At & { signal?: AbortSignal } = {}): Promise<Response> {
-    return this.#http.fetch('GET', this.#p(app, id, 'read'), { query: { path, workingDir: opts.workingDir }, ...(opts.signal ? { signal: opts.signal } : {}) })
+    const { signal, ...at } = opts
+    return this.#http.callRaw(fsRead, { app, id }, { path, ...at }, { signal })
   }
 
   async read(app: string, id: string, path: string, opts: At = {}): Promise<Uint8Array> {
-    const res = await this.#http.fetch('GET', this.#p(app, id, 'read'), { query: { path, workingDir: opts.workingDir } })
-    return new Uint8Array(await res.arrayBuffer())
+    return new Uint8Array(await (await this.readResponse(app, id, path, opts)).arrayBuffer())
   }
 
   async readText(app: string, id: string, path: string, opts: At = {}): Promise<string> {
@@ -48,47 +43,45 @@ export class MachineFs {
   }
 
   /** Atomic (temp file + rename). A path ending in "/" makes a directory. */
-  write(app: string, id: string, path: string, data: Body, opts: At & { mode?: Mode; mkdirParents?: boolean } = {}): Promise<{ path: string; size: number; mode: string }> {
-    return this.#http.json('PUT', this.#p(app, id, 'write'), {
-      raw: (typeof data === 'string' ? new TextEncoder().encode(data) : data) as BodyInit,
-      query: { path, workingDir: opts.workingDir, mode: opts.mode === undefined ? undefined : typeof opts.mode === 'number' ? opts.mode.toString(8) : opts.mode, mkdirParents: opts.mkdirParents },
-    })
+  write(app: string, id: string, path: string, data: Body, opts: At & { mode?: Mode; mkdirParents?: boolean } = {}) {
+    const mode = typeof opts.mode === 'number' ? opts.mode.toString(8) : opts.mode
+    return this.#http.call(fsWrite, { app, id }, { ...opts, path, mode }, { raw: (typeof data === 'string' ? new TextEncoder().encode(data) : data) as BodyInit })
   }
 
   /** At most `limit` entries (default 1000); `truncated` says there were more. */
-  list(app: string, id: string, path: string, opts: At & { recursive?: boolean; pattern?: string; limit?: number } = {}): Promise<ListView> {
-    return this.#http.json('GET', this.#p(app, id, 'list'), { query: { path, workingDir: opts.workingDir, recursive: opts.recursive, pattern: opts.pattern, limit: opts.limit } })
+  list(app: string, id: string, path: string, opts: At & { recursive?: boolean; pattern?: string; limit?: number } = {}) {
+    return this.#http.call(fsList, { app, id }, { path, ...opts })
   }
 
-  delete(app: string, id: string, path: string, opts: At & { recursive?: boolean } = {}): Promise<{ deleted: string[]; count: number }> {
-    return this.#http.json('DELETE', this.#p(app, id, 'delete'), { query: { path, workingDir: opts.workingDir, recursive: opts.recursive } })
+  delete(app: string, id: string, path: string, opts: At & { recursive?: boolean } = {}) {
+    return this.#http.call(fsDelete, { app, id }, { path, ...opts })
   }
 
-  rename(app: string, id: string, source: string, dest: string, opts: At = {}): Promise<{ source: string; dest: string }> {
-    return this.#http.json('POST', this.#p(app, id, 'rename'), { body: { source, dest, ...opts } })
+  rename(app: string, id: string, source: string, dest: string, opts: At = {}) {
+    return this.#http.call(fsRename, { app, id }, { source, dest, ...opts })
   }
 
-  copy(app: string, id: string, source: string, dest: string, opts: At & { recursive?: boolean; preserveAttrs?: boolean } = {}): Promise<{ source: string; dest: string }> {
-    return this.#http.json('POST', this.#p(app, id, 'copy'), { body: { source, dest, ...opts } })
+  copy(app: string, id: string, source: string, dest: string, opts: At & { recursive?: boolean; preserveAttrs?: boolean } = {}) {
+    return this.#http.call(fsCopy, { app, id }, { source, dest, ...opts })
   }
 
-  chmod(app: string, id: string, path: string, mode: Mode, opts: At & { recursive?: boolean } = {}): Promise<{ path: string; mode: string }> {
-    return this.#http.json('POST', this.#p(app, id, 'chmod'), { body: { path, mode, ...opts } })
+  chmod(app: string, id: string, path: string, mode: Mode, opts: At & { recursive?: boolean } = {}) {
+    return this.#http.call(fsChmod, { app, id }, { path, mode, ...opts })
   }
 
   /** Ids as the machine numbers them. */
-  chown(app: string, id: string, path: string, owner: { uid?: number; gid?: number }, opts: At & { recursive?: boolean } = {}): Promise<{ path: string; uid: number; gid: number }> {
-    return this.#http.json('POST', this.#p(app, id, 'chown'), { body: { path, ...owner, ...opts } })
+  chown(app: string, id: string, path: string, owner: { uid?: number; gid?: number }, opts: At & { recursive?: boolean } = {}) {
+    return this.#http.call(fsChown, { app, id }, { path, ...owner, ...opts })
   }
 
   /** The directory as a tar stream. */
   async tarDown(app: string, id: string, path: string, opts: At & { signal?: AbortSignal } = {}): Promise<ReadableStream<Uint8Array>> {
-    const res = await this.#http.fetch('GET', this.#p(app, id, 'tar'), { query: { path, workingDir: opts.workingDir }, ...(opts.signal ? { signal: opts.signal } : {}) })
-    return res.body as ReadableStream<Uint8Array>
+    const { signal, ...at } = opts
+    return (await this.#http.callRaw(fsTarDown, { app, id }, { path, ...at }, { signal })).body as ReadableStream<Uint8Array>
   }
 
   /** Unpacks a tar archive into the directory (made first with mkdirParents). */
-  tarUp(app: string, id: string, path: string, archive: Body, opts: At & { mkdirParents?: boolean } = {}): Promise<{ path: string }> {
-    return this.#http.json('PUT', this.#p(app, id, 'tar'), { raw: archive as BodyInit, query: { path, workingDir: opts.workingDir, mkdirParents: opts.mkdirParents } })
+  tarUp(app: string, id: string, path: string, archive: Body, opts: At & { mkdirParents?: boolean } = {}) {
+    return this.#http.call(fsTarUp, { app, id }, { path, ...opts }, { raw: archive as BodyInit })
   }
 }

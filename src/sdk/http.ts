@@ -1,5 +1,6 @@
 /** The SDK's transport: JSON over fetch, errors rebuilt as HangarError with the daemon's code and hint. */
 import { HangarError, codes, type Code } from '../errors.ts'
+import { fillPath, inputInQuery, type OpInput, type OpParams, type OpResult, type OpSpec } from '../ops/index.ts'
 
 export interface ClientOptions {
   /** e.g. http://127.0.0.1:4280 */
@@ -68,6 +69,25 @@ export class Http {
     const text = await res.text()
     return (text ? JSON.parse(text) : undefined) as T
   }
+
+  /** Runs a declared operation (src/ops), typed by its declaration. */
+  call<S extends OpSpec>(spec: S, params: OpParams<S>, input?: OpInput<S>, opts: CallOptions = {}): Promise<OpResult<S>> {
+    return this.json(...requestOf(spec, params, input, opts))
+  }
+
+  /** Runs a declared operation that answers bytes (`bytes: 'out'`): the raw response, its body unread. */
+  callRaw<S extends OpSpec>(spec: S, params: OpParams<S>, input?: OpInput<S>, opts: CallOptions = {}): Promise<Response> {
+    return this.fetch(...requestOf(spec, params, input, opts))
+  }
+}
+
+type CallOptions = Pick<RequestOptions, 'nonce' | 'signal' | 'headers' | 'raw'>
+
+/** The request a declared operation makes: the method and path from its declaration, the input as body or query. */
+function requestOf<S extends OpSpec>(spec: S, params: OpParams<S>, input: OpInput<S> | undefined, opts: CallOptions): [string, string, RequestOptions] {
+  const clean = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as RequestOptions
+  const where = input === undefined ? {} : inputInQuery(spec) || spec.bytes === 'in' ? { query: input as RequestOptions['query'] } : { body: input }
+  return [spec.method.toUpperCase(), fillPath(spec, params as Record<string, string>), { ...where, ...clean }]
 }
 
 async function toError(res: Response): Promise<HangarError> {

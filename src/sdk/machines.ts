@@ -1,11 +1,12 @@
 /** Machines: the Fly Machines API verbs, typed. */
-import type { CheckpointView, RestoreResult, ExecOutput, LeaseView, MachineEventView, MachineView, WaitResult } from '../platform/index.ts'
+import type { ExecOutput, LeaseView, MachineEventView, MachineView, WaitResult } from '../platform/index.ts'
 import type { LogLine } from '../runtime/types.ts'
 import type { Http } from './http.ts'
 import { parseSse } from './sse.ts'
 import { openConsole, type ConsoleRequest } from './console.ts'
 import type { Duplex } from 'node:stream'
 import { MachineFs } from './files.ts'
+import { checkpointCreate, checkpointDelete, checkpointGet, checkpointList, checkpointRestore, machineFork, type OpInput } from '../ops/index.ts'
 
 export interface CreateMachineRequest {
   config: { image: string; [k: string]: unknown }
@@ -15,12 +16,8 @@ export interface CreateMachineRequest {
   lease_ttl?: number
 }
 
-export interface ForkRequest {
-  /** A checkpoint of the source ("v3"); default: its disk as it is now. */
-  checkpoint?: string
-  name?: string
-  skip_launch?: boolean
-}
+/** A checkpoint of the source ("v3", default: its disk as it is now), a name, skip_launch. */
+export type ForkRequest = Omit<OpInput<typeof machineFork>, 'count'>
 
 export type StopOptions = { signal?: string | number; timeout?: string }
 type Lease = { nonce?: string }
@@ -131,31 +128,31 @@ export class Machines {
   }
 
   /** Freezes the machine's disk as a checkpoint ("v1", "v2"…); a running machine pauses for the instant of capture. */
-  checkpoint(app: string, id: string, req: { comment?: string } = {}, opts: Lease = {}): Promise<CheckpointView> {
-    return this.#http.json('POST', this.#p(app, id, 'checkpoint'), { body: req, ...opts })
+  checkpoint(app: string, id: string, req: OpInput<typeof checkpointCreate> = {}, opts: Lease = {}) {
+    return this.#http.call(checkpointCreate, { app, id }, req, opts)
   }
 
-  checkpoints(app: string, id: string): Promise<CheckpointView[]> {
-    return this.#http.json('GET', this.#p(app, id, 'checkpoints'))
+  checkpoints(app: string, id: string) {
+    return this.#http.call(checkpointList, { app, id })
   }
 
-  getCheckpoint(app: string, id: string, checkpoint: string): Promise<CheckpointView> {
-    return this.#http.json('GET', this.#p(app, id, `checkpoints/${encodeURIComponent(checkpoint)}`))
+  getCheckpoint(app: string, id: string, checkpoint: string) {
+    return this.#http.call(checkpointGet, { app, id, cp: checkpoint })
   }
 
-  deleteCheckpoint(app: string, id: string, checkpoint: string, opts: Lease = {}): Promise<{ ok: true }> {
-    return this.#http.json('DELETE', this.#p(app, id, `checkpoints/${encodeURIComponent(checkpoint)}`), opts)
+  deleteCheckpoint(app: string, id: string, checkpoint: string, opts: Lease = {}) {
+    return this.#http.call(checkpointDelete, { app, id, cp: checkpoint }, undefined, opts)
   }
 
   /** Puts the disk (and the volumes it still mounts) back as at the checkpoint: a running machine restarts on it, a stopped one stays stopped. */
-  restore(app: string, id: string, checkpoint: string, opts: Lease = {}): Promise<RestoreResult> {
-    return this.#http.json('POST', this.#p(app, id, `checkpoints/${encodeURIComponent(checkpoint)}/restore`), opts)
+  restore(app: string, id: string, checkpoint: string, opts: Lease = {}) {
+    return this.#http.call(checkpointRestore, { app, id, cp: checkpoint }, undefined, opts)
   }
 
   /** New machines with this one's config whose disks start as the checkpoint's (or its disk now); a list with `count`. */
   fork(app: string, id: string, req: ForkRequest & { count: number }, opts?: Lease): Promise<MachineView[]>
   fork(app: string, id: string, req?: ForkRequest, opts?: Lease): Promise<MachineView>
-  fork(app: string, id: string, req: ForkRequest & { count?: number } = {}, opts: Lease = {}): Promise<MachineView | MachineView[]> {
-    return this.#http.json('POST', this.#p(app, id, 'fork'), { body: req, ...opts })
+  fork(app: string, id: string, req: OpInput<typeof machineFork> = {}, opts: Lease = {}): Promise<MachineView | MachineView[]> {
+    return this.#http.call(machineFork, { app, id }, req, opts)
   }
 }

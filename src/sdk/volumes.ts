@@ -1,19 +1,9 @@
 /** Volumes: Fly's Volumes resource, typed. */
-import type { VolumeSnapshotView, VolumeView } from '../platform/index.ts'
+import { volumeCreate, volumeDestroy, volumeExtend, volumeGet, volumeList, volumeSnapshot, volumeSnapshots, volumeUpdate, type OpInput } from '../ops/index.ts'
 import type { Http } from './http.ts'
 
-export interface CreateVolumeRequest {
-  name: string
-  /** Default 3, or the source's size with snapshot_id or source_volume_id. */
-  size_gb?: number
-  region?: string
-  /** Make the volume from this snapshot ("vs_…"). */
-  snapshot_id?: string
-  /** Fork: the new volume starts as this volume of the app is now. */
-  source_volume_id?: string
-  snapshot_retention?: number
-  auto_backup_enabled?: boolean
-}
+/** Empty (size_gb, default 3), from a snapshot (snapshot_id) or a fork of another volume (source_volume_id). */
+export type CreateVolumeRequest = OpInput<typeof volumeCreate>
 
 export class Volumes {
   readonly #http: Http
@@ -22,12 +12,8 @@ export class Volumes {
     this.#http = http
   }
 
-  #p(app: string, id?: string, verb?: string): string {
-    return `/v1/apps/${encodeURIComponent(app)}/volumes${id ? `/${encodeURIComponent(id)}` : ''}${verb ? `/${verb}` : ''}`
-  }
-
-  list(app: string): Promise<VolumeView[]> {
-    return this.#http.json('GET', this.#p(app))
+  list(app: string) {
+    return this.#http.call(volumeList, { app })
   }
 
   /**
@@ -35,38 +21,38 @@ export class Volumes {
    *   const v = await hangar.volumes.create('myapp', { name: 'data', size_gb: 1 })
    *   await hangar.machines.create('myapp', { config: { image: 'debian', mounts: [{ volume: v.id, path: '/data' }] } })
    */
-  create(app: string, req: CreateVolumeRequest): Promise<VolumeView> {
-    return this.#http.json('POST', this.#p(app), { body: req })
+  create(app: string, req: CreateVolumeRequest) {
+    return this.#http.call(volumeCreate, { app }, req)
   }
 
-  get(app: string, id: string): Promise<VolumeView> {
-    return this.#http.json('GET', this.#p(app, id))
+  get(app: string, id: string) {
+    return this.#http.call(volumeGet, { app, vid: id })
   }
 
-  update(app: string, id: string, req: { snapshot_retention?: number; auto_backup_enabled?: boolean }): Promise<VolumeView> {
-    return this.#http.json('PUT', this.#p(app, id), { body: req })
+  update(app: string, id: string, req: OpInput<typeof volumeUpdate>) {
+    return this.#http.call(volumeUpdate, { app, vid: id }, req)
   }
 
   /** Grows the volume at once (mounted or not); a smaller size is refused. */
-  extend(app: string, id: string, sizeGb: number): Promise<{ needs_restart: boolean; volume: VolumeView }> {
-    return this.#http.json('PUT', this.#p(app, id, 'extend'), { body: { size_gb: sizeGb } })
+  extend(app: string, id: string, sizeGb: number) {
+    return this.#http.call(volumeExtend, { app, vid: id }, { size_gb: sizeGb })
   }
 
   /** Refused (volume_in_use) while a machine that exists has it attached; answers it with state "destroyed". */
-  destroy(app: string, id: string): Promise<VolumeView> {
-    return this.#http.json('DELETE', this.#p(app, id))
+  destroy(app: string, id: string) {
+    return this.#http.call(volumeDestroy, { app, vid: id })
   }
 
-  snapshots(app: string, id: string): Promise<VolumeSnapshotView[]> {
-    return this.#http.json('GET', this.#p(app, id, 'snapshots'))
+  snapshots(app: string, id: string) {
+    return this.#http.call(volumeSnapshots, { app, vid: id })
   }
 
-  snapshot(app: string, id: string): Promise<VolumeSnapshotView> {
-    return this.#http.json('POST', this.#p(app, id, 'snapshots'))
+  snapshot(app: string, id: string) {
+    return this.#http.call(volumeSnapshot, { app, vid: id })
   }
 
   /** A new volume that starts as `source` is now, then goes its own way. */
-  fork(app: string, source: string, req: Omit<CreateVolumeRequest, 'source_volume_id' | 'snapshot_id'>): Promise<VolumeView> {
+  fork(app: string, source: string, req: Pick<CreateVolumeRequest, 'name' | 'size_gb' | 'region' | 'snapshot_retention' | 'auto_backup_enabled'>) {
     return this.create(app, { ...req, source_volume_id: source })
   }
 }

@@ -46,9 +46,7 @@ export function fakeBackend(apps: Record<string, string[]> = {}): Backend {
       create: refuse, update: refuse, start: refuse, stop: refuse, restart: refuse, destroy: refuse, wait: refuse, exec: refuse, events: async () => [],
       logs: async () => [{ timestamp: '2024-01-01T00:00:01Z', stream: 'stdout' as const, message: 'hello' }],
     },
-    checkpoints: { create: refuse, list: async () => [], delete: refuse, restore: refuse, fork: refuse },
-    volumes: { create: refuse, list: async () => [], extend: refuse, snapshot: refuse, destroy: refuse },
-    files: { read: refuse, write: refuse, list: refuse, delete: refuse, rename: refuse },
+    run: refuse,
     images: { list: async () => [], get: refuse, importFile: refuse, buildBase: refuse, pull: refuse },
   }
 }

@@ -5,9 +5,11 @@
  * one server and one backend.
  */
 import { HangarError } from '../../errors.ts'
-import { Readable } from 'node:stream'
 import type { Action, Caveat } from '../../auth/index.ts'
-import type { AppView, Caller, BuildBaseInput, BuildProgress, CheckpointView, ExecOutput, ListView, MachineEventView, MachineView, Platform, PullProgress, VolumeSnapshotView, VolumeView, WaitResult } from '../../platform/index.ts'
+import type { AppView, Caller, BuildBaseInput, BuildProgress, ExecOutput, MachineEventView, MachineView, Platform, PullProgress, WaitResult } from '../../platform/index.ts'
+import type { OpInput, OpParams, OpSpec } from '../../ops/index.ts'
+import { operationsOf, type Answer, type Call } from '../../platform/operations.ts'
+import { parse } from '../../platform/validate.ts'
 import type { ImageRecord } from '../../images/types.ts'
 import type { LogLine } from '../../runtime/types.ts'
 
@@ -61,29 +63,11 @@ export interface Backend {
     logs(app: string, id: string, tail: number): Promise<LogLine[]>
     events(app: string, id: string, limit: number): Promise<MachineEventView[]>
   }
-  checkpoints: {
-    create(app: string, id: string, comment: string | undefined): Promise<CheckpointView>
-    list(app: string, id: string): Promise<CheckpointView[]>
-    delete(app: string, id: string, checkpoint: string): Promise<unknown>
-    restore(app: string, id: string, checkpoint: string): Promise<{ state: string }>
-    fork(app: string, id: string, req: { checkpoint?: string; count: number; skip_launch?: boolean }): Promise<MachineView[]>
-  }
-  volumes: {
-    create(app: string, req: { name: string; size_gb?: number | undefined; snapshot_id?: string | undefined; source_volume_id?: string | undefined }): Promise<VolumeView>
-    list(app: string): Promise<VolumeView[]>
-    extend(app: string, id: string, sizeGb: number): Promise<VolumeView>
-    snapshot(app: string, id: string): Promise<VolumeSnapshotView>
-    destroy(app: string, id: string): Promise<VolumeView>
-  }
-  /** Files in a machine, running or stopped; paths absolute or relative to /. */
-  files: {
-    /** At most `maxBytes` of the file, and its whole size. */
-    read(app: string, id: string, path: string, maxBytes: number): Promise<{ data: Buffer; size: number }>
-    write(app: string, id: string, path: string, data: Buffer, opts: { mode?: string; mkdirParents?: boolean }): Promise<{ path: string; size: number; mode: string }>
-    list(app: string, id: string, path: string, opts: { recursive?: boolean; limit?: number; pattern?: string }): Promise<ListView>
-    delete(app: string, id: string, path: string, recursive: boolean): Promise<{ deleted: string[]; count: number }>
-    rename(app: string, id: string, source: string, dest: string): Promise<{ source: string; dest: string }>
-  }
+  /**
+   * A declared operation (src/ops), run through the platform's binding: the tools of checkpoints,
+   * volumes and files call this instead of a method restating the service.
+   */
+  run<S extends OpSpec>(spec: S, params: OpParams<S>, input?: OpInput<S>, call?: Call): Promise<Answer<S>>
   images: {
     list(): Promise<ImageRecord[]>
     get(ref: string): Promise<ImageRecord>
@@ -130,29 +114,10 @@ export function platformBackend(platform: Platform, caller: Caller): Backend {
       },
       events: async (app, id, limit) => pm.events(app, id, limit),
     },
-    checkpoints: {
-      create: (app, id, comment) => platform.checkpoints.create(app, id, comment === undefined ? {} : { comment }),
-      list: async (app, id) => platform.checkpoints.list(app, id),
-      delete: (app, id, cp) => platform.checkpoints.delete(app, id, cp),
-      restore: (app, id, cp) => platform.checkpoints.restore(app, id, cp),
-      fork: async (app, id, req) => [await platform.checkpoints.fork(app, id, req)].flat(),
-    },
-    volumes: {
-      create: (app, req) => platform.volumes.create(app, req),
-      list: (app) => platform.volumes.list(app),
-      extend: async (app, id, size) => (await platform.volumes.extend(app, id, { size_gb: size })).volume,
-      snapshot: (app, id) => platform.volumes.snapshot(app, id),
-      destroy: (app, id) => platform.volumes.destroy(app, id),
-    },
-    files: {
-      read: async (app, id, path, maxBytes) => {
-        const r = await platform.files.read(app, id, { path })
-        return { data: await head(r.stream, maxBytes), size: r.size }
-      },
-      write: (app, id, path, data, o) => platform.files.write(app, id, { path, ...o }, Readable.from([data])),
-      list: (app, id, path, o) => platform.files.list(app, id, { path, ...o }),
-      delete: (app, id, path, recursive) => platform.files.delete(app, id, { path, recursive }),
-      rename: (app, id, source, dest) => platform.files.rename(app, id, { source, dest }),
+    async run(spec, params, input, call = {}) {
+      const bound = operationsOf(platform).get(spec.id)
+      if (!bound) throw new HangarError('internal', `operation ${spec.id} is declared but not bound`)
+      return bound.run(parse(spec.params, params, 'parameters'), input, call) as never
     },
     images: {
       list: () => platform.images.list(),
@@ -168,18 +133,4 @@ export function platformBackend(platform: Platform, caller: Caller): Backend {
       pull: (ref, onProgress, signal) => platform.images.pull({ ref }, onProgress, signal),
     },
   }
-}
-
-/** The first `max` bytes of a stream, which is then closed (its reader in the machine stops). */
-async function head(stream: Readable, max: number): Promise<Buffer> {
-  const parts: Buffer[] = []
-  let got = 0
-  for await (const chunk of stream) {
-    const c = chunk as Buffer
-    parts.push(got + c.length > max ? c.subarray(0, max - got) : c)
-    got = Math.min(max, got + c.length)
-    if (got >= max) break
-  }
-  stream.destroy()
-  return Buffer.concat(parts)
 }

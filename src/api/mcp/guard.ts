@@ -23,9 +23,6 @@ export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check
       return fn(app, ...rest)
     }
   const m = inner.machines
-  const c = inner.checkpoints
-  const f = inner.files
-  const v = inner.volumes
   const i = inner.images
   return {
     // Minting checks narrowing itself (a new token carries these caveats and more).
@@ -64,28 +61,15 @@ export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check
       logs: on('read', m.logs.bind(m)),
       events: on('read', m.events.bind(m)),
     },
-    checkpoints: {
-      create: on('write', c.create.bind(c)),
-      list: on('read', c.list.bind(c)),
-      delete: on('delete', c.delete.bind(c)),
-      restore: on('write', c.restore.bind(c)),
-      fork: on('create', c.fork.bind(c)),
-    },
-    // Volumes belong to an app, not to a machine: an app's caveat decides.
-    volumes: {
-      create: onApp('create', v.create.bind(v)),
-      list: onApp('read', v.list.bind(v)),
-      extend: onApp('write', v.extend.bind(v)),
-      snapshot: onApp('write', v.snapshot.bind(v)),
-      destroy: onApp('delete', v.destroy.bind(v)),
-    },
-    // Files are exec: reading a machine's files is as good as running a command in it.
-    files: {
-      read: on('exec', f.read.bind(f)),
-      write: on('exec', f.write.bind(f)),
-      list: on('exec', f.list.bind(f)),
-      delete: on('exec', f.delete.bind(f)),
-      rename: on('exec', f.rename.bind(f)),
+    // A declared operation: its declaration says what it needs; app and machine come from its params.
+    async run(spec, params, input, call) {
+      const p = params as { app?: string; id?: string }
+      const machine = 'id' in spec.params.shape ? p.id : undefined
+      check({
+        action: spec.access.action, ...(p.app !== undefined ? { app: p.app } : {}), ...(machine !== undefined ? { machine } : {}),
+        ...(spec.access.listing ? { listing: spec.access.listing } : {}), ...(spec.access.about ? { about: spec.access.about } : {}),
+      })
+      return inner.run(spec, params, input, call)
     },
     // Images belong to no app: an apps caveat refuses them, as on REST.
     images: {

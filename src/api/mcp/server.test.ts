@@ -1,4 +1,5 @@
 /** The tool table over a linked in-memory transport, against a fake backend: schemas, errors, budgets. */
+import { Readable } from 'node:stream'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
@@ -31,15 +32,11 @@ function fakeBackend(state = 'started'): Backend {
       },
       logs: async () => [1, 2, 3].map((n) => ({ timestamp: `2024-01-01T00:00:0${n}Z`, stream: 'stdout' as const, message: `line ${n}` })),
     },
-    checkpoints: { create: no, list: async () => [], delete: no, restore: no, fork: no },
-    volumes: { create: no, list: async () => [], extend: no, snapshot: no, destroy: no },
-    files: {
-      // A 100 000-byte text file whose last character is a 2-byte "é", read up to the cap.
-      read: async (_app, _id, _path, maxBytes) => {
-        const whole = Buffer.concat([Buffer.alloc(99_998, 'a'), Buffer.from('é')])
-        return { data: whole.subarray(0, maxBytes), size: whole.length }
-      },
-      write: no, list: no, delete: no, rename: no,
+    // fs_read of a 100 000-byte text file whose last character is a 2-byte "é"; nothing else is declared here.
+    run: async (spec) => {
+      if (spec.id !== 'fs.read') return no()
+      const whole = Buffer.concat([Buffer.alloc(99_998, 'a'), Buffer.from('é')])
+      return { stream: Readable.from([whole]), type: 'application/octet-stream', headers: { 'x-file-size': String(whole.length) } } as never
     },
     images: {
       list: async () => [], get: no, importFile: no, pull: no,

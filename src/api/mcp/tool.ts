@@ -9,6 +9,7 @@ import type { Logger } from 'pino'
 import type { z } from 'zod'
 import { isHangarError } from '../../errors.ts'
 import type { Action } from '../../auth/index.ts'
+import type { OpSpec } from '../../ops/index.ts'
 import type { Backend } from './backend.ts'
 import { budgets, clipEnd } from './budget.ts'
 import { errorResult, invalidArguments } from './errors.ts'
@@ -48,6 +49,8 @@ export interface ToolAnnotations {
 
 export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObject = z.ZodObject> {
   name: string
+  /** The declared operation (src/ops) the tool runs, when it runs one. */
+  op?: string
   /** The action a token needs to see and call the tool; what it reaches is checked again per call by the guarded backend. */
   action: Action
   title: string
@@ -62,6 +65,11 @@ export interface ToolDef<I extends z.ZodObject = z.ZodObject, O extends z.ZodObj
 /** Keeps the input and output types tied together while the table holds plain ToolDefs. */
 export function defineTool<I extends z.ZodObject, O extends z.ZodObject>(def: ToolDef<I, O>): ToolDef {
   return def as unknown as ToolDef
+}
+
+/** A tool over a declared operation: the action a token needs is the declaration's. */
+export function opTool<I extends z.ZodObject, O extends z.ZodObject>(spec: OpSpec, def: Omit<ToolDef<I, O>, 'action' | 'op'>): ToolDef {
+  return defineTool<I, O>({ ...def, action: spec.access.action, op: spec.id })
 }
 
 /** Read-only tools share one annotation set; so do the others, per kind. */

@@ -12,11 +12,9 @@ import { createRegistry, type OwnHosts, type Principal } from '../../images/inde
 import { mountMcp } from '../mcp/index.ts'
 import { appRoutes } from './apps.ts'
 import { errorBody, onError } from './errors.ts'
-import { fileRoutes } from './files.ts'
 import { imageRoutes } from './images.ts'
 import { machineOpsRoutes } from './machine-ops.ts'
-import { checkpointRoutes } from './checkpoints.ts'
-import { volumeRoutes } from './volumes.ts'
+import { operationRoutes } from './operations.ts'
 import { machineRoutes } from './machines.ts'
 import { openApiDocument } from './openapi.ts'
 import type { RouteDef } from './route.ts'
@@ -35,7 +33,7 @@ type Env = { Variables: { caller: Caller } }
 export function restRoutes(platform: Platform): RouteDef[] {
   const owner = (c: Context): string => (c as Context<Env>).get('caller')?.name ?? 'unknown'
   return [
-    ...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...checkpointRoutes(platform), ...volumeRoutes(platform), ...fileRoutes(platform), ...imageRoutes(platform),
+    ...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...operationRoutes(platform), ...imageRoutes(platform),
     ...tokenRoutes(platform),
   ]
 }

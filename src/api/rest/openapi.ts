@@ -1,6 +1,16 @@
 /** The OpenAPI 3.1 document, built from the route table and the platform's zod schemas. */
 import { z } from 'zod'
+import { allowedFrom } from '../../ops/index.ts'
 import type { RouteDef } from './route.ts'
+
+/** The success answer: the declared output's JSON Schema, or bytes. */
+function answer(r: RouteDef): Record<string, unknown> {
+  const spec = r.spec
+  if (!spec) return { description: 'success' }
+  if (spec.bytes === 'out') return { description: 'the bytes', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }
+  const json = { schema: z.toJSONSchema(spec.output, { io: 'output', unrepresentable: 'any' }) }
+  return { description: 'success', content: { 'application/json': json, ...(spec.progress ? { 'application/x-ndjson': { schema: { type: 'string', description: 'progress lines ending in {type: "complete", data}' } } } : {}) } }
+}
 
 const errorSchema = {
   type: 'object',
@@ -28,12 +38,13 @@ export function openApiDocument(routes: RouteDef[], version: string): Record<str
     paths[path] ??= {}
     paths[path][r.method] = {
       summary: r.summary,
+      ...(r.spec?.states ? { description: `Allowed while the machine is ${allowedFrom[r.spec.states].join(', ')}.`, 'x-allowed-states': allowedFrom[r.spec.states] } : {}),
       tags: [r.tag],
-      operationId: `${r.method}_${path.replace(/[^a-z0-9]+/gi, '_').replace(/^_|_$/g, '')}`,
+      operationId: r.spec?.id ?? `${r.method}_${path.replace(/[^a-z0-9]+/gi, '_').replace(/^_|_$/g, '')}`,
       parameters: [...params, ...query],
       ...(r.body ? { requestBody: { required: false, content: { 'application/json': { schema: z.toJSONSchema(r.body, { io: 'input', unrepresentable: 'any' }) } } } } : {}),
       responses: {
-        [status]: { description: 'success' },
+        [status]: answer(r),
         default: { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
       },
     }

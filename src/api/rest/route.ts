@@ -8,6 +8,7 @@ import type { z } from 'zod'
 import { HangarError } from '../../errors.ts'
 import type { Action } from '../../auth/index.ts'
 import type { Caller } from '../../platform/index.ts'
+import type { OpSpec } from '../../ops/index.ts'
 
 export interface RouteDef {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete'
@@ -27,6 +28,8 @@ export interface RouteDef {
   /** Success status, documented and used by handlers that return data. */
   status?: number
   handler: (c: Context) => Promise<Response> | Response
+  /** The declaration the route was derived from (operations.ts), for OpenAPI's answer schema and states. */
+  spec?: OpSpec
 }
 
 const maxJsonBytes = 1 << 20
