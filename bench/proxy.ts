@@ -174,7 +174,7 @@ export async function benchProxy(): Promise<void> {
 async function cold(b: Awaited<ReturnType<typeof benchDaemon>>, proxyPort: number): Promise<void> {
   const app = 'cold'
   await b.client.apps.create(app)
-  const services = [{ protocol: 'tcp', internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], autostart: true, autostop: false }]
+  const services = [{ protocol: 'tcp' as const, internal_port: 8080, ports: [{ port: 80, handlers: ['http'] }], autostart: true, autostop: false }]
   const m = await b.client.machines.create(app, { config: { image: 'busybox:latest', services } })
   const samples: number[] = []
   for (let i = 0; i < coldRuns; i++) {

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod'
 import { machineParams } from './params.ts'
+import { flag } from './query.ts'
 import { op } from './spec.ts'
 
 const F = '/v1/apps/:app/machines/:id/fs'
@@ -11,8 +12,6 @@ const F = '/v1/apps/:app/machines/:id/fs'
 /** Entries one listing returns at most, and the default. */
 export const listLimits = { default: 1000, max: 10_000 }
 
-/** Query strings say "true"/"1"; JSON bodies say true. */
-const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', ''])]).transform((v) => v === true || v === 'true' || v === '1' || v === '').optional()
 const octalMode = z.string().regex(/^0?[0-7]{1,4}$/, 'an octal mode like "0644" or "755"').transform((s) => parseInt(s, 8))
 /** Octal as a string ("0755", "755") the way chmod takes it, or the number itself. */
 const mode = z.union([octalMode, z.number().int().min(0).max(0o7777)])

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { parseDurationMs } from '../lib/duration.ts'
+import { csv, int } from './query.ts'
 
 const maxDurationMs = 24 * 3600_000
 
@@ -190,15 +191,29 @@ export const execMachine = z
 
 export const acquireLease = z.looseObject({ ttl: z.number().int().min(1).max(3600).optional(), description: z.string().max(256).optional() })
 
-export const waitQuery = z.object({
-  state: z.array(z.enum(['started', 'stopped', 'suspended', 'destroyed', 'failed', 'settled', 'created'])).default(['started']),
-  // 300 s: HTTP clients (fetch/undici among them) give up on a response after 5 minutes.
-  timeout: z.number().int().min(1).max(300).default(60),
-  instance_id: z.string().optional(),
-  from_event_id: z.string().optional(),
-})
+export const waitQuery = z
+  .object({
+    state: csv.pipe(z.array(z.enum(['started', 'stopped', 'suspended', 'destroyed', 'failed', 'settled', 'created']))).optional()
+      .describe('started (default), stopped, suspended, destroyed, failed or settled; repeat or comma-separate'),
+    // 300 s: HTTP clients (fetch/undici among them) give up on a response after 5 minutes.
+    timeout: int.pipe(z.number().min(1).max(300)).optional().describe('seconds (default 60, max 300)'),
+    instance_id: z.string().optional().describe('the version to wait on'),
+    version: z.string().optional().describe('same as instance_id'),
+    from_event_id: z.string().optional(),
+  })
+  .transform(({ version, ...q }) => ({ ...q, state: q.state?.length ? q.state : ['started' as const], timeout: q.timeout ?? 60, instance_id: q.instance_id ?? version }))
 
 export const patchMetadata = z.object({
   metadata: z.record(z.string().min(1).max(256), z.string().max(4096).nullable()),
   machine_version: z.string().optional(),
 })
+
+const ruleAction = z.enum(['allow', 'deny']).describe('what a matching destination gets')
+export const networkPolicySchema = z.strictObject({
+  rules: z.array(z.union([
+    z.strictObject({ cidr: z.string().min(1).max(64).describe('IPv4 or IPv6 address or CIDR block'), action: ruleAction }),
+    z.strictObject({ domain: z.string().min(1).max(256).describe('example.com, *.example.com (names under it) or * (every name)'), action: ruleAction }),
+    z.strictObject({ include: z.string().describe('a Sprites preset; not supported: list its rules instead') }),
+  ])).max(256, 'at most 256 rules').describe('first match wins; past the rules, the defaults'),
+})
+

@@ -40,6 +40,10 @@ export interface OpSpec<P extends z.ZodObject = z.ZodObject, I extends z.ZodType
   progress?: true
   /** Honours the fly-machine-lease-nonce header. */
   lease?: true
+  /** Takes an idempotency key (REST Idempotency-Key, MCP idempotency_key): a retry gets the first result back. */
+  idempotent?: true
+  /** A body-taking operation that also reads its input from the query (the body wins), as Fly's clients send either. */
+  queryToo?: true
   /** Success status when not 200. */
   status?: number
   /** Raw bytes travel instead of JSON: `in`, the request body (the input is then the query); `out`, the answer. */
@@ -66,8 +70,15 @@ export type OpResult<S extends OpSpec> = z.output<S['output']>
 /** Query parameters as OpenAPI documents them, from an input schema of a get or delete. */
 export function queryDocs(spec: OpSpec): Record<string, string> {
   if (!spec.input || !(spec.method === 'get' || spec.method === 'delete')) return {}
-  const shape = (spec.input as z.ZodObject).shape ?? {}
+  const shape = shapeOf(spec.input)
   return Object.fromEntries(Object.entries(shape).map(([k, s]) => [k, (s as z.ZodType).description ?? '']))
+}
+
+/** An object schema's fields, looking through transforms (a pipe's input side). */
+function shapeOf(schema: z.ZodType): Record<string, z.ZodType> {
+  const def = (schema as { def?: { type?: string; in?: z.ZodType } }).def
+  if (def?.type === 'pipe' && def.in) return shapeOf(def.in)
+  return (schema as z.ZodObject).shape ?? {}
 }
 
 /** The path with its parameters filled in, each encoded. */

@@ -10,7 +10,6 @@
  *
  *   await platform.networkPolicy.set('myapp', { rules: [{ domain: 'api.github.com', action: 'allow' }, { domain: '*', action: 'deny' }] })
  */
-import { z } from 'zod'
 import { HangarError } from '../errors.ts'
 import { CidrError, parseCidr } from '../lib/cidr.ts'
 import { DomainPatternError, parseDomainPattern } from '../lib/domain-pattern.ts'
@@ -18,14 +17,8 @@ import type { EgressRule } from '../runtime/types.ts'
 import type { Ctx } from './context.ts'
 import { parse } from './validate.ts'
 
-const action = z.enum(['allow', 'deny']).describe('what a matching destination gets')
-export const networkPolicySchema = z.strictObject({
-  rules: z.array(z.union([
-    z.strictObject({ cidr: z.string().min(1).max(64).describe('IPv4 or IPv6 address or CIDR block'), action }),
-    z.strictObject({ domain: z.string().min(1).max(256).describe('example.com, *.example.com (names under it) or * (every name)'), action }),
-    z.strictObject({ include: z.string().describe('a Sprites preset; not supported: list its rules instead') }),
-  ])).max(256, 'at most 256 rules').describe('first match wins; past the rules, the defaults'),
-})
+export { networkPolicySchema } from '../ops/schemas.ts'
+import { networkPolicySchema } from '../ops/schemas.ts'
 
 export interface NetworkPolicyView {
   rules: EgressRule[]

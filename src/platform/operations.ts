@@ -11,11 +11,18 @@ import * as ops from '../ops/index.ts'
 import type { OpResult, OpSpec } from '../ops/index.ts'
 import type { Progress } from './checkpoints.ts'
 import type { Platform } from './index.ts'
+import type { Caller } from './tokens.ts'
+import { mayReachApp, mayReachMachine } from '../auth/index.ts'
+import { parse } from './validate.ts'
 
 /** What a caller brings besides params and input. */
 export interface Call {
+  /** Who calls: a machine's owner is its name; lists keep what its token reaches. */
+  caller?: Caller
   /** The lease nonce the caller holds (fly-machine-lease-nonce). */
   nonce?: string
+  /** For `idempotent` operations: a retry with the same key gets the first result back. */
+  idempotencyKey?: string
   progress?: Progress
   signal?: AbortSignal
   /** The raw body of a `bytes: 'in'` operation. */
@@ -40,10 +47,50 @@ export interface Bound<S extends OpSpec = OpSpec> {
 
 const bind = <S extends OpSpec>(spec: S, run: Run<S>): Bound => ({ spec, run: run as unknown as Run<OpSpec> })
 const guard = (c: Call): { nonce?: string } => (c.nonce ? { nonce: c.nonce } : {})
+const key = (c: Call): { idempotencyKey?: string } => (c.idempotencyKey ? { idempotencyKey: c.idempotencyKey } : {})
+const owner = (c: Call): { owner?: string } => (c.caller ? { owner: c.caller.name } : {})
+
+/** metadata.{key}=value filters, ANDed. */
+function metadataFilter(input: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(input).filter(([k, v]) => k.startsWith('metadata.') && typeof v === 'string').map(([k, v]) => [k.slice(9), v as string]))
+}
 
 function bindAll(platform: Platform): Bound[] {
-  const { checkpoints: cps, volumes: vols, files } = platform
+  const { apps, machines: pm, checkpoints: cps, volumes: vols, files } = platform
   return [
+    bind(ops.appList, (_, input, c) => {
+      const q = parse(ops.appList.input, input ?? {}, 'app list query')
+      const all = apps.list(q.org_slug).apps.filter((a) => mayReachApp(c.caller?.caveats ?? [], a.name))
+      return { total_apps: all.length, apps: all }
+    }),
+    bind(ops.appCreate, (_, input, c) => apps.create(input, key(c))),
+    bind(ops.appGet, ({ app }) => apps.get(app)),
+    bind(ops.appDestroy, ({ app }, input) => apps.destroy(app, { force: parse(ops.appDestroy.input, input ?? {}, 'query').force ?? false })),
+    bind(ops.appPolicyGet, ({ app }) => platform.networkPolicy.get(app)),
+    bind(ops.appPolicySet, ({ app }, input) => platform.networkPolicy.set(app, input)),
+
+    bind(ops.machineList, ({ app }, input, c) => {
+      const q = parse(ops.machineList.input, input ?? {}, 'machine list query')
+      const all = pm.list(app, { ...(q.state?.length ? { states: q.state } : {}), includeDestroyed: q.include_deleted ?? false, metadata: metadataFilter(q) })
+      return all.filter((m) => mayReachMachine(c.caller?.caveats ?? [], m.id))
+    }),
+    bind(ops.machineCreate, ({ app }, input, c) => pm.create(app, input, { ...owner(c), ...key(c) })),
+    bind(ops.machineGet, ({ app, id }, input) => pm.get(app, id, { includeLease: parse(ops.machineGet.input, input ?? {}, 'query').include_leases ?? false })),
+    bind(ops.machineUpdate, ({ app, id }, input, c) => pm.update(app, id, input, guard(c), owner(c))),
+    bind(ops.machineDestroy, ({ app, id }, input, c) => {
+      const q = parse(ops.machineDestroy.input, input ?? {}, 'query')
+      return pm.destroy(app, id, { force: (q.force ?? false) || (q.kill ?? false) }, guard(c))
+    }),
+    bind(ops.machineStart, ({ app, id }, _, c) => pm.start(app, id, guard(c))),
+    bind(ops.machineStop, ({ app, id }, input, c) => pm.stop(app, id, parse(ops.machineStop.input, input ?? {}, 'stop request'), guard(c))),
+    bind(ops.machineRestart, ({ app, id }, input, c) => pm.restart(app, id, parse(ops.machineRestart.input, input ?? {}, 'restart request'), guard(c))),
+    bind(ops.machineSignal, ({ app, id }, input, c) => pm.signal(app, id, parse(ops.machineSignal.input, input, 'signal request').signal, guard(c))),
+    bind(ops.machineSuspend, ({ app, id }, _, c) => pm.suspend(app, id, guard(c))),
+    bind(ops.machineVersions, ({ app, id }) => pm.versions(app, id)),
+    bind(ops.machineWait, ({ app, id }, input, c) => pm.wait(app, id, input ?? {}, c.signal)),
+    bind(ops.machineExec, ({ app, id }, input, c) => pm.exec(app, id, input, guard(c), c.signal ? { signal: c.signal } : {})),
+    bind(ops.machineEvents, ({ app, id }, input) => pm.events(app, id, parse(ops.machineEvents.input, input ?? {}, 'events query').limit ?? 20)),
+
     bind(ops.checkpointCreate, ({ app, id }, input, c) => cps.create(app, id, input, guard(c), c.progress)),
     bind(ops.checkpointList, ({ app, id }) => cps.list(app, id)),
     bind(ops.checkpointGet, ({ app, id, cp }) => cps.get(app, id, cp)),

@@ -14,6 +14,7 @@ import type { GcResult, ImageRecord } from '../images/types.ts'
 import type { LogLine } from '../runtime/types.ts'
 import { HangarError, codes, isHangarError, type Code } from '../errors.ts'
 import { Http, type ClientOptions } from './http.ts'
+import { appCreate, appDestroy, appGet, appList, appPolicyGet, appPolicySet } from '../ops/index.ts'
 import { Machines } from './machines.ts'
 import { Volumes } from './volumes.ts'
 import { Tokens } from './tokens.ts'
@@ -104,15 +105,14 @@ export class Hangar {
     this.machines = new Machines(http)
     this.volumes = new Volumes(http)
     this.tokens = new Tokens(http)
-    const app = (name: string): string => `/v1/apps/${encodeURIComponent(name)}`
     this.apps = {
-      list: (org) => http.json('GET', '/v1/apps', { query: { org_slug: org } }),
+      list: (org) => http.call(appList, {}, org === undefined ? {} : { org_slug: org }),
       create: (name, org = 'personal', o = {}) =>
-        http.json('POST', '/v1/apps', { body: { app_name: name, org_slug: org }, ...(o.idempotencyKey ? { headers: { 'idempotency-key': o.idempotencyKey } } : {}) }),
-      get: (name) => http.json('GET', app(name)),
-      destroy: (name, o = {}) => http.json('DELETE', app(name), { query: { force: o.force || undefined } }),
-      networkPolicy: (name) => http.json('GET', `${app(name)}/policy/network`),
-      setNetworkPolicy: (name, rules) => http.json('POST', `${app(name)}/policy/network`, { body: { rules } }),
+        http.call(appCreate, {}, { app_name: name, org_slug: org }, o.idempotencyKey ? { headers: { 'idempotency-key': o.idempotencyKey } } : {}),
+      get: (name) => http.call(appGet, { app: name }),
+      destroy: (name, o = {}) => http.call(appDestroy, { app: name }, o.force ? { force: true } : {}),
+      networkPolicy: (name) => http.call(appPolicyGet, { app: name }),
+      setNetworkPolicy: (name, rules) => http.call(appPolicySet, { app: name }, { rules }),
     }
     const img = (ref: string): string => `/v1/images/${encodeURIComponent(ref)}`
     this.images = {

@@ -6,20 +6,19 @@ import { parseSse } from './sse.ts'
 import { openConsole, type ConsoleRequest } from './console.ts'
 import type { Duplex } from 'node:stream'
 import { MachineFs } from './files.ts'
-import { checkpointCreate, checkpointDelete, checkpointGet, checkpointList, checkpointRestore, machineFork, type OpInput } from '../ops/index.ts'
+import {
+  checkpointCreate, checkpointDelete, checkpointGet, checkpointList, checkpointRestore, machineCreate, machineDestroy, machineEvents, machineExec, machineFork, machineGet,
+  machineList, machineRestart, machineSignal, machineStart, machineStop, machineSuspend, machineUpdate, machineVersions, machineWait, type OpInput,
+} from '../ops/index.ts'
 
-export interface CreateMachineRequest {
-  config: { image: string; [k: string]: unknown }
-  name?: string
-  region?: string
-  skip_launch?: boolean
-  lease_ttl?: number
-}
+/** A machine's config (image, env, services, guest, mounts…), name, region, skip_launch, lease_ttl: Fly's shape. */
+export type CreateMachineRequest = OpInput<typeof machineCreate>
 
 /** A checkpoint of the source ("v3", default: its disk as it is now), a name, skip_launch. */
 export type ForkRequest = Omit<OpInput<typeof machineFork>, 'count'>
 
-export type StopOptions = { signal?: string | number; timeout?: string }
+/** The stop signal (a name or number) and the grace period before SIGKILL ("30s", or seconds). */
+export type StopOptions = OpInput<typeof machineStop>
 type Lease = { nonce?: string }
 
 export class Machines {
@@ -36,63 +35,69 @@ export class Machines {
     return `/v1/apps/${encodeURIComponent(app)}/machines${id ? `/${encodeURIComponent(id)}` : ''}${verb ? `/${verb}` : ''}`
   }
 
-  list(app: string, opts: { state?: string[]; includeDeleted?: boolean; metadata?: Record<string, string> } = {}): Promise<MachineView[]> {
-    const query: Record<string, string | boolean | undefined> = { state: opts.state?.join(','), include_deleted: opts.includeDeleted || undefined }
+  list(app: string, opts: { state?: string[]; includeDeleted?: boolean; metadata?: Record<string, string> } = {}) {
+    const query: Record<string, string | string[] | boolean> = { ...(opts.state ? { state: opts.state } : {}), ...(opts.includeDeleted ? { include_deleted: true } : {}) }
     for (const [k, v] of Object.entries(opts.metadata ?? {})) query[`metadata.${k}`] = v
-    return this.#http.json('GET', this.#p(app), { query })
+    return this.#http.call(machineList, { app }, query)
   }
 
   /** With `idempotencyKey`, a retried create returns the first machine instead of making a second. */
-  create(app: string, req: CreateMachineRequest, opts: { idempotencyKey?: string } = {}): Promise<MachineView> {
-    return this.#http.json('POST', this.#p(app), { body: req, ...(opts.idempotencyKey ? { headers: { 'idempotency-key': opts.idempotencyKey } } : {}) })
+  create(app: string, req: CreateMachineRequest, opts: { idempotencyKey?: string } = {}) {
+    return this.#http.call(machineCreate, { app }, req, opts.idempotencyKey ? { headers: { 'idempotency-key': opts.idempotencyKey } } : {})
   }
 
-  get(app: string, id: string): Promise<MachineView> {
-    return this.#http.json('GET', this.#p(app, id))
+  get(app: string, id: string, opts: { includeLease?: boolean } = {}) {
+    return this.#http.call(machineGet, { app, id }, opts.includeLease ? { include_leases: true } : {})
   }
 
-  update(app: string, id: string, req: CreateMachineRequest & { current_version?: string }, opts: Lease = {}): Promise<MachineView> {
-    return this.#http.json('POST', this.#p(app, id), { body: req, ...opts })
+  update(app: string, id: string, req: OpInput<typeof machineUpdate>, opts: Lease = {}) {
+    return this.#http.call(machineUpdate, { app, id }, req, opts)
   }
 
-  destroy(app: string, id: string, opts: { force?: boolean } & Lease = {}): Promise<{ ok: true }> {
-    return this.#http.json('DELETE', this.#p(app, id), { query: { force: opts.force || undefined }, ...(opts.nonce ? { nonce: opts.nonce } : {}) })
+  destroy(app: string, id: string, opts: { force?: boolean } & Lease = {}) {
+    const { nonce, force } = opts
+    return this.#http.call(machineDestroy, { app, id }, force ? { force: true } : {}, { nonce })
   }
 
-  start(app: string, id: string, opts: Lease = {}): Promise<{ previous_state: string }> {
-    return this.#http.json('POST', this.#p(app, id, 'start'), opts)
+  start(app: string, id: string, opts: Lease = {}) {
+    return this.#http.call(machineStart, { app, id }, undefined, opts)
   }
 
-  stop(app: string, id: string, opts: StopOptions & Lease = {}): Promise<{ ok: true }> {
+  stop(app: string, id: string, opts: StopOptions & Lease = {}) {
     const { nonce, ...body } = opts
-    return this.#http.json('POST', this.#p(app, id, 'stop'), { body, ...(nonce ? { nonce } : {}) })
+    return this.#http.call(machineStop, { app, id }, body, { nonce })
   }
 
-  restart(app: string, id: string, opts: StopOptions & Lease = {}): Promise<{ ok: true }> {
+  restart(app: string, id: string, opts: StopOptions & Lease = {}) {
     const { nonce, ...body } = opts
-    return this.#http.json('POST', this.#p(app, id, 'restart'), { body, ...(nonce ? { nonce } : {}) })
+    return this.#http.call(machineRestart, { app, id }, body, { nonce })
   }
 
-  signal(app: string, id: string, signal: string | number, opts: Lease = {}): Promise<{ ok: true }> {
-    return this.#http.json('POST', this.#p(app, id, 'signal'), { body: { signal }, ...opts })
+  signal(app: string, id: string, signal: OpInput<typeof machineSignal>['signal'], opts: Lease = {}) {
+    return this.#http.call(machineSignal, { app, id }, { signal }, opts)
   }
 
-  suspend(app: string, id: string, opts: Lease = {}): Promise<{ ok: true }> {
-    return this.#http.json('POST', this.#p(app, id, 'suspend'), opts)
+  suspend(app: string, id: string, opts: Lease = {}) {
+    return this.#http.call(machineSuspend, { app, id }, undefined, opts)
+  }
+
+  versions(app: string, id: string) {
+    return this.#http.call(machineVersions, { app, id })
   }
 
   /** Resolves when the machine reaches one of `state`; rejects with code wait_timeout after `timeout` seconds. */
-  wait(app: string, id: string, opts: { state?: string[]; timeout?: number; instanceId?: string; signal?: AbortSignal } = {}): Promise<WaitResult> {
-    return this.#http.json('GET', this.#p(app, id, 'wait'), { query: { state: opts.state, timeout: opts.timeout, instance_id: opts.instanceId }, ...(opts.signal ? { signal: opts.signal } : {}) })
+  wait(app: string, id: string, opts: { state?: string[]; timeout?: number; instanceId?: string; signal?: AbortSignal } = {}) {
+    const { signal, instanceId, ...q } = opts
+    return this.#http.call(machineWait, { app, id }, { ...q, ...(instanceId ? { instance_id: instanceId } : {}) } as OpInput<typeof machineWait>, { signal })
   }
 
   /** Aborting `signal` ends the request, and the daemon then kills the command in the machine. */
-  exec(app: string, id: string, req: { command?: string[]; cmd?: string; stdin?: string; timeout?: number; max_output_bytes?: number }, opts: Lease & { signal?: AbortSignal } = {}): Promise<ExecOutput> {
-    return this.#http.json('POST', this.#p(app, id, 'exec'), { body: req, ...opts })
+  exec(app: string, id: string, req: OpInput<typeof machineExec>, opts: Lease & { signal?: AbortSignal } = {}) {
+    return this.#http.call(machineExec, { app, id }, req, opts)
   }
 
-  events(app: string, id: string, limit?: number): Promise<MachineEventView[]> {
-    return this.#http.json('GET', this.#p(app, id, 'events'), { query: { limit } })
+  events(app: string, id: string, limit?: number) {
+    return this.#http.call(machineEvents, { app, id }, limit === undefined ? {} : { limit })
   }
 
   async logs(app: string, id: string, opts: { tail?: number } = {}): Promise<LogLine[]> {

@@ -10,6 +10,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js'
 import { HangarError } from '../../src/errors.ts'
 import type { AppView, MachineView } from '../../src/platform/index.ts'
 import type { Backend } from '../../src/api/mcp/backend.ts'
+import type { Call } from '../../src/platform/operations.ts'
 import { createMcpServer, type McpServerOptions } from '../../src/api/mcp/server.ts'
 
 export function machineView(id: string, state = 'started', name = `m-${id}`): MachineView {
@@ -27,26 +28,43 @@ const refuse = (): never => {
   throw new Error('not used by this test')
 }
 
+/** A declared operation's stand-in: params, input and call as Backend.run got them. */
+export type FakeOp = (params: Record<string, string>, input: unknown, call: Call) => Promise<unknown>
+
+/** A Backend whose declared operations are answered by `ops`, by declaration id; a test may add or replace any. */
+export type FakeBackend = Backend & { ops: Record<string, FakeOp> }
+
 /** `apps`: app name → its machine ids (all started). */
-export function fakeBackend(apps: Record<string, string[]> = {}): Backend {
+export function fakeBackend(apps: Record<string, string[]> = {}): FakeBackend {
   const app = (name: string): string[] => {
     const ids = apps[name]
     if (!ids) throw new HangarError('app_not_found', `app not found: ${name}`)
     return ids
   }
+  const ops: Record<string, FakeOp> = {
+    'app.list': async () => {
+      const list = Object.entries(apps).map(([n, ids]) => appView(n, ids.length))
+      return { total_apps: list.length, apps: list }
+    },
+    'app.get': async ({ app: n }) => appView(n!, app(n!).length),
+    'machine.list': async ({ app: a }) => app(a!).map((id) => machineView(id)),
+    'machine.get': async ({ app: a, id }) => {
+      if (!app(a!).includes(id!)) throw new HangarError('machine_not_found', `machine not found: ${id}`)
+      return machineView(id!)
+    },
+    'machine.events': async () => [],
+  }
   return {
+    ops,
     tokens: { create: refuse },
-    apps: { list: async () => Object.entries(apps).map(([n, ids]) => appView(n, ids.length)), get: async (n) => appView(n, app(n).length), create: refuse, destroy: refuse },
     machines: {
-      list: async (a) => app(a).map((id) => machineView(id)),
-      get: async (a, id) => {
-        if (!app(a).includes(id)) throw new HangarError('machine_not_found', `machine not found: ${id}`)
-        return machineView(id)
-      },
-      create: refuse, update: refuse, start: refuse, stop: refuse, restart: refuse, destroy: refuse, wait: refuse, exec: refuse, events: async () => [],
       logs: async () => [{ timestamp: '2024-01-01T00:00:01Z', stream: 'stdout' as const, message: 'hello' }],
     },
-    run: refuse,
+    run: async (spec, params, input, call = {}) => {
+      const op = ops[spec.id]
+      if (!op) return refuse()
+      return (await op(params as Record<string, string>, input, call)) as never
+    },
     images: { list: async () => [], get: refuse, importFile: refuse, buildBase: refuse, pull: refuse },
   }
 }

@@ -13,19 +13,6 @@ import { parse } from '../../platform/validate.ts'
 import type { ImageRecord } from '../../images/types.ts'
 import type { LogLine } from '../../runtime/types.ts'
 
-export interface CreateMachine {
-  config: { image: string; [k: string]: unknown }
-  name?: string
-}
-
-export interface ExecRequest {
-  command?: string[]
-  cmd?: string
-  stdin?: string
-  timeout: number
-  max_output_bytes: number
-}
-
 /** What token_create asks for: the restrictions POST /v1/tokens takes. */
 export interface TokenRequest {
   apps?: string[]
@@ -40,28 +27,10 @@ export interface Backend {
   tokens: {
     create(req: TokenRequest): Promise<{ id: string; token: string; caveats: Caveat[] }>
   }
-  apps: {
-    list(): Promise<AppView[]>
-    get(name: string): Promise<AppView>
-    create(name: string, opts?: { idempotencyKey?: string }): Promise<AppView>
-    destroy(name: string, opts: { force: boolean }): Promise<void>
-  }
+  /** Logs are not a declared operation yet (they stream). */
   machines: {
-    list(app: string): Promise<MachineView[]>
-    get(app: string, id: string): Promise<MachineView>
-    create(app: string, req: CreateMachine, opts?: { idempotencyKey?: string }): Promise<MachineView>
-    update(app: string, id: string, req: CreateMachine): Promise<MachineView>
-    start(app: string, id: string): Promise<{ previous_state: string }>
-    stop(app: string, id: string, opts: { signal?: string; timeout?: string }): Promise<unknown>
-    restart(app: string, id: string): Promise<unknown>
-    destroy(app: string, id: string, opts: { force: boolean }): Promise<unknown>
-    /** Resolves at one of `states`; rejects with wait_timeout after `timeout` seconds. */
-    wait(app: string, id: string, states: string[], timeout: number, signal?: AbortSignal): Promise<WaitResult>
-    /** `signal` aborts when the call is cancelled: the command is killed in the machine. */
-    exec(app: string, id: string, req: ExecRequest, signal?: AbortSignal): Promise<ExecOutput>
     /** The last `tail` lines, oldest first. */
     logs(app: string, id: string, tail: number): Promise<LogLine[]>
-    events(app: string, id: string, limit: number): Promise<MachineEventView[]>
   }
   /**
    * A declared operation (src/ops), run through the platform's binding: the tools of checkpoints,
@@ -90,34 +59,18 @@ export function platformBackend(platform: Platform, caller: Caller): Backend {
         return { id, token, caveats }
       },
     },
-    apps: {
-      list: async () => platform.apps.list().apps,
-      get: async (name) => platform.apps.get(name),
-      create: async (name, o = {}) => platform.apps.create({ app_name: name }, o),
-      destroy: (name, o) => platform.apps.destroy(name, o),
-    },
     machines: {
-      list: async (app) => pm.list(app),
-      get: async (app, id) => pm.get(app, id),
-      create: (app, req, o = {}) => pm.create(app, req, o),
-      update: (app, id, req) => pm.update(app, id, req),
-      start: (app, id) => pm.start(app, id),
-      stop: (app, id, o) => pm.stop(app, id, o),
-      restart: (app, id) => pm.restart(app, id),
-      destroy: (app, id, o) => pm.destroy(app, id, o),
-      wait: (app, id, state, timeout, signal) => pm.wait(app, id, { state, timeout }, signal),
-      exec: (app, id, req, signal) => pm.exec(app, id, req, {}, signal ? { signal } : {}),
       logs: async (app, id, tail) => {
         const lines: LogLine[] = []
-        for await (const l of pm.logs(app, id, { tail })) lines.push(l)
+        for await (const l of platform.machines.logs(app, id, { tail })) lines.push(l)
         return lines
       },
-      events: async (app, id, limit) => pm.events(app, id, limit),
     },
     async run(spec, params, input, call = {}) {
       const bound = operationsOf(platform).get(spec.id)
       if (!bound) throw new HangarError('internal', `operation ${spec.id} is declared but not bound`)
-      return bound.run(parse(spec.params, params, 'parameters'), input, call) as never
+      // The session's caller: a machine's owner, and what lists keep.
+      return bound.run(parse(spec.params, params, 'parameters'), input, { ...call, caller }) as never
     },
     images: {
       list: () => platform.images.list(),

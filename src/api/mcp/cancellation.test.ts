@@ -20,7 +20,7 @@ function waitingBackend(): { backend: Backend; waits: AbortSignal[]; ended: Prom
   const waits: AbortSignal[] = []
   let ended!: () => void
   const done = new Promise<void>((r) => (ended = r))
-  backend.machines.wait = (_app, _id, _states, _timeout, signal) =>
+  backend.ops['machine.wait'] = (_params, _input, { signal }) =>
     new Promise((_resolve, reject) => {
       if (!signal) throw new Error('machine_wait must pass its signal on')
       waits.push(signal)
@@ -94,7 +94,7 @@ test('a cancelled machine_exec aborts the signal its backend exec was given', as
   let started!: () => void
   const running = new Promise<void>((r) => (started = r))
   // As the platform's exec: runs until killed, then resolves with the kill.
-  backend.machines.exec = (_app, _id, _req, signal) =>
+  backend.ops['machine.exec'] = (_params, _input, { signal }) =>
     new Promise((resolve) => {
       given = signal
       started()

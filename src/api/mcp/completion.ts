@@ -4,6 +4,7 @@
  * without it). Hangar has no prompts, so a ref/prompt names nothing: -32602.
  *   handleCompletion(server.server, backend)
  */
+import { appList, machineList } from '../../ops/index.ts'
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js'
 import { CompleteRequestSchema } from '@modelcontextprotocol/sdk/types.js'
@@ -33,14 +34,14 @@ export function rank<T>(items: readonly T[], value: string, keys: (t: T) => stri
   return [...new Set([...byPrefix.sort(), ...bySubstring.sort()])]
 }
 
-const apps: Candidates = async (backend, value) => rank(await backend.apps.list(), value, (a) => [a.name], (a) => a.name)
+const apps: Candidates = async (backend, value) => rank((await backend.run(appList, {}, {})).apps, value, (a) => [a.name], (a) => a.name)
 
 const machineIds: Candidates = async (backend, value, context) => {
-  const names = context.app ? [context.app] : (await backend.apps.list()).map((a) => a.name)
+  const names = context.app ? [context.app] : (await backend.run(appList, {}, {})).apps.map((a) => a.name)
   const machines = []
   for (const app of names) {
     try {
-      machines.push(...(await backend.machines.list(app)))
+      machines.push(...(await backend.run(machineList, { app }, {})))
     } catch (e) {
       // An app typed wrong (or gone) has no machines to offer; that is an empty answer, not an error.
       if (!isHangarError(e) || e.code !== 'app_not_found') throw e

@@ -17,11 +17,6 @@ export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check
       check({ action, app, machine: id })
       return fn(app, id, ...rest)
     }
-  const onApp = <A extends unknown[], R>(action: Action, fn: (app: string, ...rest: A) => Promise<R>) =>
-    async (app: string, ...rest: A): Promise<R> => {
-      check({ action, app })
-      return fn(app, ...rest)
-    }
   const m = inner.machines
   const i = inner.images
   return {
@@ -32,36 +27,11 @@ export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check
         return inner.tokens.create(req)
       },
     },
-    apps: {
-      async list() {
-        check({ action: 'read', listing: 'apps' })
-        return (await inner.apps.list()).filter((a) => mayReachApp(caveats, a.name))
-      },
-      get: onApp('read', inner.apps.get.bind(inner.apps)),
-      create: onApp('create', inner.apps.create.bind(inner.apps)),
-      destroy: onApp('delete', inner.apps.destroy.bind(inner.apps)),
-    },
     machines: {
-      async list(app) {
-        check({ action: 'read', app, listing: 'machines' })
-        return (await m.list(app)).filter((x) => mayReachMachine(caveats, x.id))
-      },
-      async create(app, req, opts) {
-        check({ action: 'create', app })
-        return m.create(app, req, opts)
-      },
-      get: on('read', m.get.bind(m)),
-      update: on('write', m.update.bind(m)),
-      start: on('write', m.start.bind(m)),
-      stop: on('write', m.stop.bind(m)),
-      restart: on('write', m.restart.bind(m)),
-      destroy: on('delete', m.destroy.bind(m)),
-      wait: on('read', m.wait.bind(m)),
-      exec: on('exec', m.exec.bind(m)),
       logs: on('read', m.logs.bind(m)),
-      events: on('read', m.events.bind(m)),
     },
     // A declared operation: its declaration says what it needs; app and machine come from its params.
+    // Lists are filtered to what the token reaches by the binding itself (platform/operations.ts).
     async run(spec, params, input, call) {
       const p = params as { app?: string; id?: string }
       const machine = 'id' in spec.params.shape ? p.id : undefined

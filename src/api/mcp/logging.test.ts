@@ -24,7 +24,7 @@ const image: ImageRecord = {
 /** A machine that never reaches the state waited for, and a base build that reports phases and percentages. */
 function backend(build: BuildProgress[] = []): Backend {
   const b = fakeBackend({ demo: ['m1'] })
-  b.machines.wait = async () => {
+  b.ops['machine.wait'] = async () => {
     throw new HangarError('wait_timeout', 'deadline_exceeded: machine failed to reach desired state, stopped, currently started', { details: { state: 'started' } })
   }
   b.images.buildBase = async (_o, onProgress) => {

@@ -6,6 +6,7 @@
  * read by URI; completion.ts completes their arguments.
  *   handleResources(server.server, backend, pageSize)
  */
+import { appGet, appList, machineList } from '../../ops/index.ts'
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js'
 import { ErrorCode, ListResourcesRequestSchema, ListResourceTemplatesRequestSchema, ReadResourceRequestSchema, type Resource } from '@modelcontextprotocol/sdk/types.js'
@@ -40,8 +41,8 @@ export const templates: readonly Template[] = [
     mimeType: 'application/json',
     list: async (_backend, a) => [{ uri: `hangar://apps/${a.name}/status`, name: `${a.name} status`, description: `${a.machine_count} machine(s)` }],
     async read(backend, vars) {
-      const app = await backend.apps.get(vars.app as string)
-      const page = pageItems((await backend.machines.list(app.name)).map(summary))
+      const app = await backend.run(appGet, { app: vars.app as string })
+      const page = pageItems((await backend.run(machineList, { app: app.name }, {})).map(summary))
       return JSON.stringify({ app: app.name, created_at: app.created_at, machines: page.items, total_machines: page.total }, null, 1)
     },
   },
@@ -52,7 +53,7 @@ export const templates: readonly Template[] = [
     description: `The newest ${budgets.logLines} lines a machine wrote (machine_logs reads further, with a cursor).`,
     mimeType: 'text/plain',
     list: async (backend, a) =>
-      (await backend.machines.list(a.name)).map((m) => ({ uri: `hangar://apps/${a.name}/machines/${m.id}/logs`, name: `${a.name}/${m.name} logs` })),
+      (await backend.run(machineList, { app: a.name }, {})).map((m) => ({ uri: `hangar://apps/${a.name}/machines/${m.id}/logs`, name: `${a.name}/${m.name} logs` })),
     async read(backend, vars) {
       const lines = await backend.machines.logs(vars.app as string, vars.id as string, budgets.logLines)
       return clipMiddle(lines.map((l) => `${l.timestamp} ${l.stream === 'stderr' ? '[stderr] ' : ''}${l.message}`).join('\n'), budgets.logBytes * 4).text
@@ -69,7 +70,7 @@ const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
  */
 async function* resourcesAfter(backend: Backend, afterUri: string | undefined): AsyncGenerator<Resource> {
   const prefix = (app: string): string => `hangar://apps/${app}/`
-  const apps = (await backend.apps.list()).sort((a, b) => byString(prefix(a.name), prefix(b.name)))
+  const apps = (await backend.run(appList, {}, {})).apps.sort((a, b) => byString(prefix(a.name), prefix(b.name)))
   for (const app of apps) {
     if (afterUri !== undefined && afterUri > `${prefix(app.name)}\uffff`) continue
     const own = await Promise.all(templates.map(async (t) => (await t.list(backend, app)).map((r) => ({ title: t.title, description: t.description, mimeType: t.mimeType, ...r }))))

@@ -23,20 +23,30 @@ function fakeBackend(state = 'started'): Backend {
   }
   return {
     tokens: { create: no },
-    apps: { list: async () => [], get: async () => no(), create: no, destroy: no },
     machines: {
-      list: async () => [machine(state)], get: async () => machine(state), create: no, update: no, start: no, stop: no, restart: no, destroy: no, wait: no, events: async () => [],
-      exec: async () => {
-        if (state !== 'started') throw new HangarError('invalid_state', `failed_precondition: unable to exec machine abc123 from state '${state}'`, { details: { state } })
-        return { exit_code: 0, exit_signal: null, stdout: 'x'.repeat(10_000), stderr: '', stdout_truncated: false, stderr_truncated: false, timed_out: false }
-      },
       logs: async () => [1, 2, 3].map((n) => ({ timestamp: `2024-01-01T00:00:0${n}Z`, stream: 'stdout' as const, message: `line ${n}` })),
     },
-    // fs_read of a 100 000-byte text file whose last character is a 2-byte "é"; nothing else is declared here.
     run: async (spec) => {
-      if (spec.id !== 'fs.read') return no()
-      const whole = Buffer.concat([Buffer.alloc(99_998, 'a'), Buffer.from('é')])
-      return { stream: Readable.from([whole]), type: 'application/octet-stream', headers: { 'x-file-size': String(whole.length) } } as never
+      switch (spec.id) {
+        case 'app.list':
+          return { total_apps: 0, apps: [] } as never
+        case 'machine.list':
+          return [machine(state)] as never
+        case 'machine.get':
+          return machine(state) as never
+        case 'machine.events':
+          return [] as never
+        case 'machine.exec':
+          if (state !== 'started') throw new HangarError('invalid_state', `failed_precondition: unable to exec machine abc123 from state '${state}'`, { details: { state } })
+          return { exit_code: 0, exit_signal: null, stdout: 'x'.repeat(10_000), stderr: '', stdout_truncated: false, stderr_truncated: false, timed_out: false } as never
+        case 'fs.read': {
+          // A 100 000-byte text file whose last character is a 2-byte "é".
+          const whole = Buffer.concat([Buffer.alloc(99_998, 'a'), Buffer.from('é')])
+          return { stream: Readable.from([whole]), type: 'application/octet-stream', headers: { 'x-file-size': String(whole.length) } } as never
+        }
+        default:
+          return no()
+      }
     },
     images: {
       list: async () => [], get: no, importFile: no, pull: no,

@@ -10,12 +10,10 @@ import type { Caller, Platform } from '../../platform/index.ts'
 import { HangarError } from '../../errors.ts'
 import { createRegistry, type OwnHosts, type Principal } from '../../images/index.ts'
 import { mountMcp } from '../mcp/index.ts'
-import { appRoutes } from './apps.ts'
 import { errorBody, onError } from './errors.ts'
 import { imageRoutes } from './images.ts'
 import { machineOpsRoutes } from './machine-ops.ts'
 import { operationRoutes } from './operations.ts'
-import { machineRoutes } from './machines.ts'
 import { openApiDocument } from './openapi.ts'
 import type { RouteDef } from './route.ts'
 import { tokenRoutes } from './tokens.ts'
@@ -33,7 +31,7 @@ type Env = { Variables: { caller: Caller } }
 export function restRoutes(platform: Platform): RouteDef[] {
   const owner = (c: Context): string => (c as Context<Env>).get('caller')?.name ?? 'unknown'
   return [
-    ...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...operationRoutes(platform), ...imageRoutes(platform),
+    ...machineOpsRoutes(platform, owner), ...operationRoutes(platform), ...imageRoutes(platform),
     ...tokenRoutes(platform),
   ]
 }

@@ -1,4 +1,4 @@
-/** /v1/apps/{app}/machines/{id}/…: wait, exec, leases, metadata, events, logs. */
+/** /v1/apps/{app}/machines/{id}/…: leases, metadata and logs, not yet declared operations (src/ops). */
 import type { Context } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import type { Platform } from '../../platform/index.ts'
@@ -20,25 +20,6 @@ function intQuery(c: Context, name: string): number | undefined {
 export function machineOpsRoutes(platform: Platform, owner: (c: Context) => string): RouteDef[] {
   const pm = platform.machines
   return [
-    {
-      method: 'get', path: `${M}/wait`, access: { action: 'read' }, tag: 'machines', summary: 'Wait for a machine to reach a state (long-poll; 408 on timeout)',
-      query: { state: 'started (default), stopped, suspended, destroyed, failed or settled; repeat or comma-separate', timeout: 'seconds (default 60, max 300)', instance_id: 'the version to wait on', version: 'same as instance_id' },
-      handler: async (c) => {
-        const state = (c.req.queries('state') ?? []).flatMap((s) => s.split(',')).filter(Boolean)
-        const timeout = intQuery(c, 'timeout')
-        const instance = c.req.query('version') ?? c.req.query('instance_id')
-        return c.json(await pm.wait(...ids(c), { ...(state.length ? { state } : {}), ...(timeout ? { timeout } : {}), ...(instance ? { instance_id: instance } : {}) }, c.req.raw.signal))
-      },
-    },
-    {
-      method: 'post', path: `${M}/exec`, access: { action: 'exec' }, tag: 'machines', summary: 'Run a command in a started machine; bounded output', body: schemas.execMachine,
-      // A client that goes away takes its command with it: the request's signal kills it in the machine.
-      handler: async (c) => c.json(await pm.exec(...ids(c), await readJson(c), nonceOf(c), { signal: c.req.raw.signal })),
-    },
-    {
-      method: 'get', path: `${M}/events`, access: { action: 'read' }, tag: 'machines', summary: 'List machine events, newest first', query: { limit: 'default 20, max 50' },
-      handler: (c) => c.json(pm.events(...ids(c), intQuery(c, 'limit') ?? 20)),
-    },
     {
       method: 'get', path: `${M}/lease`, access: { action: 'read' }, tag: 'leases', summary: 'Get the lease',
       handler: (c) => c.json({ status: 'success', data: pm.getLease(...ids(c)) }),

@@ -1,5 +1,5 @@
 /** hangar machine run|list|status|start|stop|restart|exec|logs|update|destroy */
-import type { Machine } from '../../sdk/index.ts'
+import type { Machine, StopOptions } from '../../sdk/index.ts'
 import { HangarError } from '../../errors.ts'
 import { appFlag, type Command, type Invocation } from '../command.ts'
 import { table } from '../output.ts'
@@ -108,7 +108,8 @@ export const machine: Record<string, Command> = {
     flags: { ...appFlag, signal: { type: 'string' }, timeout: { type: 'string' } },
     async run(inv) {
       const { app, machine: m } = await findMachine(inv.client(), target(inv, this.usage), inv.flags.app as string | undefined)
-      const opts = { ...(inv.flags.signal ? { signal: inv.flags.signal as string } : {}), ...(inv.flags.timeout ? { timeout: inv.flags.timeout as string } : {}) }
+      // The daemon judges the signal's name and the duration; their errors name the flag's value.
+      const opts = { ...(inv.flags.signal ? { signal: inv.flags.signal as StopOptions['signal'] } : {}), ...(inv.flags.timeout ? { timeout: inv.flags.timeout as string } : {}) }
       inv.out.result(await inv.client().machines.stop(app, m.id, opts), () => `stopped ${m.id}; start it again with: hangar machine start ${m.id}`)
     },
   },

@@ -5,6 +5,9 @@
  */
 import http from 'node:http'
 import type { TestDaemon } from '../../support/daemon.ts'
+import type { CreateMachineRequest } from '../../../src/sdk/index.ts'
+
+type Services = CreateMachineRequest['config']['services']
 
 export interface ProxyResponse {
   status: number
@@ -53,7 +56,8 @@ export async function webMachine(
 ): Promise<{ id: string; private_ip: string | null }> {
   const app = opts.app ?? d.app
   const m = await d.client.machines.create(app, {
-    config: { image: d.image, ...(opts.services ? { services: opts.services } : {}), ...(opts.exec ? { init: { exec: opts.exec } } : {}) },
+    // Tests hand services as plain objects, some deliberately odd: the daemon judges them.
+    config: { image: d.image, ...(opts.services ? { services: opts.services as Services } : {}), ...(opts.exec ? { init: { exec: opts.exec } } : {}) },
   })
   const run = async (cmd: string, stdin?: string): Promise<void> => {
     const r = await d.client.machines.exec(app, m.id, { command: ['sh', '-c', cmd], ...(stdin !== undefined ? { stdin } : {}) })

@@ -1,8 +1,9 @@
 /** Machine lifecycle tools: start, stop, restart, and wait for a state (with progress notifications and log messages). */
+import { machineGet, machineRestart, machineStart, machineStop, machineWait, schemas } from '../../../ops/index.ts'
 import { z } from 'zod'
 import { isHangarError } from '../../../errors.ts'
 import { heartbeat } from '../heartbeat.ts'
-import { changes, defineTool, readOnly } from '../tool.ts'
+import { changes, opTool, readOnly } from '../tool.ts'
 import { machineRef } from './fields.ts'
 import { urlOf } from './machines.ts'
 
@@ -11,60 +12,56 @@ const stateView = z.object({ id: z.string(), state: z.string(), previous_state: 
 const waitStates = ['started', 'stopped', 'suspended', 'destroyed', 'failed', 'settled'] as const
 
 export const lifecycleTools = [
-  defineTool({
+  opTool(machineStart, {
     name: 'machine_start',
-    action: 'write',
     title: 'Start a machine',
     description: 'Start a stopped (or created, suspended, failed) machine and wait until it runs. A running machine is left as is.',
     input: z.object(machineRef),
     output: stateView,
     annotations: changes,
     async run({ app, id }, { backend }) {
-      const { previous_state } = await backend.machines.start(app, id)
-      const m = await backend.machines.get(app, id)
+      const { previous_state } = await backend.run(machineStart, { app, id })
+      const m = await backend.run(machineGet, { app, id }, {})
       const url = urlOf(m)
       return { structured: { id, state: m.state, previous_state, url }, text: `machine ${id}: ${previous_state} → ${m.state}${url ? `; url ${url}` : ''}` }
     },
   }),
 
-  defineTool({
+  opTool(machineStop, {
     name: 'machine_stop',
-    action: 'write',
     title: 'Stop a machine',
     description: 'Stop a machine: its processes get the stop signal, then SIGKILL after the grace period. The disk is kept; machine_start brings it back. A stopped machine costs no CPU or memory.',
     input: z.object({
       ...machineRef,
-      signal: z.string().regex(/^SIG[A-Z0-9]+$/).optional().meta({ description: 'Stop signal (default: the image\'s, else SIGTERM).', examples: ['SIGINT'] }),
+      signal: schemas.signalName.optional().meta({ description: 'Stop signal (default: the image\'s, else SIGTERM).', examples: ['SIGINT'] }),
       timeout_s: z.number().int().min(0).max(3600).optional().meta({ description: 'Grace period in seconds before SIGKILL.' }),
     }),
     output: stateView,
     annotations: changes,
     async run({ app, id, signal, timeout_s }, { backend }) {
-      await backend.machines.stop(app, id, { ...(signal ? { signal } : {}), ...(timeout_s !== undefined ? { timeout: `${timeout_s}s` } : {}) })
-      const m = await backend.machines.get(app, id)
+      await backend.run(machineStop, { app, id }, { ...(signal ? { signal } : {}), ...(timeout_s !== undefined ? { timeout: `${timeout_s}s` } : {}) })
+      const m = await backend.run(machineGet, { app, id }, {})
       return { structured: { id, state: m.state, url: null }, text: `machine ${id} is ${m.state}; machine_start brings it back` }
     },
   }),
 
-  defineTool({
+  opTool(machineRestart, {
     name: 'machine_restart',
-    action: 'write',
     title: 'Restart a machine',
     description: "Stop and start a machine's main process, keeping its disk: use it after changing files the process reads at start (edit with machine_exec, then restart).",
     input: z.object(machineRef),
     output: stateView,
     annotations: changes,
     async run({ app, id }, { backend }) {
-      await backend.machines.restart(app, id)
-      const m = await backend.machines.get(app, id)
+      await backend.run(machineRestart, { app, id }, {})
+      const m = await backend.run(machineGet, { app, id }, {})
       const url = urlOf(m)
       return { structured: { id, state: m.state, url }, text: `machine ${id} restarted; it is ${m.state}${url ? `; url ${url}` : ''}` }
     },
   }),
 
-  defineTool({
+  opTool(machineWait, {
     name: 'machine_wait',
-    action: 'read',
     title: 'Wait for a machine state',
     description:
       'Block until a machine reaches a state (e.g. "stopped" after its job exits, or "settled" after any change), instead of polling machine_status. While waiting it sends progress notifications (with a progressToken) and debug log messages saying the current state.',
@@ -82,11 +79,11 @@ export const lifecycleTools = [
       await log.send('info', `waiting up to ${timeout_s} s for machine ${id} to be ${state}`, { app, id, state })
       // One wait, which the platform ends at the state, the timeout or the cancellation; the beats only look.
       const stop = heartbeat(ctx, async () => {
-        const now = (await backend.machines.get(app, id)).state
+        const now = (await backend.run(machineGet, { app, id }, {})).state
         return { progress: seconds(), total: timeout_s, message: `machine ${id} is ${now}, waiting for ${state}`, fields: { app, id, state: now, waited_s: seconds() } }
       })
       try {
-        const reached = (await backend.machines.wait(app, id, [state], timeout_s, signal)).state
+        const reached = (await backend.run(machineWait, { app, id }, { state: [state], timeout: timeout_s }, { signal })).state
         await log.send('info', `machine ${id} is ${reached} after ${seconds()} s`, { app, id, state: reached })
         return { structured: { id, state: reached, waited_ms: Date.now() - began }, text: `machine ${id} is ${reached} (waited ${Date.now() - began} ms)` }
       } catch (e) {

@@ -1,8 +1,9 @@
 /** Looking inside a machine: run a command in it, read its output log. Both bounded by budget.ts. */
+import { machineExec } from '../../../ops/index.ts'
 import { z } from 'zod'
 import { budgets, clipMiddle, pageLines } from '../budget.ts'
 import { heartbeat } from '../heartbeat.ts'
-import { defineTool, readOnly } from '../tool.ts'
+import { defineTool, opTool, readOnly } from '../tool.ts'
 import { machineRef } from './fields.ts'
 
 /** The daemon may return this much more than the budget so the marker can count what was left out. */
@@ -15,9 +16,8 @@ const sinceWindow = 10_000
 const logLine = z.object({ timestamp: z.string(), stream: z.enum(['stdout', 'stderr']), message: z.string() })
 
 export const machineIoTools = [
-  defineTool({
+  opTool(machineExec, {
     name: 'machine_exec',
-    action: 'exec',
     title: 'Run a command in a machine',
     description:
       'Run a command inside a running machine and get its exit code, stdout and stderr: to inspect files, install packages, edit config, run tests. An argv array runs as is; a string runs under /bin/sh -c (pipes, redirects). Output is capped per stream; redirect big output to a file and read parts of it.',
@@ -53,8 +53,8 @@ export const machineIoTools = [
       // The exec returns only at its end: a long one shows it is alive by the time it has taken.
       const stop = heartbeat(ctx, async () => ({ progress: seconds(), total: timeout_s, message: `still running in machine ${id} after ${seconds()} s`, fields: { app, id } }))
       // A cancelled call kills the command in the machine (the signal reaches runc exec).
-      const r = await backend.machines
-        .exec(app, id, { ...(typeof command === 'string' ? { cmd: command } : { command }), ...(stdin !== undefined ? { stdin } : {}), timeout: timeout_s, max_output_bytes: fetchBytes }, ctx.signal)
+      const r = await backend
+        .run(machineExec, { app, id }, { ...(typeof command === 'string' ? { cmd: command } : { command }), ...(stdin !== undefined ? { stdin } : {}), timeout: timeout_s, max_output_bytes: fetchBytes }, { signal: ctx.signal })
         .finally(stop)
       if (r.timed_out) await log.send('warning', `the command in machine ${id} was killed at its ${timeout_s} s timeout`, { app, id })
       else await log.send('debug', `exit_code ${r.exit_code} after ${seconds()} s in machine ${id}`, { app, id, exit_code: r.exit_code })

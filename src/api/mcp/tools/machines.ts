@@ -1,11 +1,12 @@
 /** Machine tools that make, find, change and remove machines. Lifecycle verbs are in lifecycle.ts, exec and logs in machine-io.ts. */
+import { appCreate, appGet, machineCreate, machineDestroy, machineEvents, machineGet, machineList, machineUpdate } from '../../../ops/index.ts'
 import { z } from 'zod'
 import { HangarError } from '../../../errors.ts'
 import type { MachineEventView, MachineView } from '../../../platform/index.ts'
 import type { Backend } from '../backend.ts'
 import { httpService } from '../../../proxy/index.ts'
 import { pageItems } from '../budget.ts'
-import { changes, creates, defineTool, destroys, readOnly } from '../tool.ts'
+import { changes, creates, destroys, opTool, readOnly } from '../tool.ts'
 import { appName, idempotencyKey, limit, machineRef, machineStates, machineSummary, offset, summary } from './fields.ts'
 
 const envValues = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string())
@@ -31,9 +32,8 @@ async function placedView(backend: Backend, app: string, m: MachineView): Promis
 }
 
 export const machineTools = [
-  defineTool({
+  opTool(machineCreate, {
     name: 'machine_run',
-    action: 'create',
     title: 'Run a machine',
     description:
       'Start a new machine from an image and wait until it runs: the one call to get code running. Creates the app if it does not exist. Returns the id (for every other machine_* tool), its private IP and the URL of its HTTP port. Pass idempotency_key so a retry cannot start a second machine.',
@@ -52,9 +52,9 @@ export const machineTools = [
     output: placed,
     annotations: creates,
     async run(a, { backend }) {
-      await backend.apps.get(a.app).catch(async (e: unknown) => {
+      await backend.run(appGet, { app: a.app }).catch(async (e: unknown) => {
         if ((e as HangarError).code !== 'app_not_found') throw e
-        await backend.apps.create(a.app).catch((e2: unknown) => {
+        await backend.run(appCreate, {}, { app_name: a.app }).catch((e2: unknown) => {
           if ((e2 as HangarError).code !== 'name_taken') throw e2 // someone else created it meanwhile: fine
         })
       })
@@ -63,27 +63,26 @@ export const machineTools = [
         image: a.image,
         ...(a.env ? { env: a.env } : {}),
         ...(a.cmd ? { init: { cmd: a.cmd } } : {}),
-        ...(a.port ? { services: [{ protocol: 'tcp', internal_port: a.port }] } : {}),
+        ...(a.port ? { services: [{ protocol: 'tcp' as const, internal_port: a.port }] } : {}),
         ...(a.volume ? { mounts: [{ volume: a.volume.id, path: a.volume.path }] } : {}),
         ...guest,
       }
-      const m = await backend.machines.create(a.app, { config, ...(a.name ? { name: a.name } : {}) }, a.idempotency_key ? { idempotencyKey: a.idempotency_key } : {})
+      const m = await backend.run(machineCreate, { app: a.app }, { config, ...(a.name ? { name: a.name } : {}) }, a.idempotency_key ? { idempotencyKey: a.idempotency_key } : {})
       const view = await placedView(backend, a.app, m)
       const next = m.state === 'started' ? `next: machine_exec or machine_logs with app "${a.app}" id "${m.id}"` : `it is ${m.state}: machine_status and machine_logs say why`
       return { structured: view, text: `machine ${m.id} (${m.name}) in app ${a.app} is ${m.state} at ${m.private_ip ?? 'no address'}${view.url ? `; url ${view.url}` : ''}\n${next}` }
     },
   }),
 
-  defineTool({
+  opTool(machineList, {
     name: 'machine_list',
-    action: 'read',
     title: 'List machines',
     description: "List an app's machines with state and address. Use it to find a machine id, or to see what is running.",
     input: z.object({ app: appName, state: z.array(z.enum(machineStates)).optional().meta({ description: 'Only machines in these states.', examples: [['started']] }), limit, offset }),
     output: z.object({ machines: z.array(machineSummary), total: z.number().int(), next_offset: z.number().int().nullable() }),
     annotations: readOnly,
     async run({ app, state, limit, offset }, { backend }) {
-      const all = (await backend.machines.list(app)).filter((m) => !state || (state as string[]).includes(m.state))
+      const all = (await backend.run(machineList, { app }, {})).filter((m) => !state || (state as string[]).includes(m.state))
       const page = pageItems(all.map(summary), offset, limit)
       const lines = page.items.map((m) => `${m.id}  ${m.name}  ${m.state}  ${m.private_ip ?? '-'}  ${m.image}`)
       const more = page.next_offset !== null ? `\n[${page.total - page.next_offset} more: call machine_list with offset=${page.next_offset}]` : ''
@@ -94,17 +93,16 @@ export const machineTools = [
     },
   }),
 
-  defineTool({
+  opTool(machineGet, {
     name: 'machine_status',
-    action: 'read',
     title: 'Machine status',
     description: "One machine's state, address, URL, health checks and latest events (starts, exits with their codes, failures). Use it when something did not work, before reading logs.",
     input: z.object({ ...machineRef, events: z.number().int().min(0).max(20).default(5).meta({ description: 'How many recent events (default 5).' }) }),
     output: placed.extend({ restart_count: z.number().int(), updated_at: z.string(), events: z.array(z.string()), checks: z.array(z.string()).optional() }),
     annotations: readOnly,
     async run({ app, id, events }, { backend }) {
-      const m = await backend.machines.get(app, id)
-      const recent = events ? (await backend.machines.events(app, id, events)).map(eventLine) : []
+      const m = await backend.run(machineGet, { app, id }, {})
+      const recent = events ? (await backend.run(machineEvents, { app, id }, { limit: events })).map(eventLine) : []
       // A failing check is why a started machine gets no traffic: say so next to its state.
       const checks = (m.checks ?? []).map((c) => `${c.name} ${c.status}: ${c.output}`)
       const view = { ...(await placedView(backend, app, m)), restart_count: m.restart_count, updated_at: m.updated_at, events: recent, ...(checks.length ? { checks } : {}) }
@@ -112,9 +110,8 @@ export const machineTools = [
     },
   }),
 
-  defineTool({
+  opTool(machineUpdate, {
     name: 'machine_update',
-    action: 'write',
     title: 'Change a machine',
     description:
       'Change a machine\'s image, command, environment or size, keeping everything else (its disk too). A running machine restarts on the new config. env is merged: keys you give are set, keys set to null are removed.',
@@ -129,7 +126,7 @@ export const machineTools = [
     output: placed.extend({ version: z.string() }),
     annotations: changes,
     async run({ app, id, image, cmd, env, cpus, memory_mb }, { backend }) {
-      const current = await backend.machines.get(app, id)
+      const current = await backend.run(machineGet, { app, id }, {})
       const config = { ...current.config } as Record<string, unknown> & { image: string }
       if (image) config.image = image
       if (cmd) config.init = { ...(config.init as object | undefined), cmd }
@@ -140,22 +137,21 @@ export const machineTools = [
       }
       if (cpus || memory_mb) config.guest = { ...(config.guest as object | undefined), ...(cpus ? { cpus } : {}), ...(memory_mb ? { memory_mb } : {}) }
       if (!image && !cmd && !env && !cpus && !memory_mb) throw new HangarError('invalid_argument', 'nothing to change', { hint: 'give at least one of image, cmd, env, cpus, memory_mb' })
-      const m = await backend.machines.update(app, id, { config })
+      const m = await backend.run(machineUpdate, { app, id }, { config })
       const view = { ...(await placedView(backend, app, m)), version: m.instance_id }
       return { structured: view, text: `machine ${m.id} updated to version ${m.instance_id}; it is ${m.state}${view.url ? `; url ${view.url}` : ''}` }
     },
   }),
 
-  defineTool({
+  opTool(machineDestroy, {
     name: 'machine_destroy',
-    action: 'delete',
     title: 'Destroy a machine',
     description: 'Remove a machine for good, disk included. A running machine needs force: true (or machine_stop first).',
     input: z.object({ ...machineRef, force: z.boolean().default(false).meta({ description: 'Kill it if running.' }) }),
     output: z.object({ id: z.string(), destroyed: z.literal(true) }),
     annotations: destroys,
     async run({ app, id, force }, { backend }) {
-      await backend.machines.destroy(app, id, { force })
+      await backend.run(machineDestroy, { app, id }, { force })
       return { structured: { id, destroyed: true as const }, text: `destroyed machine ${id}` }
     },
   }),
