@@ -104,6 +104,9 @@ export async function mmdebstrapRootfs(
   const tail: string[] = []
   const child = spawn('mmdebstrap', args, {
     stdio: ['ignore', 'ignore', 'pipe'],
+    // A process group of its own: when its tarball step fails, mmdebstrap sends SIGHUP to its whole
+    // group to tear its helpers down, and in ours that hangs up the daemon (and whoever started it).
+    detached: true,
     ...(opts.signal ? { signal: opts.signal } : {}),
     // Clamps file times to the build date, so the same packages give the same layer.
     env: { ...process.env, SOURCE_DATE_EPOCH: String(Math.floor(opts.created.getTime() / 1000)), DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C.UTF-8' },
