@@ -17,10 +17,13 @@ import { networkPolicyService } from './network-policy.ts'
 import { checkpointsService } from './checkpoints.ts'
 import { filesService } from './files.ts'
 import { volumesService } from './volumes.ts'
+import { tokenizerService } from './tokenizer.ts'
 
 export type { PlatformDeps } from './context.ts'
 export type { Caller, TokenView } from './tokens.ts'
 export { createTokenSchema } from './tokens.ts'
+export { sealSchema } from './tokenizer.ts'
+export type { SealInput, TokenizerDeps, TokenizerInfo } from './tokenizer.ts'
 export type { CheckView, MachineView } from './view.ts'
 import type { CheckView } from './view.ts'
 export type { AppView } from './apps.ts'
@@ -99,6 +102,8 @@ export async function createPlatform(deps: PlatformDeps) {
     /** Files in a machine, running or stopped (Sprites' filesystem API). */
     files: filesService(ctx),
     tokens: tokensService(deps.store, deps.tokenKey),
+    /** Sealing secrets for the tokenizer (the proxy itself runs in the daemon, outside every machine). */
+    tokenizer: tokenizerService(deps.tokenizer),
     images,
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },
     capabilities: deps.driver.capabilities,

@@ -36,6 +36,7 @@ export function fakeBackend(apps: Record<string, string[]> = {}): Backend {
   }
   return {
     tokens: { create: refuse },
+    tokenizer: { seal: refuse, info: refuse },
     apps: { list: async () => Object.entries(apps).map(([n, ids]) => appView(n, ids.length)), get: async (n) => appView(n, app(n).length), create: refuse, destroy: refuse },
     machines: {
       list: async (a) => app(a).map((id) => machineView(id)),

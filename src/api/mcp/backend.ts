@@ -7,7 +7,7 @@
 import { HangarError } from '../../errors.ts'
 import { Readable } from 'node:stream'
 import type { Action, Caveat } from '../../auth/index.ts'
-import type { AppView, Caller, BuildBaseInput, BuildProgress, CheckpointView, ExecOutput, ListView, MachineEventView, MachineView, Platform, PullProgress, VolumeSnapshotView, VolumeView, WaitResult } from '../../platform/index.ts'
+import type { AppView, Caller, BuildBaseInput, SealInput, TokenizerInfo, BuildProgress, CheckpointView, ExecOutput, ListView, MachineEventView, MachineView, Platform, PullProgress, VolumeSnapshotView, VolumeView, WaitResult } from '../../platform/index.ts'
 import type { ImageRecord } from '../../images/types.ts'
 import type { LogLine } from '../../runtime/types.ts'
 
@@ -37,6 +37,11 @@ export interface Backend {
   /** Tokens minted by the session's own token: never wider than it. */
   tokens: {
     create(req: TokenRequest): Promise<{ id: string; token: string; caveats: Caveat[] }>
+  }
+  /** Sealing for the tokenizer: the credential goes in, only the sealed value comes out. */
+  tokenizer: {
+    seal(secret: SealInput): Promise<{ sealed: string }>
+    info(): Promise<TokenizerInfo>
   }
   apps: {
     list(): Promise<AppView[]>
@@ -105,6 +110,10 @@ export function platformBackend(platform: Platform, caller: Caller): Backend {
         const { id, token, caveats } = platform.tokens.create(caller, req)
         return { id, token, caveats }
       },
+    },
+    tokenizer: {
+      seal: (secret) => platform.tokenizer.seal(secret),
+      info: async () => platform.tokenizer.info(),
     },
     apps: {
       list: async () => platform.apps.list().apps,

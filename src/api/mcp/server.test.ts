@@ -22,6 +22,7 @@ function fakeBackend(state = 'started'): Backend {
   }
   return {
     tokens: { create: no },
+    tokenizer: { seal: no, info: no },
     apps: { list: async () => [], get: async () => no(), create: no, destroy: no },
     machines: {
       list: async () => [machine(state)], get: async () => machine(state), create: no, update: no, start: no, stop: no, restart: no, destroy: no, wait: no, events: async () => [],

@@ -21,6 +21,7 @@ import { machineRoutes } from './machines.ts'
 import { openApiDocument } from './openapi.ts'
 import type { RouteDef } from './route.ts'
 import { tokenRoutes } from './tokens.ts'
+import { tokenizerRoutes } from './tokenizer.ts'
 
 export interface RestOptions {
   platform: Platform
@@ -36,7 +37,7 @@ export function restRoutes(platform: Platform): RouteDef[] {
   const owner = (c: Context): string => (c as Context<Env>).get('caller')?.name ?? 'unknown'
   return [
     ...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...checkpointRoutes(platform), ...volumeRoutes(platform), ...fileRoutes(platform), ...imageRoutes(platform),
-    ...tokenRoutes(platform),
+    ...tokenRoutes(platform), ...tokenizerRoutes(platform),
   ]
 }
 

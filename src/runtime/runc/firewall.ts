@@ -8,7 +8,8 @@
  *   send frames with its own MAC and IP (ARP and NDP included), never a router
  *   advertisement, redirect or DHCP answer, and only to ports of its own app.
  * - `inet hangar_<net>`: what a machine sends to the host itself is dropped but
- *   ICMP echo and neighbour discovery; what it sends through the host goes to
+ *   ICMP echo, neighbour discovery and the daemon's services on the gateway
+ *   (`gatewayPorts`: the tokenizer); what it sends through the host goes to
  *   its nameservers, then its app's egress rules (first match wins), then the
  *   defaults: private, link-local, loopback, multicast and reserved ranges are
  *   dropped, the rest of the internet goes out through CNI's NAT.
@@ -52,6 +53,8 @@ export interface FirewallState {
   subnets: { cidr: string; gateway: string }[]
   /** Where the DNS forwarder listens on each gateway (UDP and TCP). */
   dnsPort: number
+  /** TCP ports of daemon services every machine may reach on its gateway (the tokenizer); none when absent. */
+  gatewayPorts?: number[]
   /** Addresses learned from allowed names, per group (keyed by groupIdent), with the seconds each has left. */
   learned: Map<string, LearnedAddress[]>
 }
@@ -166,6 +169,9 @@ function inetTable(s: FirewallState): string[] {
     '    ct state established,related accept',
     '    icmp type echo-request accept',
     '    icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept',
+    // Daemon services for machines (the tokenizer), on the gateway only: before any app's egress rules, which judge forwarded traffic.
+    ...(s.gatewayPorts?.length && gw4 ? [`    ip daddr ${gw4} tcp dport { ${s.gatewayPorts.join(', ')} } accept`] : []),
+    ...(s.gatewayPorts?.length && gw6 ? [`    ip6 daddr ${gw6} tcp dport { ${s.gatewayPorts.join(', ')} } accept`] : []),
     // Only DNS redirected below reaches the forwarder; a machine cannot aim at its port directly.
     ...(byDomain.length ? [`    meta l4proto { tcp, udp } th dport ${s.dnsPort} ct status dnat accept`] : []),
     '    counter drop',
