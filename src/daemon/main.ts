@@ -88,8 +88,10 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   await chmod(config.dataDir, 0o700)
   const store = openStore({ path: join(config.dataDir, 'hangar.db') })
   const { dnsUpstreams, ...network } = config.network
-  // Before anything listens: a bad --tokenizer-ca stops the start here.
-  const tokenizer = await openTokenizer(config, logger)
+  // Before anything listens: a bad --tokenizer-ca stops the start here. Machines' egress policies
+  // are the platform's to judge; it exists before the tokenizer listens.
+  let platformRef: Platform | undefined
+  const tokenizer = await openTokenizer(config, logger, (source, host) => platformRef?.tokenizer.judgeEgress(source, host) ?? null)
   const driver = await DRIVERS[config.driver]({
     stateDir: join(config.dataDir, 'runtime'),
     network: { ...network, gatewayPorts: [config.tokenizer.gatewayPort] },
@@ -110,6 +112,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
     capacity: { hostMemoryMb: Math.floor(totalmem() / 2 ** 20), memoryShare: config.capacity.maxMemoryShare, hostCpus: cpus().length, cpuOvercommit: config.capacity.cpuOvercommit },
     disk: { dir: config.dataDir, minFreeBytes: config.minFreeDisk },
   })
+  platformRef = platform
   const tokenFile = await ensureRootToken(platform, config.dataDir)
   const api = createRestApp({ platform, logger, version, ownHosts: own })
   const server: ServerType = await new Promise((resolve, reject) => {

@@ -2,10 +2,11 @@
  * The daemon's tokenizer: its open key in <data-dir>/tokenizer-key (made at first start, 0600,
  * never in hangar.db), the CA files and allowed blocks from the config, a listener on the host's
  * loopback and one on each machine network's gateway (the firewall lets machines reach that port
- * there, whatever their app's egress rules). A gateway address exists only once its bridge does,
+ * there, ahead of their app's egress rules, which the tokenizer applies itself to where it goes
+ * on their behalf). A gateway address exists only once its bridge does,
  * so those listeners are tried again whenever a machine changes state, until they stand.
  *
- *   const tkz = await openTokenizer(config, logger)
+ *   const tkz = await openTokenizer(config, logger, (source, host) => platform.tokenizer.judgeEgress(source, host))
  *   await tkz.listen()                // loopback
  *   platform.events.subscribe(() => tkz.reachGateways())
  */
@@ -13,7 +14,7 @@ import { readFile } from 'node:fs/promises'
 import type { Logger } from 'pino'
 import { HangarError } from '../errors.ts'
 import { firstHost } from '../lib/cidr.ts'
-import { createTokenizer } from '../tokenizer/index.ts'
+import { createTokenizer, type EgressCheck } from '../tokenizer/index.ts'
 import type { DaemonConfig } from './config.ts'
 import { ensureKeyFile } from './key-file.ts'
 
@@ -33,7 +34,8 @@ const url = (host: string, port: number): string => `http://${host.includes(':')
 const retryMs = 2000
 const maxRetries = 15
 
-export async function openTokenizer(config: DaemonConfig, logger: Logger): Promise<DaemonTokenizer> {
+/** `egress`: the sender's app policy for a host, by the sender's address (the platform's judge). */
+export async function openTokenizer(config: DaemonConfig, logger: Logger, egress: (source: string, hostname: string) => EgressCheck): Promise<DaemonTokenizer> {
   const c = config.tokenizer
   const key = await ensureKeyFile(config.dataDir, 'tokenizer-key', 'every secret sealed to it then fails to open')
   const ca = await Promise.all(c.ca.map(async (f) => {
@@ -44,7 +46,7 @@ export async function openTokenizer(config: DaemonConfig, logger: Logger): Promi
     }
   }))
   const log = logger.child({ room: 'tokenizer' })
-  const tkz = await createTokenizer({ openKey: key.toString('hex'), ca, allowNets: c.allowNets, logger: log })
+  const tkz = await createTokenizer({ openKey: key.toString('hex'), ca, allowNets: c.allowNets, logger: log, egress })
   const gateways = [firstHost(config.network.subnet), firstHost(config.network.subnet6)]
   const bound = new Set<string>()
   const trying = new Set<string>()

@@ -33,7 +33,8 @@ export interface NetworkPolicyView {
   updated_at: string | null
 }
 
-export function networkPolicyService(ctx: Ctx) {
+/** `onChange`: told after an app's rules changed (the tokenizer's egress judge reads them again). */
+export function networkPolicyService(ctx: Ctx, onChange?: (app: string) => void) {
   const { store, driver } = ctx
 
   function load(app: string): void {
@@ -77,6 +78,7 @@ export function networkPolicyService(ctx: Ctx) {
       await driver.setEgressPolicy(app, rules)
       const at = new Date().toISOString()
       store.apps.setNetworkPolicy(app, JSON.stringify(rules), at)
+      onChange?.(app)
       return { rules, updated_at: at }
     },
 

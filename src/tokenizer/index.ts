@@ -9,12 +9,13 @@ import type { AddressInfo } from 'node:net'
 import { loadKeys } from './keys.ts'
 import { TokenizerProxy, type ProxyLogger } from './proxy.ts'
 import { Unsealer } from './unseal.ts'
-import { Upstream } from './upstream.ts'
+import { Upstream, type EgressCheck } from './upstream.ts'
 
 export { seal } from './keys.ts'
 export { parseSecret, redact, processorTypes, authTypes, type Secret, type Processor } from './secret.ts'
 export { checkSealable } from './sealable.ts'
 export type { ProxyLogger } from './proxy.ts'
+export type { EgressCheck } from './upstream.ts'
 
 export interface TokenizerOptions {
   /** 32 bytes, hex: the key secrets open with (<data-dir>/tokenizer-key). */
@@ -28,6 +29,8 @@ export interface TokenizerOptions {
   maxHeaderBytes?: number
   maxBodyBytes?: number
   logger?: ProxyLogger
+  /** The sender's own egress policy for a host, by its source address (the daemon: the machine's app rules). */
+  egress?: (source: string, hostname: string) => EgressCheck
 }
 
 export interface Tokenizer {
@@ -48,6 +51,7 @@ export async function createTokenizer(opts: TokenizerOptions): Promise<Tokenizer
     ...(opts.openProxy !== undefined ? { openProxy: opts.openProxy } : {}),
     ...(opts.maxHeaderBytes !== undefined ? { maxHeaderBytes: opts.maxHeaderBytes } : {}),
     ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
+    ...(opts.egress ? { egress: opts.egress } : {}),
   })
   return {
     sealKey: keys.sealKey,

@@ -17,7 +17,7 @@ import { Draft, endToEnd } from './draft.ts'
 import type { Step } from './processors.ts'
 import { targetOf, type Target } from './target.ts'
 import type { Unsealer } from './unseal.ts'
-import { upstreamError, type Upstream } from './upstream.ts'
+import { upstreamError, type EgressCheck, type Upstream } from './upstream.ts'
 
 export interface ProxyLogger {
   debug(obj: object, msg: string): void
@@ -35,6 +35,8 @@ export interface ProxyOptions {
   maxHeaderBytes?: number
   /** The most body a processor that reads it (HMAC, placeholders, SigV4) may hold; past it, 413. Default 8 MiB. */
   maxBodyBytes?: number
+  /** The sender's own egress policy for a host, by its source address (a machine's app rules); default none. */
+  egress?: (source: string, hostname: string) => EgressCheck
 }
 
 /** A CONNECT tunnel: every request inside goes to its target and gets its steps. */
@@ -42,6 +44,7 @@ interface Tunnel {
   target: Target
   steps: Step[]
   secrets: Record<string, unknown>[]
+  egress: EgressCheck
 }
 
 const quiet: ProxyLogger = { debug() {}, info() {}, warn() {} }
@@ -88,7 +91,7 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
 const plainHint = 'send plain http:// requests through the tokenizer (http_proxy), not https://; it speaks TLS to the upstream itself'
 
 export class TokenizerProxy {
-  #o: Required<Omit<ProxyOptions, 'logger'>> & { logger: ProxyLogger }
+  #o: Required<Omit<ProxyOptions, 'logger' | 'egress'>> & Pick<ProxyOptions, 'egress'> & { logger: ProxyLogger }
   #servers: Server[] = []
   #tunnels = new WeakMap<Socket | Duplex, Tunnel>()
 
@@ -146,6 +149,7 @@ export class TokenizerProxy {
     try {
       const { target, path } = this.#targetOf(req, tunnel)
       log.host = target.authority
+      const egress = tunnel ? tunnel.egress : this.#egressOf(req, target)
       const own = this.#o.unsealer.unseal(req.headersDistinct['proxy-tokenizer'], req.headersDistinct['proxy-authorization'], target.authority)
       const steps = [...(tunnel?.steps ?? []), ...own.steps]
       log.secrets = [...(tunnel?.secrets ?? []), ...own.secrets]
@@ -156,7 +160,7 @@ export class TokenizerProxy {
       const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined
       if (steps.some((s) => s.needsBody)) draft.body = hasBody ? await readBody(req, this.#o.maxBodyBytes) : Buffer.alloc(0)
       for (const s of steps) s.apply(draft)
-      await this.#forward(req, res, target, draft, hasBody)
+      await this.#forward(req, res, target, draft, hasBody, egress)
       log.status = res.statusCode
       this.#o.logger.debug({ ...log, ms: Math.round((performance.now() - started) * 100) / 100 }, 'tokenizer forwarded')
     } catch (err) {
@@ -171,12 +175,19 @@ export class TokenizerProxy {
     }
   }
 
-  #forward(req: IncomingMessage, res: ServerResponse, target: Target, d: Draft, hasBody: boolean): Promise<void> {
+  /** The sender's egress policy for this host; a refusal by name is thrown before any secret is opened. */
+  #egressOf(req: IncomingMessage, target: Target): EgressCheck {
+    const e = this.#o.egress?.(req.socket.remoteAddress ?? '', target.hostname) ?? null
+    if (e && 'refused' in e) throw new HangarError('tokenizer_target_refused', e.refused, { hint: 'the sender\'s app policy (GET /v1/apps/{app}/policy/network) decides where its machines may go, through the tokenizer too' })
+    return e
+  }
+
+  #forward(req: IncomingMessage, res: ServerResponse, target: Target, d: Draft, hasBody: boolean, egress: EgressCheck): Promise<void> {
     // Framing: a read body goes with its new length; a streamed one as the client framed it.
     const declared = req.headers['content-length']
     const streamed = d.body === null && hasBody
     const length = d.body !== null ? (hasBody || d.body.length ? d.body.length : null) : streamed && declared !== undefined ? Number(declared) : null
-    const up = this.#o.upstream.request(target, d, length, streamed && length === null)
+    const up = this.#o.upstream.request(target, d, length, streamed && length === null, egress)
     return new Promise<void>((resolve, reject) => {
       let answered = false
       up.once('error', (err) => {
@@ -212,8 +223,9 @@ export class TokenizerProxy {
     const log: Record<string, unknown> = { source: req.socket.remoteAddress, method: 'CONNECT', host: req.url }
     try {
       const target = targetOf(req.url ?? '')
+      const egress = this.#egressOf(req, target)
       const { steps, secrets } = this.#o.unsealer.unseal(req.headersDistinct['proxy-tokenizer'], req.headersDistinct['proxy-authorization'], target.authority)
-      this.#tunnels.set(socket, { target, steps, secrets })
+      this.#tunnels.set(socket, { target, steps, secrets, egress })
       socket.write('HTTP/1.1 200 Connection established\r\n\r\n')
       if (head.length) socket.unshift(head)
       // The tunnel's bytes are plain HTTP requests: the same server parses them.

@@ -27,29 +27,49 @@ export interface UpstreamOptions {
 
 const refusedMark = Symbol('tokenizer.refused')
 
+/**
+ * What the sender's own egress policy says (its app's rules, by its source address): a refusal by
+ * name, or a check of each address; null when no rules apply. `key` names the rules: connections
+ * are pooled per key, so one dialled under some rules is never reused under others.
+ */
+export type EgressCheck = { refused: string } | { key: string; address(ip: string): string | null } | null
+
+/** Distinct egress policies whose connection pools are kept; past it the oldest pool closes. */
+const maxPools = 64
+
 export class Upstream {
   #agent: Agent
+  #pools = new Map<string, Agent>()
+  #agentOptions: ConstructorParameters<typeof Agent>[0]
   #policy: AddressPolicy
   #connectTimeoutMs: number
-  #lookup: LookupFunction
 
   constructor(opts: UpstreamOptions = {}) {
     this.#policy = new AddressPolicy(opts.allowNets ?? [])
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000
-    this.#agent = new Agent({
+    this.#agentOptions = {
       keepAlive: true,
       maxSockets: 64,
       maxFreeSockets: 16,
       scheduling: 'lifo',
       ...(opts.ca?.length ? { ca: [...rootCertificates, ...opts.ca] } : {}),
-    })
-    this.#lookup = ((hostname: string, options: { all?: boolean; family?: number }, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
+    }
+    this.#agent = new Agent(this.#agentOptions)
+  }
+
+  /** Why `ip` may not be dialled for this request (the tokenizer's policy, then the sender's), or null. */
+  #refusal(ip: string, egress: EgressCheck): string | null {
+    return this.#policy.refusal(ip) ?? (egress && 'address' in egress ? egress.address(ip) : null)
+  }
+
+  #lookupFor(egress: EgressCheck): LookupFunction {
+    return ((hostname: string, options: { all?: boolean; family?: number }, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
       dnsLookup(hostname, { all: true, family: options.family ?? 0 }, (err, addrs) => {
         if (err) return cb(err, [])
-        const ok = addrs.filter((a) => this.#policy.refusal(a.address) === null)
+        const ok = addrs.filter((a) => this.#refusal(a.address, egress) === null)
         if (!ok.length) {
           const first = addrs[0]?.address ?? 'nothing'
-          return cb(Object.assign(new Error(`${hostname} resolves to ${first}, ${this.#policy.refusal(first) ?? 'refused'}`), { [refusedMark]: true }), [])
+          return cb(Object.assign(new Error(`${hostname} resolves to ${first}: ${this.#refusal(first, egress) ?? 'refused'}`), { [refusedMark]: true }), [])
         }
         if (options.all) cb(null, ok)
         else cb(null, ok[0]!.address, ok[0]!.family)
@@ -57,22 +77,38 @@ export class Upstream {
     }) as unknown as LookupFunction
   }
 
+  #agentFor(egress: EgressCheck): Agent {
+    if (!egress || !('key' in egress)) return this.#agent
+    let a = this.#pools.get(egress.key)
+    if (!a) {
+      if (this.#pools.size >= maxPools) {
+        const [oldest, pool] = this.#pools.entries().next().value as [string, Agent]
+        pool.destroy()
+        this.#pools.delete(oldest)
+      }
+      a = new Agent(this.#agentOptions)
+      this.#pools.set(egress.key, a)
+    }
+    return a
+  }
+
   /** Starts the upstream request (the caller writes or pipes the body). Throws tokenizer_target_refused for an address literal the policy refuses. */
-  request(target: Target, d: Draft, contentLength: number | null, chunked: boolean): ClientRequest {
+  request(target: Target, d: Draft, contentLength: number | null, chunked: boolean, egress: EgressCheck = null): ClientRequest {
+    if (egress && 'refused' in egress) throw new HangarError('tokenizer_target_refused', egress.refused)
     if (isIP(target.hostname)) {
-      const why = this.#policy.refusal(target.hostname)
-      if (why) throw new HangarError('tokenizer_target_refused', `${target.hostname} is ${why}`)
+      const why = this.#refusal(target.hostname, egress)
+      if (why) throw new HangarError('tokenizer_target_refused', `${target.hostname}: ${why}`)
     }
     const framing = contentLength !== null ? ['Content-Length', String(contentLength)] : chunked ? ['Transfer-Encoding', 'chunked'] : []
     const req = httpsRequest({
-      agent: this.#agent,
+      agent: this.#agentFor(egress),
       host: target.hostname,
       port: target.port,
       ...(isIP(target.hostname) ? {} : { servername: target.hostname }),
       method: d.method,
       path: d.path,
       headers: ['Host', target.hostHeader, ...d.raw(), ...framing] as unknown as Record<string, string>,
-      lookup: this.#lookup,
+      lookup: this.#lookupFor(egress),
     })
     // Only until the socket is up: a slow answer (a long completion, a stream) is the upstream's business.
     const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no TLS connection to ${target.hostname}:${target.port} within ${this.#connectTimeoutMs} ms`), { code: 'ETIMEDOUT' })), this.#connectTimeoutMs)
@@ -87,6 +123,8 @@ export class Upstream {
 
   close(): void {
     this.#agent.destroy()
+    for (const a of this.#pools.values()) a.destroy()
+    this.#pools.clear()
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * A real machine (busybox) uses the tokenizer as its HTTP proxy, at its network's gateway: it
  * holds only the sealed value, the upstream (HTTPS on the host's loopback, a CA of the test's own,
- * which the machine could not reach itself) gets the credential, and an app whose egress policy
- * denies everything still reaches the tokenizer, and only it.
+ * which the machine could not reach itself) gets the credential; an app whose egress policy
+ * denies everything but one name still reaches the tokenizer (and no other port of the host), and
+ * the tokenizer holds it to that policy too.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -16,8 +17,8 @@ const CREDENTIAL = 'sk-REAL-MODEL-PROVIDER-KEY-99'
 test('a machine sends plain http through the tokenizer on its gateway; the credential arrives, the machine never had it', async (t) => {
   const up = await tlsUpstream(t)
   const d = await daemonWithBusybox(t, 'robot', ['--tokenizer-ca', up.caPath, '--tokenizer-allow-net', '127.0.0.0/8'])
-  // Nothing leaves this app but DNS and the tokenizer.
-  await d.client.apps.setNetworkPolicy('robot', [{ cidr: '0.0.0.0/0', action: 'deny' }, { cidr: '::/0', action: 'deny' }])
+  // This app may reach one name and nothing else; the tokenizer is how it gets there.
+  await d.client.apps.setNetworkPolicy('robot', [{ domain: 'localhost', action: 'allow' }, { cidr: '0.0.0.0/0', action: 'deny' }, { cidr: '::/0', action: 'deny' }])
   const m = await d.client.machines.create('robot', { config: { image: d.image, init: { cmd: ['sleep', '3600'] } } })
   let address: string | null = null
   for (let i = 0; i < 100 && !address; i++) {
@@ -49,6 +50,18 @@ test('a machine sends plain http through the tokenizer on its gateway; the crede
   })
   assert.match(elsewhere.stdout, /400/)
   assert.equal(up.received.length, before)
+
+  // The same upstream by address, with a secret allowed there: the app's policy denies 127.0.0.1, so the tokenizer does too.
+  const byAddress = (await d.client.tokenizer.seal({ inject_processor: { token: CREDENTIAL }, no_auth: {}, allowed_hosts: [`127.0.0.1:${up.port}`] })).sealed
+  const denied = await d.client.machines.exec('robot', m.id, {
+    command: ['sh', '-c', `http_proxy=${address} wget -q -O - --header "Proxy-Tokenizer: ${byAddress}" http://127.0.0.1:${up.port}/x 2>&1; echo " exit=$?"`],
+  })
+  assert.match(denied.stdout, /403/)
+  assert.equal(up.received.length, before)
+  // From the host (no app, no policy) the same secret goes through.
+  const { rawExchange } = await import('../../support/raw-http.ts')
+  const host = await rawExchange(Number(new URL(d.tokenizerUrl).port), `GET http://127.0.0.1:${up.port}/x HTTP/1.1\r\nHost: 127.0.0.1:${up.port}\r\nProxy-Tokenizer: ${byAddress}\r\nConnection: close\r\n\r\n`)
+  assert.equal(host.status, 200, host.raw)
 
   // Only the tokenizer's port on the gateway is open to machines: a server on another port there gets nothing.
   const gw = new URL(address).hostname

@@ -250,3 +250,25 @@ test('a keep-alive client sends many requests on one connection, each injected',
   assert.deepEqual(r.up.received.map((x) => x.url), ['/n/0', '/n/1', '/n/2', '/n/3', '/n/4'])
   assert.ok(r.up.received.every((x) => headersOf(x.rawHeaders).get('authorization')?.[0] === `Bearer ${CREDENTIAL}`))
 })
+
+test('the sender\'s own egress policy bounds the tokenizer: a name refused, an address refused, and no pooled connection is reused across policies', async (t) => {
+  const policies: Record<string, ReturnType<NonNullable<TokenizerOptions['egress']>>> = {}
+  let current = 'open'
+  const r = await rig(t, { egress: () => policies[current] ?? null })
+  policies.open = { key: 'open', address: () => null }
+  policies.closed = { key: 'closed', address: (ip) => `policy denies ${ip}` }
+  policies.byName = { refused: 'the app\'s egress policy denies localhost' }
+  const sealed = await seal(JSON.stringify({ inject_processor: { token: CREDENTIAL }, no_auth: {} }), r.tkz.sealKey)
+  const get = (): Promise<RawResponse> => rawExchange(r.port, request(`http://${r.up.authority}/`, { 'Proxy-Tokenizer': sealed }))
+  assert.equal((await get()).status, 200)
+  current = 'closed'
+  // A kept-alive connection to the same host exists now, dialled under the other policy: it must not carry this request.
+  const closed = await get()
+  refused(closed, 403, 'tokenizer_target_refused')
+  assert.match(JSON.parse(closed.body).error, /policy denies 127\.0\.0\.1/)
+  current = 'byName'
+  refused(await get(), 403, 'tokenizer_target_refused')
+  current = 'open'
+  assert.equal((await get()).status, 200)
+  assert.equal(r.up.received.length, 2)
+})
