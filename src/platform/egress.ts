@@ -18,6 +18,25 @@ import type { Ctx } from './context.ts'
 
 export type EgressJudgement = { refused: string } | { key: string; address(ip: string): string | null } | null
 
+/** One app's rules (non-empty) applied to a host: pure, the order the firewall uses. */
+export function judgeRules(list: readonly EgressRule[], key: string, hostname: string): EgressJudgement {
+  if (!isIP(hostname)) {
+    const v = judgeName([...list], hostname)
+    if (v?.action === 'deny') return { refused: `the app's egress policy denies ${hostname}` }
+    if (v?.learn) return { key, address: () => null }
+  }
+  return {
+    key,
+    address(ip) {
+      for (const rule of list) {
+        if ('cidr' in rule && cidrContains(rule.cidr, ip)) return rule.action === 'allow' ? null : `the app's egress policy denies ${ip} (${rule.cidr})`
+        if ('domain' in rule && rule.domain === '*' && rule.action === 'deny') return `the app's egress policy denies ${ip} (every address no rule allows)`
+      }
+      return null
+    },
+  }
+}
+
 /** Machines' addresses are read again at most this often when an unknown address asks. */
 const refreshMs = 1000
 
@@ -64,22 +83,7 @@ export function egressJudge(ctx: Ctx) {
         app = addresses().get(source)
       }
       const r = app === undefined ? null : rulesOf(app)
-      if (!r) return null
-      if (!isIP(hostname)) {
-        const v = judgeName(r.list, hostname)
-        if (v?.action === 'deny') return { refused: `the app's egress policy denies ${hostname}` }
-        if (v?.learn) return { key: r.key, address: () => null }
-      }
-      return {
-        key: r.key,
-        address(ip) {
-          for (const rule of r.list) {
-            if ('cidr' in rule && cidrContains(rule.cidr, ip)) return rule.action === 'allow' ? null : `the app's egress policy denies ${ip} (${rule.cidr})`
-            if ('domain' in rule && rule.domain === '*' && rule.action === 'deny') return `the app's egress policy denies ${ip} (every address no rule allows)`
-          }
-          return null
-        },
-      }
+      return r ? judgeRules(r.list, r.key, hostname) : null
     },
   }
 }
