@@ -11,7 +11,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
 import { Agent, request as httpsRequest } from 'node:https'
 import type { ClientRequest } from 'node:http'
 import { isIP, type LookupFunction } from 'node:net'
-import { rootCertificates } from 'node:tls'
+import { createSecureContext, rootCertificates } from 'node:tls'
 import { HangarError } from '../errors.ts'
 import type { Draft } from './draft.ts'
 import { AddressPolicy, type Target } from './target.ts'
@@ -52,7 +52,9 @@ export class Upstream {
       maxSockets: 64,
       maxFreeSockets: 16,
       scheduling: 'lifo',
-      ...(opts.ca?.length ? { ca: [...rootCertificates, ...opts.ca] } : {}),
+      // One context made once: the agent keys its pool by options, and a `ca` list (Node's roots
+      // plus the operator's) would be joined into that key on every request.
+      ...(opts.ca?.length ? { secureContext: createSecureContext({ ca: [...rootCertificates, ...opts.ca] }) } : {}),
     }
     this.#agent = new Agent(this.#agentOptions)
   }
