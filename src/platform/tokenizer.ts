@@ -54,9 +54,8 @@ const exactlyOne = (keys: string[], what: string) => (o: Record<string, unknown>
   if (n !== 1) ctx.addIssue({ code: 'custom', message: `needs exactly one ${what} (${keys.join(', ')}); it has ${n}` })
 }
 
-/** One processor, as a multi_processor entry holds it. */
-const processorEntry: z.ZodType<Record<string, unknown>> = z.lazy(() =>
-  z.strictObject({ ...single, multi_processor: z.array(processorEntry).min(1).max(8).optional() }).superRefine(exactlyOne(processorKeys, 'processor')))
+/** One processor, as a multi_processor entry holds it (one level: superfly's nesting adds nothing a flat list cannot say). */
+const processorEntry = z.strictObject(single).superRefine(exactlyOne(Object.keys(single), 'processor'))
 
 export const sealSchema = z
   .strictObject({

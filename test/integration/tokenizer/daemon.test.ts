@@ -73,6 +73,10 @@ test('the daemon\'s tokenizer: key file outside the database, seal over REST and
   await refused({ inject_processor: { token: CREDENTIAL, dst: 'Host' }, no_auth: {}, allowed_hosts: ['a.example'] }, /dst/)
   await refused({ inject_processor: { token: CREDENTIAL }, no_auth: {}, allowed_host_pattern: '(a)\\1' }, /linear-time/)
 
+  const garbled = await fetch(`${d.url}/v1/tokenizer/seal`, { method: 'POST', headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json' }, body: `{"inject_processor": {"token": "${CREDENTIAL}" oops` })
+  assert.equal(garbled.status, 400)
+  assert.ok(!(await garbled.text()).includes(CREDENTIAL), 'a malformed body is not quoted back')
+
   const reader = new Hangar({ baseUrl: d.url, token: (await d.client.tokens.create({ actions: ['read'] })).token })
   assert.equal((await reader.tokenizer.info()).seal_key, info.seal_key)
   await assert.rejects(reader.tokenizer.seal({ inject_processor: { token: CREDENTIAL }, no_auth: {}, allowed_hosts: ['a.example'] }), (e: unknown) => isHangarError(e) && e.code === 'caveat_denied')
