@@ -22,7 +22,7 @@ export async function benchDaemon(extra: string[] = []): Promise<BenchDaemon> {
   const dataDir = await mkdtemp(join(tmpdir(), 'hangar-bench-'))
   const config = loadConfig(
     // Machines' disks on a btrfs image as by default, but a small one: creates cost the same at any size.
-    ['--data-dir', dataDir, '--machines-fs-size', '4G', '--rootfs-size', '256M', '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', '--log-level', 'warn', '--network-name', 'hgbench', '--bridge', 'hgbench0', '--subnet', '10.211.0.0/24', '--subnet6', 'fd68:616e:6762::/64', '--cpu-overcommit', '16', ...extra],
+    ['--data-dir', dataDir, '--machines-fs-size', '4G', '--rootfs-size', '256M', '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', '--tokenizer-port', '0', '--log-level', 'warn', '--network-name', 'hgbench', '--bridge', 'hgbench0', '--subnet', '10.211.0.0/24', '--subnet6', 'fd68:616e:6762::/64', '--cpu-overcommit', '16', ...extra],
     { HANGAR_BASE_IMAGE: '0' },
   )
   const daemon = await startDaemon(config)

@@ -5,8 +5,9 @@ import { benchProxy } from './proxy.ts'
 import { benchRegistry } from './registry.ts'
 import { benchCheckpoints } from './checkpoints.ts'
 import { benchTokens } from './tokens.ts'
+import { benchTokenizer } from './tokenizer.ts'
 
-const all: Record<string, () => Promise<void>> = { start: benchStart, 'base-image': benchBaseImage, proxy: benchProxy, registry: benchRegistry, checkpoints: benchCheckpoints, tokens: benchTokens }
+const all: Record<string, () => Promise<void>> = { start: benchStart, 'base-image': benchBaseImage, proxy: benchProxy, registry: benchRegistry, checkpoints: benchCheckpoints, tokens: benchTokens, tokenizer: benchTokenizer }
 const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all)
 for (const n of names) {
   const run = all[n]

@@ -18,7 +18,12 @@ const classes = {
   // Fly answers a host without room for a machine with a 4xx the client can act on, not a 5xx.
   resource_exhausted: 422,
   payload_too_large: 413,
+  // A proxy (the tokenizer) refusing the client's proxy credentials.
+  proxy_auth_required: 407,
+  request_header_fields_too_large: 431,
   internal: 500,
+  // A proxy (the tokenizer) that could not get an answer from the upstream.
+  bad_gateway: 502,
   unavailable: 503,
   insufficient_storage: 507,
 } as const
@@ -110,6 +115,23 @@ export const codes = {
   machine_disk_full: { class: 'insufficient_storage', hint: 'delete files in the machine, or give it a larger disk (config.rootfs.size_gb) with an update' },
   // Any other POSIX error from a file operation (ELOOP, ENAMETOOLONG, EINVAL…); details.errno names it.
   file_error: { class: 'invalid_argument', hint: 'details.errno names the POSIX error; fix the path or the request' },
+  // The tokenizer (a forward proxy; its refusals are answers to the proxied request).
+  // Proxy-Tokenizer is not base64, or does not open with this tokenizer's key: altered, cut short, or sealed to another key.
+  tokenizer_bad_seal: { class: 'invalid_argument', hint: 'seal the secret again to this tokenizer\'s seal key (GET /v1/tokenizer, `hangar tokenizer seal`) and send it whole' },
+  // The sealed secret opens but is not one the tokenizer can use: not one processor and one auth, a field of the wrong type, a processor it does not run.
+  tokenizer_bad_secret: { class: 'invalid_argument', hint: 'seal a secret with exactly one processor and one auth block, as docs/api.md (Tokenizer) shows' },
+  // The request cannot be proxied as sent: https:// or port 443, no sealed secret, malformed params, a dst or fmt the secret does not allow.
+  tokenizer_bad_request: { class: 'invalid_argument', hint: 'send plain http:// requests through the tokenizer with Proxy-Tokenizer: <sealed>; it speaks TLS to the upstream itself' },
+  // The secret may not be sent to the request's host (allowed_hosts, allowed_host_pattern).
+  tokenizer_host_not_allowed: { class: 'invalid_argument', hint: 'send the request to a host the secret allows, or seal one for this host' },
+  // The secret's auth is not met: Proxy-Authorization missing or wrong, or an auth a self-hosted tokenizer cannot check.
+  tokenizer_unauthorized: { class: 'proxy_auth_required', hint: 'send Proxy-Authorization: Bearer <the token the secret\'s bearer_auth was sealed for>' },
+  // The upstream resolves to an address the tokenizer does not dial (loopback, private, link-local…).
+  tokenizer_target_refused: { class: 'permission_denied', hint: 'the tokenizer only dials the public internet; an operator can allow a block with --tokenizer-allow-net' },
+  // The upstream could not be reached over TLS, or failed mid-answer.
+  tokenizer_upstream_failed: { class: 'bad_gateway', hint: 'check the upstream is up and speaks TLS on that port with a certificate for its name (a private CA: --tokenizer-ca)' },
+  // The request head is larger than the tokenizer reads.
+  tokenizer_header_too_large: { class: 'request_header_fields_too_large', hint: 'send fewer or smaller headers (a sealed secret is a few hundred bytes)' },
   // A request body over the limit.
   payload_too_large: { class: 'payload_too_large', hint: 'send a smaller body' },
   // Starting the machine would reserve more memory or CPUs than the host allows machines.

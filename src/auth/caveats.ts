@@ -45,8 +45,11 @@ export interface Access {
   app?: string
   machine?: string
   listing?: 'apps' | 'machines'
-  /** A request about tokens touches no app or machine, so those caveats let it through (minting checks narrowing itself). */
-  about?: 'tokens'
+  /**
+   * A request about tokens, or about the tokenizer (its seal key, sealing a secret), touches no app or
+   * machine, so those caveats let it through (minting checks narrowing itself; sealing needs only the public key).
+   */
+  about?: 'tokens' | 'tokenizer'
   /** Unix seconds. */
   now: number
   /** The caller's address as the socket saw it; unknown fails every source caveat. */
@@ -75,11 +78,11 @@ function checkOne(c: Caveat, i: number, a: Access): Denial | null {
     case 'actions':
       return c.actions.includes(a.action) ? null : deny(c, i, `the token allows actions [${c.actions.join(', ')}], not ${a.action}`)
     case 'apps':
-      if (a.about === 'tokens') return null
+      if (a.about) return null
       if (a.app === undefined) return a.listing === 'apps' ? null : deny(c, i, 'the token is limited to apps, and this request names none')
       return c.apps.includes(a.app) ? null : deny(c, i, `the token is limited to apps [${c.apps.join(', ')}], not ${a.app}`)
     case 'machines':
-      if (a.about === 'tokens') return null
+      if (a.about) return null
       if (a.machine === undefined) return a.listing ? null : deny(c, i, 'the token is limited to machines, and this request names none')
       return c.machines.includes(a.machine) ? null : deny(c, i, `the token is limited to machines [${c.machines.join(', ')}], not ${a.machine}`)
     case 'source':

@@ -15,9 +15,10 @@ import { volumeCommands } from './commands/volume.ts'
 import { mcp } from './commands/mcp.ts'
 import { proxy } from './commands/proxy.ts'
 import { tokens } from './commands/tokens.ts'
+import { tokenizer } from './commands/tokenizer.ts'
 import { up } from './commands/up.ts'
 
-const groups: Record<string, Record<string, Command>> = { apps, machine: { ...machine, ...checkpointCommands }, volume: volumeCommands, fs, image, proxy, tokens }
+const groups: Record<string, Record<string, Command>> = { apps, machine: { ...machine, ...checkpointCommands }, volume: volumeCommands, fs, image, proxy, tokens, tokenizer }
 const aliases: Record<string, string> = { app: 'apps', machines: 'machine', m: 'machine', images: 'image', token: 'tokens' }
 
 function help(): string {

@@ -36,3 +36,12 @@ test('out-of-range capacity knobs and malformed sizes are refused naming the fie
   assert.throws(() => loadConfig(['--cpu-overcommit=-1'], {}), /cpuOvercommit/)
   assert.throws(() => loadConfig(['--min-free-disk', 'lots'], {}), /minFreeDisk.*size like/)
 })
+
+test('tokenizer knobs: loopback 4283 and the same port on each gateway by default; CA files and allowed blocks repeat', () => {
+  assert.deepEqual(loadConfig([], {}).tokenizer, { host: '127.0.0.1', port: 4283, gatewayPort: 4283, ca: [], allowNets: [] })
+  const c = loadConfig(['--tokenizer-port', '0', '--tokenizer-ca', '/etc/a.pem', '--tokenizer-ca', '/etc/b.pem', '--tokenizer-allow-net', '127.0.0.0/8'], { HANGAR_TOKENIZER_GATEWAY_PORT: '9000' })
+  assert.deepEqual(c.tokenizer, { host: '127.0.0.1', port: 0, gatewayPort: 9000, ca: ['/etc/a.pem', '/etc/b.pem'], allowNets: ['127.0.0.0/8'] })
+  assert.deepEqual(loadConfig([], { HANGAR_TOKENIZER_ALLOW_NETS: '10.5.0.0/16, 192.168.1.0/24' }).tokenizer.allowNets, ['10.5.0.0/16', '192.168.1.0/24'])
+  assert.throws(() => loadConfig(['--tokenizer-allow-net', '10.0.0.5/8'], {}), /allowNets/)
+  assert.throws(() => loadConfig(['--tokenizer-gateway-port', '0'], {}), /gatewayPort/)
+})

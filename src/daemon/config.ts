@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { parse } from '../platform/validate.ts'
 import { parseDurationMs } from '../lib/duration.ts'
+import { parseCidr } from '../lib/cidr.ts'
 import type { MachinesFsOptions } from '../runtime/index.ts'
 
 const port = z.coerce.number().int().min(0).max(65535)
@@ -100,6 +101,27 @@ export const configSchema = z.strictObject({
       overcommit: z.coerce.number().min(1).max(100).default(1),
     })
     .prefault({}),
+  /** The tokenizer: a credential-injecting forward proxy for machines (docs/security.md, "The tokenizer"). */
+  tokenizer: z
+    .strictObject({
+      /** Its listener on the host (0 = a free port; daemon.json says which). */
+      host: z.string().default('127.0.0.1'),
+      port: port.default(4283),
+      /** Its port on each machine network's gateway, where machines reach it (the firewall opens it to them). */
+      gatewayPort: port.refine((p) => p > 0, { message: 'the gateway port must be fixed (above 0): machines are told it' }).default(4283),
+      /** PEM files of CAs to trust for upstreams, besides Node's bundled roots. */
+      ca: z.array(z.string().min(1)).default([]),
+      /** Non-public blocks the tokenizer may dial (loopback, the LAN): none by default. */
+      allowNets: z.array(z.string().refine((c) => {
+        try {
+          parseCidr(c)
+          return true
+        } catch {
+          return false
+        }
+      }, { message: 'expected a CIDR block like 10.5.0.0/16 (no host bits set)' })).default([]),
+    })
+    .prefault({}),
   network: z
     .strictObject({
       name: z.string().regex(/^[a-z0-9-]{1,20}$/).default('hangar'),
@@ -142,6 +164,9 @@ const knobs: Record<string, [string[], string]> = {
   bridge: [['network', 'bridge'], 'HANGAR_BRIDGE'],
   subnet: [['network', 'subnet'], 'HANGAR_SUBNET'],
   subnet6: [['network', 'subnet6'], 'HANGAR_SUBNET6'],
+  'tokenizer-host': [['tokenizer', 'host'], 'HANGAR_TOKENIZER_HOST'],
+  'tokenizer-port': [['tokenizer', 'port'], 'HANGAR_TOKENIZER_PORT'],
+  'tokenizer-gateway-port': [['tokenizer', 'gatewayPort'], 'HANGAR_TOKENIZER_GATEWAY_PORT'],
 }
 
 /** On/off knobs: the flag is --name / --no-name, the environment variable 1/0 (or true/false). */
@@ -156,6 +181,8 @@ const lists: Record<string, [string[], string]> = {
   'proxy-hostname': [['proxy', 'hostnames'], 'HANGAR_PROXY_HOSTNAMES'],
   'public-host': [['publicHosts'], 'HANGAR_PUBLIC_HOSTS'],
   'dns-upstream': [['network', 'dnsUpstreams'], 'HANGAR_DNS_UPSTREAMS'],
+  'tokenizer-ca': [['tokenizer', 'ca'], 'HANGAR_TOKENIZER_CA'],
+  'tokenizer-allow-net': [['tokenizer', 'allowNets'], 'HANGAR_TOKENIZER_ALLOW_NETS'],
 }
 
 export const configFlags: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {

@@ -4,7 +4,6 @@
  */
 import { chmod, mkdir, writeFile, rm, readFile, rename } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
-import { randomBytes } from 'node:crypto'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { serve, type ServerType } from '@hono/node-server'
@@ -20,6 +19,8 @@ import { createProxy, type Proxy } from '../proxy/index.ts'
 import type { Server } from 'node:http'
 import { HangarError, isHangarError, toHangarError } from '../errors.ts'
 import type { DaemonConfig } from './config.ts'
+import { ensureKeyFile } from './key-file.ts'
+import { openTokenizer } from './tokenizer.ts'
 
 export const version = '0.1.0'
 
@@ -29,6 +30,8 @@ export interface Daemon {
   proxyUrl: string
   /** The HTTPS/h2 listener; trust <data-dir>/proxy/ca/ca.crt to verify it. */
   proxyHttpsUrl: string
+  /** The tokenizer on the host (machines use it on their gateway). */
+  tokenizerUrl: string
   platform: Platform
   proxy: Proxy
   close(): Promise<void>
@@ -47,24 +50,11 @@ async function ensureRootToken(platform: Platform, dataDir: string): Promise<str
 }
 
 /**
- * The root key macaroons are signed with: 32 random bytes (hex) in <data-dir>/token-key, 0600,
- * made at first start. It lives outside the state database so a copy of hangar.db (a backup, a
- * bug report) cannot mint tokens. Deleting it invalidates every macaroon; the root token still works.
+ * The root key macaroons are signed with (<data-dir>/token-key). Deleting it invalidates every
+ * macaroon; the root token still works.
  */
-export async function ensureTokenKey(dataDir: string): Promise<Buffer> {
-  const file = join(dataDir, 'token-key')
-  if (existsSync(file)) {
-    const text = (await readFile(file, 'utf8')).trim()
-    if (!/^[0-9a-f]{64}$/.test(text)) {
-      throw new HangarError('invalid_argument', `${file} is not 64 hex digits`, { hint: `restore it from a backup, or delete it to make a new one (every scoped token then stops working)` })
-    }
-    await chmod(file, 0o600)
-    return Buffer.from(text, 'hex')
-  }
-  const key = randomBytes(32)
-  await writeFile(`${file}.tmp`, key.toString('hex') + '\n', { mode: 0o600 })
-  await rename(`${file}.tmp`, file)
-  return key
+export function ensureTokenKey(dataDir: string): Promise<Buffer> {
+  return ensureKeyFile(dataDir, 'token-key', 'every scoped token then stops working')
 }
 
 /**
@@ -98,9 +88,13 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   await chmod(config.dataDir, 0o700)
   const store = openStore({ path: join(config.dataDir, 'hangar.db') })
   const { dnsUpstreams, ...network } = config.network
+  // Before anything listens: a bad --tokenizer-ca stops the start here. Machines' egress policies
+  // are the platform's to judge; it exists before the tokenizer listens.
+  let platformRef: Platform | undefined
+  const tokenizer = await openTokenizer(config, logger, (source, host) => platformRef?.tokenizer.judgeEgress(source, host) ?? null)
   const driver = await DRIVERS[config.driver]({
     stateDir: join(config.dataDir, 'runtime'),
-    network,
+    network: { ...network, gatewayPorts: [config.tokenizer.gatewayPort] },
     dnsUpstreams,
     machinesFs: config.disks.fs.kind === 'image' && config.disks.fsSize ? { kind: 'image', sizeBytes: config.disks.fsSize } : config.disks.fs,
     defaultDiskBytes: config.disks.rootfsSize,
@@ -114,9 +108,11 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const tokenKey = await ensureTokenKey(config.dataDir)
   const platform = await createPlatform({
     store, tokenKey, driver, images, logger, region: config.region, checkpointRetention: config.checkpointRetention,
+    tokenizer: { sealKey: tokenizer.sealKey, where: () => tokenizer.where() },
     capacity: { hostMemoryMb: Math.floor(totalmem() / 2 ** 20), memoryShare: config.capacity.maxMemoryShare, hostCpus: cpus().length, cpuOvercommit: config.capacity.cpuOvercommit },
     disk: { dir: config.dataDir, minFreeBytes: config.minFreeDisk },
   })
+  platformRef = platform
   const tokenFile = await ensureRootToken(platform, config.dataDir)
   const api = createRestApp({ platform, logger, version, ownHosts: own })
   const server: ServerType = await new Promise((resolve, reject) => {
@@ -141,18 +137,24 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   })
   const proxyUrl = listening.url
   const proxyHttpsUrl = listening.httpsUrl as string
+  const tokenizerUrl = await tokenizer.listen()
+  // A machine network's gateway exists once its bridge does: try it whenever a machine comes or goes.
+  const stopReaching = platform.events.subscribe(() => tokenizer.reachGateways())
   // Written then renamed: a reader (the CLI, a test) never sees half a file.
-  await writeFile(join(config.dataDir, 'daemon.json.tmp'), JSON.stringify({ pid: process.pid, url, proxyUrl, proxyHttpsUrl, version }) + '\n')
+  await writeFile(join(config.dataDir, 'daemon.json.tmp'), JSON.stringify({ pid: process.pid, url, proxyUrl, proxyHttpsUrl, tokenizerUrl, version }) + '\n')
   await rename(join(config.dataDir, 'daemon.json.tmp'), join(config.dataDir, 'daemon.json'))
-  logger.info({ url, proxy: proxyUrl, proxy_https: proxyHttpsUrl, proxy_ca: listening.caCertPath, token_file: tokenFile, driver: driver.name, capabilities: driver.capabilities, capacity: platform.capacity() }, 'hangard listening')
+  logger.info({ url, proxy: proxyUrl, proxy_https: proxyHttpsUrl, proxy_ca: listening.caCertPath, tokenizer: tokenizerUrl, tokenizer_seal_key: tokenizer.sealKey, token_file: tokenFile, driver: driver.name, capabilities: driver.capabilities, capacity: platform.capacity() }, 'hangard listening')
   if (config.baseImage) void ensureBaseImage(platform, logger)
   return {
     url,
     proxyUrl,
     proxyHttpsUrl,
+    tokenizerUrl,
     platform,
     proxy,
     async close() {
+      stopReaching()
+      await tokenizer.close()
       await proxy.close()
       await api.close()
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))

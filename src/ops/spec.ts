@@ -33,7 +33,7 @@ export interface OpSpec<P extends z.ZodObject = z.ZodObject, I extends z.ZodType
    * What the caller's token must allow, with the app (`app`) and machine (`id`) taken from the
    * params. A `listing` lists that resource and filters the list itself; `about` tokens touches no app.
    */
-  access: { action: Action; listing?: 'apps' | 'machines'; about?: 'tokens' }
+  access: { action: Action; listing?: 'apps' | 'machines'; about?: 'tokens' | 'tokenizer' }
   /** For machine operations: the row of the machine state table (states.ts) saying which states it may start from. */
   states?: MachineAction
   /** Answers NDJSON progress lines ending in `complete` to a client that sends Accept: application/x-ndjson. */

@@ -17,10 +17,15 @@ import { networkPolicyService } from './network-policy.ts'
 import { checkpointsService } from './checkpoints.ts'
 import { filesService } from './files.ts'
 import { volumesService } from './volumes.ts'
+import { tokenizerService } from './tokenizer.ts'
+import { egressJudge } from './egress.ts'
 
 export type { PlatformDeps } from './context.ts'
 export type { Caller, TokenView } from './tokens.ts'
 export { createTokenSchema } from './tokens.ts'
+export { sealSchema } from './tokenizer.ts'
+export type { SealInput, TokenizerDeps, TokenizerInfo } from './tokenizer.ts'
+export type { EgressJudgement } from './egress.ts'
 export type { CheckView, MachineView } from './view.ts'
 import type { CheckView } from './view.ts'
 export type { AppView } from './apps.ts'
@@ -69,7 +74,8 @@ export async function createPlatform(deps: PlatformDeps) {
   const idempotency = idempotencyService(deps.store)
   const apps = appsService(ctx)
   const machines = machinesService(ctx)
-  const networkPolicy = networkPolicyService(ctx)
+  const egress = egressJudge(ctx)
+  const networkPolicy = networkPolicyService(ctx, (app) => egress.forget(app))
   const checkpoints = checkpointsService(ctx, {
     create: (app, input, o) => machines.create(app, input, o),
     destroy: (app, id, o) => machines.destroy(app, id, o),
@@ -99,6 +105,12 @@ export async function createPlatform(deps: PlatformDeps) {
     /** Files in a machine, running or stopped (Sprites' filesystem API). */
     files: filesService(ctx),
     tokens: tokensService(deps.store, deps.tokenKey),
+    /** Sealing secrets for the tokenizer (the proxy itself runs in the daemon, outside every machine). */
+    tokenizer: {
+      ...tokenizerService(deps.tokenizer),
+      /** What the sender's app's egress policy says of a host the tokenizer is asked to reach (null: no rules). */
+      judgeEgress: (source: string, hostname: string) => egress.judge(source, hostname),
+    },
     images,
     events: { subscribe: ctx.events.subscribe.bind(ctx.events) },
     capabilities: deps.driver.capabilities,

@@ -26,7 +26,8 @@ export interface NetworkPolicyView {
   updated_at: string | null
 }
 
-export function networkPolicyService(ctx: Ctx) {
+/** `onChange`: told after an app's rules changed (the tokenizer's egress judge reads them again). */
+export function networkPolicyService(ctx: Ctx, onChange?: (app: string) => void) {
   const { store, driver } = ctx
 
   function load(app: string): void {
@@ -70,6 +71,7 @@ export function networkPolicyService(ctx: Ctx) {
       await driver.setEgressPolicy(app, rules)
       const at = new Date().toISOString()
       store.apps.setNetworkPolicy(app, JSON.stringify(rules), at)
+      onChange?.(app)
       return { rules, updated_at: at }
     },
 

@@ -15,6 +15,8 @@ export const DRIVERS = {
 export type DriverName = keyof typeof DRIVERS
 
 export { createRuncDriver, unmountMachinesFs }
+/** How an app's domain rules judge a name: the DNS forwarder's rule, also applied by the tokenizer. */
+export { judgeName } from './runc/domain-rules.ts'
 export type { MachinesFsOptions, RuncDriverOptions } from './runc/index.ts'
 export type { NetworkOptions } from './runc/cni.ts'
 export type {

@@ -18,11 +18,13 @@ import { appCreate, appDestroy, appGet, appList, appPolicyGet, appPolicySet } fr
 import { Machines } from './machines.ts'
 import { Volumes } from './volumes.ts'
 import { Tokens } from './tokens.ts'
+import { Tokenizer } from './tokenizer.ts'
 import { parseSse } from './sse.ts'
 
 export { HangarError, isHangarError }
 export { actions, attenuate, inspect } from './tokens.ts'
 export type { Action, Caveat, CreateTokenRequest, Restrictions, TokenInfo } from './tokens.ts'
+export type { SealInput, TokenizerInfo } from './tokenizer.ts'
 export type { CreateMachineRequest, StopOptions } from './machines.ts'
 export type { CreateVolumeRequest } from './volumes.ts'
 export type Volume = VolumeView
@@ -53,6 +55,8 @@ export class Hangar {
   readonly volumes: Volumes
   /** Mint, list and revoke tokens; `attenuate` and `inspect` (exported beside Hangar) work offline. */
   readonly tokens: Tokens
+  /** Seal credentials for the tokenizer, so robots hold placeholders; its seal key and address. */
+  readonly tokenizer: Tokenizer
   readonly apps: {
     list(org?: string): Promise<{ total_apps: number; apps: App[] }>
     /** With `idempotencyKey`, a retry returns the first result instead of failing with name_taken. */
@@ -105,6 +109,7 @@ export class Hangar {
     this.machines = new Machines(http)
     this.volumes = new Volumes(http)
     this.tokens = new Tokens(http)
+    this.tokenizer = new Tokenizer(http)
     this.apps = {
       list: (org) => http.call(appList, {}, org === undefined ? {} : { org_slug: org }),
       create: (name, org = 'personal', o = {}) =>

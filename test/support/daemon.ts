@@ -24,6 +24,8 @@ export interface TestDaemon {
   proxyUrl: string
   /** The proxy's HTTPS/h2 listener (ephemeral port); its CA is <dataDir>/proxy/ca/ca.crt. */
   proxyHttpsUrl: string
+  /** The tokenizer on loopback (ephemeral port); machines reach it on their gateway, port 4283. */
+  tokenizerUrl: string
   token: string
   dataDir: string
   client: Hangar
@@ -73,7 +75,7 @@ export async function startDaemon(t: TestContext, extraArgs: string[] = [], opts
   const disks = ['--machines-fs-size', '2G', '--rootfs-size', '256M', '--disk-overcommit', '8']
   // The DNS forwarder of domain-policy apps must never ask the host's real resolvers: a dead loopback port unless the test names one.
   const dns = extraArgs.includes('--dns-upstream') ? [] : ['--dns-upstream', '127.0.0.1:9']
-  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', ...disks, ...dns, ...extraArgs, '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
+  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', '--tokenizer-port', '0', ...disks, ...dns, ...extraArgs, '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
   const bridge = args[args.indexOf('--bridge') + 1] as string
   let child!: ChildProcess
   let log = ''
@@ -86,12 +88,13 @@ export async function startDaemon(t: TestContext, extraArgs: string[] = [], opts
     await waitForFile(join(dataDir, 'daemon.json'), child, () => log)
   }
   await launch()
-  const info = (): Promise<{ url: string; proxyUrl: string; proxyHttpsUrl: string }> => readFile(join(dataDir, 'daemon.json'), 'utf8').then(JSON.parse)
+  const info = (): Promise<{ url: string; proxyUrl: string; proxyHttpsUrl: string; tokenizerUrl: string }> => readFile(join(dataDir, 'daemon.json'), 'utf8').then(JSON.parse)
   const token = (await readFile(join(dataDir, 'root-token'), 'utf8')).trim()
   const d: TestDaemon = {
     url: (await info()).url,
     proxyUrl: (await info()).proxyUrl,
     proxyHttpsUrl: (await info()).proxyHttpsUrl,
+    tokenizerUrl: (await info()).tokenizerUrl,
     token,
     dataDir,
     client: new Hangar({ baseUrl: (await info()).url, token }),
@@ -111,6 +114,7 @@ export async function startDaemon(t: TestContext, extraArgs: string[] = [], opts
       d.url = (await info()).url
       d.proxyUrl = (await info()).proxyUrl
       d.proxyHttpsUrl = (await info()).proxyHttpsUrl
+      d.tokenizerUrl = (await info()).tokenizerUrl
       d.client = new Hangar({ baseUrl: d.url, token })
       d.env = { ...d.env, HANGAR_API_URL: d.url }
     },

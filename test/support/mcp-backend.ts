@@ -57,6 +57,7 @@ export function fakeBackend(apps: Record<string, string[]> = {}): FakeBackend {
   return {
     ops,
     tokens: { create: refuse },
+    tokenizer: { seal: refuse, info: refuse },
     machines: {
       logs: async () => [{ timestamp: '2024-01-01T00:00:01Z', stream: 'stdout' as const, message: 'hello' }],
     },

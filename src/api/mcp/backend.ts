@@ -6,7 +6,7 @@
  */
 import { HangarError } from '../../errors.ts'
 import type { Action, Caveat } from '../../auth/index.ts'
-import type { AppView, Caller, BuildBaseInput, BuildProgress, ExecOutput, MachineEventView, MachineView, Platform, PullProgress, WaitResult } from '../../platform/index.ts'
+import type { AppView, Caller, BuildBaseInput, BuildProgress, ExecOutput, MachineEventView, MachineView, Platform, PullProgress, SealInput, TokenizerInfo, WaitResult } from '../../platform/index.ts'
 import type { OpInput, OpParams, OpSpec } from '../../ops/index.ts'
 import { operationsOf, type Answer, type Call } from '../../platform/operations.ts'
 import { parse } from '../../platform/validate.ts'
@@ -26,6 +26,11 @@ export interface Backend {
   /** Tokens minted by the session's own token: never wider than it. */
   tokens: {
     create(req: TokenRequest): Promise<{ id: string; token: string; caveats: Caveat[] }>
+  }
+  /** Sealing for the tokenizer: the credential goes in, only the sealed value comes out. */
+  tokenizer: {
+    seal(secret: SealInput): Promise<{ sealed: string }>
+    info(): Promise<TokenizerInfo>
   }
   /** Logs are not a declared operation yet (they stream). */
   machines: {
@@ -58,6 +63,10 @@ export function platformBackend(platform: Platform, caller: Caller): Backend {
         const { id, token, caveats } = platform.tokens.create(caller, req)
         return { id, token, caveats }
       },
+    },
+    tokenizer: {
+      seal: (secret) => platform.tokenizer.seal(secret),
+      info: async () => platform.tokenizer.info(),
     },
     machines: {
       logs: async (app, id, tail) => {

@@ -9,7 +9,7 @@ import { mayReachApp, mayReachMachine, type Action, type Caveat } from '../../au
 import type { Backend } from './backend.ts'
 
 /** Throws unless the token allows this; app and machine as the call names them. */
-export type Check = (access: { action: Action; app?: string; machine?: string; listing?: 'apps' | 'machines'; about?: 'tokens' }) => void
+export type Check = (access: { action: Action; app?: string; machine?: string; listing?: 'apps' | 'machines'; about?: 'tokens' | 'tokenizer' }) => void
 
 export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check: Check): Backend {
   const on = <A extends unknown[], R>(action: Action, fn: (app: string, id: string, ...rest: A) => Promise<R>) =>
@@ -25,6 +25,17 @@ export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check
       async create(req) {
         check({ action: 'tokens', about: 'tokens' })
         return inner.tokens.create(req)
+      },
+    },
+    // Sealing touches no app or machine: it needs the secrets action, as POST /v1/tokenizer/seal does.
+    tokenizer: {
+      async seal(secret) {
+        check({ action: 'secrets', about: 'tokenizer' })
+        return inner.tokenizer.seal(secret)
+      },
+      async info() {
+        check({ action: 'read', about: 'tokenizer' })
+        return inner.tokenizer.info()
       },
     },
     machines: {

@@ -17,6 +17,7 @@ import { operationRoutes } from './operations.ts'
 import { openApiDocument } from './openapi.ts'
 import type { RouteDef } from './route.ts'
 import { tokenRoutes } from './tokens.ts'
+import { tokenizerRoutes } from './tokenizer.ts'
 
 export interface RestOptions {
   platform: Platform
@@ -32,7 +33,7 @@ export function restRoutes(platform: Platform): RouteDef[] {
   const owner = (c: Context): string => (c as Context<Env>).get('caller')?.name ?? 'unknown'
   return [
     ...machineOpsRoutes(platform, owner), ...operationRoutes(platform), ...imageRoutes(platform),
-    ...tokenRoutes(platform),
+    ...tokenRoutes(platform), ...tokenizerRoutes(platform),
   ]
 }
 

@@ -19,9 +19,9 @@ export interface RouteDef {
   /**
    * What the caller's token must allow: the action, with the app (`:app`) and machine (`:id`) taken
    * from the path. A `listing` route lists that resource and filters the list itself; a route
-   * `about` tokens touches no app or machine.
+   * `about` tokens or the tokenizer touches no app or machine.
    */
-  access: { action: Action; listing?: 'apps' | 'machines'; about?: 'tokens' }
+  access: { action: Action; listing?: 'apps' | 'machines'; about?: 'tokens' | 'tokenizer' }
   body?: z.ZodType
   /** Query parameters documented in OpenAPI: name → description. */
   query?: Record<string, string>

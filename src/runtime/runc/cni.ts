@@ -18,6 +18,8 @@ export interface NetworkOptions {
   bridge: string
   subnet: string
   subnet6: string
+  /** TCP ports of daemon services machines may reach on their gateway (the tokenizer); the firewall opens them. */
+  gatewayPorts?: number[]
 }
 
 export interface Attachment {

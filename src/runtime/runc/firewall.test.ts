@@ -72,3 +72,12 @@ test('learning an address resets its timeout in one transaction', () => {
     '',
   ].join('\n'))
 })
+
+test('daemon services on the gateway (the tokenizer) are reachable from every machine, on the gateway address only', () => {
+  const s = firewallScript(state({ subnets: [{ cidr: '10.209.0.0/20', gateway: '10.209.0.1' }, { cidr: 'fd68::/64', gateway: 'fd68::1' }], gatewayPorts: [4283] }))
+  const input = s.slice(s.indexOf('chain from_machines {'))
+  assert.match(input, /ip daddr 10\.209\.0\.1 tcp dport \{ 4283 \} accept/)
+  assert.match(input, /ip6 daddr fd68::1 tcp dport \{ 4283 \} accept/)
+  assert.ok(input.indexOf('tcp dport { 4283 }') < input.indexOf('counter drop'))
+  assert.doesNotMatch(firewallScript(state()), /dport \{ 4283 \}/)
+})

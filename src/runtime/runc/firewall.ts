@@ -8,7 +8,8 @@
  *   send frames with its own MAC and IP (ARP and NDP included), never a router
  *   advertisement, redirect or DHCP answer, and only to ports of its own app.
  * - `inet hangar_<net>`: what a machine sends to the host itself is dropped but
- *   ICMP echo and neighbour discovery; what it sends through the host goes to
+ *   ICMP echo, neighbour discovery and the daemon's services on the gateway
+ *   (`gatewayPorts`: the tokenizer); what it sends through the host goes to
  *   its nameservers, then its app's egress rules (first match wins), then the
  *   defaults: private, link-local, loopback, multicast and reserved ranges are
  *   dropped, the rest of the internet goes out through CNI's NAT.
@@ -25,6 +26,7 @@ import { isIP } from 'node:net'
 import type { EgressRule } from '../types.ts'
 import { hasDomainRules } from './domain-rules.ts'
 import { run } from '../../lib/proc.ts'
+import { SPECIAL4, SPECIAL6 } from '../../lib/special-ranges.ts'
 
 export interface FirewallMachine {
   id: string
@@ -51,6 +53,8 @@ export interface FirewallState {
   subnets: { cidr: string; gateway: string }[]
   /** Where the DNS forwarder listens on each gateway (UDP and TCP). */
   dnsPort: number
+  /** TCP ports of daemon services every machine may reach on its gateway (the tokenizer); none when absent. */
+  gatewayPorts?: number[]
   /** Addresses learned from allowed names, per group (keyed by groupIdent), with the seconds each has left. */
   learned: Map<string, LearnedAddress[]>
 }
@@ -61,11 +65,8 @@ export interface LearnedAddress {
 }
 
 /** Never reachable from a machine unless its app's rules allow it: not the internet. */
-const BLOCKED4 = [
-  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24',
-  '192.168.0.0/16', '198.18.0.0/15', '224.0.0.0/4', '240.0.0.0/4',
-]
-const BLOCKED6 = ['::1/128', '::ffff:0:0/96', '64:ff9b::/96', '64:ff9b:1::/48', 'fc00::/7', 'fe80::/10', 'ff00::/8']
+const BLOCKED4 = SPECIAL4
+const BLOCKED6 = SPECIAL6.filter((b) => b !== '::/128')
 
 /** nft identifiers: letters, digits, underscore. Group names are app names ([a-z0-9-]). */
 const ident = (s: string): string => s.replace(/[^A-Za-z0-9_]/g, '_')
@@ -168,6 +169,9 @@ function inetTable(s: FirewallState): string[] {
     '    ct state established,related accept',
     '    icmp type echo-request accept',
     '    icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept',
+    // Daemon services for machines (the tokenizer), on the gateway only: before any app's egress rules, which judge forwarded traffic.
+    ...(s.gatewayPorts?.length && gw4 ? [`    ip daddr ${gw4} tcp dport { ${s.gatewayPorts.join(', ')} } accept`] : []),
+    ...(s.gatewayPorts?.length && gw6 ? [`    ip6 daddr ${gw6} tcp dport { ${s.gatewayPorts.join(', ')} } accept`] : []),
     // Only DNS redirected below reaches the forwarder; a machine cannot aim at its port directly.
     ...(byDomain.length ? [`    meta l4proto { tcp, udp } th dport ${s.dnsPort} ct status dnat accept`] : []),
     '    counter drop',

@@ -159,7 +159,7 @@ export class MachineFirewall {
     const learned = await liveLearned(this.#network.name)
     for (const g of this.#forget) learned.delete(groupIdent(g))
     this.#forget.clear()
-    await applyFirewall(firewallScript({ name: this.#network.name, bridge: this.#network.bridge, machines, policies, nameservers, subnets, dnsPort: this.#dnsPort, learned }))
+    await applyFirewall(firewallScript({ name: this.#network.name, bridge: this.#network.bridge, machines, policies, nameservers, subnets, dnsPort: this.#dnsPort, learned, gatewayPorts: this.#network.gatewayPorts ?? [] }))
     this.#covered = new Set(machines.map((m) => m.id))
     const clients = new Map<string, { group: string; rules: EgressRule[] }>()
     for (const m of machines) {
