@@ -1,7 +1,7 @@
 /**
  * The service layer: every rule about apps and machines. REST, MCP and the
  * dashboard are thin adapters over what this returns.
- *   const platform = await createPlatform({ store, driver, images, logger, region: 'local' })
+ *   const platform = await createPlatform({ store, driver, images, logger, region: 'local', tokenKey, secretsKey, … })
  *   const m = await platform.machines.create('myapp', { config: { image: 'busybox' } })
  */
 import { appsService } from './apps.ts'
@@ -17,6 +17,7 @@ import { networkPolicyService } from './network-policy.ts'
 import { checkpointsService } from './checkpoints.ts'
 import { filesService } from './files.ts'
 import { volumesService } from './volumes.ts'
+import { secretsService } from './secrets.ts'
 
 export type { PlatformDeps } from './context.ts'
 export type { Caller, TokenView } from './tokens.ts'
@@ -34,6 +35,9 @@ export { networkPolicySchema } from './network-policy.ts'
 export { checkpointSchema, forkSchema, MAX_FORKS } from './checkpoints.ts'
 export type { CheckpointView, Progress, RestoreResult } from './checkpoints.ts'
 export { createVolumeSchema, extendVolumeSchema, updateVolumeSchema } from './volumes.ts'
+export { setSecretSchema, updateSecretsSchema } from './secrets.ts'
+export { SecretBox } from './secrets-crypto.ts'
+export type { SecretsQuery, SecretView } from './secrets.ts'
 export type { VolumeSnapshotView, VolumeView } from './volumes.ts'
 export { fsChmodSchema, fsChownSchema, fsCopySchema, fsDeleteSchema, fsListSchema, fsReadSchema, fsRenameSchema, fsWriteSchema, listLimits } from './files.ts'
 export type { FileEntryView, FilesService, ListView } from './files.ts'
@@ -96,6 +100,8 @@ export async function createPlatform(deps: PlatformDeps) {
     checkpoints,
     /** Volumes: sized filesystems of an app that outlive machines (Fly's shape). */
     volumes,
+    /** App secrets: write-only values, listed by name and digest, given to machines at start (Fly's shape). */
+    secrets: secretsService(ctx),
     /** Files in a machine, running or stopped (Sprites' filesystem API). */
     files: filesService(ctx),
     tokens: tokensService(deps.store, deps.tokenKey),
