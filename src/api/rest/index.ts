@@ -21,6 +21,7 @@ import { machineRoutes } from './machines.ts'
 import { openApiDocument } from './openapi.ts'
 import type { RouteDef } from './route.ts'
 import { tokenRoutes } from './tokens.ts'
+import { secretRoutes } from './secrets.ts'
 
 export interface RestOptions {
   platform: Platform
@@ -35,7 +36,7 @@ type Env = { Variables: { caller: Caller } }
 export function restRoutes(platform: Platform): RouteDef[] {
   const owner = (c: Context): string => (c as Context<Env>).get('caller')?.name ?? 'unknown'
   return [
-    ...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...checkpointRoutes(platform), ...volumeRoutes(platform), ...fileRoutes(platform), ...imageRoutes(platform),
+    ...appRoutes(platform), ...machineRoutes(platform, owner), ...machineOpsRoutes(platform, owner), ...checkpointRoutes(platform), ...volumeRoutes(platform), ...secretRoutes(platform), ...fileRoutes(platform), ...imageRoutes(platform),
     ...tokenRoutes(platform),
   ]
 }
