@@ -48,6 +48,7 @@ export function fakeBackend(apps: Record<string, string[]> = {}): Backend {
     },
     checkpoints: { create: refuse, list: async () => [], delete: refuse, restore: refuse, fork: refuse },
     volumes: { create: refuse, list: async () => [], extend: refuse, snapshot: refuse, destroy: refuse },
+    secrets: { list: async () => ({ secrets: [], version: 0 }), update: refuse },
     files: { read: refuse, write: refuse, list: refuse, delete: refuse, rename: refuse },
     images: { list: async () => [], get: refuse, importFile: refuse, buildBase: refuse, pull: refuse },
   }

@@ -7,7 +7,7 @@
 import { HangarError } from '../../errors.ts'
 import { Readable } from 'node:stream'
 import type { Action, Caveat } from '../../auth/index.ts'
-import type { AppView, Caller, BuildBaseInput, BuildProgress, CheckpointView, ExecOutput, ListView, MachineEventView, MachineView, Platform, PullProgress, VolumeSnapshotView, VolumeView, WaitResult } from '../../platform/index.ts'
+import type { AppView, Caller, BuildBaseInput, BuildProgress, CheckpointView, ExecOutput, ListView, MachineEventView, MachineView, Platform, PullProgress, SecretView, VolumeSnapshotView, VolumeView, WaitResult } from '../../platform/index.ts'
 import type { ImageRecord } from '../../images/types.ts'
 import type { LogLine } from '../../runtime/types.ts'
 
@@ -74,6 +74,12 @@ export interface Backend {
     extend(app: string, id: string, sizeGb: number): Promise<VolumeView>
     snapshot(app: string, id: string): Promise<VolumeSnapshotView>
     destroy(app: string, id: string): Promise<VolumeView>
+  }
+  /** App secrets, write-only: answers carry names and digests, never a value. */
+  secrets: {
+    list(app: string): Promise<{ secrets: SecretView[]; version: number }>
+    /** Sets (string) and unsets (null) in one new version; answers every secret after it. */
+    update(app: string, values: Record<string, string | null>): Promise<{ secrets: SecretView[]; version: number }>
   }
   /** Files in a machine, running or stopped; paths absolute or relative to /. */
   files: {
@@ -143,6 +149,10 @@ export function platformBackend(platform: Platform, caller: Caller): Backend {
       extend: async (app, id, size) => (await platform.volumes.extend(app, id, { size_gb: size })).volume,
       snapshot: (app, id) => platform.volumes.snapshot(app, id),
       destroy: (app, id) => platform.volumes.destroy(app, id),
+    },
+    secrets: {
+      list: async (app) => platform.secrets.list(app),
+      update: async (app, values) => platform.secrets.update(app, { values }),
     },
     files: {
       read: async (app, id, path, maxBytes) => {

@@ -27,6 +27,7 @@ export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check
   const f = inner.files
   const v = inner.volumes
   const i = inner.images
+  const s = inner.secrets
   return {
     // Minting checks narrowing itself (a new token carries these caveats and more).
     tokens: {
@@ -78,6 +79,11 @@ export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check
       extend: onApp('write', v.extend.bind(v)),
       snapshot: onApp('write', v.snapshot.bind(v)),
       destroy: onApp('delete', v.destroy.bind(v)),
+    },
+    // Secrets belong to an app and need their own action, reading the list included.
+    secrets: {
+      list: onApp('secrets', s.list.bind(s)),
+      update: onApp('secrets', s.update.bind(s)),
     },
     // Files are exec: reading a machine's files is as good as running a command in it.
     files: {

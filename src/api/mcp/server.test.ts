@@ -33,6 +33,7 @@ function fakeBackend(state = 'started'): Backend {
     },
     checkpoints: { create: no, list: async () => [], delete: no, restore: no, fork: no },
     volumes: { create: no, list: async () => [], extend: no, snapshot: no, destroy: no },
+    secrets: { list: no, update: no },
     files: {
       // A 100 000-byte text file whose last character is a 2-byte "é", read up to the cap.
       read: async (_app, _id, _path, maxBytes) => {
