@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type {
-  AppView, BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, MachineView, PullProgress, PushProgress, PushResult, VolumeSnapshotView, VolumeView,
+  AppView, BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, MachineView, PullProgress, PushProgress, PushResult, SecretView, VolumeSnapshotView, VolumeView,
   WaitResult,
 } from '../platform/index.ts'
 import type { GcResult, ImageRecord } from '../images/types.ts'
@@ -17,6 +17,7 @@ import { Http, type ClientOptions } from './http.ts'
 import { Machines } from './machines.ts'
 import { Volumes } from './volumes.ts'
 import { Tokens } from './tokens.ts'
+import { Secrets } from './secrets.ts'
 import { parseSse } from './sse.ts'
 
 export { HangarError, isHangarError }
@@ -25,6 +26,8 @@ export type { Action, Caveat, CreateTokenRequest, Restrictions, TokenInfo } from
 export type { CreateMachineRequest, StopOptions } from './machines.ts'
 export type { CreateVolumeRequest } from './volumes.ts'
 export type Volume = VolumeView
+/** An app secret as listed: name, digest and times, never the value. */
+export type Secret = SecretView
 export type VolumeSnapshot = VolumeSnapshotView
 export type { At, FileEntry, FileList, MachineFs } from './files.ts'
 export type { ClientOptions }
@@ -52,6 +55,8 @@ export class Hangar {
   readonly volumes: Volumes
   /** Mint, list and revoke tokens; `attenuate` and `inspect` (exported beside Hangar) work offline. */
   readonly tokens: Tokens
+  /** App secrets, write-only: machines get them as env vars (and config.files) when created or updated. */
+  readonly secrets: Secrets
   readonly apps: {
     list(org?: string): Promise<{ total_apps: number; apps: App[] }>
     /** With `idempotencyKey`, a retry returns the first result instead of failing with name_taken. */
@@ -104,6 +109,7 @@ export class Hangar {
     this.machines = new Machines(http)
     this.volumes = new Volumes(http)
     this.tokens = new Tokens(http)
+    this.secrets = new Secrets(http)
     const app = (name: string): string => `/v1/apps/${encodeURIComponent(name)}`
     this.apps = {
       list: (org) => http.json('GET', '/v1/apps', { query: { org_slug: org } }),

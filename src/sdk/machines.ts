@@ -13,6 +13,10 @@ export interface CreateMachineRequest {
   region?: string
   skip_launch?: boolean
   lease_ttl?: number
+  /** Give the machine none of the app's secrets (default: those current now). */
+  skip_secrets?: boolean
+  /** Refused unless the app's secrets have reached this version (the one a secrets change answered). */
+  min_secrets_version?: number
 }
 
 export interface ForkRequest {
