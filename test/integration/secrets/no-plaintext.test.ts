@@ -107,7 +107,7 @@ test('after a session of use, no secret value is in any answer, event, log line,
     restBatch: fresh('rest-batch'), restOne: fresh('rest-one'), restChanged: fresh('rest-changed'), mcp: fresh('mcp'),
     cliArg: fresh('cli-arg'), cliStdin: fresh('cli-stdin'), cliLines: fresh('cli-lines'), fileContent: `${fresh('file')}\n`,
     badJson: fresh('bad-json'), badNul: fresh('bad-nul'), badLong: fresh('bad-long'), badName: fresh('bad-name'), badCli: fresh('bad-cli'),
-    hostile: fresh('hostile'), otherApp: fresh('other-app'),
+    hostile: fresh('hostile'), otherApp: fresh('other-app'), mcpLater: fresh('mcp-later'),
   }
 
   // REST, through the SDK and raw.
@@ -198,6 +198,12 @@ test('after a session of use, no secret value is in any answer, event, log line,
   const otherEnv = (await d.client.machines.exec('other', o.id, { command: ['env'] })).stdout
   assert.ok(otherEnv.includes(v.otherApp) && !otherEnv.includes(v.restBatch), 'a machine sees its own app\'s secrets only')
   assert.equal(await d.client.machines.fs.readText(app, m.id, '/etc/key.pem'), '', 'the files API sees the machine\'s disk, where a secret file is only an empty mount point')
+  // A robot rolls a new secret out over MCP: set, then update the machine with nothing else changed.
+  const envNow = async (): Promise<string> => (await d.client.machines.exec(app, m.id, { command: ['env'] })).stdout
+  assert.equal((await call(root, 'secret_set', { app, values: { LATER: v.mcpLater } })).code, 'ok')
+  assert.ok(!(await envNow()).includes(v.mcpLater), 'a running machine keeps what it was given')
+  assert.equal((await call(root, 'machine_update', { app, id: m.id, refresh_secrets: true })).code, 'ok')
+  assert.ok((await envNow()).includes(v.mcpLater), 'machine_update with refresh_secrets gives it the new value')
   await d.client.machines.stop(app, m.id)
   await d.client.machines.start(app, m.id)
   await d.client.machines.update(app, m.id, { config })

@@ -7,7 +7,7 @@ const name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).max(256).meta({ descri
 const secretView = z.object({ name: z.string(), digest: z.string(), updated_at: z.string() })
 type SecretLike = z.infer<typeof secretView>
 const brief = (s: SecretLike): SecretLike => ({ name: s.name, digest: s.digest, updated_at: s.updated_at })
-const rollout = (app: string): string => `machines get them when created or updated (machine_update on each machine of ${app}); running machines keep the values they were given`
+const rollout = (app: string): string => `machines get them when created or updated (machine_update with refresh_secrets: true on each machine of ${app}); running machines keep the values they were given`
 
 export const secretTools = [
   defineTool({
