@@ -88,6 +88,9 @@ test('rows no live machine can need are pruned; those a machine is bound to stay
   store.machines.update('m1', { state: 'destroyed' })
   svc.update('web', { values: { OTHER: 'x' } })
   assert.equal(store.secrets.count(), 1, 'm1 gone: only OTHER is left, A and its unset pruned')
+  store.machines.update('m1', { state: 'destroyed' })
+  store.apps.delete('web')
+  assert.equal(store.secrets.count(), 0, 'an app\'s secrets go with it')
 })
 
 test('bad input: names, NUL, size, empty values, show_secrets, min_version; no error holds a value', async (t) => {
