@@ -59,6 +59,8 @@ export const codes = {
   token_revoked: { class: 'unauthenticated', hint: 'list live tokens with GET /v1/tokens and use one of them, or mint a new one' },
   // A caveat of the token refuses this request; details.caveat names it.
   caveat_denied: { class: 'permission_denied', hint: 'use a token whose caveats allow this request (see `hangar tokens inspect`), or ask for one' },
+  // Secret values are write-only: no answer ever carries one (show_secrets=true is refused).
+  secrets_write_only: { class: 'permission_denied', hint: 'leave show_secrets out: values reach machines only, as env vars and config.files; compare digests to tell values apart' },
   // The token id is not one the caller may see.
   token_not_found: { class: 'not_found', hint: 'list the tokens you may see with GET /v1/tokens' },
   // The app does not exist.
@@ -72,6 +74,8 @@ export const codes = {
   // The volume (or its snapshot) does not exist in the app, or was destroyed.
   volume_not_found: { class: 'not_found', hint: 'list the app\'s volumes with GET /v1/apps/{app}/volumes' },
   volume_snapshot_not_found: { class: 'not_found', hint: 'list the volume\'s snapshots with GET /v1/apps/{app}/volumes/{id}/snapshots' },
+  // The app has no secret of that name (or it was unset).
+  secret_not_found: { class: 'not_found', hint: 'list the app\'s secrets with GET /v1/apps/{app}/secrets' },
   lease_not_found: { class: 'not_found', hint: 'acquire one with POST /v1/apps/{app}/machines/{id}/lease' },
   // A metadata key that is not set.
   metadata_key_not_found: { class: 'not_found', hint: 'list keys with GET /v1/apps/{app}/machines/{id}/metadata' },
@@ -140,6 +144,8 @@ export const codes = {
   disk_full: { class: 'insufficient_storage', hint: 'free space on the filesystem holding the data dir (df <data-dir>); Hangar carries on by itself once there is room' },
   // The runtime (runc, conmon, CNI, mount) failed.
   runtime_error: { class: 'internal', hint: 'see the machine events and the daemon log; the message names the failing step' },
+  // Stored app secrets do not open with the data dir's secrets-key (restored from another backup, or replaced).
+  secrets_unreadable: { class: 'internal', hint: 'put back the <data-dir>/secrets-key they were sealed with (see docs/operations.md), or set the app\'s secrets again' },
   // An unexpected failure inside Hangar.
   internal: { class: 'internal', hint: 'this is a bug in Hangar; the daemon log has the details' },
   // A system component Hangar needs is missing.

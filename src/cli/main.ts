@@ -15,11 +15,12 @@ import { volumeCommands } from './commands/volume.ts'
 import { mcp } from './commands/mcp.ts'
 import { proxy } from './commands/proxy.ts'
 import { tokens } from './commands/tokens.ts'
+import { secretsCommands } from './commands/secrets.ts'
 import { tokenizer } from './commands/tokenizer.ts'
 import { up } from './commands/up.ts'
 
-const groups: Record<string, Record<string, Command>> = { apps, machine: { ...machine, ...checkpointCommands }, volume: volumeCommands, fs, image, proxy, tokens, tokenizer }
-const aliases: Record<string, string> = { app: 'apps', machines: 'machine', m: 'machine', images: 'image', token: 'tokens' }
+const groups: Record<string, Record<string, Command>> = { apps, machine: { ...machine, ...checkpointCommands }, volume: volumeCommands, secrets: secretsCommands, fs, image, proxy, tokens, tokenizer }
+const aliases: Record<string, string> = { app: 'apps', machines: 'machine', m: 'machine', images: 'image', token: 'tokens', secret: 'secrets' }
 
 function help(): string {
   const lines = ['usage: hangar <command> [--json]', '', `  ${'up'.padEnd(22)} ${up.summary}`, `  ${'mcp'.padEnd(22)} ${mcp.summary}`]

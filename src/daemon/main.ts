@@ -9,10 +9,10 @@ import { join } from 'node:path'
 import { serve, type ServerType } from '@hono/node-server'
 import type { Logger } from 'pino'
 import { createLogger } from './logger.ts'
-import { openStore } from '../store/index.ts'
+import { openStore, type Store } from '../store/index.ts'
 import { DRIVERS } from '../runtime/index.ts'
 import { OwnHosts, openImageStore } from '../images/index.ts'
-import { createPlatform, type Platform } from '../platform/index.ts'
+import { createPlatform, SecretBox, type Platform } from '../platform/index.ts'
 import { createRestApp } from '../api/rest/index.ts'
 import { attachConsole } from '../api/rest/console.ts'
 import { createProxy, type Proxy } from '../proxy/index.ts'
@@ -49,12 +49,32 @@ async function ensureRootToken(platform: Platform, dataDir: string): Promise<str
   return file
 }
 
-/**
- * The root key macaroons are signed with (<data-dir>/token-key). Deleting it invalidates every
- * macaroon; the root token still works.
- */
+/** The root key macaroons are signed with (<data-dir>/token-key). Deleting it invalidates every macaroon; the root token still works. */
 export function ensureTokenKey(dataDir: string): Promise<Buffer> {
   return ensureKeyFile(dataDir, 'token-key', 'every scoped token then stops working')
+}
+
+/**
+ * The key app secrets are sealed with (<data-dir>/secrets-key). A database that holds secrets
+ * without its key (restored without it, or the file deleted) is refused rather than given a new
+ * key that could never open them: the operator restores the key, or drops the secrets knowingly.
+ */
+export async function ensureSecretsKey(dataDir: string, store: Store): Promise<Buffer> {
+  const file = join(dataDir, 'secrets-key')
+  const hint = `restore ${file} from the backup taken with hangar.db (docs/operations.md); to give the secrets up instead, delete them `
+    + `(sqlite3 ${join(dataDir, 'hangar.db')} 'DELETE FROM app_secrets'), start again and set them anew`
+  if (!existsSync(file) && store.secrets.count() > 0) {
+    throw new HangarError('unavailable', `${file} is missing, but the state database holds ${store.secrets.count()} sealed app secret(s) that only it opens`, { hint })
+  }
+  const key = await ensureKeyFile(dataDir, 'secrets-key', 'every stored app secret then has to be set again')
+  // A key that does not open what is stored (another backup's) is said now, not at some machine's next start.
+  const sealed = store.secrets.any()
+  try {
+    if (sealed) new SecretBox(key).open({ app: sealed.app_name, name: sealed.name, version: sealed.version }, sealed.value as Uint8Array)
+  } catch (e) {
+    throw new HangarError('secrets_unreadable', `${file} does not open the app secrets in the state database: ${(e as Error).message}`, { hint, cause: e })
+  }
+  return key
 }
 
 /**
@@ -87,6 +107,9 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   // and device nodes from images, so no other host user may reach into the data dir.
   await chmod(config.dataDir, 0o700)
   const store = openStore({ path: join(config.dataDir, 'hangar.db') })
+  // Before anything runs: a secrets key that cannot open what the database holds stops the start here.
+  const tokenKey = await ensureTokenKey(config.dataDir)
+  const secretsKey = await ensureSecretsKey(config.dataDir, store)
   const { dnsUpstreams, ...network } = config.network
   // Before anything listens: a bad --tokenizer-ca stops the start here. Machines' egress policies
   // are the platform's to judge; it exists before the tokenizer listens.
@@ -105,9 +128,8 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const own = new OwnHosts()
   own.add(...config.publicHosts)
   const images = await openImageStore({ root: join(config.dataDir, 'images'), own })
-  const tokenKey = await ensureTokenKey(config.dataDir)
   const platform = await createPlatform({
-    store, tokenKey, driver, images, logger, region: config.region, checkpointRetention: config.checkpointRetention,
+    store, tokenKey, secretsKey, driver, images, logger, region: config.region, checkpointRetention: config.checkpointRetention,
     tokenizer: { sealKey: tokenizer.sealKey, where: () => tokenizer.where() },
     capacity: { hostMemoryMb: Math.floor(totalmem() / 2 ** 20), memoryShare: config.capacity.maxMemoryShare, hostCpus: cpus().length, cpuOvercommit: config.capacity.cpuOvercommit },
     disk: { dir: config.dataDir, minFreeBytes: config.minFreeDisk },

@@ -117,6 +117,38 @@ export const volumeMount = z.looseObject({
   path: mountPath,
 })
 
+/**
+ * Base64 as `base64` writes it, line breaks allowed (`$(base64 < file)` keeps them): what Fly wants in
+ * files[].raw_value and in a secret a file is made from.
+ */
+export function isBase64(text: string): boolean {
+  return /^[A-Za-z0-9+/]*={0,2}$/.test(text.replace(/\s+/g, '')) && text.replace(/\s+/g, '').length % 4 === 0
+}
+
+const guestPath = z
+  .string()
+  .refine((p) => p.startsWith('/') && p.replace(/\/+$/, '') !== '', 'files[].guest_path must be an absolute path to a file, like /app/credentials.json')
+  .refine((p) => !p.split('/').some((c) => c === '..' || c === '.'), 'files[].guest_path must not contain . or .. components')
+  .refine((p) => !/^\/(proc|sys|dev)(\/|$)/.test(p), 'files[].guest_path cannot be under /proc, /sys or /dev')
+  .transform((p) => p.replace(/\/{2,}/g, '/').replace(/\/+$/, ''))
+
+/**
+ * Fly's files[]: a file the machine finds at guest_path at every start, from raw_value (base64 in the
+ * config) or secret_name (an app secret holding base64; the machine gets it as bound at its create or
+ * update, as env vars are). Given read-only from memory, never written to the machine's disk.
+ * `mode` is chmod bits as a number (Fly's uint32), default 0644.
+ */
+export const machineFile = z
+  .looseObject({
+    guest_path: guestPath,
+    raw_value: z.string().max(1 << 20).refine(isBase64, 'files[].raw_value is base64 (base64 < file)').optional(),
+    secret_name: z.string().min(1).max(256).optional(),
+    image_config: z.string().optional(),
+    mode: z.number().int().min(0).max(0o7777).optional(),
+  })
+  .refine((f) => f.image_config === undefined, { message: 'files[].image_config is not supported by Hangar; give raw_value or secret_name', path: ['image_config'] })
+  .refine((f) => (f.raw_value === undefined) !== (f.secret_name === undefined), { message: 'give each file exactly one of raw_value or secret_name', path: ['guest_path'] })
+
 const envKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _ and may not start with a digit')
 
 export const machineConfig = z.looseObject({
@@ -131,6 +163,11 @@ export const machineConfig = z.looseObject({
   services: z.array(service).optional(),
   rootfs: rootfs.optional(),
   mounts: z.array(volumeMount).max(1, 'a machine mounts at most one volume (as on Fly)').optional(),
+  files: z
+    .array(machineFile)
+    .max(64, 'at most 64 files')
+    .refine((fs) => new Set(fs.map((f) => f.guest_path)).size === fs.length, 'two files[] have the same guest_path')
+    .optional(),
 })
 export type MachineConfig = z.infer<typeof machineConfig>
 
@@ -140,12 +177,23 @@ export const machineNameSchema = z
   .max(63)
   .regex(/^[a-z0-9][a-z0-9-]*$/, 'names are lower-case letters, digits and dashes')
 
+/**
+ * Which app secrets a create or update gives the machine: those current now (the default), none
+ * (skip_secrets), and refused unless the app's secrets have reached min_secrets_version (the
+ * version a secrets change answered).
+ */
+const secretsBinding = {
+  skip_secrets: z.boolean().optional(),
+  min_secrets_version: z.number().int().min(0).optional(),
+}
+
 export const createMachine = z.looseObject({
   config: machineConfig,
   name: machineNameSchema.optional(),
   region: z.string().optional(),
   skip_launch: z.boolean().optional(),
   lease_ttl: z.number().int().min(1).max(3600).optional(),
+  ...secretsBinding,
 })
 export type CreateMachineInput = z.infer<typeof createMachine>
 
@@ -156,6 +204,7 @@ export const updateMachine = z.looseObject({
   skip_launch: z.boolean().optional(),
   current_version: z.string().optional(),
   lease_ttl: z.number().int().min(1).max(3600).optional(),
+  ...secretsBinding,
 })
 export type UpdateMachineInput = z.infer<typeof updateMachine>
 

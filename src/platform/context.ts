@@ -11,6 +11,7 @@ import { DiskGuard, type DiskOptions } from './disk.ts'
 import { MachineEvents } from './events.ts'
 import { Leases } from './leases.ts'
 import type { TokenizerDeps } from './tokenizer.ts'
+import { SecretBox } from './secrets-crypto.ts'
 
 /** What a machine left behind by a failed write needs: its row read back from the runtime, or its destroy finished. */
 export type SettleHow = 'reconcile' | 'destroy'
@@ -28,6 +29,8 @@ export interface PlatformDeps {
   disk: DiskOptions
   /** The root key macaroons are signed with (32 bytes from <data-dir>/token-key; never in the store). */
   tokenKey: Buffer
+  /** The key app secrets are sealed with (32 bytes from <data-dir>/secrets-key; never in the store). */
+  secretsKey: Buffer
   /** How many checkpoints a machine keeps before the oldest without a comment goes (default 20). */
   checkpointRetention?: number
   /** The tokenizer's seal key and addresses; absent, sealing is `unavailable`. */
@@ -39,6 +42,8 @@ export interface Ctx extends Omit<PlatformDeps, 'capacity' | 'disk'> {
   disk: DiskGuard
   events: MachineEvents
   leases: Leases
+  /** Seals and opens app secrets (secrets.ts) with the secrets key. */
+  secretBox: SecretBox
   /** Serialises every operation on one machine id. */
   queue: KeyedQueue
   /** Volumes a machine create or update is mounting right now, by volume id → machine id: held before the machine row exists. */
@@ -62,6 +67,7 @@ export function createCtx(deps: PlatformDeps): Ctx {
     disk: new DiskGuard(deps.disk),
     events: new MachineEvents(deps.store),
     leases: new Leases(deps.store),
+    secretBox: new SecretBox(deps.secretsKey),
     queue: new KeyedQueue(),
     pendingRestarts: new Map(),
     volumeClaims: new Map(),

@@ -1,7 +1,7 @@
 /**
  * The service layer: every rule about apps and machines. REST, MCP and the
  * dashboard are thin adapters over what this returns.
- *   const platform = await createPlatform({ store, driver, images, logger, region: 'local' })
+ *   const platform = await createPlatform({ store, driver, images, logger, region: 'local', tokenKey, secretsKey, … })
  *   const m = await platform.machines.create('myapp', { config: { image: 'busybox' } })
  */
 import { appsService } from './apps.ts'
@@ -19,6 +19,7 @@ import { filesService } from './files.ts'
 import { volumesService } from './volumes.ts'
 import { tokenizerService } from './tokenizer.ts'
 import { egressJudge } from './egress.ts'
+import { secretsService } from './secrets.ts'
 
 export type { PlatformDeps } from './context.ts'
 export type { Caller, TokenView } from './tokens.ts'
@@ -40,6 +41,9 @@ export { checkpointSchema, forkSchema, MAX_FORKS } from './checkpoints.ts'
 export type { CheckpointView, Progress, RestoreResult } from './checkpoints.ts'
 export { createVolumeSchema, extendVolumeSchema, updateVolumeSchema } from '../ops/volumes.ts'
 export type { VolumeSnapshotView, VolumeView } from '../ops/volumes.ts'
+export { setSecretSchema, updateSecretsSchema } from './secrets.ts'
+export { SecretBox } from './secrets-crypto.ts'
+export type { SecretsQuery, SecretView } from './secrets.ts'
 export { fsChmodSchema, fsChownSchema, fsCopySchema, fsDeleteSchema, fsListSchema, fsReadSchema, fsRenameSchema, fsWriteSchema, listLimits } from './files.ts'
 export type { FileEntryView, FilesService, ListView } from './files.ts'
 export type { NetworkPolicyView } from './network-policy.ts'
@@ -102,6 +106,8 @@ export async function createPlatform(deps: PlatformDeps) {
     checkpoints,
     /** Volumes: sized filesystems of an app that outlive machines (Fly's shape). */
     volumes,
+    /** App secrets: write-only values, listed by name and digest, given to machines at start (Fly's shape). */
+    secrets: secretsService(ctx),
     /** Files in a machine, running or stopped (Sprites' filesystem API). */
     files: filesService(ctx),
     tokens: tokensService(deps.store, deps.tokenKey),

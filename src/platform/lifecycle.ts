@@ -12,6 +12,7 @@ import { removeCheckpoint } from './frozen.ts'
 import type { Ctx } from './context.ts'
 import type { EventSource } from './events.ts'
 import type { MachineConfig } from '../ops/schemas.ts'
+import { startSecrets, tidySecrets } from './secrets.ts'
 
 export function exitRequest(exit: ExitInfo, requestedStop: boolean): Record<string, unknown> {
   return {
@@ -36,11 +37,13 @@ export async function runStart(ctx: Ctx, m: MachineRow, source: EventSource, typ
     ctx.disk.assertRoom()
     ctx.capacity.check(m.id, guestOf(m.config))
   }
+  // The secrets it was bound to at its create or update, opened now: a key that cannot open them refuses the start before anything changes.
+  const secrets = m.state === 'suspended' ? undefined : startSecrets(ctx, m)
   // No await between the check and this write, so two starts cannot both take the last room.
   ctx.events.transition(m.id, 'starting', undefined, fresh ? { restart_count: 0 } : {})
   try {
     if (m.state === 'suspended') await ctx.driver.thaw(m.id)
-    else await ctx.driver.start(m.id)
+    else await ctx.driver.start(m.id, secrets)
   } catch (e) {
     const full = ctx.disk.asDiskFull(e, `machine ${m.id} failed to start`)
     if (full) {
@@ -113,7 +116,10 @@ export async function runDestroy(ctx: Ctx, m: MachineRow, source: EventSource): 
     ctx.store.leases.delete(m.id)
     // Its volumes are free for another machine; their data stays.
     ctx.store.volumes.detachMachine(m.id)
-    return ctx.events.transition(m.id, 'destroyed', { type: 'destroy', source })
+    const destroyed = ctx.events.transition(m.id, 'destroyed', { type: 'destroy', source })
+    // Secret versions only it was bound to can go now.
+    tidySecrets(ctx, m.app_name)
+    return destroyed
   } catch (e) {
     if (ctx.disk.asDiskFull(e, 'destroy')) ctx.resettle(m.id, 'destroy')
     throw e

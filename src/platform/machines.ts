@@ -17,6 +17,7 @@ import { createMachine, updateMachine, type CreateMachineInput, type MachineConf
 import { parse } from './validate.ts'
 import { machineView, type MachineView } from './view.ts'
 import { claimVolumes } from './volumes.ts'
+import { bindSecrets, tidySecrets } from './secrets.ts'
 
 
 export interface CreateOptions {
@@ -50,6 +51,9 @@ export function machinesService(ctx: Ctx) {
     const spec = await buildSpec(ctx, id, app, m.name, version, config, image, m.private_ip)
     // A disk the host cannot give is refused while the machine still runs as it was.
     driver.admitDisk?.(id, spec.diskBytes)
+    // The app's secrets as they are now (an update is how a machine gets new values, as on Fly),
+    // taken while the machine still runs as it was: a secret unset meanwhile cannot fail the update half-way.
+    const secrets_version = bindSecrets(ctx, app, { ...req, config })
     const wasRunning = m.state === 'started' || m.state === 'suspended'
     if (wasRunning) await runStop(ctx, m, {}, 'user')
     const atRest = wasRunning ? 'stopped' : m.state
@@ -65,8 +69,9 @@ export function machinesService(ctx: Ctx) {
     store.tx(() => {
       volumes.commit()
       store.versions.insert(id, version, config, new Date().toISOString())
-      events.transition(id, atRest, { type: 'update', source: 'user' }, { config, instance_id: version, image_ref: imageRef(image), restart_count: 0 })
+      events.transition(id, atRest, { type: 'update', source: 'user' }, { config, instance_id: version, image_ref: imageRef(image), restart_count: 0, secrets_version })
     })
+    tidySecrets(ctx, app)
     if (!req.skip_launch) await runStart(ctx, store.machines.get(id)!, 'user')
     const updated = store.machines.get(id)!
     // lease_ttl takes (or, with the caller's nonce, refreshes) a lease, as on create.
@@ -92,6 +97,8 @@ export function machinesService(ctx: Ctx) {
         store.machines.insert({
           id, app_name: app, name, state: 'created', region: ctx.region, instance_id: version, config, image_ref: imageRef(image),
           private_ip: net.ipv4, private_ip6: net.ipv6, restart_count: 0, created_at: now, updated_at: now,
+          // The app's secrets current at create: later changes reach the machine when it is updated.
+          secrets_version: bindSecrets(ctx, app, { ...req, config }),
         })
         store.versions.insert(id, version, config, now)
         volumes.commit()
@@ -121,6 +128,8 @@ export function machinesService(ctx: Ctx) {
       if (!store.apps.get(app)) throw new HangarError('app_not_found', `app not found: ${app}`)
       const name = req.name ?? machineName()
       if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
+      // Refused before anything is made; bound for good when the row is written.
+      bindSecrets(ctx, app, req)
       ctx.disk.assertRoom()
       const id = machineId()
       // Held until the row says 'starting' or the create fails: two creates racing for the last room cannot both get it.
@@ -218,6 +227,8 @@ export function machinesService(ctx: Ctx) {
           throw new HangarError('version_mismatch', `machine ${id} is at version ${m.instance_id}, not ${req.current_version}`)
         }
         if (req.name && req.name !== m.name) throw new HangarError('invalid_argument', `a machine's name cannot change (${m.name})`)
+        // Refused before anything is touched (updateHeld binds again once the image is resolved).
+        bindSecrets(ctx, app, req)
         ctx.disk.assertRoom()
         // Refused before the running machine is touched; its new size stays held until it starts again.
         const release = req.skip_launch ? () => {} : ctx.capacity.hold(id, guestOf(req.config))

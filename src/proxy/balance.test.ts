@@ -81,7 +81,7 @@ test('concurrency.type: connections unless the service says requests (Fly\'s def
 
 test('a connection slot is one unit of load, released once; a machine that stops releases them all at once', async () => {
   const { RouteTable } = await import('./route-table.ts')
-  const row = { id: 'm', app_name: 'a', name: 'm', state: 'started', region: 'local', instance_id: 'v', config: {}, image_ref: {}, private_ip: '10.0.0.1', private_ip6: null, restart_count: 0, created_at: '', updated_at: '' }
+  const row = { id: 'm', app_name: 'a', name: 'm', state: 'started', region: 'local', instance_id: 'v', config: {}, image_ref: {}, private_ip: '10.0.0.1', private_ip6: null, restart_count: 0, secrets_version: 0, created_at: '', updated_at: '' }
   let feed: ((c: { machine: typeof row }) => void) | undefined
   const noop = async (): Promise<void> => {}
   const table = new RouteTable({ events: { subscribe: (fn) => ((feed = fn), () => {}) }, machines: { allLive: () => [row], start: noop, stop: noop, suspend: noop }, apps: { get: () => ({}) } })

@@ -21,5 +21,5 @@ export type { MachinesFsOptions, RuncDriverOptions } from './runc/index.ts'
 export type { NetworkOptions } from './runc/cni.ts'
 export type {
   Driver, DriverCapabilities, DriverCheckpoints, VolumeSnapshotRequest, DriverVolumes, VolumeMount, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions,
-  MachineSpec, NetworkInfo, ProcessSpec, RuntimeStatus,
+  MachineSpec, NetworkInfo, ProcessSpec, RuntimeStatus, StartSecrets,
 } from './types.ts'

@@ -41,6 +41,18 @@ export interface MachineSpec {
   mounts?: VolumeMount[]
 }
 
+/**
+ * What a machine is given at one start and that is never written to the data dir: env vars from its
+ * app's secrets (they win over the process env of the same name) and its config.files. The driver
+ * holds them in memory for as long as the process runs (runc: a tmpfs of the machine's own).
+ */
+export interface StartSecrets {
+  /** KEY=VALUE pairs. */
+  env: string[]
+  /** Read-only files at absolute paths inside the machine, owned by its root. */
+  files: { path: string; content: Buffer; mode: number }[]
+}
+
 export interface VolumeMount {
   /** The volume on the host: DriverVolumes.path(id). */
   source: string
@@ -257,8 +269,8 @@ export interface Driver {
   admitDisk?(id: string, bytes: number | undefined): void
   /** Rewrites the process, limits and layers of a stopped machine; keeps its rootfs changes and address. */
   reconfigure(spec: MachineSpec): Promise<void>
-  /** Runs the machine's process. Must not touch the image store. */
-  start(id: string): Promise<{ pid: number }>
+  /** Runs the machine's process, with `secrets` for this run only. Must not touch the image store. */
+  start(id: string, secrets?: StartSecrets): Promise<{ pid: number }>
   /** Signal, wait up to graceMs, then SIGKILL; resolves once the process is gone. No-op if not running. */
   stop(id: string, opts: { signal?: string; graceMs: number }): Promise<ExitInfo | null>
   signal(id: string, signal: string): Promise<void>

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type {
-  AppView, BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, MachineView, PullProgress, PushProgress, PushResult, VolumeSnapshotView, VolumeView,
+  AppView, BuildBaseInput, BuildProgress, ExecOutput, LeaseView, MachineEventView, MachineView, PullProgress, PushProgress, PushResult, SecretView, VolumeSnapshotView, VolumeView,
   WaitResult,
 } from '../platform/index.ts'
 import type { GcResult, ImageRecord } from '../images/types.ts'
@@ -19,6 +19,7 @@ import { Machines } from './machines.ts'
 import { Volumes } from './volumes.ts'
 import { Tokens } from './tokens.ts'
 import { Tokenizer } from './tokenizer.ts'
+import { Secrets } from './secrets.ts'
 import { parseSse } from './sse.ts'
 
 export { HangarError, isHangarError }
@@ -28,6 +29,8 @@ export type { SealInput, TokenizerInfo } from './tokenizer.ts'
 export type { CreateMachineRequest, StopOptions } from './machines.ts'
 export type { CreateVolumeRequest } from './volumes.ts'
 export type Volume = VolumeView
+/** An app secret as listed: name, digest and times, never the value. */
+export type Secret = SecretView
 export type VolumeSnapshot = VolumeSnapshotView
 export type { At, FileEntry, FileList, MachineFs } from './files.ts'
 export type { ClientOptions }
@@ -57,6 +60,8 @@ export class Hangar {
   readonly tokens: Tokens
   /** Seal credentials for the tokenizer, so robots hold placeholders; its seal key and address. */
   readonly tokenizer: Tokenizer
+  /** App secrets, write-only: machines get them as env vars (and config.files) when created or updated. */
+  readonly secrets: Secrets
   readonly apps: {
     list(org?: string): Promise<{ total_apps: number; apps: App[] }>
     /** With `idempotencyKey`, a retry returns the first result instead of failing with name_taken. */
@@ -110,6 +115,7 @@ export class Hangar {
     this.volumes = new Volumes(http)
     this.tokens = new Tokens(http)
     this.tokenizer = new Tokenizer(http)
+    this.secrets = new Secrets(http)
     this.apps = {
       list: (org) => http.call(appList, {}, org === undefined ? {} : { org_slug: org }),
       create: (name, org = 'personal', o = {}) =>

@@ -7,7 +7,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { HangarError, isDiskFull, isHangarError } from '../errors.ts'
-import type { AppRow, CheckpointRow, EventRow, IdempotencyRow, LeaseRow, MacaroonRow, MachineFilter, MachineRow, Store, TokenRow, VolumeRow, VolumeSnapshotRow } from './types.ts'
+import type { AppRow, CheckpointRow, EventRow, IdempotencyRow, LeaseRow, MacaroonRow, MachineFilter, MachineRow, SecretRow, Store, TokenRow, VolumeRow, VolumeSnapshotRow } from './types.ts'
 
 const migrationsDir = new URL('./migrations/', import.meta.url)
 
@@ -148,9 +148,9 @@ export function openSqliteStore(path: string): Store {
     },
     machines: {
       insert: (m: MachineRow) =>
-        void q(`INSERT INTO machines (id, app_name, name, state, region, instance_id, config, image_ref, private_ip, private_ip6, restart_count, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
-          m.id, m.app_name, m.name, m.state, m.region, m.instance_id, json(m.config), json(m.image_ref), m.private_ip, m.private_ip6, m.restart_count, m.created_at, m.updated_at),
+        void q(`INSERT INTO machines (id, app_name, name, state, region, instance_id, config, image_ref, private_ip, private_ip6, restart_count, secrets_version, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+          m.id, m.app_name, m.name, m.state, m.region, m.instance_id, json(m.config), json(m.image_ref), m.private_ip, m.private_ip6, m.restart_count, m.secrets_version, m.created_at, m.updated_at),
       get: (id) => {
         const r = q('SELECT * FROM machines WHERE id = ?').get(id)
         return r ? machineFromRow(r) : undefined
@@ -178,6 +178,27 @@ export function openSqliteStore(path: string): Store {
       list: (machineId) =>
         (q('SELECT version, config, created_at FROM machine_versions WHERE machine_id = ? ORDER BY version DESC').all(machineId) as { version: string; config: string; created_at: string }[])
           .map((r) => ({ ...r, config: JSON.parse(r.config) })),
+    },
+    secrets: {
+      version: (app) => (q('SELECT secrets_version FROM apps WHERE name = ?').get(app) as { secrets_version: number } | undefined)?.secrets_version ?? 0,
+      nextVersion: (app) => (q('UPDATE apps SET secrets_version = secrets_version + 1 WHERE name = ? RETURNING secrets_version').get(app) as { secrets_version: number }).secrets_version,
+      insert: (r: SecretRow) =>
+        void q('INSERT INTO app_secrets (app_name, name, version, value, digest, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+          r.app_name, r.name, r.version, r.value, r.digest, r.created_at, r.updated_at),
+      at: (app, version) =>
+        q(`SELECT s.* FROM app_secrets s
+           JOIN (SELECT name, MAX(version) AS v FROM app_secrets WHERE app_name = ?1 AND version <= ?2 GROUP BY name) t ON s.name = t.name AND s.version = t.v
+           WHERE s.app_name = ?1 ORDER BY s.name`).all(app, version) as unknown as SecretRow[],
+      prune: (app, floor) => {
+        // A row a newer one at or below the floor supersedes is needed by no machine bound at the floor or later;
+        // then an unset at or below the floor has nothing left to hide.
+        const superseded = q(`DELETE FROM app_secrets WHERE app_name = ?1 AND EXISTS (SELECT 1 FROM app_secrets n
+                               WHERE n.app_name = ?1 AND n.name = app_secrets.name AND n.version > app_secrets.version AND n.version <= ?2)`).run(app, floor).changes
+        const unsets = q('DELETE FROM app_secrets WHERE app_name = ?1 AND value IS NULL AND version <= ?2').run(app, floor).changes
+        return Number(superseded) + Number(unsets)
+      },
+      count: () => (q('SELECT count(*) AS n FROM app_secrets').get() as { n: number }).n,
+      any: () => q('SELECT * FROM app_secrets WHERE value IS NOT NULL LIMIT 1').get() as SecretRow | undefined,
     },
     events: {
       insert: (e) => {

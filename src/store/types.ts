@@ -38,7 +38,22 @@ export interface MachineRow {
   private_ip: string | null
   private_ip6: string | null
   restart_count: number
+  /** The app secrets version the machine was given at its create or last update (null: skip_secrets). */
+  secrets_version: number | null
   created_at: string
+  updated_at: string
+}
+
+/** One change to one app secret: `value` is sealed (secrets-crypto.ts); null marks an unset. */
+export interface SecretRow {
+  app_name: string
+  name: string
+  version: number
+  value: Uint8Array | null
+  digest: string | null
+  /** When the name was first set (carried across versions). */
+  created_at: string
+  /** When this version was written. */
   updated_at: string
 }
 
@@ -193,6 +208,21 @@ export interface Store {
     snapshot(id: string): VolumeSnapshotRow | undefined
     deleteSnapshot(id: string): void
     snapshotIds(): string[]
+  }
+  secrets: {
+    /** The app's secrets version: 0 until its first change. */
+    version(app: string): number
+    /** Takes the app's next version, for the change being written (call inside tx). */
+    nextVersion(app: string): number
+    insert(row: SecretRow): void
+    /** Each name's newest row at or below `version`, unsets included, by name. */
+    at(app: string, version: number): SecretRow[]
+    /** Deletes the rows no machine bound at `floor` or later can need; returns how many. */
+    prune(app: string, floor: number): number
+    /** Rows in the whole store (the daemon checks its key against them at start). */
+    count(): number
+    /** One stored row, for checking the key opens it. */
+    any(): SecretRow | undefined
   }
   events: {
     insert(row: Omit<EventRow, 'seq'>): EventRow

@@ -61,6 +61,7 @@ export function fakeBackend(apps: Record<string, string[]> = {}): FakeBackend {
     machines: {
       logs: async () => [{ timestamp: '2024-01-01T00:00:01Z', stream: 'stdout' as const, message: 'hello' }],
     },
+    secrets: { list: async () => ({ secrets: [], version: 0 }), update: refuse },
     run: async (spec, params, input, call = {}) => {
       const op = ops[spec.id]
       if (!op) return refuse()

@@ -59,7 +59,7 @@ export async function rig(t: TestContext, machines: { id: string; app?: string; 
     const u = await upstream(t, m.id, m.handler)
     held.set(m.id, u.held)
     const service = { internal_port: u.port, ports: [{ port: 80, handlers: ['http'] }], autostart: true, autostop: false, concurrency: { type: 'connections', soft_limit: 1 }, ...m.service }
-    rows.push({ id: m.id, app_name: m.app ?? 'a', name: m.id, state: m.state ?? 'started', region: 'local', instance_id: 'v1', config: { image: 'x', services: [service, ...(m.more ?? []).map((x) => ({ internal_port: u.port, ...x }))] }, image_ref: {}, private_ip: '127.0.0.1', private_ip6: null, restart_count: 0, created_at: '', updated_at: '' })
+    rows.push({ id: m.id, app_name: m.app ?? 'a', name: m.id, state: m.state ?? 'started', region: 'local', instance_id: 'v1', config: { image: 'x', services: [service, ...(m.more ?? []).map((x) => ({ internal_port: u.port, ...x }))] }, image_ref: {}, private_ip: '127.0.0.1', private_ip6: null, restart_count: 0, secrets_version: 0, created_at: '', updated_at: '' })
   }
   const subs = new Set<(c: { machine: MachineRow }) => void>()
   const stops: string[] = []

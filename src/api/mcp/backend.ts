@@ -6,7 +6,7 @@
  */
 import { HangarError } from '../../errors.ts'
 import type { Action, Caveat } from '../../auth/index.ts'
-import type { AppView, Caller, BuildBaseInput, BuildProgress, ExecOutput, MachineEventView, MachineView, Platform, PullProgress, SealInput, TokenizerInfo, WaitResult } from '../../platform/index.ts'
+import type { AppView, Caller, BuildBaseInput, BuildProgress, ExecOutput, MachineEventView, MachineView, Platform, PullProgress, SealInput, SecretView, TokenizerInfo, WaitResult } from '../../platform/index.ts'
 import type { OpInput, OpParams, OpSpec } from '../../ops/index.ts'
 import { operationsOf, type Answer, type Call } from '../../platform/operations.ts'
 import { parse } from '../../platform/validate.ts'
@@ -36,6 +36,12 @@ export interface Backend {
   machines: {
     /** The last `tail` lines, oldest first. */
     logs(app: string, id: string, tail: number): Promise<LogLine[]>
+  }
+  /** App secrets, write-only: answers carry names and digests, never a value. */
+  secrets: {
+    list(app: string): Promise<{ secrets: SecretView[]; version: number }>
+    /** Sets (string) and unsets (null) in one new version; answers every secret after it. */
+    update(app: string, values: Record<string, string | null>): Promise<{ secrets: SecretView[]; version: number }>
   }
   /**
    * A declared operation (src/ops), run through the platform's binding: the tools of checkpoints,
@@ -74,6 +80,10 @@ export function platformBackend(platform: Platform, caller: Caller): Backend {
         for await (const l of platform.machines.logs(app, id, { tail })) lines.push(l)
         return lines
       },
+    },
+    secrets: {
+      list: async (app) => platform.secrets.list(app),
+      update: async (app, values) => platform.secrets.update(app, { values }),
     },
     async run(spec, params, input, call = {}) {
       const bound = operationsOf(platform).get(spec.id)

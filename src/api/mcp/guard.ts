@@ -17,8 +17,14 @@ export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check
       check({ action, app, machine: id })
       return fn(app, id, ...rest)
     }
+  const onApp = <A extends unknown[], R>(action: Action, fn: (app: string, ...rest: A) => Promise<R>) =>
+    async (app: string, ...rest: A): Promise<R> => {
+      check({ action, app })
+      return fn(app, ...rest)
+    }
   const m = inner.machines
   const i = inner.images
+  const s = inner.secrets
   return {
     // Minting checks narrowing itself (a new token carries these caveats and more).
     tokens: {
@@ -40,6 +46,11 @@ export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check
     },
     machines: {
       logs: on('read', m.logs.bind(m)),
+    },
+    // Secrets belong to an app and need their own action, reading the list included.
+    secrets: {
+      list: onApp('secrets', s.list.bind(s)),
+      update: onApp('secrets', s.update.bind(s)),
     },
     // A declared operation: its declaration says what it needs; app and machine come from its params.
     // Lists are filtered to what the token reaches by the binding itself (platform/operations.ts).

@@ -28,7 +28,7 @@ function localImports(hangar: Hangar): Backend {
     throw new HangarError('internal', 'only image_import runs in hangar mcp; every other tool runs in the daemon')
   }
   const no = new Proxy({}, { get: () => elsewhere }) as never
-  return { tokens: no, tokenizer: no, machines: no, run: elsewhere, images: { ...(no as object), importFile: async (path, o) => hangar.images.import(await openAsBlob(path), o) } as Backend['images'] }
+  return { tokens: no, tokenizer: no, secrets: no, machines: no, run: elsewhere, images: { ...(no as object), importFile: async (path, o) => hangar.images.import(await openAsBlob(path), o) } as Backend['images'] }
 }
 
 /** A tools/call of image_import: answered here, not by the daemon. */

@@ -24,6 +24,7 @@ function fakeBackend(state = 'started'): Backend {
   return {
     tokens: { create: no },
     tokenizer: { seal: no, info: no },
+    secrets: { list: no, update: no },
     machines: {
       logs: async () => [1, 2, 3].map((n) => ({ timestamp: `2024-01-01T00:00:0${n}Z`, stream: 'stdout' as const, message: `line ${n}` })),
     },

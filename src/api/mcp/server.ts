@@ -28,13 +28,14 @@ import { checkpointTools } from './tools/checkpoints.ts'
 import { volumeTools } from './tools/volumes.ts'
 import { tokenTools } from './tools/tokens.ts'
 import { tokenizerTools } from './tools/tokenizer.ts'
+import { secretTools } from './tools/secrets.ts'
 
 /** Page one of tools/list: the typical session the instructions name, then finding out what went wrong. */
 const everyday = ['image_list', 'machine_run', 'machine_exec', 'machine_logs', 'machine_update', 'machine_restart', 'machine_stop', 'machine_destroy', 'machine_status', 'machine_list']
 const rank = (name: string): number => (everyday.includes(name) ? everyday.indexOf(name) : everyday.length)
 
 /** Everyday tools first (with a page size below the tool count, a client that reads only page one still gets them), the rest in table order. */
-export const tools: readonly ToolDef[] = [...machineTools, ...machineIoTools, ...fileTools, ...lifecycleTools, ...checkpointTools, ...volumeTools, ...imageTools, ...appTools, ...tokenTools, ...tokenizerTools].sort((a, b) => rank(a.name) - rank(b.name))
+export const tools: readonly ToolDef[] = [...machineTools, ...machineIoTools, ...fileTools, ...lifecycleTools, ...checkpointTools, ...volumeTools, ...secretTools, ...imageTools, ...appTools, ...tokenTools, ...tokenizerTools].sort((a, b) => rank(a.name) - rank(b.name))
 
 const instructions = `Hangar runs Linux machines (containers) for you.
 Typical session: image_list → machine_run (creates the app, returns id and url) → machine_exec / machine_logs → machine_update or machine_restart → machine_stop or machine_destroy.

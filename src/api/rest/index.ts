@@ -18,6 +18,7 @@ import { openApiDocument } from './openapi.ts'
 import type { RouteDef } from './route.ts'
 import { tokenRoutes } from './tokens.ts'
 import { tokenizerRoutes } from './tokenizer.ts'
+import { secretRoutes } from './secrets.ts'
 
 export interface RestOptions {
   platform: Platform
@@ -32,7 +33,7 @@ type Env = { Variables: { caller: Caller } }
 export function restRoutes(platform: Platform): RouteDef[] {
   const owner = (c: Context): string => (c as Context<Env>).get('caller')?.name ?? 'unknown'
   return [
-    ...machineOpsRoutes(platform, owner), ...operationRoutes(platform), ...imageRoutes(platform),
+    ...machineOpsRoutes(platform, owner), ...operationRoutes(platform), ...secretRoutes(platform), ...imageRoutes(platform),
     ...tokenRoutes(platform), ...tokenizerRoutes(platform),
   ]
 }

@@ -46,7 +46,9 @@ export async function readJson(c: Context): Promise<unknown> {
   try {
     return JSON.parse(text)
   } catch (e) {
-    throw new HangarError('malformed_json', `request body is not valid JSON: ${(e as Error).message}`)
+    // V8's message quotes the body around the fault, which may be a secret's value: keep only where it is.
+    const at = /position (\d+)/.exec((e as Error).message)?.[1]
+    throw new HangarError('malformed_json', `request body is not valid JSON${at === undefined ? '' : ` (at byte ${at})`}`)
   }
 }
 

@@ -184,7 +184,7 @@ export const machine: Record<string, Command> = {
   },
   update: {
     usage: 'hangar machine update ID [--app A] [--image IMAGE] [--env K=V]… [--cpus N] [--memory MB] [-- CMD ARGS…]',
-    summary: "Change a machine's config (restarts it on the new version)",
+    summary: "Change a machine's config, or just give it the app's current secrets (restarts it on the new version)",
     flags: { ...appFlag, image: { type: 'string' }, ...sizeFlags },
     async run(inv) {
       const c = inv.client()

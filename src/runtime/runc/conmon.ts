@@ -25,14 +25,15 @@ export interface ConmonOptions {
 }
 
 /** Starts conmon + `runc create` for the bundle; resolves with the container's host pid. */
-export function conmonCreate(id: string, paths: MachinePaths, opts: ConmonOptions, run: { terminal?: boolean } = {}): Promise<number> {
+/** `run.bundle`: the bundle directory (default the machine dir; start-secrets.ts's tmpfs when the run has secrets). */
+export function conmonCreate(id: string, paths: MachinePaths, opts: ConmonOptions, run: { terminal?: boolean; bundle?: string } = {}): Promise<number> {
   const args = [
     // On a terminal (systemd's console) conmon holds the pty's master and logs what the machine writes.
     ...(run.terminal ? ['--terminal'] : []),
     '--api-version', '1',
     '-c', id, '-u', id, '-n', id,
     '-r', opts.runcPath,
-    '-b', paths.dir,
+    '-b', run.bundle ?? paths.dir,
     '-p', paths.pidFile,
     '-P', paths.conmonPidFile,
     '-l', `k8s-file:${paths.log}`,

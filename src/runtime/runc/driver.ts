@@ -13,7 +13,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { HangarError } from '../../errors.ts'
 import type {
   ConsoleOptions, ConsoleSession, Driver, DriverCapabilities, DriverVolumes, EgressRule, ExecOptions, ExecResult, ExitInfo, ExitListener, Inspection, LogLine, LogOptions, MachineFiles,
-  MachineSpec, NetworkInfo,
+  MachineSpec, NetworkInfo, StartSecrets,
 } from '../types.ts'
 import { conmonCreate, type ConmonOptions } from './conmon.ts'
 import { runcExec } from './exec.ts'
@@ -26,6 +26,7 @@ import type { Provisioner } from './provision.ts'
 import { SYSTEMD_STOP_SIGNAL, delegateCgroups } from './systemd.ts'
 import type { Runc } from './runc.ts'
 import type { RuncCheckpoints } from './capture.ts'
+import { clearSecrets, mountSecrets } from './start-secrets.ts'
 
 export interface RuncDriverDeps {
   layout: Layout
@@ -69,8 +70,10 @@ export class RuncDriver implements Driver {
     this.volumes = deps.volumes
     this.files = deps.files
     this.#exits = new ExitWatcher(deps.layout, async (id, exit) => {
-      // Clear runc's "stopped" record right away, so the next start has nothing to delete.
+      // Clear runc's "stopped" record right away, so the next start has nothing to delete;
+      // and the secrets, which nothing needs once the process is gone.
       await deps.runc.delete(id)
+      await clearSecrets(deps.layout.machine(id)).catch((e: unknown) => deps.logger.warn({ err: e, id }, 'could not clear the machine\'s secrets after its exit'))
       for (const l of this.#listeners) {
         try {
           l(id, exit)
@@ -112,7 +115,7 @@ export class RuncDriver implements Driver {
     await this.#d.provisioner.reconfigure(spec)
   }
 
-  async start(id: string): Promise<{ pid: number }> {
+  async start(id: string, secrets?: StartSecrets): Promise<{ pid: number }> {
     this.#known(id)
     const paths = this.#d.layout.machine(id)
     if (this.#d.runc.has(id)) {
@@ -124,22 +127,32 @@ export class RuncDriver implements Driver {
     const init = await this.#d.provisioner.prepare(id)
     await Promise.all([rm(paths.exitFile, { force: true }), rm(`${paths.persist}/oom`, { force: true }), rm(`${paths.persist}/exit`, { force: true })])
     this.#exits.reset(id)
-    const pid = await conmonCreate(id, paths, this.#d.conmon, { terminal: init.systemd })
+    // With secrets, runc gets the bundle copy in the machine's tmpfs; without, the bundle on the data dir (and a stat).
+    const bundle = secrets && (secrets.env.length || secrets.files.length) ? await mountSecrets(paths, init.base, secrets) : (await clearSecrets(paths), paths.dir)
     try {
-      // Its cgroup exists once runc has created the container, and must be its own before systemd runs.
-      if (init.systemd) await delegateCgroups(this.#d.provisioner.cgroupsPath(id), init.base)
-      await this.#d.runc.start(id)
+      const pid = await conmonCreate(id, paths, this.#d.conmon, { terminal: init.systemd, bundle })
+      try {
+        // Its cgroup exists once runc has created the container, and must be its own before systemd runs.
+        if (init.systemd) await delegateCgroups(this.#d.provisioner.cgroupsPath(id), init.base)
+        await this.#d.runc.start(id)
+      } catch (e) {
+        await this.#d.runc.delete(id, true)
+        throw e
+      }
+      return { pid }
     } catch (e) {
-      await this.#d.runc.delete(id, true)
+      await clearSecrets(paths).catch(() => {})
       throw e
     }
-    return { pid }
   }
 
   async stop(id: string, opts: { signal?: string; graceMs: number }): Promise<ExitInfo | null> {
     this.#known(id)
     const st = await this.#d.runc.state(id)
-    if (!st || st.status === 'stopped') return null
+    if (!st || st.status === 'stopped') {
+      await clearSecrets(this.#d.layout.machine(id))
+      return null
+    }
     const graceMs = Math.max(0, opts.graceMs)
     // One waiter for the whole stop, registered before any signal, so no exit can slip past.
     const exited = this.#exits.next(id, graceMs + KILL_WAIT_MS)
@@ -158,6 +171,7 @@ export class RuncDriver implements Driver {
     exit ??= await readExit(this.#d.layout, id)
     if (!exit && this.#d.runc.has(id)) throw new HangarError('runtime_error', `machine ${id} did not exit after SIGKILL`)
     await this.#d.runc.delete(id, true)
+    await clearSecrets(this.#d.layout.machine(id))
     return exit
   }
 

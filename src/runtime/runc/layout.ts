@@ -32,6 +32,11 @@ export interface MachinePaths {
   rootDir: string
   /** `roots/<id>/vols`: volume n is mounted (idmapped) on `vols/<n>`, which the bundle bind-mounts. */
   vols: string
+  /**
+   * `roots/<id>/secrets`: a tmpfs while the machine runs with secrets (start-secrets.ts), holding the
+   * bundle conmon and runc are given (config.json with the secrets in its env) and its config.files.
+   */
+  secrets: string
   /** The volumes mounted into the machine (MachineSpec.mounts), read at start to remount them after a reboot. */
   volumes: string
   /** Holds upper and work: a btrfs subvolume with its limit on the machines filesystem, else the machine dir itself. */
@@ -98,6 +103,7 @@ export class Layout {
       rootfs: join(this.rootsDir, id, 'fs'),
       rootDir: join(this.rootsDir, id),
       vols: join(this.rootsDir, id, 'vols'),
+      secrets: join(this.rootsDir, id, 'secrets'),
       volumes: join(dir, 'volumes.json'),
       disk,
       upper: join(disk, 'upper'),

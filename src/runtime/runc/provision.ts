@@ -24,6 +24,7 @@ import { resolveUser } from './users.ts'
 import type { Namespaces } from './userns.ts'
 import type { MachineFirewall } from './machine-firewall.ts'
 import { ensureVolumes, mountVolumes, unmountVolumes, volumeMountPoint } from './volume-mounts.ts'
+import { clearSecrets } from './start-secrets.ts'
 
 interface StoredNetwork extends Attachment {
   netns: string
@@ -282,9 +283,10 @@ export class Provisioner {
   async teardown(id: string): Promise<void> {
     const paths = this.#d.layout.machine(id)
     await this.#d.runc.delete(id, true)
-    // First and throwing: rootDir goes with rm -r, which must never reach into a volume.
+    // First and throwing: rootDir goes with rm -r, which must never reach into a volume (nor a tmpfs).
     await unmountVolumes(paths)
     await unmountOverlay(paths)
+    await clearSecrets(paths)
     await rm(paths.rootDir, { recursive: true, force: true })
     await this.#d.disks.remove(id)
     const net = await this.#network(id)

@@ -122,10 +122,11 @@ export const machineTools = [
       env: z.record(z.string(), z.string().nullable()).optional().meta({ description: 'Variables to set; null removes one.', examples: [{ MODE: 'prod', DEBUG: null }] }),
       cpus: z.number().int().min(1).max(64).optional(),
       memory_mb: z.number().int().min(64).max(65536).optional(),
+      refresh_secrets: z.boolean().optional().meta({ description: 'Give it the app\'s secrets as they are now (secret_set reaches a machine only when it is updated); alone, it changes nothing else.' }),
     }),
     output: placed.extend({ version: z.string() }),
     annotations: changes,
-    async run({ app, id, image, cmd, env, cpus, memory_mb }, { backend }) {
+    async run({ app, id, image, cmd, env, cpus, memory_mb, refresh_secrets }, { backend }) {
       const current = await backend.run(machineGet, { app, id }, {})
       const config = { ...current.config } as Record<string, unknown> & { image: string }
       if (image) config.image = image
@@ -136,7 +137,7 @@ export const machineTools = [
         config.env = merged
       }
       if (cpus || memory_mb) config.guest = { ...(config.guest as object | undefined), ...(cpus ? { cpus } : {}), ...(memory_mb ? { memory_mb } : {}) }
-      if (!image && !cmd && !env && !cpus && !memory_mb) throw new HangarError('invalid_argument', 'nothing to change', { hint: 'give at least one of image, cmd, env, cpus, memory_mb' })
+      if (!image && !cmd && !env && !cpus && !memory_mb && !refresh_secrets) throw new HangarError('invalid_argument', 'nothing to change', { hint: 'give at least one of image, cmd, env, cpus, memory_mb, refresh_secrets' })
       const m = await backend.run(machineUpdate, { app, id }, { config })
       const view = { ...(await placedView(backend, app, m)), version: m.instance_id }
       return { structured: view, text: `machine ${m.id} updated to version ${m.instance_id}; it is ${m.state}${view.url ? `; url ${view.url}` : ''}` }
