@@ -1,7 +1,6 @@
 /** /v1/apps: list, create, get, delete. */
 import type { Platform } from '../../platform/index.ts'
 import { networkPolicySchema, schemas } from '../../platform/index.ts'
-import { mayReachApp } from '../../auth/index.ts'
 import { boolQuery, callerOf, readJson, type RouteDef } from './route.ts'
 
 export function appRoutes(platform: Platform): RouteDef[] {
@@ -11,8 +10,8 @@ export function appRoutes(platform: Platform): RouteDef[] {
       query: { org_slug: 'only apps of this organization' },
       handler: (c) => {
         // A token limited to some apps sees only those.
-        const { caveats } = callerOf(c)
-        const apps = platform.apps.list(c.req.query('org_slug')).apps.filter((a) => mayReachApp(caveats, a.name))
+        const caller = callerOf(c)
+        const apps = platform.apps.list(c.req.query('org_slug')).apps.filter((a) => platform.tokens.mayReachApp(caller, a.name))
         return c.json({ total_apps: apps.length, apps })
       },
     },
