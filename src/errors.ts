@@ -54,6 +54,10 @@ export const codes = {
   token_revoked: { class: 'unauthenticated', hint: 'list live tokens with GET /v1/tokens and use one of them, or mint a new one' },
   // A caveat of the token refuses this request; details.caveat names it.
   caveat_denied: { class: 'permission_denied', hint: 'use a token whose caveats allow this request (see `hangar tokens inspect`), or ask for one' },
+  // A raw TCP service asks for a host port outside the operator's ranges (--tcp-ports).
+  port_not_allowed: { class: 'permission_denied', hint: 'use an external port inside the allowed ranges the message names, or ask the operator to allow it (--tcp-ports)' },
+  // An image pull or push would reach a loopback, link-local, private or otherwise special address.
+  pull_target_not_allowed: { class: 'permission_denied', hint: 'pull from a public registry, or ask the operator to allow the address block (--pull-allow)' },
   // The token id is not one the caller may see.
   token_not_found: { class: 'not_found', hint: 'list the tokens you may see with GET /v1/tokens' },
   // The app does not exist.

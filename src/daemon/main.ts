@@ -113,7 +113,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   const images = await openImageStore({ root: join(config.dataDir, 'images'), own })
   const tokenKey = await ensureTokenKey(config.dataDir)
   const platform = await createPlatform({
-    store, tokenKey, driver, images, logger, region: config.region, checkpointRetention: config.checkpointRetention,
+    store, tokenKey, driver, images, logger, region: config.region, checkpointRetention: config.checkpointRetention, tcpPorts: config.proxy.tcpPorts,
     capacity: { hostMemoryMb: Math.floor(totalmem() / 2 ** 20), memoryShare: config.capacity.maxMemoryShare, hostCpus: cpus().length, cpuOvercommit: config.capacity.cpuOvercommit },
     disk: { dir: config.dataDir, minFreeBytes: config.minFreeDisk },
   })

@@ -10,6 +10,7 @@ import { Capacity, type CapacityLimits } from './capacity.ts'
 import { DiskGuard, type DiskOptions } from './disk.ts'
 import { MachineEvents } from './events.ts'
 import { Leases } from './leases.ts'
+import type { PortRange } from '../lib/port-ranges.ts'
 
 /** What a machine left behind by a failed write needs: its row read back from the runtime, or its destroy finished. */
 export type SettleHow = 'reconcile' | 'destroy'
@@ -29,6 +30,8 @@ export interface PlatformDeps {
   tokenKey: Buffer
   /** How many checkpoints a machine keeps before the oldest without a comment goes (default 20). */
   checkpointRetention?: number
+  /** Host ports machines' raw TCP services may listen on (--tcp-ports); absent: none. */
+  tcpPorts?: PortRange[]
 }
 
 export interface Ctx extends Omit<PlatformDeps, 'capacity' | 'disk'> {

@@ -17,6 +17,7 @@ import { createMachine, updateMachine, type CreateMachineInput, type MachineConf
 import { parse } from './validate.ts'
 import { machineView, type MachineView } from './view.ts'
 import { claimVolumes } from './volumes.ts'
+import { assertServicePorts } from './service-ports.ts'
 
 
 export interface CreateOptions {
@@ -119,6 +120,7 @@ export function machinesService(ctx: Ctx) {
     async create(app: string, input: unknown, opts: CreateOptions = {}): Promise<MachineView> {
       const req = parse(createMachine, input, 'machine request')
       if (!store.apps.get(app)) throw new HangarError('app_not_found', `app not found: ${app}`)
+      assertServicePorts(ctx.tcpPorts ?? [], req.config)
       const name = req.name ?? machineName()
       if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
       ctx.disk.assertRoom()
@@ -213,6 +215,7 @@ export function machinesService(ctx: Ctx) {
     /** Replaces the whole config; a new version. A started machine restarts on the new config. */
     update(app: string, id: string, input: unknown, guard: Guard = {}, opts: { owner?: string } = {}): Promise<MachineView> {
       const req = parse(updateMachine, input, 'machine update')
+      assertServicePorts(ctx.tcpPorts ?? [], req.config)
       return mutate(app, id, guard, 'update', async (m) => {
         if (req.current_version && req.current_version !== m.instance_id) {
           throw new HangarError('version_mismatch', `machine ${id} is at version ${m.instance_id}, not ${req.current_version}`)
