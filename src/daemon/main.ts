@@ -110,7 +110,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   // Our own addresses are known once the API listens; until then no reference can name them anyway.
   const own = new OwnHosts()
   own.add(...config.publicHosts)
-  const images = await openImageStore({ root: join(config.dataDir, 'images'), own })
+  const images = await openImageStore({ root: join(config.dataDir, 'images'), own, pullAllow: config.pullAllow })
   const tokenKey = await ensureTokenKey(config.dataDir)
   const platform = await createPlatform({
     store, tokenKey, driver, images, logger, region: config.region, checkpointRetention: config.checkpointRetention, tcpPorts: config.proxy.tcpPorts,

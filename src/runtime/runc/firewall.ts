@@ -25,6 +25,7 @@ import { isIP } from 'node:net'
 import type { EgressRule } from '../types.ts'
 import { hasDomainRules } from './domain-rules.ts'
 import { run } from '../../lib/proc.ts'
+import { SPECIAL4, SPECIAL6 } from '../../lib/special-addresses.ts'
 
 export interface FirewallMachine {
   id: string
@@ -61,11 +62,9 @@ export interface LearnedAddress {
 }
 
 /** Never reachable from a machine unless its app's rules allow it: not the internet. */
-const BLOCKED4 = [
-  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24',
-  '192.168.0.0/16', '198.18.0.0/15', '224.0.0.0/4', '240.0.0.0/4',
-]
-const BLOCKED6 = ['::1/128', '::ffff:0:0/96', '64:ff9b::/96', '64:ff9b:1::/48', 'fc00::/7', 'fe80::/10', 'ff00::/8']
+const BLOCKED4 = SPECIAL4
+// The unspecified address is no destination a packet can have; nft needs no rule for it.
+const BLOCKED6 = SPECIAL6.filter((b) => b !== '::/128')
 
 /** nft identifiers: letters, digits, underscore. Group names are app names ([a-z0-9-]). */
 const ident = (s: string): string => s.replace(/[^A-Za-z0-9_]/g, '_')
