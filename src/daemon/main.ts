@@ -16,6 +16,7 @@ import { OwnHosts, openImageStore } from '../images/index.ts'
 import { createPlatform, type Platform } from '../platform/index.ts'
 import { createRestApp } from '../api/rest/index.ts'
 import { attachConsole } from '../api/rest/console.ts'
+import { MachineApiSockets } from '../api/rest/machine-api.ts'
 import { createProxy, type Proxy } from '../proxy/index.ts'
 import type { Server } from 'node:http'
 import { HangarError, isHangarError, toHangarError } from '../errors.ts'
@@ -119,6 +120,11 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   })
   const tokenFile = await ensureRootToken(platform, config.dataDir)
   const api = createRestApp({ platform, logger, version, ownHosts: own })
+  // /.fly/api in every machine: the Machines API for the machine's own app, before the API port opens.
+  const machineApi = config.machineApi && driver.machineApiDir
+    ? new MachineApiSockets({ app: api.app, platform, logger, dirOf: (id) => (driver.machineApiDir as (id: string) => string)(id) })
+    : null
+  if (machineApi) await platform.serveMachineApi(machineApi)
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: api.app.fetch, hostname: config.api.host, port: config.api.port }, () => resolve(s))
     s.once('error', (e) => reject(listenError(e, `${config.api.host}:${config.api.port}`, '--api-port / HANGAR_API_PORT')))
@@ -154,6 +160,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
     proxy,
     async close() {
       await proxy.close()
+      await machineApi?.shutdown()
       await api.close()
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       // Open streams (an MCP call, a followed log) would hold close() forever: cut them after a grace period.

@@ -88,6 +88,8 @@ export function machinesService(ctx: Ctx) {
     const spec = await buildSpec(ctx, id, app, name, version, config, image, null)
     const net = await driver.create(opts.seed ? { ...spec, diskSeed: opts.seed.key } : spec)
     try {
+      // Listening before the machine first runs, so its first call to /.fly/api finds the socket.
+      await ctx.machineApi?.open(id, app)
       store.tx(() => {
         if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
         store.machines.insert({
@@ -101,6 +103,7 @@ export function machinesService(ctx: Ctx) {
         events.record(id, 'launch', 'created', 'user')
       })
     } catch (e) {
+      ctx.machineApi?.close(id)
       await driver.destroy(id).catch(() => {})
       throw e
     }
