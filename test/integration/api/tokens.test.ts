@@ -44,6 +44,11 @@ test('tokens: scoped, attenuated, expiring and revoked tokens are enforced on ev
     assert.equal((await call(d.url, token, 'DELETE', `/v1/apps/web/machines/${m1.id}`)).status, 403)
     assert.equal((await call(d.url, token, 'POST', '/v1/apps/web/machines', { body: { config: { image: d.image } } })).status, 403)
     assert.equal((await call(d.url, token, 'POST', '/v1/tokens', { body: {} })).status, 403)
+    // A source caveat: the request's TCP peer must lie in one of its blocks.
+    const lan = await call(d.url, attenuate(token, { sources: ['10.0.0.0/8'] }), 'GET', '/v1/apps/web')
+    assert.equal(lan.status, 403)
+    assert.equal((lan.body.details as { caveat: string }).caveat, 'source')
+    assert.equal((await call(d.url, attenuate(token, { sources: ['127.0.0.0/8', '::1/128'] }), 'GET', '/v1/apps/web')).status, 200)
     // Fly's header form carries the same token.
     assert.equal((await call(d.url, token, 'GET', '/v1/apps/web', { scheme: 'FlyV1' })).status, 200)
     // Nothing the caller did not ask for happened.
