@@ -31,6 +31,9 @@ import { pushImage } from '../src/images/push.ts'
 import { median, verdict } from './stats.ts'
 import { openImageStore } from '../src/images/store.ts'
 
+/** The registries these tests and benches use run on loopback, which pulls and pushes refuse unless allowed. */
+const loopback = ['127.0.0.0/8', '::1/128']
+
 const layers = Number(process.env.BENCH_REGISTRY_LAYERS ?? 4)
 const layerMb = Number(process.env.BENCH_REGISTRY_LAYER_MB ?? 256)
 const sha = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`
@@ -105,7 +108,7 @@ export async function benchRegistry(): Promise<void> {
     const ds = await buildLayout(join(work, 'layout'))
     const bytes = layers * (layerMb << 20)
     const token = (await readFile(join(d.dataDir, 'root-token'), 'utf8')).trim()
-    const local = await openImageStore({ root: join(work, 'store') })
+    const local = await openImageStore({ root: join(work, 'store'), pullAllow: loopback })
     await local.importFile(join(work, 'layout'), { tag: 'big:1' })
     await rm(join(work, 'layout'), { recursive: true, force: true }) // keep disk use at about twice the image
     // The floor copies the same bytes the push client sends: the layers as they sit in its store.
@@ -181,5 +184,5 @@ export async function benchRegistry(): Promise<void> {
 
 if (import.meta.main && process.argv[2] === '--push') {
   const [store, ref, dest] = process.argv.slice(3) as [string, string, string]
-  await pushImage(await openImageStore({ root: store }), ref, dest, { credentials: { username: 'x', password: process.env.BENCH_REGISTRY_TOKEN ?? '' } })
+  await pushImage(await openImageStore({ root: store, pullAllow: loopback }), ref, dest, { credentials: { username: 'x', password: process.env.BENCH_REGISTRY_TOKEN ?? '' } })
 } else if (import.meta.main) await benchRegistry()

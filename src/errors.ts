@@ -61,6 +61,10 @@ export const codes = {
   caveat_denied: { class: 'permission_denied', hint: 'use a token whose caveats allow this request (see `hangar tokens inspect`), or ask for one' },
   // Secret values are write-only: no answer ever carries one (show_secrets=true is refused).
   secrets_write_only: { class: 'permission_denied', hint: 'leave show_secrets out: values reach machines only, as env vars and config.files; compare digests to tell values apart' },
+  // A raw TCP service asks for a host port outside the operator's ranges (--tcp-ports).
+  port_not_allowed: { class: 'permission_denied', hint: 'use an external port inside the allowed ranges the message names, or ask the operator to allow it (--tcp-ports)' },
+  // An image pull or push would reach a loopback, link-local, private or otherwise special address.
+  pull_target_not_allowed: { class: 'permission_denied', hint: 'pull from a public registry, or ask the operator to allow the address block (--pull-allow)' },
   // The token id is not one the caller may see.
   token_not_found: { class: 'not_found', hint: 'list the tokens you may see with GET /v1/tokens' },
   // The app does not exist.

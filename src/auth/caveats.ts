@@ -15,6 +15,8 @@ export type Action = (typeof actions)[number]
 
 const name = z.string().min(1).max(256)
 const unixSeconds = z.number().int().min(0).max(2 ** 40)
+/** Unix seconds to the millisecond: `as_of` must order against an app's deletion made in the same second. */
+const instant = z.number().min(0).max(2 ** 40)
 const cidr = z.string().max(64).refine((s) => {
   try {
     parseCidr(s)
@@ -26,7 +28,12 @@ const cidr = z.string().max(64).refine((s) => {
 
 /** Strict: an unknown field (or an unknown type) makes the whole token malformed rather than silently ignored. */
 export const caveatSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('apps'), apps: z.array(name).max(256) }),
+  /**
+   * `as_of`: when the names were given. A name whose app was deleted at or after it no longer reaches
+   * anything, so a new app given the same name is not the token's. Absent (tokens from before it): the
+   * token's own issue time.
+   */
+  z.strictObject({ type: z.literal('apps'), apps: z.array(name).max(256), as_of: instant.optional() }),
   z.strictObject({ type: z.literal('machines'), machines: z.array(name).max(256) }),
   z.strictObject({ type: z.literal('actions'), actions: z.array(z.enum(actions)).max(actions.length) }),
   z.strictObject({ type: z.literal('validity'), not_before: unixSeconds.optional(), not_after: unixSeconds.optional() })
@@ -54,6 +61,10 @@ export interface Access {
   now: number
   /** The caller's address as the socket saw it; unknown fails every source caveat. */
   source?: string
+  /** Unix seconds: when an app named `app` was last deleted, if ever. */
+  appDeletedAt?: number
+  /** Unix seconds: when the token was issued, the `as_of` of apps caveats that carry none (unknown: the beginning of time). */
+  issuedAt?: number
 }
 
 /** Why a request was refused: the failing caveat, its position in the token, and a sentence. */
@@ -80,7 +91,8 @@ function checkOne(c: Caveat, i: number, a: Access): Denial | null {
     case 'apps':
       if (a.about) return null
       if (a.app === undefined) return a.listing === 'apps' ? null : deny(c, i, 'the token is limited to apps, and this request names none')
-      return c.apps.includes(a.app) ? null : deny(c, i, `the token is limited to apps [${c.apps.join(', ')}], not ${a.app}`)
+      if (!c.apps.includes(a.app)) return deny(c, i, `the token is limited to apps [${c.apps.join(', ')}], not ${a.app}`)
+      return renamed(c, a) ? deny(c, i, `app ${a.app} was deleted at ${new Date((a.appDeletedAt as number) * 1000).toISOString()}, after this token was given it; an app created with that name since is not the token's`) : null
     case 'machines':
       if (a.about) return null
       if (a.machine === undefined) return a.listing ? null : deny(c, i, 'the token is limited to machines, and this request names none')
@@ -89,6 +101,11 @@ function checkOne(c: Caveat, i: number, a: Access): Denial | null {
       if (a.source !== undefined && c.cidrs.some((b) => cidrContains(b, a.source as string))) return null
       return deny(c, i, `the token is limited to sources [${c.cidrs.join(', ')}], not ${a.source ?? 'an unknown address'}`)
   }
+}
+
+/** Whether the app named in `a` was deleted after the caveat named it (so any app of that name now is another one). */
+function renamed(c: Extract<Caveat, { type: 'apps' }>, a: Pick<Access, 'appDeletedAt' | 'issuedAt'>): boolean {
+  return a.appDeletedAt !== undefined && a.appDeletedAt >= (c.as_of ?? a.issuedAt ?? 0)
 }
 
 /** The first caveat refusing `access` (validity first, so an expired token reads as expired), or null when all allow it. */
@@ -101,8 +118,9 @@ export function checkCaveats(caveats: readonly Caveat[], access: Access): Denial
   return null
 }
 
-/** Whether every apps caveat names `app` (for filtering a list of apps). */
-export const mayReachApp = (caveats: readonly Caveat[], app: string): boolean => caveats.every((c) => c.type !== 'apps' || c.apps.includes(app))
+/** Whether every apps caveat names `app`, and none named it before its app was deleted (for filtering a list of apps). */
+export const mayReachApp = (caveats: readonly Caveat[], app: string, history: Pick<Access, 'appDeletedAt' | 'issuedAt'> = {}): boolean =>
+  caveats.every((c) => c.type !== 'apps' || (c.apps.includes(app) && !renamed(c, history)))
 
 /** Whether every machines caveat names `id` (for filtering a list of machines). */
 export const mayReachMachine = (caveats: readonly Caveat[], id: string): boolean => caveats.every((c) => c.type !== 'machines' || c.machines.includes(id))

@@ -120,3 +120,22 @@ test('machines and source caveats; lists pass the caveat on what they list, and 
   assert.ok(allows(t, { action: 'tokens', about: 'tokens' }))
   assert.equal(checkCaveats(verifyMacaroon(key, t).caveats, req({ action: 'tokens', about: 'tokens', source: '10.1.1.1' }))?.caveat, 'source')
 })
+
+test('an apps caveat stops at a deletion of its app made after it: a new app given the name is not the token\'s', () => {
+  const t = mint(key, newTokenId(), [{ type: 'apps', apps: ['web'], as_of: now - 100 }])
+  const caveats = verifyMacaroon(key, t).caveats
+  assert.ok(allows(t, { app: 'web' }), 'never deleted')
+  assert.ok(allows(t, { app: 'web', appDeletedAt: now - 200 }), 'deleted before the token named it: the app of that name now is the one meant')
+  const d = checkCaveats(caveats, req({ app: 'web', appDeletedAt: now - 50 }))
+  assert.equal(d?.caveat, 'apps')
+  assert.equal(d?.expired, false)
+  assert.match(d?.reason ?? '', /was deleted at .* after this token was given it/)
+  // Without as_of (tokens from before it), the token's issue time dates the caveat; unknown means the beginning of time.
+  const undated: Caveat[] = [{ type: 'apps', apps: ['web'] }]
+  assert.equal(checkCaveats(undated, req({ app: 'web', appDeletedAt: now - 50, issuedAt: now - 100 }))?.caveat, 'apps')
+  assert.equal(checkCaveats(undated, req({ app: 'web', appDeletedAt: now - 50, issuedAt: now - 10 })), null)
+  assert.equal(checkCaveats(undated, req({ app: 'web', appDeletedAt: 1 }))?.caveat, 'apps')
+  // A later caveat dated after the deletion widens nothing: the first still refuses.
+  const rewidened = attenuate(t, [{ type: 'apps', apps: ['web'], as_of: now }])
+  assert.ok(!allows(rewidened, { app: 'web', appDeletedAt: now - 50 }))
+})

@@ -17,7 +17,8 @@ export interface Restrictions {
 
 export function restrictionCaveats(r: Restrictions, nowSeconds: number = Date.now() / 1000): Caveat[] {
   const out: Caveat[] = []
-  if (r.apps) out.push({ type: 'apps', apps: r.apps })
+  // Dated, so the names never come to mean a new app given one of them after a deletion.
+  if (r.apps) out.push({ type: 'apps', apps: r.apps, as_of: Math.floor(nowSeconds * 1000) / 1000 })
   if (r.machines) out.push({ type: 'machines', machines: r.machines })
   if (r.actions) out.push({ type: 'actions', actions: r.actions })
   if (r.expires_in !== undefined) out.push({ type: 'validity', not_after: Math.ceil(nowSeconds + r.expires_in) })

@@ -45,3 +45,18 @@ test('tokenizer knobs: loopback 4283 and the same port on each gateway by defaul
   assert.throws(() => loadConfig(['--tokenizer-allow-net', '10.0.0.5/8'], {}), /allowNets/)
   assert.throws(() => loadConfig(['--tokenizer-gateway-port', '0'], {}), /gatewayPort/)
 })
+
+test('operator limits: TCP service ports, pull targets and the in-machine API, with their defaults', () => {
+  const d = loadConfig([], {})
+  assert.deepEqual(d.proxy.tcpPorts, [{ first: 10000, last: 10999 }])
+  assert.deepEqual(d.pullAllow, [])
+  assert.equal(d.machineApi, true)
+  const c = loadConfig(['--tcp-ports', '15432', '--tcp-ports', '20000-20099', '--pull-allow', '127.0.0.0/8', '--pull-allow', '::1', '--no-machine-api'], {})
+  assert.deepEqual(c.proxy.tcpPorts, [{ first: 15432, last: 15432 }, { first: 20000, last: 20099 }])
+  assert.deepEqual(c.pullAllow, ['127.0.0.0/8', '::1/128'])
+  assert.equal(c.machineApi, false)
+  assert.deepEqual(loadConfig([], { HANGAR_TCP_PORTS: 'none' }).proxy.tcpPorts, [])
+  assert.deepEqual(loadConfig([], { HANGAR_PULL_ALLOW: '10.0.0.0/8, 192.168.1.0/24' }).pullAllow, ['10.0.0.0/8', '192.168.1.0/24'])
+  assert.throws(() => loadConfig(['--tcp-ports', '22-21'], {}), /tcpPorts.*ends before it starts/)
+  assert.throws(() => loadConfig(['--pull-allow', '10.0.0.5/8'], {}), /pullAllow.*host bits/)
+})

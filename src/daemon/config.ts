@@ -6,8 +6,9 @@ import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { parse } from '../platform/validate.ts'
 import { parseDurationMs } from '../lib/duration.ts'
-import { parseCidr } from '../lib/cidr.ts'
 import type { MachinesFsOptions } from '../runtime/index.ts'
+import { parsePortRanges, PortRangeError } from '../lib/port-ranges.ts'
+import { CidrError, parseCidr } from '../lib/cidr.ts'
 
 const port = z.coerce.number().int().min(0).max(65535)
 /** A Go-style duration ("5m", "750ms") in, milliseconds out. */
@@ -31,6 +32,28 @@ const sizeBytes = z
     const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)/i.exec(v) as RegExpExecArray
     return Math.round(Number(m[1]) * (units[(m[2] as string).toLowerCase()] as number))
   })
+/** Host ports machines' raw TCP services may take: "10000-10999", "15432", or "none". */
+const portRanges = z.array(z.string()).superRefine((l, ctx) => {
+  try {
+    parsePortRanges(l)
+  } catch (e) {
+    if (!(e instanceof PortRangeError)) throw e
+    ctx.addIssue({ code: 'custom', message: e.message })
+  }
+}).transform((l) => parsePortRanges(l))
+
+/** CIDR blocks, each checked (host bits set is an error), in canonical form. */
+const cidrs = z.array(z.string()).superRefine((l, ctx) => {
+  for (const c of l) {
+    try {
+      parseCidr(c)
+    } catch (e) {
+      if (!(e instanceof CidrError)) throw e
+      ctx.addIssue({ code: 'custom', message: e.message })
+    }
+  }
+}).transform((l) => l.map((c) => parseCidr(c).cidr))
+
 /** A disk size: as sizeBytes, and more than nothing. */
 const diskSize = sizeBytes.refine((v) => v > 0, { message: 'expected a size above 0' })
 
@@ -49,6 +72,13 @@ export const configSchema = z.strictObject({
    * reference spells it: references on them name the local store, and /mcp trusts browser origins on them.
    */
   publicHosts: z.array(z.string().regex(/^(?:[a-z0-9.-]+|\[[0-9a-f:]+\])(?::[0-9]{1,5})?$/i, 'expected host or host:port')).default([]),
+  /**
+   * Address blocks image pulls and pushes may reach although they are loopback, link-local, private or
+   * otherwise special (refused by default: a robot's `image pull` must not probe the host or its LAN).
+   */
+  pullAllow: cidrs.default([]),
+  /** Each machine reaches the Machines API for its own app on a socket at /.fly/api. */
+  machineApi: z.union([z.boolean(), z.stringbool()]).default(true),
   /** Admission control: what running machines may reserve together (a stopped machine reserves nothing). */
   capacity: z
     .strictObject({
@@ -82,6 +112,12 @@ export const configSchema = z.strictObject({
       redirectHttps: z.union([z.boolean(), z.stringbool()]).default(false),
       /** Cleartext h2 (prior knowledge) on the plain port too. */
       h2c: z.union([z.boolean(), z.stringbool()]).default(false),
+      /**
+       * Host ports a machine's raw TCP service (a service whose ports have no handlers) may ask the proxy
+       * to listen on; a config naming another is refused (port_not_allowed). A robot must not take a port
+       * some host service will want, or one a host client trusts.
+       */
+      tcpPorts: portRanges.default(parsePortRanges(['10000-10999'])),
       /** Custom hostnames, `app=host` each: the app is also served at that host (certificates included). */
       hostnames: z
         .array(z.string().regex(/^[a-z0-9][a-z0-9-]*=[a-z0-9.-]+$/, 'expected app=hostname'))
@@ -172,6 +208,7 @@ const knobs: Record<string, [string[], string]> = {
 /** On/off knobs: the flag is --name / --no-name, the environment variable 1/0 (or true/false). */
 const switches: Record<string, [string[], string]> = {
   'base-image': [['baseImage'], 'HANGAR_BASE_IMAGE'],
+  'machine-api': [['machineApi'], 'HANGAR_MACHINE_API'],
   'proxy-redirect-https': [['proxy', 'redirectHttps'], 'HANGAR_PROXY_REDIRECT_HTTPS'],
   'proxy-h2c': [['proxy', 'h2c'], 'HANGAR_PROXY_H2C'],
 }
@@ -183,6 +220,8 @@ const lists: Record<string, [string[], string]> = {
   'dns-upstream': [['network', 'dnsUpstreams'], 'HANGAR_DNS_UPSTREAMS'],
   'tokenizer-ca': [['tokenizer', 'ca'], 'HANGAR_TOKENIZER_CA'],
   'tokenizer-allow-net': [['tokenizer', 'allowNets'], 'HANGAR_TOKENIZER_ALLOW_NETS'],
+  'tcp-ports': [['proxy', 'tcpPorts'], 'HANGAR_TCP_PORTS'],
+  'pull-allow': [['pullAllow'], 'HANGAR_PULL_ALLOW'],
 }
 
 export const configFlags: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {

@@ -15,6 +15,7 @@ import { OwnHosts, openImageStore } from '../images/index.ts'
 import { createPlatform, SecretBox, type Platform } from '../platform/index.ts'
 import { createRestApp } from '../api/rest/index.ts'
 import { attachConsole } from '../api/rest/console.ts'
+import { MachineApiSockets } from '../api/rest/machine-api.ts'
 import { createProxy, type Proxy } from '../proxy/index.ts'
 import type { Server } from 'node:http'
 import { HangarError, isHangarError, toHangarError } from '../errors.ts'
@@ -127,9 +128,9 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   // Our own addresses are known once the API listens; until then no reference can name them anyway.
   const own = new OwnHosts()
   own.add(...config.publicHosts)
-  const images = await openImageStore({ root: join(config.dataDir, 'images'), own })
+  const images = await openImageStore({ root: join(config.dataDir, 'images'), own, pullAllow: config.pullAllow })
   const platform = await createPlatform({
-    store, tokenKey, secretsKey, driver, images, logger, region: config.region, checkpointRetention: config.checkpointRetention,
+    store, tokenKey, secretsKey, driver, images, logger, region: config.region, checkpointRetention: config.checkpointRetention, tcpPorts: config.proxy.tcpPorts,
     tokenizer: { sealKey: tokenizer.sealKey, where: () => tokenizer.where() },
     capacity: { hostMemoryMb: Math.floor(totalmem() / 2 ** 20), memoryShare: config.capacity.maxMemoryShare, hostCpus: cpus().length, cpuOvercommit: config.capacity.cpuOvercommit },
     disk: { dir: config.dataDir, minFreeBytes: config.minFreeDisk },
@@ -137,6 +138,11 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   platformRef = platform
   const tokenFile = await ensureRootToken(platform, config.dataDir)
   const api = createRestApp({ platform, logger, version, ownHosts: own })
+  // /.fly/api in every machine: the Machines API for the machine's own app, before the API port opens.
+  const machineApi = config.machineApi && driver.machineApiDir
+    ? new MachineApiSockets({ app: api.app, platform, logger, dirOf: (id) => (driver.machineApiDir as (id: string) => string)(id) })
+    : null
+  if (machineApi) await platform.serveMachineApi(machineApi)
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: api.app.fetch, hostname: config.api.host, port: config.api.port }, () => resolve(s))
     s.once('error', (e) => reject(listenError(e, `${config.api.host}:${config.api.port}`, '--api-port / HANGAR_API_PORT')))
@@ -178,6 +184,7 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
       stopReaching()
       await tokenizer.close()
       await proxy.close()
+      await machineApi?.shutdown()
       await api.close()
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       // Open streams (an MCP call, a followed log) would hold close() forever: cut them after a grace period.

@@ -55,7 +55,7 @@ export function pullImage(store: ImageStore, ref: string, opts: PullOptions = {}
 async function pull(store: ImageStore, ref: string, opts: PullOptions): Promise<ImageRecord> {
   const p = parseImageRef(ref)
   if (store.own.has(p.registry)) return ownImage(store, ref)
-  const remote = new RemoteRepository(p, opts)
+  const remote = new RemoteRepository(p, { ...opts, targets: store.targets })
   const say = opts.onProgress ?? (() => {})
   say({ phase: 'manifest', message: `resolving ${ref} on ${remote.host}` })
   const top = await fetchDocument(remote, p.digest ?? p.tag)

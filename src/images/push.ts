@@ -61,7 +61,7 @@ export async function pushImage(store: ImageStore, src: string, dest: string = s
   // The first blob that fails stops the others: their requests are aborted, and that first error is the one thrown.
   const stop = new AbortController()
   const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal
-  const remote = new RemoteRepository(to, { ...opts, signal })
+  const remote = new RemoteRepository(to, { ...opts, signal, targets: store.targets })
   const pushBlob = async (d: { digest: string; size: number }): Promise<void> => {
     const head = await remote.fetch('HEAD', `/blobs/${d.digest}`, { push: true })
     if (head.ok) {

@@ -5,14 +5,17 @@
  * without credentials), and turns failures into HangarErrors that say which
  * registry did what.
  *
- *   const r = new RemoteRepository(parseImageRef('127.0.0.1:4280/test/busybox:1'), { credentials })
+ *   const r = new RemoteRepository(parseImageRef('127.0.0.1:4280/test/busybox:1'), { credentials, targets: store.targets })
  *   const res = await r.fetch('GET', '/manifests/1', { headers: { accept } })
  */
 import { open } from 'node:fs/promises'
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
+import { isIP } from 'node:net'
 import { Readable } from 'node:stream'
+import { fetch as undiciFetch } from 'undici'
 import { HangarError, isHangarError } from '../errors.ts'
+import type { RemoteTargets } from './targets.ts'
 import type { ParsedRef } from './types.ts'
 
 export interface Credentials {
@@ -34,18 +37,21 @@ export class RemoteRepository {
   readonly name: string
   readonly base: string
   #opts: RemoteOptions
+  #targets: RemoteTargets
   #auth: string | null = null
   #scope: string | null = null
   /** The login for #scope, shared by requests made while it runs (a push sends several at once). */
   #loggingIn: Promise<void> = Promise.resolve()
 
-  constructor(ref: ParsedRef, opts: RemoteOptions = {}) {
+  /** `targets`: where connections may go (targets.ts); every request of this client goes through it. */
+  constructor(ref: ParsedRef, opts: RemoteOptions & { targets: RemoteTargets }) {
     this.host = ref.registry ?? dockerHubApi
     this.name = ref.registry === null && !ref.repository.includes('/') ? `library/${ref.repository}` : ref.repository
     // Registries on this machine are plain http (Hangar's own, a test registry); everything else is TLS.
     const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(this.host)
     this.base = `${loopback ? 'http' : 'https'}://${this.host}`
     this.#opts = opts
+    this.#targets = opts.targets
   }
 
   /**
@@ -73,7 +79,7 @@ export class RemoteRepository {
   async cancelUpload(url: string): Promise<void> {
     const headers = this.#withAuth(url, {})
     try {
-      const res = await fetch(url, { method: 'DELETE', headers, signal: AbortSignal.timeout(5000) })
+      const res = await undiciFetch(url, { method: 'DELETE', headers, signal: AbortSignal.timeout(5000), dispatcher: this.#targets.dispatcher })
       await res.body?.cancel()
     } catch {
       /* unreachable or slow: the session expires on its own */
@@ -90,7 +96,10 @@ export class RemoteRepository {
     await this.#authorize(scope)
     const url = new URL(/^https?:/.test(path) ? path : `${this.base}/v2/${this.name}${path}`)
     const headers = this.#withAuth(url.toString(), { ...init.headers, 'content-length': String(file.size) })
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, ...(this.#opts.signal ? { signal: this.#opts.signal } : {}) })
+    // The same connection check as fetch's dispatcher: the lookup's answers, or the literal address.
+    const literal = url.hostname.replace(/^\[|\]$/g, '')
+    if (isIP(literal)) this.#targets.check(literal, url.hostname)
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, lookup: this.#targets.lookup, ...(this.#opts.signal ? { signal: this.#opts.signal } : {}) })
     const answered = new Promise<IncomingMessage>((resolve, reject) => {
       req.once('response', resolve)
       req.once('error', reject)
@@ -102,7 +111,7 @@ export class RemoteRepository {
       res = await answered
       await sent
     } catch (e) {
-      // Aborted, or the file being sent is not what the store says: not the registry's doing.
+      // Aborted, refused by the targets check, or the file being sent is not what the store says: not the registry's doing.
       if (this.#opts.signal?.aborted || isHangarError(e)) throw e
       throw new HangarError('unavailable', `cannot reach registry ${this.host}: ${(e as Error).message}`, { hint: 'check the host and port, and that the registry is running', cause: e })
     }
@@ -191,9 +200,12 @@ export class RemoteRepository {
 
   async #send(url: string, init: RequestInit & { duplex?: 'half' }): Promise<Response> {
     try {
-      return await fetch(url, { ...init, signal: this.#opts.signal ?? null })
+      return (await undiciFetch(url, { ...(init as object), signal: this.#opts.signal ?? null, dispatcher: this.#targets.dispatcher })) as unknown as Response
     } catch (e) {
       if (this.#opts.signal?.aborted) throw e
+      // The targets check refused the connection (undici hands its error on as the cause).
+      const cause = (e as { cause?: unknown }).cause
+      if (isHangarError(cause)) throw cause
       const why = (e as Error & { cause?: Error }).cause?.message ?? (e as Error).message
       throw new HangarError('unavailable', `cannot reach registry ${this.host}: ${why}`, { hint: 'check the host and port, and that the registry is running', cause: e })
     }

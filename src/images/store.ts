@@ -15,12 +15,18 @@ import { TagIndex, importedAnnotation } from './tag-index.ts'
 import type { GcOptions, GcResult, ImageRecord, ImageStore, ParsedRef } from './types.ts'
 import { LayerCache } from './unpack.ts'
 import { OwnHosts } from './own-hosts.ts'
+import { RemoteTargets } from './targets.ts'
 
 export interface ImageStoreOptions {
   /** Directory of the store; it becomes an OCI image layout. */
   root: string
   /** This Hangar's own registry addresses: references on them name the local store. Filled in once the API listens. */
   own?: OwnHosts
+  /**
+   * Loopback, private, link-local or other special address blocks pulls and pushes may reach anyway
+   * (CIDR); default none: a registry on the host or its LAN is refused (pull_target_not_allowed).
+   */
+  pullAllow?: readonly string[]
 }
 
 /** What a manifest says, read once: manifests and configs never change under their digest. */
@@ -45,20 +51,22 @@ export async function openImageStore(opts: ImageStoreOptions): Promise<ImageStor
   const layers = new LayerCache(content)
   await layers.init()
   await pruneIngest(content.ingestDir)
-  return new LocalImageStore(content, new TagIndex(opts.root), layers, opts.own ?? new OwnHosts())
+  return new LocalImageStore(content, new TagIndex(opts.root), layers, opts.own ?? new OwnHosts(), new RemoteTargets(opts.pullAllow))
 }
 
 class LocalImageStore implements ImageStore {
   readonly content: ContentStore
   readonly tags: TagIndex
   readonly own: OwnHosts
+  readonly targets: RemoteTargets
   #content: ContentStore
   #tags: TagIndex
   #layers: LayerCache
   #facts = new Map<string, ImageFacts>()
 
-  constructor(content: ContentStore, tags: TagIndex, layers: LayerCache, own: OwnHosts) {
+  constructor(content: ContentStore, tags: TagIndex, layers: LayerCache, own: OwnHosts, targets: RemoteTargets) {
     this.own = own
+    this.targets = targets
     this.content = this.#content = content
     this.tags = this.#tags = tags
     this.#layers = layers

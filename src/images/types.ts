@@ -1,6 +1,7 @@
 import type { ContentStore } from './content-store.ts'
 import type { TagIndex } from './tag-index.ts'
 import type { OwnHosts } from './own-hosts.ts'
+import type { RemoteTargets } from './targets.ts'
 
 /** What the rest of Hangar sees of an image: the parts of its OCI config a machine uses. */
 export interface ImageConfig {
@@ -76,4 +77,6 @@ export interface ImageStore {
   readonly tags: TagIndex
   /** This Hangar's registry addresses: a reference on one of them is a local name. */
   readonly own: OwnHosts
+  /** Where pulls and pushes may connect (targets.ts): public addresses and the operator's allowed blocks. */
+  readonly targets: RemoteTargets
 }

@@ -83,7 +83,8 @@ export function appsService(ctx: Ctx) {
       if (late.length) throw new HangarError('app_not_empty', `app ${name} got ${late.length} new machine(s) while being destroyed: ${late.map((m) => m.id).join(', ')}`)
       // Volumes belong to the app: they go with it, after the machines that mounted them.
       await dropAppVolumes(ctx, name)
-      store.apps.delete(name)
+      // Recorded with the time: tokens that named this app must not reach a new app given its name.
+      store.tx(() => store.apps.delete(name, new Date().toISOString()))
       // Its egress rules go with it (the row went by cascade): a new app of that name starts on the defaults.
       await ctx.driver.setEgressPolicy?.(name, [])
     },

@@ -12,6 +12,18 @@ import { MachineEvents } from './events.ts'
 import { Leases } from './leases.ts'
 import type { TokenizerDeps } from './tokenizer.ts'
 import { SecretBox } from './secrets-crypto.ts'
+import type { PortRange } from '../lib/port-ranges.ts'
+
+/**
+ * Serves the Machines API to each machine on a socket of its own, as that machine (its app only):
+ * the daemon's REST layer implements it, and hands it over with platform.serveMachineApi.
+ */
+export interface MachineApiHost {
+  /** Listening on machine `id`'s socket, as that machine of `app`, once this resolves. */
+  open(id: string, app: string): Promise<void>
+  /** Stops serving it and cuts its connections; idempotent. */
+  close(id: string): void
+}
 
 /** What a machine left behind by a failed write needs: its row read back from the runtime, or its destroy finished. */
 export type SettleHow = 'reconcile' | 'destroy'
@@ -35,6 +47,8 @@ export interface PlatformDeps {
   checkpointRetention?: number
   /** The tokenizer's seal key and addresses; absent, sealing is `unavailable`. */
   tokenizer?: TokenizerDeps
+  /** Host ports machines' raw TCP services may listen on (--tcp-ports); absent: none. */
+  tcpPorts?: PortRange[]
 }
 
 export interface Ctx extends Omit<PlatformDeps, 'capacity' | 'disk'> {
@@ -58,6 +72,8 @@ export interface Ctx extends Omit<PlatformDeps, 'capacity' | 'disk'> {
   imageBuilding: (ref: string) => Promise<unknown> | undefined
   /** A machine's health checks as last run (set by the daemon once the edge proxy runs them); undefined when it has none. */
   checks: (machineId: string) => CheckView[] | undefined
+  /** Who serves each machine its API socket (set by the daemon with serveMachineApi); absent: machines get none. */
+  machineApi?: MachineApiHost
 }
 
 export function createCtx(deps: PlatformDeps): Ctx {

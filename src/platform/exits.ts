@@ -113,6 +113,7 @@ export async function reconcile(ctx: Ctx): Promise<{ adopted: number; exited: nu
   for (const id of await ctx.driver.list()) {
     if (live.has(id)) continue
     // Left by a create that died before its row landed, or a destroy that died after.
+    ctx.machineApi?.close(id)
     await ctx.driver.destroy(id).catch((e) => ctx.logger.warn({ machine: id, err: String(e) }, 'orphan cleanup failed'))
     out.cleaned++
   }

@@ -5,7 +5,7 @@
  *   const m = await platform.machines.create('myapp', { config: { image: 'busybox' } })
  */
 import { appsService } from './apps.ts'
-import { createCtx, type PlatformDeps } from './context.ts'
+import { createCtx, type MachineApiHost, type PlatformDeps } from './context.ts'
 import { handleExit, reconcile } from './exits.ts'
 import { imagesService, machinesInUse } from './images.ts'
 import { idempotencyService } from './idempotency.ts'
@@ -21,7 +21,7 @@ import { tokenizerService } from './tokenizer.ts'
 import { egressJudge } from './egress.ts'
 import { secretsService } from './secrets.ts'
 
-export type { PlatformDeps } from './context.ts'
+export type { MachineApiHost, PlatformDeps } from './context.ts'
 export type { Caller, TokenView } from './tokens.ts'
 export { createTokenSchema } from './tokens.ts'
 export { sealSchema } from './tokenizer.ts'
@@ -126,6 +126,16 @@ export async function createPlatform(deps: PlatformDeps) {
     /** Where machine views get their health checks from (the edge proxy runs them). */
     reportChecks(source: (machineId: string) => CheckView[] | undefined): void {
       ctx.checks = source
+    },
+    /**
+     * Gives every machine its API socket from now on (/.fly/api: the Machines API for its own app), and
+     * opens one for each machine that exists. Machines made before get it mounted at their next update.
+     */
+    async serveMachineApi(host: MachineApiHost): Promise<void> {
+      ctx.machineApi = host
+      for (const m of deps.store.machines.live()) {
+        await host.open(m.id, m.app_name).catch((e: unknown) => deps.logger.warn({ machine: m.id, err: String(e) }, 'could not open the machine\'s API socket'))
+      }
     },
     /** Stops listening; machines keep running. */
     close(): void {

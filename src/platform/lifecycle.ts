@@ -111,6 +111,7 @@ export async function runDestroy(ctx: Ctx, m: MachineRow, source: EventSource): 
       cause: e,
     })
   }
+  ctx.machineApi?.close(m.id)
   await dropCheckpoints(ctx, m.id)
   try {
     ctx.store.leases.delete(m.id)

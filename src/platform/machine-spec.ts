@@ -29,6 +29,8 @@ export async function buildSpec(ctx: Ctx, id: string, app: string, name: string,
     ...(rootfsBytes(config.rootfs) ? { diskBytes: rootfsBytes(config.rootfs) as number } : {}),
     // The platform checked the ids (claimVolumes); the runtime knows where each volume lives.
     ...(config.mounts?.length ? { mounts: config.mounts.map((m) => ({ source: ctx.driver.volumes!.path(m.volume), destination: m.path })) } : {}),
+    // The Machines API at /.fly/api, for this machine's own app (MachineApiHost).
+    ...(ctx.machineApi ? { machineApi: true } : {}),
   }
 }
 

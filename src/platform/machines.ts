@@ -18,6 +18,7 @@ import { parse } from './validate.ts'
 import { machineView, type MachineView } from './view.ts'
 import { claimVolumes } from './volumes.ts'
 import { bindSecrets, tidySecrets } from './secrets.ts'
+import { assertServicePorts } from './service-ports.ts'
 
 
 export interface CreateOptions {
@@ -92,6 +93,8 @@ export function machinesService(ctx: Ctx) {
     const spec = await buildSpec(ctx, id, app, name, version, config, image, null)
     const net = await driver.create(opts.seed ? { ...spec, diskSeed: opts.seed.key } : spec)
     try {
+      // Listening before the machine first runs, so its first call to /.fly/api finds the socket.
+      await ctx.machineApi?.open(id, app)
       store.tx(() => {
         if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
         store.machines.insert({
@@ -107,6 +110,7 @@ export function machinesService(ctx: Ctx) {
         events.record(id, 'launch', 'created', 'user')
       })
     } catch (e) {
+      ctx.machineApi?.close(id)
       await driver.destroy(id).catch(() => {})
       throw e
     }
@@ -126,6 +130,7 @@ export function machinesService(ctx: Ctx) {
     async create(app: string, input: unknown, opts: CreateOptions = {}): Promise<MachineView> {
       const req = parse(createMachine, input, 'machine request')
       if (!store.apps.get(app)) throw new HangarError('app_not_found', `app not found: ${app}`)
+      assertServicePorts(ctx.tcpPorts ?? [], req.config)
       const name = req.name ?? machineName()
       if (store.machines.nameTaken(app, name)) throw new HangarError('name_taken', `a machine named ${name} already exists in app ${app}`)
       // Refused before anything is made; bound for good when the row is written.
@@ -222,6 +227,7 @@ export function machinesService(ctx: Ctx) {
     /** Replaces the whole config; a new version. A started machine restarts on the new config. */
     update(app: string, id: string, input: unknown, guard: Guard = {}, opts: { owner?: string } = {}): Promise<MachineView> {
       const req = parse(updateMachine, input, 'machine update')
+      assertServicePorts(ctx.tcpPorts ?? [], req.config)
       return mutate(app, id, guard, 'update', async (m) => {
         if (req.current_version && req.current_version !== m.instance_id) {
           throw new HangarError('version_mismatch', `machine ${id} is at version ${m.instance_id}, not ${req.current_version}`)

@@ -26,8 +26,11 @@ export interface Caller {
   id: string
   /** Shown as a machine's owner: "root", or the macaroon's description. */
   name: string
-  kind: 'opaque' | 'macaroon'
+  /** `machine`: a machine's own identity on its API socket (machineCaller), never a token string. */
+  kind: 'opaque' | 'macaroon' | 'machine'
   caveats: Caveat[]
+  /** Unix seconds: when the token was minted (the `as_of` of its apps caveats that carry none). */
+  issuedAt?: number
 }
 
 export const createTokenSchema = z.strictObject({
@@ -114,8 +117,15 @@ export function tokensService(store: Store, key: Buffer) {
     const expired = checkCaveats(validity, { action: 'read', now: seconds() })
     if (expired) throw refuse(expired)
     touch(m.id)
-    return { id: m.id, name: row.description || `token ${m.id}`, kind: 'macaroon', caveats: m.caveats }
+    return { id: m.id, name: row.description || `token ${m.id}`, kind: 'macaroon', caveats: m.caveats, issuedAt: Date.parse(row.created_at) / 1000 }
   }
+
+  /** What an apps caveat needs to know of `app`'s past: when a namesake was deleted, and when the token was issued. */
+  const history = (caller: Caller, app: string): Pick<Access, 'appDeletedAt' | 'issuedAt'> => {
+    const deleted = store.apps.deletedAt(app)
+    return { ...(deleted !== undefined ? { appDeletedAt: Date.parse(deleted) / 1000 } : {}), ...(caller.issuedAt !== undefined ? { issuedAt: caller.issuedAt } : {}) }
+  }
+  const hasAppsCaveat = (caller: Caller): boolean => caller.caveats.some((c) => c.type === 'apps')
 
   const wider = (caveat: string, what: string): HangarError =>
     new HangarError('caveat_denied', `permission denied by the token's ${caveat} caveat: a new token cannot reach ${what}, which this token cannot`, { details: { caveat } })
@@ -147,9 +157,30 @@ export function tokensService(store: Store, key: Buffer) {
     },
 
     /** Throws caveat_denied (403, naming the caveat) unless every caveat of the caller's token allows `access`. */
-    authorize(caller: Caller, access: Omit<Access, 'now'>): void {
-      const denial = checkCaveats(caller.caveats, { ...access, now: seconds() })
+    authorize(caller: Caller, access: Omit<Access, 'now' | 'appDeletedAt' | 'issuedAt'>): void {
+      // The deletion record is read only where an apps caveat will look at it.
+      const past = access.app !== undefined && hasAppsCaveat(caller) ? history(caller, access.app) : {}
+      const denial = checkCaveats(caller.caveats, { ...access, ...past, now: seconds() })
       if (denial) throw refuse(denial)
+    },
+
+    /** Whether the caller's apps caveats reach `app` (for filtering lists of apps). */
+    mayReachApp(caller: Caller, app: string): boolean {
+      return !hasAppsCaveat(caller) || mayReachApp(caller.caveats, app, history(caller, app))
+    },
+
+    /**
+     * The identity a machine's own processes get on its API socket (/.fly/api): every app-level action
+     * on its own app, dated now, and nothing else: no other app, no images (they belong to no app), no
+     * tokens (a minted token would outlive the machine and leave it). Held in the daemon's memory; no
+     * token string exists that the machine could copy out.
+     */
+    machineCaller(app: string, machineId: string): Caller {
+      const now = seconds()
+      return {
+        id: `machine-${machineId}`, name: `machine ${machineId}`, kind: 'machine', issuedAt: now,
+        caveats: [{ type: 'apps', apps: [app], as_of: Math.floor(now * 1000) / 1000 }, { type: 'actions', actions: ['read', 'write', 'create', 'delete', 'exec'] }],
+      }
     },
 
     /**
@@ -158,7 +189,7 @@ export function tokensService(store: Store, key: Buffer) {
      */
     create(caller: Caller, input: unknown): TokenView & { token: string } {
       const req = parse(createTokenSchema, input ?? {}, 'token request')
-      for (const app of req.apps ?? []) if (!mayReachApp(caller.caveats, app)) throw wider('apps', `app ${app}`)
+      for (const app of req.apps ?? []) if (!mayReachApp(caller.caveats, app, history(caller, app))) throw wider('apps', `app ${app}`)
       for (const m of req.machines ?? []) if (!mayReachMachine(caller.caveats, m)) throw wider('machines', `machine ${m}`)
       for (const a of req.actions ?? []) if (!mayDo(caller.caveats, a)) throw wider('actions', `the ${a} action`)
       let expiresIn: number | undefined
@@ -170,7 +201,9 @@ export function tokensService(store: Store, key: Buffer) {
       const { expires_in: _asked, description: _d, ...scope } = req
       const added = restrictionCaveats({ ...scope, ...(expiresIn !== undefined ? { expires_in: expiresIn } : {}) })
       const id = newTokenId()
-      const caveats = [...caller.caveats, ...added]
+      // An inherited apps caveat keeps the date its names were given, not this token's.
+      const inherited = caller.caveats.map((c) => (c.type === 'apps' && c.as_of === undefined ? { ...c, as_of: caller.issuedAt ?? 0 } : c))
+      const caveats = [...inherited, ...added]
       const token = mint(key, id, caveats)
       const row: MacaroonRow = {
         id, parent_id: caller.kind === 'macaroon' ? caller.id : null, description: req.description ?? '', caveats: JSON.stringify(caveats),

@@ -23,8 +23,9 @@ import { Waker } from './wake.ts'
 import { Queues } from './queue.ts'
 import { TcpListeners } from './tcp.ts'
 import { Connections } from './connections.ts'
+import type { PortRange } from '../lib/port-ranges.ts'
 
-export { RouteTable, httpService, DEFAULT_PORT } from './route-table.ts'
+export { RouteTable, httpService, tcpServices, DEFAULT_PORT } from './route-table.ts'
 export type { ProxyPlatform, Route, HttpService } from './route-table.ts'
 
 export interface ProxyConfig {
@@ -53,6 +54,8 @@ export interface ProxyConfig {
   headersTimeout?: number
   /** ms a client has to send a whole request, body included; 0 = no limit. Default 300 s (Node's). */
   requestTimeout?: number
+  /** Host ports raw TCP services may listen on; absent: none. */
+  tcpPorts?: PortRange[]
 }
 
 export interface Listening {
@@ -86,7 +89,7 @@ export function createProxy(deps: { platform: ProxyPlatform; logger: Logger; con
   const queues = new Queues({ waitMs: config.wakeTimeoutMs })
   routes.onChange = (app) => queues.kick(app)
   // Raw TCP services (ports without handlers) get their own listeners on the proxy host, opened in listen().
-  const tcp = new TcpListeners({ routes, waker, queues, logger, host: config.host, wakeTimeoutMs: config.wakeTimeoutMs })
+  const tcp = new TcpListeners({ routes, waker, queues, logger, host: config.host, wakeTimeoutMs: config.wakeTimeoutMs, allowed: config.tcpPorts ?? [] })
   routes.onConfig = () => tcp.sync()
   const hostnames = new Map(Object.entries(config.hostnames ?? {}).map(([h, a]) => [h.toLowerCase(), a]))
   const core = { routes, waker, sessions: new Sessions(), replayCache: new ReplayCache(), queues, conns: new Connections(routes), platform, domain: config.domain, hostnames, logger, region: config.region, upstreams }

@@ -4,7 +4,9 @@
  * `<private_ip>:<internal_port>` of one of the app's machines — least open
  * connections first, a stopped one autostarted when none runs (or all are at
  * hard_limit). A port is only taken if it is free; the listeners follow the
- * route table as machines come, go and change config.
+ * route table as machines come, go and change config. Only ports in the operator's ranges are
+ * ever taken (the platform refuses configs naming others; this covers machines made before a
+ * range was narrowed).
  */
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import type { Logger } from 'pino'
@@ -13,6 +15,7 @@ import type { Queues } from './queue.ts'
 import { settle } from './target.ts'
 import { RouteError, type Route, type RouteTable, type TcpService } from './route-table.ts'
 import { waitForPort, type Waker } from './wake.ts'
+import { formatPortRanges, portAllowed, type PortRange } from '../lib/port-ranges.ts'
 
 /**
  * The balancer for a TCP port: the least-loaded started machine under its TCP
@@ -51,8 +54,19 @@ function serviceKey(r: Route, port: number): number {
   return serviceOn(r, port)?.ports[0] ?? port
 }
 
+export interface TcpOptions {
+  routes: RouteTable
+  waker: Waker
+  queues: Queues
+  logger: Logger
+  host: string
+  wakeTimeoutMs: number
+  /** The host ports services may take (--tcp-ports). */
+  allowed: readonly PortRange[]
+}
+
 export class TcpListeners {
-  readonly #o: { routes: RouteTable; waker: Waker; queues: Queues; logger: Logger; host: string; wakeTimeoutMs: number }
+  readonly #o: TcpOptions
   readonly #listeners = new Map<number, Listener>()
   /** Ports that were busy, with when: tried again at most every 30 s. */
   readonly #busy = new Map<number, number>()
@@ -60,7 +74,7 @@ export class TcpListeners {
   readonly #sockets = new Set<Socket>()
   #running = false
 
-  constructor(o: { routes: RouteTable; waker: Waker; queues: Queues; logger: Logger; host: string; wakeTimeoutMs: number }) {
+  constructor(o: TcpOptions) {
     this.#o = o
   }
 
@@ -77,6 +91,13 @@ export class TcpListeners {
     for (const r of this.#o.routes.all()) {
       for (const s of r.tcp ?? []) {
         for (const port of s.ports) {
+          if (!portAllowed(this.#o.allowed, port)) {
+            if (!this.#conflicts.has(`${port}/${r.app}`)) {
+              this.#conflicts.add(`${port}/${r.app}`)
+              this.#o.logger.warn({ port, app: r.app, allowed: formatPortRanges(this.#o.allowed) }, 'proxy: TCP port outside the allowed ranges (--tcp-ports); not served')
+            }
+            continue
+          }
           const owner = want.get(port)
           if (owner === undefined) want.set(port, r.app)
           else if (owner !== r.app && !this.#conflicts.has(`${port}/${r.app}`)) {

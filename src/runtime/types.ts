@@ -39,6 +39,11 @@ export interface MachineSpec {
   diskSeed?: string
   /** Volumes mounted into the machine (Driver.volumes paths), seen through its user namespace. */
   mounts?: VolumeMount[]
+  /**
+   * Mount the machine's API directory (Driver.machineApiDir) read-only at /.fly: whoever serves the
+   * Machines API to the machine listens on the socket `api` there, which the machine sees as /.fly/api.
+   */
+  machineApi?: boolean
 }
 
 /**
@@ -294,6 +299,12 @@ export interface Driver {
   readonly files?: MachineFiles
   /** Volumes (MachineSpec.mounts names their paths); absent where the driver has none. */
   readonly volumes?: DriverVolumes
+  /**
+   * The host directory mounted at /.fly in machine `id` when its spec asks (MachineSpec.machineApi),
+   * made if missing; it lasts until destroy. A Unix socket made in it is reachable from inside that
+   * machine and, on the host, by root only: its parent is a directory no other user may enter.
+   */
+  machineApiDir?(id: string): string
   /** Stops if needed and removes everything: mounts, network, state, files. Idempotent. */
   destroy(id: string): Promise<void>
   /** Called once per process exit, whether Hangar stopped it or it exited by itself. */

@@ -96,7 +96,11 @@ export function openSqliteStore(path: string): Store {
       insert: (a: AppRow) => void q('INSERT INTO apps (id, name, org_slug, network, created_at) VALUES (?, ?, ?, ?, ?)').run(a.id, a.name, a.org_slug, a.network, a.created_at),
       get: (name) => q('SELECT * FROM apps WHERE name = ?').get(name) as AppRow | undefined,
       list: (org) => (org ? q('SELECT * FROM apps WHERE org_slug = ? ORDER BY name').all(org) : q('SELECT * FROM apps ORDER BY name').all()) as unknown as AppRow[],
-      delete: (name) => void q('DELETE FROM apps WHERE name = ?').run(name),
+      delete: (name, at) => {
+        q('DELETE FROM apps WHERE name = ?').run(name)
+        q('INSERT INTO app_deletions (name, deleted_at) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET deleted_at = excluded.deleted_at').run(name, at)
+      },
+      deletedAt: (name) => (q('SELECT deleted_at FROM app_deletions WHERE name = ?').get(name) as { deleted_at: string } | undefined)?.deleted_at,
       networkPolicy: (name) => q('SELECT rules, updated_at FROM app_network_policies WHERE app_name = ?').get(name) as { rules: string; updated_at: string } | undefined,
       setNetworkPolicy: (name, rules, at) =>
         void q('INSERT INTO app_network_policies (app_name, rules, updated_at) VALUES (?, ?, ?) ON CONFLICT(app_name) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at').run(name, rules, at),

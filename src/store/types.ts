@@ -160,7 +160,10 @@ export interface Store {
     /** Every app's rules, for pushing to the runtime at start. */
     networkPolicies(): { app_name: string; rules: string }[]
     list(org?: string): AppRow[]
-    delete(name: string): void
+    /** Deletes the app and records when (RFC 3339): a token naming it must not reach a new app given the name. */
+    delete(name: string, at: string): void
+    /** When an app of this name was last deleted, if ever. */
+    deletedAt(name: string): string | undefined
   }
   machines: {
     insert(row: MachineRow): void

@@ -13,7 +13,7 @@
 import { BlockList, isIP } from 'node:net'
 import { HangarError } from '../errors.ts'
 import { parseCidr } from '../lib/cidr.ts'
-import { SPECIAL4, SPECIAL6 } from '../lib/special-ranges.ts'
+import { SPECIAL4, SPECIAL6 } from '../lib/special-addresses.ts'
 
 export interface Target {
   /** What the client wrote: host, or host:port. Host rules are checked against this. */

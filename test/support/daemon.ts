@@ -75,7 +75,9 @@ export async function startDaemon(t: TestContext, extraArgs: string[] = [], opts
   const disks = ['--machines-fs-size', '2G', '--rootfs-size', '256M', '--disk-overcommit', '8']
   // The DNS forwarder of domain-policy apps must never ask the host's real resolvers: a dead loopback port unless the test names one.
   const dns = extraArgs.includes('--dns-upstream') ? [] : ['--dns-upstream', '127.0.0.1:9']
-  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', '--tokenizer-port', '0', ...disks, ...dns, ...extraArgs, '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
+  // Pulls from another test daemon's registry on loopback, which a daemon refuses unless its operator allows it.
+  const pulls = extraArgs.includes('--pull-allow') ? [] : ['--pull-allow', '127.0.0.0/8', '--pull-allow', '::1/128']
+  const args = ['up', '--data-dir', dataDir, '--api-port', '0', '--proxy-port', '0', '--proxy-https-port', '0', '--tokenizer-port', '0', ...disks, ...dns, ...pulls, ...extraArgs, '--log-level', process.env.HANGAR_TEST_LOG ?? 'warn', '--no-base-image', ...netArgs()]
   const bridge = args[args.indexOf('--bridge') + 1] as string
   let child!: ChildProcess
   let log = ''

@@ -85,7 +85,7 @@ export async function rig(t: TestContext, machines: { id: string; app?: string; 
     },
     apps: { get: (name) => assert.ok(rows.some((r) => r.app_name === name)) },
   }
-  const proxy = createProxy({ platform, logger: pino({ level: 'silent' }), config: { host: '127.0.0.1', port: 0, domain: 'localhost', region: 'local', idleMs: o.idleMs ?? 60_000, wakeTimeoutMs: 2000, h2c: true } })
+  const proxy = createProxy({ platform, logger: pino({ level: 'silent' }), config: { host: '127.0.0.1', port: 0, domain: 'localhost', region: 'local', idleMs: o.idleMs ?? 60_000, wakeTimeoutMs: 2000, h2c: true, tcpPorts: [{ first: 1024, last: 65535 }] } })
   const { port } = await proxy.listen()
   t.after(() => proxy.close())
   return { proxy, port, held, load: (id) => proxy.routes.machine(id)?.load ?? NaN, tcp: (id, p) => proxy.routes.machine(id)?.tcpOpen.get(p) ?? 0, set, stops }

@@ -3,15 +3,22 @@
  * stay as they are, and whatever they reach goes through here. Lists are filtered to what the
  * token reaches; anything else it may not do throws caveat_denied, which a tool returns as an
  * error result naming the caveat.
- *   const backend = guardedBackend(platformBackend(platform, caller), caller.caveats, (access) => platform.tokens.authorize(caller, access))
+ *   const backend = guardedBackend(platformBackend(platform, caller), { caveats: caller.caveats, app: (a) => platform.tokens.mayReachApp(caller, a) }, (access) => platform.tokens.authorize(caller, access))
  */
-import { mayReachApp, mayReachMachine, type Action, type Caveat } from '../../auth/index.ts'
+import { mayReachMachine, type Action, type Caveat } from '../../auth/index.ts'
 import type { Backend } from './backend.ts'
 
 /** Throws unless the token allows this; app and machine as the call names them. */
 export type Check = (access: { action: Action; app?: string; machine?: string; listing?: 'apps' | 'machines'; about?: 'tokens' | 'tokenizer' }) => void
 
-export function guardedBackend(inner: Backend, caveats: readonly Caveat[], check: Check): Backend {
+/** What list filters ask of the token: its caveats (machines), and whether it reaches an app (which needs the app's past). */
+export interface Reach {
+  caveats: readonly Caveat[]
+  app(name: string): boolean
+}
+
+export function guardedBackend(inner: Backend, reach: Reach, check: Check): Backend {
+  const { caveats } = reach
   const on = <A extends unknown[], R>(action: Action, fn: (app: string, id: string, ...rest: A) => Promise<R>) =>
     async (app: string, id: string, ...rest: A): Promise<R> => {
       check({ action, app, machine: id })

@@ -84,7 +84,8 @@ export function mountMcp<E extends Env>(app: Hono<E>, platform: Platform, opts: 
     const backend = platformBackend(platform, caller)
     if (caller.caveats.length === 0) return createMcpServer(backend, serverOptions)
     const check: Check = (access) => platform.tokens.authorize(caller, { ...access, ...(source !== undefined ? { source } : {}) })
-    return createMcpServer(guardedBackend(backend, caller.caveats, check), { ...serverOptions, allows: (a) => mayDo(caller.caveats, a) })
+    const reach = { caveats: caller.caveats, app: (a: string) => platform.tokens.mayReachApp(caller, a) }
+    return createMcpServer(guardedBackend(backend, reach, check), { ...serverOptions, allows: (a) => mayDo(caller.caveats, a) })
   }
 
   const drop = (id: string): void => {

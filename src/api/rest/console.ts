@@ -8,7 +8,7 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
-import type { Platform } from '../../platform/index.ts'
+import type { Caller, Platform } from '../../platform/index.ts'
 import { toHangarError } from '../../errors.ts'
 import { errorBody } from './errors.ts'
 
@@ -19,7 +19,10 @@ function refuse(socket: Duplex, status: number, body: unknown): void {
   socket.end(`HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`)
 }
 
-export function attachConsole(server: Server, platform: Platform, logger: Logger): void {
+/**
+ * `callerOf`: who the request is (default: its token; the machine API socket passes the machine's own identity).
+ */
+export function attachConsole(server: Server, platform: Platform, logger: Logger, callerOf: (req: IncomingMessage) => Caller = (req) => platform.tokens.authenticate(req.headers.authorization)): void {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
     const url = new URL(req.url ?? '/', 'http://x')
     const m = route.exec(url.pathname)
@@ -34,7 +37,7 @@ export function attachConsole(server: Server, platform: Platform, logger: Logger
     }
     void (async () => {
       // A console is exec: the token must allow exec on this app and machine, from this address.
-      const caller = platform.tokens.authenticate(req.headers.authorization)
+      const caller = callerOf(req)
       const source = req.socket.remoteAddress
       platform.tokens.authorize(caller, { action: 'exec', app, machine: id, ...(source !== undefined ? { source } : {}) })
       const nonce = req.headers['fly-machine-lease-nonce']

@@ -97,7 +97,9 @@ export function createRestApp(opts: RestOptions): { app: Hono<Env>; close(): Pro
   const registry = createRegistry({ store: opts.platform.images.store, verifyToken })
   app.route('/v2', registry.app)
   app.use('/v1/*', async (c, next) => {
-    c.set('caller', opts.platform.tokens.authenticate(c.req.header('authorization')))
+    // On a machine's API socket the caller is that machine (machine-api.ts); elsewhere, the token.
+    const machine = (c.env as { machineCaller?: Caller } | undefined)?.machineCaller
+    c.set('caller', machine ?? opts.platform.tokens.authenticate(c.req.header('authorization')))
     await next()
   })
   for (const r of routes) app.on(r.method.toUpperCase(), r.path, authorize(opts.platform, r), r.handler)

@@ -70,7 +70,12 @@ export interface BundleInput {
   systemd: { journaldDropIn: string } | null
   /** Volumes: host mount points already idmapped into the machine's user namespace (volume-mounts.ts), and where each appears. */
   volumes: { source: string; destination: string }[]
+  /** The machine's API directory (MachinePaths.api), mounted read-only at /.fly; null for none. */
+  machineApi: string | null
 }
+
+/** Where the machine's API directory appears: the daemon's socket in it is /.fly/api, as on Fly. */
+export const MACHINE_API_MOUNT = '/.fly'
 
 /** Where the init appears inside the machine. */
 export const INIT_PATH = '/.hangar-init'
@@ -137,6 +142,8 @@ export function buildConfig(input: BundleInput): Record<string, unknown> {
       // After the standard mounts, so a volume on a path below one of them lands on top.
       ...input.volumes.map((v) => mount(v.destination, 'bind', v.source, ['rbind', 'rprivate', 'nosuid', 'nodev'])),
       ...(input.init && !sd ? [mount(INIT_PATH, 'bind', input.init, ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev'])] : []),
+      // Last, so no volume can shadow it; read-only, so the machine's root can neither remove nor replace the socket.
+      ...(input.machineApi ? [mount(MACHINE_API_MOUNT, 'bind', input.machineApi, ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev', 'noexec'])] : []),
     ],
     linux: {
       namespaces: [

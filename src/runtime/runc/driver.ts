@@ -6,7 +6,7 @@
  * image store, no CNI, no config rebuild unless the walls changed.
  */
 import { existsSync } from 'node:fs'
-import { readdir, readFile, readlink, rm, rmdir } from 'node:fs/promises'
+import { chmod, mkdir, readdir, readFile, readlink, rm, rmdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { constants } from 'node:os'
 import { setTimeout as delay } from 'node:timers/promises'
@@ -86,6 +86,9 @@ export class RuncDriver implements Driver {
 
   /** Begins watching exits and puts the firewall back in step with the machines on disk; called once by createRuncDriver. */
   async open(): Promise<void> {
+    // Only root may enter: the machines' API sockets inside must not be reachable by other host users.
+    await mkdir(this.#d.layout.apiDir, { recursive: true, mode: 0o700 })
+    await chmod(this.#d.layout.apiDir, 0o700)
     await this.#d.checkpoints.recover()
     await this.#exits.start()
     await this.#d.firewall.refresh()
@@ -101,6 +104,11 @@ export class RuncDriver implements Driver {
 
   create(spec: MachineSpec): Promise<NetworkInfo> {
     return this.#d.provisioner.create(spec)
+  }
+
+  machineApiDir(id: string): string {
+    this.#known(id)
+    return this.#d.provisioner.apiDir(id)
   }
 
   admitDisk(id: string, bytes: number | undefined): void {
@@ -269,6 +277,7 @@ export class RuncDriver implements Driver {
     this.#d.firewall.close()
     this.#listeners.clear()
     // The attach-socket dir under /run/hangar goes once no machine links into it.
+    await rmdir(this.#d.layout.apiDir).catch(() => {})
     await rmdir(this.#d.layout.socketDir).catch(() => {})
   }
 }

@@ -26,7 +26,7 @@ import { isIP } from 'node:net'
 import type { EgressRule } from '../types.ts'
 import { hasDomainRules } from './domain-rules.ts'
 import { run } from '../../lib/proc.ts'
-import { SPECIAL4, SPECIAL6 } from '../../lib/special-ranges.ts'
+import { SPECIAL4, SPECIAL6 } from '../../lib/special-addresses.ts'
 
 export interface FirewallMachine {
   id: string
@@ -66,6 +66,7 @@ export interface LearnedAddress {
 
 /** Never reachable from a machine unless its app's rules allow it: not the internet. */
 const BLOCKED4 = SPECIAL4
+// The unspecified address is no destination a packet can have; nft needs no rule for it.
 const BLOCKED6 = SPECIAL6.filter((b) => b !== '::/128')
 
 /** nft identifiers: letters, digits, underscore. Group names are app names ([a-z0-9-]). */

@@ -65,6 +65,8 @@ export interface MachinePaths {
   initKind: string
   /** journald's drop-in for a systemd machine, bind-mounted read-only. */
   journald: string
+  /** `api/<id>` under the socket dir: mounted read-only at /.fly, where the daemon serves the machine's API socket. */
+  api: string
 }
 
 export class Layout {
@@ -78,6 +80,8 @@ export class Layout {
   readonly socketDir: string
   /** Mount points of the machines' root filesystems (see MachinePaths.rootfs). */
   readonly rootsDir: string
+  /** Holds each machine's API directory (MachinePaths.api); 0700, so only root on the host reaches the sockets. */
+  readonly apiDir: string
 
   constructor(stateDir: string, disksDir: string | null = null) {
     this.stateDir = stateDir
@@ -90,6 +94,7 @@ export class Layout {
     const tag = createHash('sha256').update(stateDir).digest('hex').slice(0, 12)
     this.socketDir = join('/run/hangar', tag)
     this.rootsDir = join(this.socketDir, 'roots')
+    this.apiDir = join(this.socketDir, 'api')
   }
 
   machine(id: string): MachinePaths {
@@ -123,6 +128,7 @@ export class Layout {
       userns: join(this.socketDir, 'userns', id),
       initKind: join(dir, 'init-kind'),
       journald: join(dir, 'journald.conf'),
+      api: join(this.apiDir, id),
     }
   }
 }

@@ -5,7 +5,7 @@
  * whatever was made); teardown is idempotent and leaves no mount, netns,
  * veth, iptables rule or runc state behind.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { HangarError, toHangarError } from '../../errors.ts'
 import type { MachineSpec, NetworkInfo } from '../types.ts'
@@ -136,12 +136,20 @@ export class Provisioner {
       init: this.#d.init,
       ipv4: net.ipv4,
       volumes: (spec.mounts ?? []).map((m, n) => ({ source: volumeMountPoint(paths, n), destination: m.destination })),
+      machineApi: spec.machineApi ? this.apiDir(spec.id) : null,
     })
     await writeFile(paths.config, JSON.stringify(config, null, 1))
     await writeFile(paths.spec, JSON.stringify(spec))
     if (systemd) await writeFile(paths.initKind, 'systemd')
     else await rm(paths.initKind, { force: true })
     await writeFile(paths.walls, WALLS_VERSION)
+  }
+
+  /** The machine's API directory (MachinePaths.api), made if missing: root's, 0755, in the 0700 directory the driver made at open. */
+  apiDir(id: string): string {
+    const dir = this.#d.layout.machine(id).api
+    mkdirSync(dir, { recursive: true, mode: 0o755 })
+    return dir
   }
 
   /** True when the machine's PID 1 is systemd, which stop must halt with SIGRTMIN+3. */
@@ -185,6 +193,8 @@ export class Provisioner {
     }
     await ensureMounted(paths, this.#d.namespaces.idmap(id, base))
     await ensureVolumes(paths, this.#d.namespaces.idmap(id, base))
+    // A bundle mounting it must find it after a reboot, whether or not anything serves a socket there.
+    this.apiDir(id)
     const version = await readFile(paths.walls, 'utf8').catch(() => null)
     if (version !== WALLS_VERSION) {
       await this.#writeBundle(JSON.parse(await readFile(paths.spec, 'utf8')) as MachineSpec, (await this.#network(id))!, base)
@@ -295,6 +305,7 @@ export class Provisioner {
     const base = await readBase(paths.idmap)
     await rm(paths.exitFile, { force: true })
     await rm(`${this.#d.layout.socketDir}/${id}`, { force: true, recursive: true })
+    await rm(paths.api, { force: true, recursive: true })
     await rm(paths.dir, { recursive: true, force: true })
     // Last: the range is free only once nothing of the machine is left.
     if (base !== null) this.#d.ranges.release(base)

@@ -44,6 +44,11 @@ test('tokens: scoped, attenuated, expiring and revoked tokens are enforced on ev
     assert.equal((await call(d.url, token, 'DELETE', `/v1/apps/web/machines/${m1.id}`)).status, 403)
     assert.equal((await call(d.url, token, 'POST', '/v1/apps/web/machines', { body: { config: { image: d.image } } })).status, 403)
     assert.equal((await call(d.url, token, 'POST', '/v1/tokens', { body: {} })).status, 403)
+    // A source caveat: the request's TCP peer must lie in one of its blocks.
+    const lan = await call(d.url, attenuate(token, { sources: ['10.0.0.0/8'] }), 'GET', '/v1/apps/web')
+    assert.equal(lan.status, 403)
+    assert.equal((lan.body.details as { caveat: string }).caveat, 'source')
+    assert.equal((await call(d.url, attenuate(token, { sources: ['127.0.0.0/8', '::1/128'] }), 'GET', '/v1/apps/web')).status, 200)
     // Fly's header form carries the same token.
     assert.equal((await call(d.url, token, 'GET', '/v1/apps/web', { scheme: 'FlyV1' })).status, 200)
     // Nothing the caller did not ask for happened.
@@ -56,7 +61,8 @@ test('tokens: scoped, attenuated, expiring and revoked tokens are enforced on ev
     await refusedWith(p.tokens.create({ apps: ['web', 'other'] }), 'caveat_denied')
     await refusedWith(p.tokens.create({ actions: ['read', 'delete'] }), 'caveat_denied')
     const child = await p.tokens.create({ machines: [m1.id], description: 'one machine' })
-    assert.deepEqual(child.caveats.slice(0, 2), [{ type: 'apps', apps: ['web'] }, { type: 'actions', actions: ['read', 'tokens'] }])
+    assert.deepEqual(child.caveats.slice(0, 2), parent.caveats)
+    assert.deepEqual(child.caveats.map((x) => x.type), ['apps', 'actions', 'machines'])
     assert.equal(child.parent_id, parent.id)
     const c = new Hangar({ baseUrl: d.url, token: child.token })
     assert.deepEqual((await c.machines.list('web')).map((m) => m.id), [m1.id])
@@ -100,6 +106,32 @@ test('tokens: scoped, attenuated, expiring and revoked tokens are enforced on ev
     }
     const listed = (await d.client.tokens.list()).find((x) => x.id === parent.id)
     assert.ok(listed?.revoked_at)
+  })
+
+  await t.test('a token for a deleted app is refused with a reason, and does not reach a new app given its name', async () => {
+    await d.client.apps.create('gone')
+    const old = await d.client.tokens.create({ apps: ['gone'], actions: ['read', 'tokens'] })
+    const narrowed = attenuate(old.token, { actions: ['read'] })
+    assert.equal((await call(d.url, old.token, 'GET', '/v1/apps/gone')).status, 200)
+    await d.client.apps.destroy('gone')
+    const deleted = await call(d.url, old.token, 'GET', '/v1/apps/gone')
+    assert.equal(deleted.status, 403)
+    assert.equal(deleted.body.code, 'caveat_denied')
+    assert.match(String(deleted.body.error), /app gone was deleted at .*after this token was given it/)
+    // Someone else takes the name: the old token (and what it minted or narrowed) reaches none of it.
+    await d.client.apps.create('gone')
+    await d.client.machines.create('gone', { skip_launch: true, config: { image: d.image } })
+    for (const tk of [old.token, narrowed]) {
+      assert.equal((await call(d.url, tk, 'GET', '/v1/apps/gone')).status, 403)
+      assert.equal((await call(d.url, tk, 'GET', '/v1/apps/gone/machines')).status, 403)
+    }
+    assert.deepEqual((await new Hangar({ baseUrl: d.url, token: old.token }).apps.list()).apps, [])
+    const minted = await call(d.url, old.token, 'POST', '/v1/tokens', { body: { apps: ['gone'] } })
+    assert.equal(minted.status, 403)
+    // A token given the name after the deletion is for the new app.
+    const fresh = await d.client.tokens.create({ apps: ['gone'], actions: ['read'] })
+    assert.equal((await call(d.url, fresh.token, 'GET', '/v1/apps/gone/machines')).status, 200)
+    await d.client.apps.destroy('gone', { force: true })
   })
 
   await t.test('bad tokens are a 401 with a reason, never a 5xx', async () => {

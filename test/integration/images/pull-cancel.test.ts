@@ -14,6 +14,9 @@ import { useTmpDir } from '../../support/images.ts'
 import { connectHttp } from '../../support/mcp.ts'
 import { slowRegistry, type SlowRegistry } from '../../support/slow-registry.ts'
 
+/** The registries these tests and benches use run on loopback, which pulls and pushes refuse unless allowed. */
+const loopback = ['127.0.0.0/8', '::1/128']
+
 /** The stalled download's connection, closed within 3 s of the cancel, before its last byte. */
 async function closedEarly(reg: SlowRegistry): Promise<void> {
   const closed = await Promise.race([reg.closed, sleep(3000).then(() => null)])
@@ -23,7 +26,7 @@ async function closedEarly(reg: SlowRegistry): Promise<void> {
 
 test('a cancelled pull closes its layer download and tags nothing', async (t) => {
   const reg = await slowRegistry(t)
-  const store = await openImageStore({ root: `${await useTmpDir(t)}/store` })
+  const store = await openImageStore({ root: `${await useTmpDir(t)}/store`, pullAllow: loopback })
   const cancel = new AbortController()
   const seen: PullProgress[] = []
   const pull = pullImage(store, reg.ref, { signal: cancel.signal, onProgress: (p) => seen.push(p) })
@@ -43,7 +46,7 @@ test('a cancelled pull closes its layer download and tags nothing', async (t) =>
 
 test('of two pulls sharing a layer download, cancelling the one that started it leaves the other to finish', async (t) => {
   const reg = await slowRegistry(t)
-  const store = await openImageStore({ root: `${await useTmpDir(t)}/store` })
+  const store = await openImageStore({ root: `${await useTmpDir(t)}/store`, pullAllow: loopback })
   const first = new AbortController()
   const a = pullImage(store, reg.ref, { signal: first.signal })
   a.catch(() => {})

@@ -14,6 +14,9 @@ import { openImageStore, pullImage } from '../../../src/images/index.ts'
 import { cliMain, nodeBin, startDaemon } from '../../support/daemon.ts'
 import { buildBusyboxImage, useTmpDir } from '../../support/images.ts'
 
+/** The registries these tests and benches use run on loopback, which pulls and pushes refuse unless allowed. */
+const loopback = ['127.0.0.0/8', '::1/128']
+
 const run = promisify(execFile)
 
 async function pushFixture(url: string, token: string, ref: string, t: Parameters<typeof useTmpDir>[0]): Promise<string> {
@@ -120,7 +123,7 @@ test('a layer download cut off halfway resumes with a Range request and verifies
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
   t.after(() => proxy.close())
   const dir = await useTmpDir(t)
-  const store = await openImageStore({ root: `${dir}/store` })
+  const store = await openImageStore({ root: `${dir}/store`, pullAllow: loopback })
   const port = (proxy.address() as { port: number }).port
   const img = await pullImage(store, `127.0.0.1:${port}/test/busybox:1`, { credentials: { username: 'x', password: a.token } })
   assert.equal(img.digest, digest)

@@ -14,6 +14,9 @@ import { Hono } from 'hono'
 import { createRegistry, openImageStore, pushImage, type ImageStore } from '../../../src/images/index.ts'
 import { buildOciImage, useTmpDir } from '../../support/images.ts'
 
+/** The registries these tests and benches use run on loopback, which pulls and pushes refuse unless allowed. */
+const loopback = ['127.0.0.0/8', '::1/128']
+
 interface Seen {
   tokens: number
   /** DELETEs of upload sessions (a client cancelling what it gave up on). */
@@ -61,7 +64,7 @@ async function registry(t: TestContext, hook: (c: { method: string; path: string
 async function localImage(t: TestContext, n: number): Promise<{ store: ImageStore; layers: string[] }> {
   const dir = await useTmpDir(t)
   const img = await buildOciImage(dir, Array.from({ length: n }, () => randomBytes(1 << 20)), { ref: 'local/big:1', compression: 'none' })
-  const store = await openImageStore({ root: `${dir}/local` })
+  const store = await openImageStore({ root: `${dir}/local`, pullAllow: loopback })
   const [rec] = await store.importFile(img.path, { tag: 'local/big:1' })
   return { store, layers: rec!.layers }
 }

@@ -2,7 +2,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { inspect } from '../../../src/sdk/index.ts'
+import { attenuate, inspect } from '../../../src/sdk/index.ts'
+import { mint, newTokenId } from '../../../src/auth/index.ts'
 import { startDaemon } from '../../support/daemon.ts'
 import { busyboxConfig, tarBytes } from '../../support/images.ts'
 
@@ -61,6 +62,18 @@ test('/v2: an app-scoped token pushes and pulls only under its app\'s names; the
   assert.equal((await r('/v2/')).status, 200)
   assert.equal((await r('/v2/web/api/manifests/v1')).status, 403)
   assert.equal(await push(r, 'web/api', 'v2'), 403)
+
+  // A machines caveat names no repository: images belong to no machine. A source caveat; a forged and an expired token.
+  const oneMachine = await d.client.tokens.create({ machines: ['m-1'], actions: ['images'] })
+  assert.equal((await as(d.url, `Bearer ${oneMachine.token}`)('/v2/web/api/manifests/v1')).status, 403)
+  assert.equal((await as(d.url, `Bearer ${attenuate(token, { sources: ['10.0.0.0/8'] })}`)('/v2/web/api/manifests/v1')).status, 403)
+  assert.equal((await as(d.url, `Bearer ${attenuate(token, { sources: ['127.0.0.0/8', '::1/128'] })}`)('/v2/web/api/manifests/v1')).status, 200)
+  const forged = mint(Buffer.alloc(32), newTokenId())
+  assert.equal((await as(d.url, `Bearer ${forged}`)('/v2/web/api/manifests/v1')).status, 401)
+  const short = attenuate(token, { expires_in: 1 })
+  assert.equal((await as(d.url, `Bearer ${short}`)('/v2/web/api/manifests/v1')).status, 200)
+  await new Promise((r) => setTimeout(r, 2100))
+  assert.equal((await as(d.url, `Bearer ${short}`)('/v2/web/api/manifests/v1')).status, 401)
 
   // Docker's token flow hands back the macaroon narrowed to five minutes: same id, same caveats, still refused elsewhere.
   const basic = `Basic ${Buffer.from(`robot:${token}`).toString('base64')}`

@@ -91,6 +91,15 @@ test('/mcp with a scoped token: tools listed by its actions, every call checked 
   })
   assert.equal(ride.status, 404)
 
+  // A source caveat refuses calls from elsewhere; an expired token cannot even open a session.
+  const lan = await connect(t, d.url, attenuate(reader.token, { sources: ['10.0.0.0/8'] }))
+  const fromHere = await outcome(lan, 'machine_list', { app: 'web' })
+  assert.equal(fromHere.code, 'caveat_denied')
+  assert.match(fromHere.text, /source caveat/)
+  const short = attenuate(reader.token, { expires_in: 1 })
+  await new Promise((r) => setTimeout(r, 2100))
+  await assert.rejects(connect(t, d.url, short), /401|expired/)
+
   // Revoked mid-session: the next request is refused.
   await d.client.tokens.revoke(reader.id)
   await assert.rejects(client.callTool({ name: 'machine_list', arguments: { app: 'web' } }), /401|revoked/)

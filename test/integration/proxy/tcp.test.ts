@@ -43,11 +43,25 @@ async function until<T>(fn: () => Promise<T>, ms = 10_000): Promise<T> {
 }
 
 test('a raw TCP service is piped from the proxy host, with autostart', async (t) => {
-  const d = await daemonWithBusybox(t)
-  const hm = d.client.machines
   const port = await freePort()
+  // The operator's range holds just this port: anything else a service names is refused.
+  const d = await daemonWithBusybox(t, 'testapp', ['--tcp-ports', String(port)])
+  const hm = d.client.machines
   const services = [{ protocol: 'tcp', internal_port: 9000, ports: [{ port }], autostart: true, autostop: false }]
   const m = await webMachine(d, { services, exec: ['nc', '-ll', '-p', '9000', '-e', '/bin/cat'] })
+
+  await t.test('a TCP service on a port outside the operator\'s ranges is refused, and nothing is made', async () => {
+    const before = (await hm.list(d.app)).length
+    const version = (await hm.get(d.app, m.id)).instance_id
+    for (const bad of [22, port + 1]) {
+      const outside = [{ protocol: 'tcp' as const, internal_port: 9000, ports: [{ port: bad }] }]
+      await assert.rejects(hm.create(d.app, { config: { image: d.image, services: outside } }), (e: Error & { code?: string; status?: number; details?: { port: number } }) =>
+        e.code === 'port_not_allowed' && e.status === 403 && e.details?.port === bad && e.message.includes(String(port)))
+      await assert.rejects(hm.update(d.app, m.id, { config: { image: d.image, services: outside } }), { code: 'port_not_allowed' })
+    }
+    assert.equal((await hm.list(d.app)).length, before)
+    assert.equal((await hm.get(d.app, m.id)).instance_id, version)
+  })
 
   await t.test('bytes go to the machine and back', async () => {
     assert.equal(await until(() => echo(port, 'hello tcp\n').then((r) => (r ? r : Promise.reject(new Error('empty'))))), 'hello tcp\n')

@@ -89,7 +89,7 @@ test('rows no live machine can need are pruned; those a machine is bound to stay
   svc.update('web', { values: { OTHER: 'x' } })
   assert.equal(store.secrets.count(), 1, 'm1 gone: only OTHER is left, A and its unset pruned')
   store.machines.update('m1', { state: 'destroyed' })
-  store.apps.delete('web')
+  store.apps.delete('web', new Date().toISOString())
   assert.equal(store.secrets.count(), 0, 'an app\'s secrets go with it')
 })
 
