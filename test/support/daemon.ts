@@ -52,11 +52,15 @@ export function netArgs(): string[] {
   return ['--network-name', `hgt-${tag}`, '--bridge', `hg${tag}`.slice(0, 15), '--subnet', `10.210.${n}.0/24`, '--subnet6', `fd68:616e:6761:${n.toString(16)}::/64`]
 }
 
+/** How long a daemon may take to come up: seconds on a quiet host, far more on two cores under a full suite's load. */
+const startTimeoutMs = 60_000
+
+/** Waits for the daemon's ready file; a daemon that does not get there is killed, so no test process is held open by it. */
 async function waitForFile(file: string, child: ChildProcess, stderr: () => string): Promise<string> {
-  for (let i = 0; i < 300; i++) {
+  const deadline = Date.now() + startTimeoutMs
+  while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${stderr()}`)
     try {
-      // The daemon writes daemon.json in place: a read can see it empty or half written.
       const text = await readFile(file, 'utf8')
       JSON.parse(text)
       return text
@@ -64,7 +68,8 @@ async function waitForFile(file: string, child: ChildProcess, stderr: () => stri
       await sleep(50)
     }
   }
-  throw new Error(`daemon did not start in 15s:\n${stderr()}`)
+  child.kill('SIGKILL')
+  throw new Error(`daemon did not start in ${startTimeoutMs / 1000} s:\n${stderr()}`)
 }
 
 /** `opts.dataDir`: an existing directory to use instead of a fresh temp one (e.g. on a small filesystem the test made). */
