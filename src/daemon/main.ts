@@ -25,6 +25,9 @@ import { openTokenizer } from './tokenizer.ts'
 
 export const version = '0.1.0'
 
+/** How long the API keeps an idle client connection: longer than clients keep theirs. */
+const API_KEEP_ALIVE_MS = 65_000
+
 export interface Daemon {
   url: string
   /** The edge proxy's address: apps at <app>.<domain> on this port. */
@@ -145,6 +148,9 @@ export async function startDaemon(config: DaemonConfig): Promise<Daemon> {
   if (machineApi) await platform.serveMachineApi(machineApi)
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: api.app.fetch, hostname: config.api.host, port: config.api.port }, () => resolve(s))
+    // Node's 5 s default closes idle connections while clients still hold them (a client whose event loop
+    // was busy sends its next request into the closed socket: "other side closed"); keep them a minute.
+    ;(s as Server).keepAliveTimeout = API_KEEP_ALIVE_MS
     s.once('error', (e) => reject(listenError(e, `${config.api.host}:${config.api.port}`, '--api-port / HANGAR_API_PORT')))
   })
   attachConsole(server as Server, platform, logger)

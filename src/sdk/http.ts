@@ -50,9 +50,10 @@ export class Http {
       body = JSON.stringify(opts.body)
       headers['content-type'] = 'application/json'
     }
+    const send = () => fetch(this.url(path, opts.query), { method, headers, body, signal: opts.signal ?? null, ...(opts.raw ? { duplex: 'half' } : {}) } as RequestInit)
     let res: Response
     try {
-      res = await fetch(this.url(path, opts.query), { method, headers, body, signal: opts.signal ?? null, ...(opts.raw ? { duplex: 'half' } : {}) } as RequestInit)
+      res = await send().catch((e: unknown) => (staleConnection(e) && replayable(method, headers, body) ? send() : Promise.reject(e)))
     } catch (e) {
       throw new HangarError('unavailable', `cannot reach the Hangar daemon at ${this.#opts.baseUrl}: ${(e as Error).cause ?? (e as Error).message}`, {
         hint: 'start it with `./hangar up`, or set HANGAR_API_URL',
@@ -79,6 +80,21 @@ export class Http {
   callRaw<S extends OpSpec>(spec: S, params: OpParams<S>, input?: OpInput<S>, opts: CallOptions = {}): Promise<Response> {
     return this.fetch(...requestOf(spec, params, input, opts))
   }
+}
+
+/**
+ * A kept-alive connection the server closed just as it was reused: the request never reached the daemon.
+ * The error alone cannot tell this from a daemon that died mid-request, so only requests that are safe
+ * to send twice are sent again (once, on a fresh connection).
+ */
+function staleConnection(e: unknown): boolean {
+  const code = ((e as Error).cause as { code?: string } | undefined)?.code
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE'
+}
+
+function replayable(method: string, headers: Record<string, string>, body: BodyInit | undefined): boolean {
+  const rereadable = body === undefined || typeof body === 'string' || body instanceof Uint8Array || body instanceof ArrayBuffer || body instanceof Blob
+  return rereadable && (['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE'].includes(method) || Object.keys(headers).some((h) => h.toLowerCase() === 'idempotency-key'))
 }
 
 type CallOptions = Pick<RequestOptions, 'nonce' | 'signal' | 'headers' | 'raw'>

@@ -8,12 +8,15 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFile, execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { daemonWithBusybox } from '../support/machines.ts'
+
+const execFileAsync = promisify(execFile)
 
 /** A host of our own: a netns behind a veth from the host, serving each address's body on :8080. Returns the netns. */
 function testHost(t: TestContext, tag: string, hostIp: string, sites: Record<string, string>): string {
@@ -99,33 +102,46 @@ test('apps apart at L2 and L3, no spoofing, no host services or LAN, the interne
     await reaches(a1, 'http://198.51.100.2:8080/', 'internet\n', 'the internet')
   })
 
+  // Asynchronous: a test blocked in synchronous commands for seconds is not how clients behave.
+  const run = async (cmd: string, ...args: string[]) => (await execFileAsync(cmd, args, { encoding: 'utf8' })).stdout
+  /** The bridge table holding a machine's port chain. */
+  const tableOf = async (id: string): Promise<string> => {
+    for (const name of (await run('nft', 'list', 'tables')).match(/table bridge (hangar_\S+)/g)?.map((l) => l.split(' ')[2]!) ?? []) {
+      if ((await run('nft', 'list', 'table', 'bridge', name)).includes(`from_${id}`)) return name
+    }
+    throw new Error(`no bridge table holds from_${id}`)
+  }
   /** Packets the firewall dropped for a machine's port, by what the rule compares ("ether saddr", " ip saddr", …). */
-  const dropped = (id: string, match: string): number => {
-    const table = (execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).match(/table bridge (hangar_\S+)/g) ?? [])
-      .map((l) => l.split(' ')[2]!).find((name) => execFileSync('nft', ['list', 'table', 'bridge', name], { encoding: 'utf8' }).includes(`from_${id}`))!
-    const rules = execFileSync('nft', ['list', 'chain', 'bridge', table, `from_${id}`], { encoding: 'utf8' }).split('\n')
+  const dropped = async (table: string, id: string, match: string): Promise<number> => {
+    const rules = (await run('nft', 'list', 'chain', 'bridge', table, `from_${id}`)).split('\n')
     // nft lists rules without their implied dependencies ("ether type arp"), so match inside the line.
     return rules.filter((l) => l.includes(`${match} !=`)).reduce((n, l) => n + Number(/counter packets (\d+)/.exec(l)?.[1] ?? 0), 0)
   }
 
   await t.test('a port may only send with its own MAC and IP', async () => {
     const ns = `hangar-${a1.id}`
-    const ip = (...args: string[]) => execFileSync('ip', ['-n', ns, ...args], { stdio: 'ignore' })
-    const mac = (JSON.parse(execFileSync('ip', ['-n', ns, '-j', 'link', 'show', 'eth0'], { encoding: 'utf8' })) as { address: string }[])[0]!.address
+    const ip = (...args: string[]) => run('ip', '-n', ns, ...args)
+    const mac = (JSON.parse(await ip('-j', 'link', 'show', 'eth0')) as { address: string }[])[0]!.address
+    const table = await tableOf(a1.id)
     // A forged address shows first in ARP (its request carries it), then in IP if the neighbour was cached.
-    const forgedIpDrops = () => dropped(a1.id, 'arp saddr ip') + dropped(a1.id, ' ip saddr')
-    const before = { mac: dropped(a1.id, 'ether saddr'), ip: forgedIpDrops() }
-    ip('link', 'set', 'eth0', 'address', '02:00:00:00:00:99')
-    await reaches(a1, `http://${a2.private_ip}:8080/`, null, 'a forged MAC')
-    assert.ok(dropped(a1.id, 'ether saddr') > before.mac, 'the firewall dropped the forged MAC\'s frames')
-    ip('link', 'set', 'eth0', 'address', mac)
+    const forgedIpDrops = async () => (await dropped(table, a1.id, 'arp saddr ip')) + (await dropped(table, a1.id, ' ip saddr'))
+    const before = { mac: await dropped(table, a1.id, 'ether saddr'), ip: await forgedIpDrops() }
+    // The forgeries are undone whatever happens: later steps probe from the same machine.
     const forged = String(a1.private_ip).replace(/\.\d+$/, '.250')
-    ip('addr', 'add', `${forged}/32`, 'dev', 'eth0')
-    ip('route', 'replace', `${a2.private_ip}/32`, 'dev', 'eth0', 'src', forged)
-    await reaches(a1, `http://${a2.private_ip}:8080/`, null, 'a forged source address')
-    assert.ok(forgedIpDrops() > before.ip, 'the firewall dropped the forged source address')
-    ip('route', 'del', `${a2.private_ip}/32`)
-    ip('addr', 'del', `${forged}/32`, 'dev', 'eth0')
+    try {
+      await ip('link', 'set', 'eth0', 'address', '02:00:00:00:00:99')
+      await reaches(a1, `http://${a2.private_ip}:8080/`, null, 'a forged MAC')
+      assert.ok((await dropped(table, a1.id, 'ether saddr')) > before.mac, 'the firewall dropped the forged MAC\'s frames')
+      await ip('link', 'set', 'eth0', 'address', mac)
+      await ip('addr', 'add', `${forged}/32`, 'dev', 'eth0')
+      await ip('route', 'replace', `${a2.private_ip}/32`, 'dev', 'eth0', 'src', forged)
+      await reaches(a1, `http://${a2.private_ip}:8080/`, null, 'a forged source address')
+      assert.ok((await forgedIpDrops()) > before.ip, 'the firewall dropped the forged source address')
+    } finally {
+      await ip('link', 'set', 'eth0', 'address', mac)
+      await ip('route', 'del', `${a2.private_ip}/32`).catch(() => {})
+      await ip('addr', 'del', `${forged}/32`, 'dev', 'eth0').catch(() => {})
+    }
     // Its neighbour entry for a2 failed while forged; the kernel probes again within a few seconds.
     let again: string | null = null
     for (let i = 0; i < 5 && again === null; i++) again = await get(a1, `http://${a2.private_ip}:8080/`)
